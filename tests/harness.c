@@ -1,0 +1,253 @@
+/* The shared op-test harness: see harness.h. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+vkdl_context *th_cpu, *th_gpu;
+
+/* Documented in tests/README.md. */
+const th_tol TH_TOL_F32 = {1e-5, 1e-4, 1e-9};
+const th_tol TH_TOL_GEMM = {1e-4, 1e-4, 1e-10};
+const th_tol TH_TOL_F16 = {2e-3, 2e-3, 1e-6};
+const th_tol TH_TOL_BF16 = {1e-2, 1e-2, 1e-4};
+const th_tol TH_TOL_EXACT = {0, 0, 0};
+
+static int n_pass, n_fail, n_skip;
+static bool case_failed, case_skipped;
+static const char *filter;
+static uint64_t rng;
+
+static uint64_t next(void)
+{
+    /* splitmix64: tiny, good enough for test data, identical everywhere */
+    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+float th_randf(float lo, float hi) { return lo + (hi - lo) * (float)((next() >> 40) * (1.0 / 16777216.0)); }
+uint32_t th_randu(uint32_t n) { return n ? (uint32_t)(next() % n) : 0; }
+
+void th_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    ");
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+    va_end(ap);
+    case_failed = true;
+}
+
+void th_skip(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    skipped: ");
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+    va_end(ap);
+    case_skipped = true;
+}
+
+bool th_expect_ok(vkdl_status s, const char *expr, const char *file, int line)
+{
+    if (s == VKDL_OK)
+        return true;
+    th_fail("%s:%d: %s -> %s: %s", file, line, expr, vkdl_status_string(s), vkdl_last_error());
+    return false;
+}
+
+bool th_expect_status(vkdl_status s, vkdl_status want, const char *needle, const char *expr, const char *file, int line)
+{
+    if (s != want) {
+        th_fail("%s:%d: %s -> %s (want %s): %s", file, line, expr, vkdl_status_string(s), vkdl_status_string(want),
+                vkdl_last_error());
+        return false;
+    }
+    if (needle && !strstr(vkdl_last_error(), needle)) {
+        th_fail("%s:%d: %s: message \"%s\" lacks \"%s\"", file, line, expr, vkdl_last_error(), needle);
+        return false;
+    }
+    return true;
+}
+
+static void must(vkdl_status s, const char *what)
+{
+    if (s != VKDL_OK) {
+        th_fail("%s: %s: %s", what, vkdl_status_string(s), vkdl_last_error());
+    }
+}
+
+static th_pair make(vkdl_dtype dtype, int ndim, const int64_t *shape)
+{
+    th_pair p = {0};
+    must(vkdl_tensor_create(th_cpu, dtype, ndim, shape, &p.cpu), "create cpu tensor");
+    must(vkdl_tensor_create(th_gpu, dtype, ndim, shape, &p.gpu), "create gpu tensor");
+    return p;
+}
+
+th_pair th_from(vkdl_dtype dtype, int ndim, const int64_t *shape, const void *data, vkdl_dtype data_dtype)
+{
+    th_pair p = make(dtype, ndim, shape);
+    if (!p.cpu || !p.gpu)
+        return p;
+    size_t bytes = (size_t)vkdl_tensor_numel(p.cpu) * vkdl_dtype_size(data_dtype);
+    must(vkdl_tensor_upload(p.cpu, data, data_dtype, bytes), "upload cpu");
+    must(vkdl_tensor_upload(p.gpu, data, data_dtype, bytes), "upload gpu");
+    return p;
+}
+
+th_pair th_rand(vkdl_dtype dtype, int ndim, const int64_t *shape, float lo, float hi)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = th_randf(lo, hi);
+    /* Integer dtypes get integers; the conversion rounds toward zero. */
+    th_pair p = th_from(dtype, ndim, shape, v, VKDL_F32);
+    free(v);
+    return p;
+}
+
+th_pair th_empty(vkdl_dtype dtype, int ndim, const int64_t *shape)
+{
+    th_pair p = make(dtype, ndim, shape);
+    if (p.cpu && p.gpu && (dtype == VKDL_F32 || dtype == VKDL_F16 || dtype == VKDL_BF16)) {
+        must(vkdl_tensor_fill(p.cpu, NAN), "fill cpu");
+        must(vkdl_tensor_fill(p.gpu, NAN), "fill gpu");
+    } else if (p.cpu && p.gpu) {
+        must(vkdl_tensor_fill(p.cpu, -7), "fill cpu");
+        must(vkdl_tensor_fill(p.gpu, -7), "fill gpu");
+    }
+    return p;
+}
+
+void th_free(th_pair *p)
+{
+    vkdl_tensor_destroy(p->cpu);
+    vkdl_tensor_destroy(p->gpu);
+    p->cpu = p->gpu = NULL;
+}
+
+bool th_compare(const th_pair *p, th_tol tol)
+{
+    if (!p->cpu || !p->gpu) {
+        th_fail("compare: missing tensor");
+        return false;
+    }
+    size_t n = (size_t)vkdl_tensor_numel(p->cpu);
+    double *c = malloc((n ? n : 1) * sizeof *c), *g = malloc((n ? n : 1) * sizeof *g);
+    float *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    bool ok = c && g && tmp;
+    if (ok && n) {
+        ok = th_expect_ok(vkdl_tensor_download(p->cpu, tmp, VKDL_F32, n * 4), "download cpu", __FILE__, __LINE__);
+        for (size_t i = 0; ok && i < n; i++)
+            c[i] = tmp[i];
+        ok = ok && th_expect_ok(vkdl_tensor_download(p->gpu, tmp, VKDL_F32, n * 4), "download gpu", __FILE__, __LINE__);
+        for (size_t i = 0; ok && i < n; i++)
+            g[i] = tmp[i];
+    }
+    if (ok) {
+        double err2 = 0, ref2 = 0, worst = 0;
+        size_t worst_i = 0, bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs(g[i] - c[i]);
+            bool same_special = (isnan(c[i]) && isnan(g[i])) || (isinf(c[i]) && c[i] == g[i]);
+            if (same_special)
+                continue;
+            if (!(d <= tol.atol + tol.rtol * fabs(c[i]))) { /* NaN in g fails here */
+                if (bad == 0 || !(d <= worst))
+                    worst = d, worst_i = i;
+                bad++;
+            }
+            if (isfinite(d)) {
+                err2 += d * d;
+                ref2 += c[i] * c[i];
+            }
+        }
+        /* errors at the atol level are tolerated even where the reference is ~0 */
+        double nmse = err2 / (ref2 + (double)n * tol.atol * tol.atol + 1e-300);
+        if (bad || nmse > tol.nmse) {
+            th_fail("mismatch: %zu of %zu elements out of tolerance; worst [%zu] gpu %.9g cpu %.9g; nmse %.3g (max %.3g)",
+                    bad, n, worst_i, g[worst_i], c[worst_i], nmse, tol.nmse);
+            ok = false;
+        }
+    }
+    free(c);
+    free(g);
+    free(tmp);
+    return ok;
+}
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 0x100000001b3ull;
+    return h;
+}
+
+void th_run(const char *name, th_case_fn fn, void *arg)
+{
+    if (filter && !strstr(name, filter))
+        return;
+    case_failed = case_skipped = false;
+    rng = hash_name(name);
+    uint64_t before = vkdl_context_validation_messages(th_gpu);
+    size_t mem_before, mem_after;
+    vkdl_context_memory(th_gpu, &mem_before, NULL);
+    fn(arg);
+    vkdl_status s = vkdl_sync(th_gpu);
+    if (s != VKDL_OK)
+        th_fail("sync after case: %s: %s", vkdl_status_string(s), vkdl_last_error());
+    uint64_t after = vkdl_context_validation_messages(th_gpu);
+    if (after != before)
+        th_fail("%llu validation message(s) (printed above)", (unsigned long long)(after - before));
+    vkdl_context_memory(th_gpu, &mem_after, NULL);
+    if (mem_after != mem_before)
+        th_fail("leaked %lld bytes of device memory", (long long)mem_after - (long long)mem_before);
+    if (case_failed) {
+        n_fail++;
+        printf("FAIL %s\n", name);
+    } else if (case_skipped) {
+        n_skip++;
+        printf("skip %s\n", name);
+    } else {
+        n_pass++;
+        printf("ok   %s\n", name);
+    }
+    fflush(stdout);
+}
+
+void th_init(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    filter = argc > 1 ? argv[1] : getenv("TH_FILTER");
+    vkdl_context_create_info ci = {.backend = VKDL_BACKEND_CPU};
+    if (vkdl_context_create(&ci, &th_cpu) != VKDL_OK) {
+        printf("cannot create the CPU context: %s\n0 passed, 1 failed\n", vkdl_last_error());
+        exit(1);
+    }
+    ci = (vkdl_context_create_info){.backend = VKDL_BACKEND_VULKAN, .flags = VKDL_CONTEXT_VALIDATE};
+    if (vkdl_context_create(&ci, &th_gpu) != VKDL_OK) {
+        printf("cannot create the Vulkan context: %s\n0 passed, 1 failed\n", vkdl_last_error());
+        exit(1);
+    }
+    printf("device: %s\n", vkdl_context_device_name(th_gpu));
+}
+
+int th_finish(void)
+{
+    vkdl_context_destroy(th_gpu);
+    vkdl_context_destroy(th_cpu);
+    printf("%d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
+    return n_fail ? 1 : 0;
+}

@@ -1,0 +1,67 @@
+/* One harness for every op test (in the spirit of ggml's test-backend-ops): each case builds the
+ * same seeded inputs on the CPU backend (the oracle) and on the Vulkan device, runs the op on both
+ * and compares. Every Vulkan context runs with the validation layer; a validation message fails
+ * the case that caused it. Each test binary ends with "N passed, N failed, N skipped". */
+#ifndef VKDL_HARNESS_H
+#define VKDL_HARNESS_H
+
+#include "vkdl.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+extern vkdl_context *th_cpu; /* CPU backend */
+extern vkdl_context *th_gpu; /* Vulkan device chosen by VKDL_DEVICE, validation on */
+
+/* Tolerances per dtype, documented in tests/README.md: a case passes when every element has
+ * |gpu - cpu| <= atol + rtol * |cpu| and the normalised MSE sum((g-c)^2)/sum(c^2) <= nmse. */
+typedef struct th_tol {
+    double atol, rtol, nmse;
+} th_tol;
+extern const th_tol TH_TOL_F32;   /* elementwise / reductions in f32 */
+extern const th_tol TH_TOL_GEMM;  /* f32 GEMM-shaped (long dot products) */
+extern const th_tol TH_TOL_F16;
+extern const th_tol TH_TOL_BF16;
+extern const th_tol TH_TOL_EXACT; /* integer outputs, copies */
+
+/* A pair of tensors with the same contents on both backends. */
+typedef struct th_pair {
+    vkdl_tensor *cpu, *gpu;
+} th_pair;
+
+/* Uniform random values in [lo, hi) from the harness RNG (seeded per case). */
+th_pair th_rand(vkdl_dtype dtype, int ndim, const int64_t *shape, float lo, float hi);
+/* Uninitialised output pair (both backends). Filled with NaN so unwritten elements show up. */
+th_pair th_empty(vkdl_dtype dtype, int ndim, const int64_t *shape);
+/* Upload the same host data to both. */
+th_pair th_from(vkdl_dtype dtype, int ndim, const int64_t *shape, const void *data, vkdl_dtype data_dtype);
+void th_free(th_pair *p);
+/* Uniform random float in [lo, hi), and integer in [0, n). */
+float th_randf(float lo, float hi);
+uint32_t th_randu(uint32_t n);
+
+/* Compare gpu against cpu; logs the worst element and the NMSE on failure. Returns pass. */
+bool th_compare(const th_pair *p, th_tol tol);
+
+/* Run one case: set the RNG seed from the name, call fn, check the statuses it recorded, the
+ * validation counter and device sync; print "ok"/"FAIL" with the name. */
+typedef void (*th_case_fn)(void *arg);
+void th_run(const char *name, th_case_fn fn, void *arg);
+/* Inside a case: fail it with a message (printf-style); the case goes on. */
+void th_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Skip the current case (a feature the device lacks), with the reason. */
+void th_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Expect a call to return VKDL_OK; on failure, fail the case with vkdl_last_error(). */
+#define TH_OK(expr) th_expect_ok((expr), #expr, __FILE__, __LINE__)
+bool th_expect_ok(vkdl_status s, const char *expr, const char *file, int line);
+/* Expect a specific error status and a message containing `needle` (NULL: any message). */
+#define TH_STATUS(expr, want, needle) th_expect_status((expr), (want), (needle), #expr, __FILE__, __LINE__)
+bool th_expect_status(vkdl_status s, vkdl_status want, const char *needle, const char *expr, const char *file, int line);
+#define TH_TRUE(cond) ((cond) ? true : (th_fail("%s:%d: %s", __FILE__, __LINE__, #cond), false))
+
+/* Set up both contexts (argv: optional case-name filter), and finish: print the summary and
+ * return the exit code (0 when nothing failed). A device that cannot be opened fails the run. */
+void th_init(int argc, char **argv);
+int th_finish(void);
+
+#endif

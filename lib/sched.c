@@ -83,10 +83,12 @@ static bool spans_overlap(const span_list *l, span s)
     return false;
 }
 
+/* Rounded out to whole 32-bit words: kernels write 1- and 2-byte dtypes a word at a time, so
+ * two views that share a word must be ordered like overlapping ones. */
 static span tensor_span(const vkdl_tensor *t)
 {
     VkDeviceSize b = t->st->alloc.offset + t->offset;
-    return (span){t->st->alloc.block, b, b + vkdl_tensor_bytes(t)};
+    return (span){t->st->alloc.block, b & ~(VkDeviceSize)3, (b + vkdl_tensor_bytes(t) + 3) & ~(VkDeviceSize)3};
 }
 
 /* ---------------------------------------------------------------- frames */
@@ -682,7 +684,7 @@ vkdl_status vkdl_sched_upload(vkdl_context *ctx, const vkdl_tensor *t, const voi
     span sp = tensor_span(t);
     uint8_t acc = VKDL_WRITE;
     VKDL_TRY(track(s, f, &sp, &acc, 1));
-    VkBufferCopy region = {off, sp.begin, size};
+    VkBufferCopy region = {off, t->st->alloc.offset + t->offset, size};
     vkCmdCopyBuffer(f->cmd, st->buffer, vkdl_block_buffer(t->st->alloc.block), 1, &region);
     return end_command(s, f);
 }
@@ -698,7 +700,7 @@ vkdl_status vkdl_sched_download(vkdl_context *ctx, const vkdl_tensor *t, void *d
     span sp = tensor_span(t);
     uint8_t acc = VKDL_READ;
     VKDL_TRY(track(s, f, &sp, &acc, 1));
-    VkBufferCopy region = {sp.begin, off, size};
+    VkBufferCopy region = {t->st->alloc.offset + t->offset, off, size};
     vkCmdCopyBuffer(f->cmd, vkdl_block_buffer(t->st->alloc.block), st->buffer, 1, &region);
     /* The frame's staging stays intact until the frame is reused, which flush does not do. */
     void *src = (char *)st->map + off;
@@ -715,6 +717,7 @@ vkdl_status vkdl_sched_fill(vkdl_context *ctx, const vkdl_tensor *t, uint32_t pa
     span sp = tensor_span(t);
     uint8_t acc = VKDL_WRITE;
     VKDL_TRY(track(s, f, &sp, &acc, 1));
-    vkCmdFillBuffer(f->cmd, vkdl_block_buffer(t->st->alloc.block), sp.begin, sp.end - sp.begin, pattern);
+    vkCmdFillBuffer(f->cmd, vkdl_block_buffer(t->st->alloc.block), t->st->alloc.offset + t->offset, vkdl_tensor_bytes(t),
+                    pattern);
     return end_command(s, f);
 }

@@ -1,0 +1,101 @@
+#version 450
+// out = x converted between dtypes (f32, f16, bf16, i32, u8). Everything is read and written as
+// 32-bit words, so no 8/16-bit storage feature is needed (SwiftShader has none). Each invocation
+// owns one output word; where the word extends past the tensor (a view that starts or ends
+// mid-word) the bytes outside it are kept. Rounding matches the CPU twin: round to nearest even
+// into f16/bf16, truncation with saturation into i32/u8, NaN to 0.
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint SRC_T = 0;   // vkdl_dtype
+layout(constant_id = 2) const uint DST_T = 0;
+
+layout(std430, binding = 0) readonly buffer X { uint x[]; };
+layout(std430, binding = 1) buffer Y { uint y[]; };
+layout(push_constant) uniform PC {
+    uint off_x, off_y;  // in elements of each tensor's dtype
+    uint n;             // elements
+    uint words;         // output words touched
+} pc;
+
+const uint F32 = 0, F16 = 1, BF16 = 2, I32 = 3, U8 = 4;
+
+uint dsize(uint t) { return t == F16 || t == BF16 ? 2 : t == U8 ? 1 : 4; }
+
+uint load_bits(uint e) {
+    uint a = pc.off_x + e;
+    if (dsize(SRC_T) == 4) return x[a];
+    if (dsize(SRC_T) == 2) return (x[a >> 1] >> (16 * (a & 1))) & 0xffff;
+    return (x[a >> 2] >> (8 * (a & 3))) & 0xff;
+}
+
+float to_float(uint b) {
+    if (SRC_T == F32) return uintBitsToFloat(b);
+    if (SRC_T == F16) return unpackHalf2x16(b).x;   // exact
+    if (SRC_T == BF16) return uintBitsToFloat(b << 16);
+    if (SRC_T == I32) return float(int(b));
+    return float(b);
+}
+
+uint f32_to_f16(float f) {
+    uint u = floatBitsToUint(f);
+    uint sign = (u >> 16) & 0x8000;
+    uint e = (u >> 23) & 0xff, m = u & 0x7fffff;
+    if (e == 0xff) return sign | 0x7c00 | (m != 0 ? 0x200 | (m >> 13) : 0);
+    int ex = int(e) - 112;
+    if (ex >= 31) return sign | 0x7c00;
+    if (ex <= 0) {
+        if (ex < -10) return sign;
+        m |= 0x800000;
+        uint shift = uint(14 - ex);
+        uint h = m >> shift, rem = m & ((1u << shift) - 1), half_ = 1u << (shift - 1);
+        if (rem > half_ || (rem == half_ && (h & 1) != 0)) h++;
+        return sign | h;
+    }
+    uint h = (uint(ex) << 10) | (m >> 13), rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1) != 0)) h++;
+    return sign | h;
+}
+
+uint f32_to_bf16(float f) {
+    uint u = floatBitsToUint(f);
+    if ((u & 0x7fffffff) > 0x7f800000) return (u >> 16) | 0x40;
+    return (u + 0x7fff + ((u >> 16) & 1)) >> 16;
+}
+
+uint from_float(float v) {
+    if (DST_T == F32) return floatBitsToUint(v);
+    if (DST_T == F16) return f32_to_f16(v);
+    if (DST_T == BF16) return f32_to_bf16(v);
+    if (DST_T == I32) {
+        if (isnan(v)) return 0;
+        if (v >= 2147483647.0) return 0x7fffffff;
+        if (v <= -2147483648.0) return 0x80000000;
+        return uint(int(v));
+    }
+    if (isnan(v) || v <= 0.0) return 0;
+    return v >= 255.0 ? 255 : uint(v);
+}
+
+void main() {
+    uint g = GLOBAL_ID;
+    if (g >= pc.words)
+        return;
+    const uint k = 4 / dsize(DST_T);          // elements per output word
+    uint w = pc.off_y / k + g;
+    uint word = 0, keep = 0;
+    [[unroll]] for (uint j = 0; j < k; j++) {
+        uint p = w * k + j;                  // element position in the binding
+        uint bits_mask = (k == 1 ? 0xffffffffu : ((1u << (32 / k)) - 1)) << (j * 32 / k);
+        if (p < pc.off_y || p - pc.off_y >= pc.n) {
+            keep |= bits_mask;
+            continue;
+        }
+        uint b = load_bits(p - pc.off_y);
+        uint r = SRC_T == DST_T ? b : from_float(to_float(b));
+        word |= (r << (j * 32 / k)) & bits_mask;
+    }
+    if (keep != 0)
+        word |= y[w] & keep;
+    y[w] = word;
+}

@@ -89,9 +89,17 @@ static vkdl_status create_instance(vkdl_device *d, bool validate)
         .pfnUserCallback = debug_callback,
         .pUserData = d,
     };
+    /* Synchronization validation checks the scheduler's barrier elision on every test run. */
+    VkValidationFeatureEnableEXT enables[] = {VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+    VkValidationFeaturesEXT features = {
+        .sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+        .pNext = &dbg,
+        .enabledValidationFeatureCount = 1,
+        .pEnabledValidationFeatures = enables,
+    };
     VkInstanceCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-        .pNext = validate ? &dbg : NULL, /* also catches messages from vkCreate/DestroyInstance */
+        .pNext = validate ? &features : NULL, /* the messenger also sees vkCreate/DestroyInstance */
         .pApplicationInfo = &app,
         .enabledLayerCount = validate ? 1 : 0,
         .ppEnabledLayerNames = &VALIDATION_LAYER,

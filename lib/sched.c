@@ -637,7 +637,10 @@ static vkdl_status staging_get(vkdl_sched *s, frame *f, VkDeviceSize size, stagi
     if (s->staging_type == UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_UNSUPPORTED, "transfer: the device has no host-visible memory");
     VkDevice dev = s->ctx->dev.dev;
-    staging st = {.size = size > STAGING_CHUNK ? size : STAGING_CHUNK};
+    /* A multiple of the 16-byte step below, so `used` never passes `size` (the free-space test
+     * above would wrap around and hand out offsets past the end). */
+    VkDeviceSize rounded = (size + 15) & ~(VkDeviceSize)15;
+    staging st = {.size = rounded > STAGING_CHUNK ? rounded : STAGING_CHUNK};
     VkBufferCreateInfo bi = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = st.size,

@@ -133,6 +133,7 @@ static vkdl_status storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage 
     st->refs = 1;
     st->ctx = ctx;
     st->bytes = bytes;
+    size_t peak = ctx->bytes_peak; /* a failed create must not count towards the peak */
     vkdl_status s = vkdl_ctx_charge(ctx, bytes);
     if (s != VKDL_OK) {
         free(st);
@@ -154,6 +155,7 @@ static vkdl_status storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage 
     }
     if (s != VKDL_OK) {
         vkdl_ctx_uncharge(ctx, bytes);
+        ctx->bytes_peak = peak;
         free(st);
         return s;
     }

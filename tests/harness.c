@@ -187,6 +187,74 @@ bool th_compare(const th_pair *p, th_tol tol)
     return ok;
 }
 
+float *th_download(const vkdl_tensor *t)
+{
+    size_t n = (size_t)vkdl_tensor_numel(t);
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (v && n)
+        th_expect_ok(vkdl_tensor_download((vkdl_tensor *)t, v, VKDL_F32, n * sizeof *v), "th_download", __FILE__, __LINE__);
+    return v;
+}
+
+static double weighted_loss(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const float *w, size_t n, bool *ok)
+{
+    if (!th_expect_ok(fwd(arg, out), "gradcheck forward", __FILE__, __LINE__)) {
+        *ok = false;
+        return 0;
+    }
+    float *o = th_download(out);
+    double l = 0;
+    for (size_t i = 0; i < n; i++)
+        l += (double)o[i] * w[i];
+    free(o);
+    return l;
+}
+
+bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor *dout, int n_inputs,
+                  vkdl_tensor *const *inputs, vkdl_tensor *const *grads, int max_checks, double eps, double tol)
+{
+    bool ok = true;
+    size_t n_out = (size_t)vkdl_tensor_numel(out);
+    float *w = th_download(dout);
+    for (int t = 0; t < n_inputs && ok; t++) {
+        vkdl_tensor *x = inputs[t];
+        if (!x || !grads[t])
+            continue;
+        size_t n = (size_t)vkdl_tensor_numel(x);
+        float *xv = th_download(x), *g = th_download(grads[t]);
+        size_t checks = n <= (size_t)max_checks ? n : (size_t)max_checks;
+        int bad = 0;
+        for (size_t c = 0; c < checks && ok; c++) {
+            size_t i = n <= (size_t)max_checks ? c : th_randu((uint32_t)n);
+            float orig = xv[i];
+            xv[i] = orig + (float)eps;
+            vkdl_tensor_upload(x, xv, VKDL_F32, n * sizeof *xv);
+            double lp = weighted_loss(fwd, arg, out, w, n_out, &ok);
+            xv[i] = orig - (float)eps;
+            vkdl_tensor_upload(x, xv, VKDL_F32, n * sizeof *xv);
+            double lm = weighted_loss(fwd, arg, out, w, n_out, &ok);
+            xv[i] = orig;
+            vkdl_tensor_upload(x, xv, VKDL_F32, n * sizeof *xv);
+            /* the step actually taken, after rounding x +- eps to f32 */
+            double h = ((double)(orig + (float)eps) - (double)(orig - (float)eps));
+            double fd = (lp - lm) / h, an = g[i];
+            double scale = fmax(1.0, fmax(fabs(fd), fabs(an)));
+            if (!(fabs(fd - an) <= tol * scale)) {
+                if (bad++ < 5)
+                    th_fail("gradcheck: input %d element %zu: finite difference %.7g, backward %.7g", t, i, fd, an);
+                ok = false;
+            }
+        }
+        free(xv);
+        free(g);
+    }
+    free(w);
+    /* leave out consistent with the unperturbed inputs */
+    if (ok)
+        th_expect_ok(fwd(arg, out), "gradcheck forward", __FILE__, __LINE__);
+    return ok;
+}
+
 static uint64_t hash_name(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325ull;

@@ -43,6 +43,18 @@ uint32_t th_randu(uint32_t n);
 /* Compare gpu against cpu; logs the worst element and the NMSE on failure. Returns pass. */
 bool th_compare(const th_pair *p, th_tol tol);
 
+/* Finite-difference check of a backward pass on the CPU backend. fwd(arg, out) recomputes the
+ * forward output from the current contents of the CPU input tensors. With loss = sum(out * dout),
+ * each analytic gradient grads[i] (what the op's backward produced from dout for inputs[i]) is
+ * compared with central differences (step eps, in double where the loss is summed) at up to
+ * max_checks elements per input (all of them when the input is small, else a seeded sample).
+ * Passes when |fd - analytic| <= tol * max(1, |fd|, |analytic|) everywhere. */
+typedef vkdl_status (*th_fwd_fn)(void *arg, vkdl_tensor *out);
+bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor *dout, int n_inputs,
+                  vkdl_tensor *const *inputs, vkdl_tensor *const *grads, int max_checks, double eps, double tol);
+/* Download a tensor (any backend) as f32 into a new malloc'd array. */
+float *th_download(const vkdl_tensor *t);
+
 /* Run one case: set the RNG seed from the name, call fn, check the statuses it recorded, the
  * validation counter and device sync; print "ok"/"FAIL" with the name. */
 typedef void (*th_case_fn)(void *arg);

@@ -181,14 +181,218 @@ vkdl_status vkdl_copy(const vkdl_tensor *x, vkdl_tensor *out);
 
 typedef struct vkdl_matmul_info {
     int trans_a, trans_b;           /* use A^T / B^T */
-    float alpha, beta;              /* out = alpha * op(A) op(B) + beta * out */
+    float alpha, beta;              /* out = act(alpha * op(A) op(B) + bias) + beta * out */
+    const vkdl_tensor *bias;        /* optional f32 [N], added to every row (fused epilogue) */
+    int fuse_act;                   /* nonzero: apply act in the epilogue */
+    vkdl_unary_op act;
 } vkdl_matmul_info;
 
 /* Batched matmul: a is [..., M, K] (or [..., K, M] with trans_a), b is [..., K, N] (or [..., N, K]),
- * out is [..., M, N]. Batch dims broadcast (a 2-D operand is shared by every batch).
- * info NULL means no transposes, alpha 1, beta 0. */
+ * out is [..., M, N]. a and b have out's batch dims or are plain matrices shared by every batch.
+ * a and b are both f32, f16 or bf16 (accumulation is f32); out is f32 or a's dtype.
+ * info NULL means no transposes, alpha 1, beta 0, no epilogue. */
 vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out,
                         const vkdl_matmul_info *info);
+
+/* ------------------------------------------------------------------ backward of the basic ops
+ * Gradients are written (not accumulated) into the d* outputs; a NULL d* output is skipped. */
+
+/* dx = dy * op'(x). */
+vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx);
+/* Gradients of out = a op b: dout reduced over the dims a (or b) was broadcast along. */
+vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
+                                 const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db);
+/* From the forward output y: dx = y * (dy - sum(dy * y)) and dx = dy - exp(y) * sum(dy). */
+vkdl_status vkdl_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx);
+vkdl_status vkdl_log_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx);
+
+/* ------------------------------------------------------------------ convolution (NCHW) */
+
+typedef struct vkdl_conv2d_info {
+    int stride[2];                  /* (h, w); 0 means 1 */
+    int padding[2];                 /* zero padding on both sides */
+    int dilation[2];                /* 0 means 1 */
+    int groups;                     /* 0 means 1; C and O must divide by it (depthwise: groups = C) */
+    int output_padding[2];          /* conv_transpose2d only: extra rows/cols on one side */
+} vkdl_conv2d_info;
+
+/* out[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C/groups,KH,KW]) + bias[O] (bias may be NULL);
+ * OH = (H + 2 pad - dil (KH - 1) - 1) / stride + 1. Conv1d is the case H = KH = 1. */
+vkdl_status vkdl_conv2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias, vkdl_tensor *out,
+                        const vkdl_conv2d_info *info);
+/* dx from dy[N,O,OH,OW] and w. */
+vkdl_status vkdl_conv2d_backward_data(const vkdl_tensor *dy, const vkdl_tensor *w, vkdl_tensor *dx,
+                                      const vkdl_conv2d_info *info);
+/* dw from x and dy, and dbias (may be NULL) = dy summed over N, OH, OW. */
+vkdl_status vkdl_conv2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
+                                        vkdl_tensor *dbias, const vkdl_conv2d_info *info);
+/* The transpose (gradient) of conv2d: x[N,C,H,W], w[C,O/groups,KH,KW], out[N,O,OH,OW] with
+ * OH = (H - 1) stride - 2 pad + dil (KH - 1) + output_padding + 1. Its backward passes are
+ * vkdl_conv2d (for dx) and vkdl_conv_transpose2d_backward_weight. */
+vkdl_status vkdl_conv_transpose2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias,
+                                  vkdl_tensor *out, const vkdl_conv2d_info *info);
+vkdl_status vkdl_conv_transpose2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
+                                                  vkdl_tensor *dbias, const vkdl_conv2d_info *info);
+
+/* ------------------------------------------------------------------ pooling and upsampling (NCHW) */
+
+typedef struct vkdl_pool2d_info {
+    int kernel[2];
+    int stride[2];                  /* 0 means the kernel size */
+    int padding[2];
+    int count_include_pad;          /* avg pool: divide by the full window (PyTorch's default is 1) */
+} vkdl_pool2d_info;
+
+/* Max pool; indices (i32, same shape as out, may be NULL) hold argmax positions h*W+w for backward. */
+vkdl_status vkdl_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out, vkdl_tensor *indices, const vkdl_pool2d_info *info);
+vkdl_status vkdl_maxpool2d_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, vkdl_tensor *dx);
+vkdl_status vkdl_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_pool2d_info *info);
+vkdl_status vkdl_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx, const vkdl_pool2d_info *info);
+/* out[N,C,1,1] = mean over H, W, and its backward. */
+vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out);
+vkdl_status vkdl_global_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
+/* Nearest-neighbour upsampling by the integer factors out.H / x.H and out.W / x.W; backward sums. */
+vkdl_status vkdl_upsample_nearest2d(const vkdl_tensor *x, vkdl_tensor *out);
+vkdl_status vkdl_upsample_nearest2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
+
+/* ------------------------------------------------------------------ normalisation */
+
+/* Batch norm over N, H, W of x[N,C,H,W] (or x[N,C]). Training: batch statistics, saved for
+ * backward (save_mean, save_rstd [C]), and running_* updated with momentum (unbiased variance);
+ * eval: running statistics. gamma/beta may be NULL (1 and 0). */
+vkdl_status vkdl_batchnorm(const vkdl_tensor *x, const vkdl_tensor *gamma, const vkdl_tensor *beta,
+                           vkdl_tensor *running_mean, vkdl_tensor *running_var, int training, float momentum,
+                           float eps, vkdl_tensor *out, vkdl_tensor *save_mean, vkdl_tensor *save_rstd);
+/* Training-mode backward: dx, and dgamma/dbeta [C] (each may be NULL). */
+vkdl_status vkdl_batchnorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
+                                    const vkdl_tensor *save_mean, const vkdl_tensor *save_rstd, vkdl_tensor *dx,
+                                    vkdl_tensor *dgamma, vkdl_tensor *dbeta);
+/* Layer norm over the last dim D of x[..., D]; gamma/beta [D] may be NULL; mean/rstd [rows] are
+ * saved for backward (may be NULL in inference). */
+vkdl_status vkdl_layernorm(const vkdl_tensor *x, const vkdl_tensor *gamma, const vkdl_tensor *beta, float eps,
+                           vkdl_tensor *out, vkdl_tensor *save_mean, vkdl_tensor *save_rstd);
+vkdl_status vkdl_layernorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
+                                    const vkdl_tensor *save_mean, const vkdl_tensor *save_rstd, vkdl_tensor *dx,
+                                    vkdl_tensor *dgamma, vkdl_tensor *dbeta);
+/* RMS norm over the last dim: out = x * rstd * gamma, rstd = 1/sqrt(mean(x^2) + eps). */
+vkdl_status vkdl_rmsnorm(const vkdl_tensor *x, const vkdl_tensor *gamma, float eps, vkdl_tensor *out,
+                         vkdl_tensor *save_rstd);
+vkdl_status vkdl_rmsnorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
+                                  const vkdl_tensor *save_rstd, vkdl_tensor *dx, vkdl_tensor *dgamma);
+
+/* ------------------------------------------------------------------ attention */
+
+typedef struct vkdl_attention_info {
+    float scale;                    /* 0 means 1/sqrt(head_dim) */
+    int causal;                     /* query i sees keys j <= i + (Sk - Sq) */
+    const vkdl_tensor *mask;        /* optional additive f32 mask [Sq, Sk] or [B, 1 or H, Sq, Sk] */
+} vkdl_attention_info;
+
+/* Fused scaled-dot-product attention (flash-style: never materialises the Sq x Sk matrix).
+ * q[B,H,Sq,D], k and v [B,Hkv,Sk,D] with H % Hkv == 0 (grouped-query), out[B,H,Sq,D];
+ * lse[B,H,Sq] (may be NULL) receives each row's log-sum-exp for backward. D <= 256. */
+vkdl_status vkdl_attention(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v, vkdl_tensor *out,
+                           vkdl_tensor *lse, const vkdl_attention_info *info);
+/* dq, dk, dv from dout, the forward inputs, out and lse (also without the Sq x Sk matrix). */
+vkdl_status vkdl_attention_backward(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v,
+                                    const vkdl_tensor *out, const vkdl_tensor *lse, const vkdl_tensor *dout,
+                                    vkdl_tensor *dq, vkdl_tensor *dk, vkdl_tensor *dv,
+                                    const vkdl_attention_info *info);
+
+/* ------------------------------------------------------------------ embedding and dropout */
+
+/* out[..., D] = weight[idx[...], :]; idx is i32; an index outside [0, V) gives
+ * VKDL_ERROR_INVALID_ARGUMENT on the CPU and zero rows on the GPU (checked where cheap). */
+vkdl_status vkdl_embedding(const vkdl_tensor *weight, const vkdl_tensor *idx, vkdl_tensor *out);
+/* dweight[V, D] = sum of dout rows per index (deterministic: the same bits on every run). */
+vkdl_status vkdl_embedding_backward(const vkdl_tensor *dout, const vkdl_tensor *idx, vkdl_tensor *dweight);
+/* out = x * mask / (1 - p), mask from Philox-4x32-10 keyed by seed and the element index: the same
+ * mask on every device and the CPU. Backward applies the same mask to dy. */
+vkdl_status vkdl_dropout(const vkdl_tensor *x, float p, uint64_t seed, vkdl_tensor *out);
+vkdl_status vkdl_dropout_backward(const vkdl_tensor *dy, float p, uint64_t seed, vkdl_tensor *dx);
+
+/* ------------------------------------------------------------------ losses
+ * Each loss writes a scalar (shape [] or [1]) f32 mean over the batch; backward takes dloss as a
+ * float (the upstream gradient of that scalar) and writes the input's gradient. */
+
+/* mean((pred - target)^2) */
+vkdl_status vkdl_mse_loss(const vkdl_tensor *pred, const vkdl_tensor *target, vkdl_tensor *loss);
+vkdl_status vkdl_mse_loss_backward(const vkdl_tensor *pred, const vkdl_tensor *target, float dloss,
+                                   vkdl_tensor *dpred);
+
+typedef struct vkdl_cross_entropy_info {
+    int ignore_index;               /* targets equal to it add nothing (set to e.g. -100) */
+    float label_smoothing;          /* 0..1 */
+} vkdl_cross_entropy_info;
+
+/* Fused log-softmax + NLL over logits[N, C] with i32 targets[N], averaged over the targets that are
+ * not ignored. info NULL: no ignore_index, no smoothing. */
+vkdl_status vkdl_cross_entropy(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss,
+                               const vkdl_cross_entropy_info *info);
+vkdl_status vkdl_cross_entropy_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
+                                        vkdl_tensor *dlogits, const vkdl_cross_entropy_info *info);
+/* mean(max(x,0) - x t + log(1 + exp(-|x|))), targets f32 in [0, 1]. */
+vkdl_status vkdl_bce_with_logits(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss);
+vkdl_status vkdl_bce_with_logits_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
+                                          vkdl_tensor *dlogits);
+
+/* ------------------------------------------------------------------ recurrent layers
+ * x[T, B, I], h0/c0 [B, H] (NULL means zeros), w_ih[G H, I], w_hh[G H, H], b_ih/b_hh [G H] (may be
+ * NULL), with G = 4 (LSTM gates i, f, g, o) or 3 (GRU gates r, z, n), PyTorch's layout. out[T, B, H]
+ * holds every step's h. The workspace (create with the size from *_workspace_shape) keeps what
+ * backward needs. */
+
+/* Shape of the f32 workspace for T steps: [T, B, 5 H] (LSTM) or [T, B, 4 H] (GRU). */
+void vkdl_lstm_workspace_shape(int64_t T, int64_t B, int64_t H, int64_t shape[3]);
+void vkdl_gru_workspace_shape(int64_t T, int64_t B, int64_t H, int64_t shape[3]);
+vkdl_status vkdl_lstm(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0, const vkdl_tensor *w_ih,
+                      const vkdl_tensor *w_hh, const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out,
+                      vkdl_tensor *h_n, vkdl_tensor *c_n, vkdl_tensor *workspace);
+/* Backward through time from dout[T,B,H] (and dh_n/dc_n, may be NULL): dx, dh0, dc0 and the
+ * weight/bias gradients (any output may be NULL). */
+vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0,
+                               const vkdl_tensor *w_ih, const vkdl_tensor *w_hh, const vkdl_tensor *out,
+                               const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
+                               const vkdl_tensor *dc_n, vkdl_tensor *dx, vkdl_tensor *dh0, vkdl_tensor *dc0,
+                               vkdl_tensor *dw_ih, vkdl_tensor *dw_hh, vkdl_tensor *db_ih, vkdl_tensor *db_hh);
+vkdl_status vkdl_gru(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih, const vkdl_tensor *w_hh,
+                     const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out, vkdl_tensor *h_n,
+                     vkdl_tensor *workspace);
+vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih,
+                              const vkdl_tensor *w_hh, const vkdl_tensor *b_hh, const vkdl_tensor *out,
+                              const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
+                              vkdl_tensor *dx, vkdl_tensor *dh0, vkdl_tensor *dw_ih, vkdl_tensor *dw_hh,
+                              vkdl_tensor *db_ih, vkdl_tensor *db_hh);
+
+/* ------------------------------------------------------------------ optimizers
+ * Parameters, gradients and optimizer state are flat f32 tensors of equal numel: keep every
+ * parameter of a model as a view of one flat tensor and a whole step is one dispatch. */
+
+typedef enum vkdl_optimizer {
+    VKDL_SGD = 0,                   /* momentum, dampening, nesterov, weight_decay (state: m) */
+    VKDL_ADAM,                      /* beta1, beta2, eps, L2 weight_decay (state: m, v) */
+    VKDL_ADAMW,                     /* decoupled weight_decay (state: m, v) */
+    VKDL_RMSPROP,                   /* alpha, eps, momentum, weight_decay (state: v, and m if momentum) */
+} vkdl_optimizer;
+
+typedef struct vkdl_optim_info {
+    vkdl_optimizer type;
+    float lr, weight_decay;
+    float momentum, dampening;
+    int nesterov;
+    float beta1, beta2, eps;        /* Adam/AdamW; RMSprop uses eps */
+    float alpha;                    /* RMSprop smoothing */
+    int64_t step;                   /* 1-based step count, for Adam's bias correction */
+    const vkdl_tensor *grad_scale;  /* optional f32 [1]: gradients are multiplied by it (clipping) */
+} vkdl_optim_info;
+
+/* Update param in place from grad; m and v are the state tensors the optimizer needs (zeros at
+ * the start), NULL where it needs none. */
+vkdl_status vkdl_optim_step(const vkdl_optim_info *info, vkdl_tensor *param, const vkdl_tensor *grad, vkdl_tensor *m,
+                            vkdl_tensor *v);
+/* Global-norm clipping without a host round trip: norm[1] = ||grad||_2 and scale[1] =
+ * min(1, max_norm / (norm + 1e-6)), for vkdl_optim_info.grad_scale (or vkdl_scale). */
+vkdl_status vkdl_clip_grad_norm(const vkdl_tensor *grad, float max_norm, vkdl_tensor *norm, vkdl_tensor *scale);
 
 #ifdef __cplusplus
 }

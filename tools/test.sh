@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Run the whole test suite with the Vulkan validation layer on, on every software driver present
+# (lavapipe, and SwiftShader when chromium-common is installed) or on $VKDL_DEVICE's GPU, and
+# print the total as "N passed, N failed, N skipped".
+#   BUILD=dir   build directory (default: build; built first if needed)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+[ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" >/dev/null || exit 1
+ninja -C "$BUILD" >/dev/null || { ninja -C "$BUILD"; exit 1; }
+
+declare -a names=() icds=()
+if [ -n "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
+  names+=("as configured"); icds+=("${VK_ICD_FILENAMES:-${VK_DRIVER_FILES:-}}")
+else
+  for f in /usr/share/vulkan/icd.d/lvp_icd.*.json; do
+    [ -f "$f" ] && { names+=("lavapipe"); icds+=("$f"); break; }
+  done
+  f=/usr/lib/chromium/vk_swiftshader_icd.json
+  if [ -f "$f" ]; then names+=("swiftshader"); icds+=("$f")
+  else echo "test: SwiftShader not installed (apt-get install chromium-common); testing lavapipe only"; fi
+fi
+[ ${#names[@]} -gt 0 ] || { echo "test: no Vulkan driver found (apt-get install mesa-vulkan-drivers)"; echo "0 passed, 1 failed"; exit 1; }
+
+total_p=0; total_f=0; total_s=0; rc=0
+for i in "${!names[@]}"; do
+  echo "== ${names[$i]}"
+  VK_ICD_FILENAMES="${icds[$i]}" VK_DRIVER_FILES="${icds[$i]}" VKDL_VALIDATE=1 \
+    meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" > "$BUILD/test-${names[$i]// /-}.log" 2>&1 || rc=1
+  grep -E "^ *[0-9]+/[0-9]+ " "$BUILD/test-${names[$i]// /-}.log" || true
+  counts=$(python3 - "$BUILD/meson-logs/testlog.json" <<'PY'
+import json, re, sys
+p = f = s = 0
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    m = None
+    for l in t.get("stdout", "").splitlines():
+        m = re.match(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", l) or m
+    if m:
+        p += int(m[1]); f += int(m[2]); s += int(m[3] or 0)
+        if t.get("result") != "OK" and int(m[2]) == 0:
+            f += 1   # crashed or timed out after printing its summary
+    else:
+        f += 1       # no summary: crashed or timed out
+        print(f"  {t.get('name')}: no summary line ({t.get('result')})", file=sys.stderr)
+print(p, f, s)
+PY
+)
+  read -r p f s <<<"$counts"
+  echo "   ${names[$i]}: $p passed, $f failed, $s skipped"
+  total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
+  [ "$f" -eq 0 ] || { rc=1; grep -E "^(FAIL|    )" "$BUILD/test-${names[$i]// /-}.log" | head -50; }
+done
+echo "$total_p passed, $total_f failed, $total_s skipped"
+exit $rc

@@ -382,7 +382,8 @@ typedef struct vkdl_optim_info {
     int nesterov;
     float beta1, beta2, eps;        /* Adam/AdamW; RMSprop uses eps */
     float alpha;                    /* RMSprop smoothing */
-    int64_t step;                   /* 1-based step count, for Adam's bias correction */
+    int64_t step;                   /* 1-based step count: Adam's bias correction; SGD with momentum
+                                     * starts its buffer as the gradient at step 1 */
     const vkdl_tensor *grad_scale;  /* optional f32 [1]: gradients are multiplied by it (clipping) */
 } vkdl_optim_info;
 

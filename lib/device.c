@@ -133,6 +133,12 @@ static uint32_t quirks_for(const vkdl_caps *c)
      * no valid bits) cannot profile. */
     if (!c->timestamps)
         q |= VKDL_QUIRK_NO_TIMESTAMPS;
+    /* llvmpipe guards against endless loops with one counter per invocation, shared by all its
+     * loops (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS): past 65535 iterations it leaves every loop
+     * without a word, so long per-invocation loops give wrong results. Kernels size their work
+     * so that no invocation comes near it. */
+    if (c->driver_id == VK_DRIVER_ID_MESA_LLVMPIPE)
+        q |= VKDL_QUIRK_LOOP_LIMIT;
     return q;
 }
 
@@ -180,6 +186,10 @@ static void probe(VkPhysicalDevice pd, uint32_t family, vkdl_caps *c)
     c->storage8 = s8.storageBuffer8BitAccess;
     c->subgroup_size_control = sgcf.subgroupSizeControl && sgcf.computeFullSubgroups;
     c->push_descriptor = has_device_ext(pd, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+    VkFormatProperties f16x4, f16x1;
+    vkGetPhysicalDeviceFormatProperties(pd, VK_FORMAT_R16G16B16A16_SFLOAT, &f16x4);
+    vkGetPhysicalDeviceFormatProperties(pd, VK_FORMAT_R16_SFLOAT, &f16x1);
+    c->f16_texel = f16x4.bufferFeatures & f16x1.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT;
 
     uint32_t nq = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &nq, NULL);
@@ -225,6 +235,7 @@ static void probe(VkPhysicalDevice pd, uint32_t family, vkdl_caps *c)
     /* Instance-level function; resolved through the loader's trampoline by name. */
     c->n_coopmat = 0;
     c->quirks = quirks_for(c);
+    c->max_loop_iterations = c->quirks & VKDL_QUIRK_LOOP_LIMIT ? 65000 : 0;
 }
 
 static void probe_coopmat(VkInstance inst, VkPhysicalDevice pd, vkdl_caps *c)
@@ -483,12 +494,18 @@ void vkdl_caps_print(FILE *out, const vkdl_caps *c)
     fprintf(out, "  device uuid          ");
     for (unsigned i = 0; i < VK_UUID_SIZE; i++)
         fprintf(out, "%02x", c->device_uuid[i]);
-    fprintf(out, "\n  subgroup             size %u (min %u, max %u, size control %s), ops 0x%x%s%s%s%s\n",
-            c->subgroup_size, c->subgroup_min, c->subgroup_max, c->subgroup_size_control ? "yes" : "no",
-            c->subgroup_ops, c->subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT ? " arithmetic" : "",
-            c->subgroup_ops & VK_SUBGROUP_FEATURE_BALLOT_BIT ? " ballot" : "",
-            c->subgroup_ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT ? " shuffle" : "",
-            c->subgroup_ops & VK_SUBGROUP_FEATURE_BALLOT_BIT ? " broadcast" : "");
+    static const struct { VkSubgroupFeatureFlags bit; const char *name; } ops[] = {
+        {VK_SUBGROUP_FEATURE_BASIC_BIT, "basic"},         {VK_SUBGROUP_FEATURE_VOTE_BIT, "vote"},
+        {VK_SUBGROUP_FEATURE_ARITHMETIC_BIT, "arithmetic"}, {VK_SUBGROUP_FEATURE_BALLOT_BIT, "ballot"},
+        {VK_SUBGROUP_FEATURE_SHUFFLE_BIT, "shuffle"},     {VK_SUBGROUP_FEATURE_SHUFFLE_RELATIVE_BIT, "shuffle-relative"},
+        {VK_SUBGROUP_FEATURE_CLUSTERED_BIT, "clustered"}, {VK_SUBGROUP_FEATURE_QUAD_BIT, "quad"},
+    };
+    fprintf(out, "\n  subgroup             size %u (min %u, max %u, size control %s), ops", c->subgroup_size,
+            c->subgroup_min, c->subgroup_max, c->subgroup_size_control ? "yes" : "no");
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(ops); i++)
+        if (c->subgroup_ops & ops[i].bit)
+            fprintf(out, " %s", ops[i].name);
+    fprintf(out, "\n");
     fprintf(out, "  shaderFloat16        %s\n  shaderInt8           %s\n", c->fp16 ? "yes" : "no", c->int8 ? "yes" : "no");
     fprintf(out, "  16/8-bit storage     %s / %s\n", c->storage16 ? "yes" : "no", c->storage8 ? "yes" : "no");
     fprintf(out, "  push descriptors     %s\n", c->push_descriptor ? "yes" : "no");
@@ -512,9 +529,10 @@ void vkdl_caps_print(FILE *out, const vkdl_caps *c)
     for (uint32_t i = 0; i < c->mem.memoryHeapCount; i++)
         fprintf(out, "    heap %u             %llu MiB%s\n", i, (unsigned long long)(c->mem.memoryHeaps[i].size >> 20),
                 c->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT ? " device-local" : "");
-    fprintf(out, "  quirks              %s%s%s\n", c->quirks ? "" : " none",
+    fprintf(out, "  quirks              %s%s%s%s\n", c->quirks ? "" : " none",
             c->quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS ? " cpu-friendly-kernels" : "",
-            c->quirks & VKDL_QUIRK_NO_TIMESTAMPS ? " no-timestamps" : "");
+            c->quirks & VKDL_QUIRK_NO_TIMESTAMPS ? " no-timestamps" : "",
+            c->quirks & VKDL_QUIRK_LOOP_LIMIT ? " loop-limit" : "");
 }
 
 vkdl_status vkdl_devices_print(FILE *out, const char *select)

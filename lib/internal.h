@@ -43,6 +43,7 @@ vkdl_status vkdl_numel_checked(const char *op, int ndim, const int64_t *shape, i
 enum vkdl_quirk {
     VKDL_QUIRK_CPU_FRIENDLY_KERNELS = 1u << 0, /* CPU-type drivers: no shared memory, texel loads */
     VKDL_QUIRK_NO_TIMESTAMPS = 1u << 1,        /* timestamps absent or meaningless */
+    VKDL_QUIRK_LOOP_LIMIT = 1u << 2,           /* loops stop silently after caps.max_loop_iterations */
 };
 
 typedef struct vkdl_caps {
@@ -58,6 +59,7 @@ typedef struct vkdl_caps {
     VkSubgroupFeatureFlags subgroup_ops;
     bool subgroup_size_control;
     bool fp16, int8, storage16, storage8, push_descriptor, timestamps, coopmat;
+    bool f16_texel;                 /* R16G16B16A16_SFLOAT and R16_SFLOAT uniform texel buffers */
     float timestamp_period;
     uint32_t n_coopmat;
     struct { uint32_t m, n, k, a_type, b_type, c_type, result_type, scope; } coopmat_shapes[16];
@@ -68,6 +70,7 @@ typedef struct vkdl_caps {
     bool uma;                       /* all device-local memory is host visible: no staging needed */
     VkPhysicalDeviceMemoryProperties mem;
     uint32_t quirks;
+    uint32_t max_loop_iterations;   /* per invocation, all loops together; 0 = no limit */
 } vkdl_caps;
 
 typedef struct vkdl_device {
@@ -195,6 +198,19 @@ typedef struct vkdl_dispatch_info {
 vkdl_status vkdl_dispatch(vkdl_context *ctx, const vkdl_dispatch_info *info);
 /* Split n workgroups into an x/y grid within the device limits; shaders use vkdl_group_id(). */
 void vkdl_grid_1d(const vkdl_context *ctx, uint64_t n_groups, uint32_t groups[3]);
+/* Does the device have the subgroup arithmetic the *_sg kernel variants are built with? */
+static inline bool vkdl_has_subgroup_arith(const vkdl_caps *c)
+{
+    const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    return (c->subgroup_ops & need) == need;
+}
+/* Workgroup size for kernels where one workgroup walks a row of n elements `passes` times
+ * (reductions, softmax, norms): one subgroup on CPU drivers (no emulated barriers; *one_subgroup
+ * is set), else up to 256 invocations, growing as needed so no invocation loops past the
+ * driver's loop limit. Returns 0, with the failure recorded, when even the largest workgroup
+ * would. subgroup_ok: the kernel variant in use has subgroup arithmetic. */
+uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n, uint32_t passes, bool subgroup_ok,
+                            bool *one_subgroup);
 /* Can t be bound at binding b of k (offset divisible into units, range within limits)? */
 bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t);
 /* Submit everything recorded and wait for it. */
@@ -223,5 +239,11 @@ struct vkdl_context {
 /* Account for tensor memory; fails with OUT_OF_DEVICE_MEMORY past the VKDL_MEMORY_LIMIT budget. */
 vkdl_status vkdl_ctx_charge(vkdl_context *ctx, size_t bytes);
 void vkdl_ctx_uncharge(vkdl_context *ctx, size_t bytes);
+
+/* ------------------------------------------------------------------ dropout (op_dropout.c) */
+
+/* One Philox-4x32-10 block (Salmon et al., SC 2011): the mask generator of vkdl_dropout, whose
+ * counter is (element index / 4, 0, 0, 0) and key the seed's (low, high) words. */
+void vkdl_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 #endif

@@ -1,9 +1,11 @@
-/* Elementwise ops: unary (relu, gelu, ...), scale, and binary with numpy broadcasting.
- * Shaders: shaders/unary.comp, shaders/binary.comp. Tests: tests/test_elementwise.c. */
+/* Elementwise ops: unary (relu, gelu, ...), scale, and binary with numpy broadcasting, and the
+ * backward of unary and binary. Shaders: shaders/unary.comp, shaders/binary.comp (backward: their
+ * BACKWARD builds). Tests: tests/test_elementwise.c, tests/test_elementwise_backward.c. */
 #include "internal.h"
 #include "shaders.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define WG 256
@@ -95,6 +97,77 @@ vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tenso
 {
     VKDL_TRY(check_unary("scale", x, out));
     return run_unary(SCALE_OP, x, out, alpha, beta);
+}
+
+/* d op(v) / dv; relu and abs take 0 at 0. */
+static double unary_grad_ref(vkdl_unary_op op, double v)
+{
+    switch (op) {
+    case VKDL_RELU: return v > 0 ? 1 : 0;
+    case VKDL_GELU_TANH: {
+        double k = 0.7978845608028654, t = tanh(k * (v + 0.044715 * v * v * v));
+        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v);
+    }
+    case VKDL_GELU_ERF: return 0.5 * (1 + erf(v * 0.7071067811865476)) + v * exp(-0.5 * v * v) * 0.3989422804014327;
+    case VKDL_SIGMOID: {
+        double s = 1 / (1 + exp(-v));
+        return s * (1 - s);
+    }
+    case VKDL_TANH: {
+        double t = tanh(v);
+        return 1 - t * t;
+    }
+    case VKDL_EXP: return exp(v);
+    case VKDL_LOG: return 1 / v;
+    case VKDL_SQRT: return 0.5 / sqrt(v);
+    case VKDL_NEG: return -1;
+    case VKDL_ABS: return v > 0 ? 1 : v < 0 ? -1 : 0;
+    case VKDL_UNARY_OP_COUNT: break;
+    }
+    return NAN;
+}
+
+static const vkdl_kernel K_UNARY_BACKWARD = {
+    .name = "unary_backward",
+    .spirv = vkdl_spv_unary_backward,
+    .spirv_size = &vkdl_spv_unary_backward_size,
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(uint32_t),
+    .n_spec = 2,
+};
+
+vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    const char *name = "unary_backward";
+    if ((unsigned)op >= VKDL_UNARY_OP_COUNT)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "unary_backward: invalid op %d", (int)op);
+    VKDL_TRY(vkdl_check_tensor(name, "x", x));
+    VKDL_TRY(vkdl_check_tensor(name, "dy", dy));
+    VKDL_TRY(vkdl_check_tensor(name, "dx", dx));
+    VKDL_TRY(vkdl_check_same_ctx(name, x, dx));
+    VKDL_TRY(vkdl_check_same_ctx(name, dy, dx));
+    VKDL_TRY(vkdl_check_dtype(name, "x", x, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "dy", dy, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "dx", dx, VKDL_F32));
+    VKDL_TRY(vkdl_check_same_shape(name, x, dy));
+    VKDL_TRY(vkdl_check_same_shape(name, x, dx));
+    if (x->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)x->numel);
+    if (x->numel == 0)
+        return VKDL_OK;
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        const float *px = vkdl_tensor_host(x), *pdy = vkdl_tensor_host(dy);
+        float *pdx = vkdl_tensor_host(dx);
+        for (int64_t i = 0; i < x->numel; i++)
+            pdx[i] = (float)(pdy[i] * unary_grad_ref(op, px[i]));
+        return VKDL_OK;
+    }
+    uint32_t n = (uint32_t)x->numel;
+    uint32_t spec[2] = {WG, (uint32_t)op};
+    vkdl_dispatch_info d = {.kernel = &K_UNARY_BACKWARD, .spec = spec, .tensors = {x, dy, dx}, .push = &n};
+    vkdl_grid_1d(x->ctx, (x->numel + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(x->ctx, &d);
 }
 
 /* ---------------------------------------------------------------- binary */
@@ -223,4 +296,137 @@ vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tens
         return VKDL_OK;
     }
     return gpu_binary(op, &bc, a, b, out);
+}
+
+/* ---------------------------------------------------------------- binary backward */
+
+/* d(a op b)/da (which 0) or d/db (which 1), times the upstream gradient g. */
+static double binary_partial(vkdl_binary_op op, int which, double a, double b, double g)
+{
+    switch (op) {
+    case VKDL_ADD: return g;
+    case VKDL_SUB: return which ? -g : g;
+    case VKDL_MUL: return g * (which ? a : b);
+    case VKDL_DIV: return which ? -g * a / (b * b) : g / b;
+    case VKDL_BINARY_OP_COUNT: break;
+    }
+    return NAN;
+}
+
+/* Accumulate in double per element of da / db, then round once. */
+static vkdl_status cpu_binary_backward(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a, const vkdl_tensor *b,
+                                       const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db)
+{
+    const float *pa = vkdl_tensor_host(a), *pb = vkdl_tensor_host(b), *pd = vkdl_tensor_host(dout);
+    double *ga = da ? calloc((size_t)a->numel + 1, sizeof *ga) : NULL;
+    double *gb = db ? calloc((size_t)b->numel + 1, sizeof *gb) : NULL;
+    if ((da && !ga) || (db && !gb)) {
+        free(ga);
+        free(gb);
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "binary_backward: out of host memory");
+    }
+    for (int64_t i = 0; i < dout->numel; i++) {
+        int64_t rest = i, ia = 0, ib = 0;
+        for (int d = bc->ndim - 1; d >= 0; d--) {
+            int64_t c = rest % bc->shape[d];
+            rest /= bc->shape[d];
+            ia += c * bc->sa[d];
+            ib += c * bc->sb[d];
+        }
+        if (ga)
+            ga[ia] += binary_partial(op, 0, pa[ia], pb[ib], pd[i]);
+        if (gb)
+            gb[ib] += binary_partial(op, 1, pa[ia], pb[ib], pd[i]);
+    }
+    for (int64_t i = 0; ga && i < a->numel; i++)
+        ((float *)vkdl_tensor_host(da))[i] = (float)ga[i];
+    for (int64_t i = 0; gb && i < b->numel; i++)
+        ((float *)vkdl_tensor_host(db))[i] = (float)gb[i];
+    free(ga);
+    free(gb);
+    return VKDL_OK;
+}
+
+/* Spec constants: workgroup size, op, collapsed dims, which operand, mode (0 an invocation per
+ * gradient element, 1 a power-of-two workgroup per element). */
+static const vkdl_kernel K_BINARY_BACKWARD = {
+    .name = "binary_backward",
+    .spirv = vkdl_spv_binary_backward,
+    .spirv_size = &vkdl_spv_binary_backward_size,
+    .n_bindings = 4,
+    .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = 27 * sizeof(uint32_t),
+    .n_spec = 5,
+};
+
+#define WG_SUM 64           /* workgroup of the long-sum mode */
+#define LONG_SUM 1024       /* terms per gradient element from which a workgroup shares them */
+
+/* One gradient: each element of the operand sums dout over the dims the operand was broadcast
+ * along, in a fixed order (deterministic, no atomics). */
+static vkdl_status gpu_binary_grad(vkdl_binary_op op, int which, const bcast *bc, const vkdl_tensor *a,
+                                   const vkdl_tensor *b, const vkdl_tensor *dout, vkdl_tensor *g)
+{
+    struct {
+        uint32_t n, n_red, reduced, shape[8], sa[8], sb[8];
+    } push = {.n = (uint32_t)g->numel, .n_red = 1};
+    for (int i = 0; i < bc->ndim; i++) {
+        push.shape[i] = (uint32_t)bc->shape[i];
+        push.sa[i] = (uint32_t)bc->sa[i];
+        push.sb[i] = (uint32_t)bc->sb[i];
+        if ((which ? bc->sb[i] : bc->sa[i]) == 0) {
+            push.reduced |= 1u << i;
+            push.n_red *= (uint32_t)bc->shape[i];
+        }
+    }
+    bool long_sum = push.n_red >= LONG_SUM;
+    uint32_t spec[5] = {long_sum ? WG_SUM : WG, (uint32_t)op, (uint32_t)bc->ndim, (uint32_t)which, long_sum};
+    vkdl_dispatch_info d = {.kernel = &K_BINARY_BACKWARD, .spec = spec, .tensors = {a, b, dout, g}, .push = &push};
+    vkdl_grid_1d(g->ctx, long_sum ? (uint64_t)g->numel : (uint64_t)(g->numel + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(g->ctx, &d);
+}
+
+vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
+                                 const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db)
+{
+    const char *name = "binary_backward";
+    if ((unsigned)op >= VKDL_BINARY_OP_COUNT)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "binary_backward: invalid op %d", (int)op);
+    VKDL_TRY(vkdl_check_tensor(name, "a", a));
+    VKDL_TRY(vkdl_check_tensor(name, "b", b));
+    VKDL_TRY(vkdl_check_tensor(name, "dout", dout));
+    VKDL_TRY(vkdl_check_same_ctx(name, a, dout));
+    VKDL_TRY(vkdl_check_same_ctx(name, b, dout));
+    VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "dout", dout, VKDL_F32));
+    if (da) {
+        VKDL_TRY(vkdl_check_same_ctx(name, da, dout));
+        VKDL_TRY(vkdl_check_dtype(name, "da", da, VKDL_F32));
+        VKDL_TRY(vkdl_check_same_shape(name, a, da));
+    }
+    if (db) {
+        VKDL_TRY(vkdl_check_same_ctx(name, db, dout));
+        VKDL_TRY(vkdl_check_dtype(name, "db", db, VKDL_F32));
+        VKDL_TRY(vkdl_check_same_shape(name, b, db));
+    }
+    bcast bc = {0};
+    VKDL_TRY(broadcast(name, a, b, dout, &bc));
+    if (dout->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "binary_backward: %lld elements exceed 2^32", (long long)dout->numel);
+    /* An empty dout has no memory to bind; an operand broadcast along its empty dim gets zeros. */
+    if (dout->numel == 0) {
+        if (da && da->numel)
+            VKDL_TRY(vkdl_tensor_fill(da, 0));
+        if (db && db->numel)
+            VKDL_TRY(vkdl_tensor_fill(db, 0));
+        return VKDL_OK;
+    }
+    if (dout->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_binary_backward(op, &bc, a, b, dout, da, db);
+    if (da)
+        VKDL_TRY(gpu_binary_grad(op, 0, &bc, a, b, dout, da));
+    if (db)
+        VKDL_TRY(gpu_binary_grad(op, 1, &bc, a, b, dout, db));
+    return VKDL_OK;
 }

@@ -136,34 +136,29 @@ static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
     if (n == 0)
         return vkdl_tensor_fill(out, op == VKDL_MEAN ? NAN : 0.0);
 
-    const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
-    bool sg = (c->subgroup_ops & need) == need;
+    bool sg = vkdl_has_subgroup_arith(c);
     const vkdl_kernel *k = sg ? &K_REDUCE_SG : &K_REDUCE;
 
     /* A workgroup per output pays off when the axis is long and either contiguous or there are
-     * too few outputs to occupy the device with an invocation each. */
-    bool wg_mode = inner == 1 ? n >= 64 : n >= 512 && n_out < 4096;
-    uint32_t wg, mode = wg_mode ? 1 : 0, one_sg = 0;
+     * too few outputs to occupy the device with an invocation each; it is also the only shape
+     * whose per-invocation loop stays within a driver's loop limit on very long axes. */
+    uint64_t limit = c->max_loop_iterations ? c->max_loop_iterations : UINT64_MAX;
+    bool wg_mode = inner == 1 ? n >= 64 : (n >= 512 && n_out < 4096) || (uint64_t)n >= limit;
+    uint32_t wg, mode = wg_mode ? 1 : 0;
+    bool one_sg = false;
     uint64_t n_groups;
     if (!wg_mode) {
         wg = max_pow2_wg(c) < 64 ? max_pow2_wg(c) : 64;
         n_groups = ((uint64_t)n_out + wg - 1) / wg;
     } else {
         n_groups = (uint64_t)n_out;
-        if (sg && (c->quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS) && c->subgroup_min == c->subgroup_max) {
-            /* CPU drivers run a workgroup on one core anyway; one subgroup per output avoids
-             * their emulated barriers and shared memory. */
-            wg = c->subgroup_size;
-            one_sg = 1;
-        } else {
-            wg = max_pow2_wg(c);
-            while (wg > 32 && wg / 2 >= (uint64_t)n)
-                wg /= 2;
-        }
+        wg = vkdl_row_workgroup(ctx, "reduce", (uint64_t)n, 1, sg, &one_sg);
+        if (!wg)
+            return VKDL_ERROR_TOO_LARGE;
     }
 
     struct reduce_push pc = {(uint32_t)n_out, (uint32_t)n, (uint32_t)inner};
-    uint32_t spec[4] = {wg, (uint32_t)op, mode, one_sg};
+    uint32_t spec[4] = {wg, (uint32_t)op, mode, one_sg ? 1 : 0};
     vkdl_dispatch_info info = {
         .kernel = k,
         .spec = spec,

@@ -1,4 +1,4 @@
-/* vkdl_softmax and vkdl_log_softmax along the last axis. */
+/* vkdl_softmax and vkdl_log_softmax along the last axis, and their backward from the forward output. */
 #include "internal.h"
 #include "shaders.h"
 
@@ -96,28 +96,17 @@ static vkdl_status gpu_softmax(const char *name, const vkdl_tensor *x, vkdl_tens
     if (x->numel == 0)
         return VKDL_OK;
 
-    const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
-    bool sg = (c->subgroup_ops & need) == need;
+    bool sg = vkdl_has_subgroup_arith(c);
     const vkdl_kernel *k = sg ? &K_SOFTMAX_SG : &K_SOFTMAX;
 
-    uint32_t wg, one_sg = 0;
-    if (sg && (c->quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS) && c->subgroup_min == c->subgroup_max) {
-        /* CPU drivers run a workgroup on one core anyway; one subgroup per row avoids their
-         * emulated barriers and shared memory. */
-        wg = c->subgroup_size;
-        one_sg = 1;
-    } else {
-        /* Power of two (the shared-memory tree needs it), no wider than the row. */
-        uint32_t lim = c->max_wg_invocations < c->max_wg_size[0] ? c->max_wg_invocations : c->max_wg_size[0];
-        wg = 256;
-        while (wg > 1 && wg > lim)
-            wg /= 2;
-        while (wg > 32 && wg / 2 >= (uint64_t)n)
-            wg /= 2;
-    }
+    /* two passes over the row: max and sum together, then the write */
+    bool one_sg;
+    uint32_t wg = vkdl_row_workgroup(ctx, name, (uint64_t)n, 2, sg, &one_sg);
+    if (!wg)
+        return VKDL_ERROR_TOO_LARGE;
 
     struct softmax_push pc = {(uint32_t)n, (uint32_t)(x->numel / n)};
-    uint32_t spec[3] = {wg, log_out ? 1 : 0, one_sg};
+    uint32_t spec[3] = {wg, log_out ? 1 : 0, one_sg ? 1 : 0};
     vkdl_dispatch_info info = {
         .kernel = k,
         .spec = spec,
@@ -126,4 +115,108 @@ static vkdl_status gpu_softmax(const char *name, const vkdl_tensor *x, vkdl_tens
     };
     vkdl_grid_1d(ctx, pc.rows, info.groups);
     return vkdl_dispatch(ctx, &info);
+}
+
+/* ---------------------------------------------------------------- backward */
+
+static vkdl_status cpu_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx, bool log_out)
+{
+    int64_t n = row_len(y);
+    int64_t rows = y->numel / n;
+    const float *yp = vkdl_tensor_host(y), *dp = vkdl_tensor_host(dy);
+    float *xp = vkdl_tensor_host(dx);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = yp + r * n, *d = dp + r * n;
+        float *q = xp + r * n;
+        double s = 0;
+        for (int64_t k = 0; k < n; k++)
+            s += log_out ? (double)d[k] : (double)d[k] * p[k];
+        for (int64_t k = 0; k < n; k++)
+            q[k] = (float)(log_out ? d[k] - exp((double)p[k]) * s : p[k] * (d[k] - s));
+    }
+    return VKDL_OK;
+}
+
+struct softmax_backward_push {
+    uint32_t n, rows;
+};
+
+/* Spec constants: workgroup size, log-softmax, one subgroup per workgroup. */
+static const vkdl_kernel K_SOFTMAX_BACKWARD = {
+    .name = "softmax_backward",
+    .spirv = vkdl_spv_softmax_backward,
+    .spirv_size = &vkdl_spv_softmax_backward_size,
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct softmax_backward_push),
+    .n_spec = 3,
+};
+
+static const vkdl_kernel K_SOFTMAX_BACKWARD_SG = {
+    .name = "softmax_backward_sg",
+    .spirv = vkdl_spv_softmax_backward_sg,
+    .spirv_size = &vkdl_spv_softmax_backward_sg_size,
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct softmax_backward_push),
+    .n_spec = 3,
+};
+
+/* The same launch shape as the forward: a workgroup per row. */
+static vkdl_status gpu_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx, bool log_out)
+{
+    vkdl_context *ctx = y->ctx;
+    const vkdl_caps *c = &ctx->dev.caps;
+    int64_t n = row_len(y);
+
+    bool sg = vkdl_has_subgroup_arith(c);
+    const vkdl_kernel *k = sg ? &K_SOFTMAX_BACKWARD_SG : &K_SOFTMAX_BACKWARD;
+
+    bool one_sg;
+    uint32_t wg = vkdl_row_workgroup(ctx, "softmax_backward", (uint64_t)n, 2, sg, &one_sg);
+    if (!wg)
+        return VKDL_ERROR_TOO_LARGE;
+
+    struct softmax_backward_push pc = {(uint32_t)n, (uint32_t)(y->numel / n)};
+    uint32_t spec[3] = {wg, log_out ? 1 : 0, one_sg ? 1 : 0};
+    vkdl_dispatch_info info = {
+        .kernel = k,
+        .spec = spec,
+        .tensors = {y, dy, dx},
+        .push = &pc,
+    };
+    vkdl_grid_1d(ctx, pc.rows, info.groups);
+    return vkdl_dispatch(ctx, &info);
+}
+
+static vkdl_status softmax_backward_common(const char *name, const vkdl_tensor *y, const vkdl_tensor *dy,
+                                           vkdl_tensor *dx, bool log_out)
+{
+    VKDL_TRY(vkdl_check_tensor(name, "y", y));
+    VKDL_TRY(vkdl_check_tensor(name, "dy", dy));
+    VKDL_TRY(vkdl_check_tensor(name, "dx", dx));
+    VKDL_TRY(vkdl_check_same_ctx(name, y, dx));
+    VKDL_TRY(vkdl_check_same_ctx(name, dy, dx));
+    VKDL_TRY(vkdl_check_dtype(name, "y", y, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "dy", dy, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "dx", dx, VKDL_F32));
+    VKDL_TRY(vkdl_check_same_shape(name, y, dy));
+    VKDL_TRY(vkdl_check_same_shape(name, y, dx));
+    if (y->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)y->numel);
+    if (y->numel == 0)
+        return VKDL_OK;
+    if (y->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_softmax_backward(y, dy, dx, log_out);
+    return gpu_softmax_backward(y, dy, dx, log_out);
+}
+
+vkdl_status vkdl_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    return softmax_backward_common("softmax_backward", y, dy, dx, false);
+}
+
+vkdl_status vkdl_log_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    return softmax_backward_common("log_softmax_backward", y, dy, dx, true);
 }

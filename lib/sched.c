@@ -154,6 +154,8 @@ static void frame_destroy(vkdl_sched *s, frame *f)
         vkDestroyQueryPool(dev, f->queries, NULL);
     if (f->fence)
         vkDestroyFence(dev, f->fence, NULL);
+    if (f->cmd)
+        vkFreeCommandBuffers(dev, f->pool, 1, &f->cmd);
     if (f->pool)
         vkDestroyCommandPool(dev, f->pool, NULL);
 }
@@ -472,6 +474,34 @@ bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, 
     return t->st->alloc.block && plan_binding(ctx, k, b, t, &p, &why);
 }
 
+uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n, uint32_t passes, bool subgroup_ok,
+                            bool *one_subgroup)
+{
+    const vkdl_caps *c = &ctx->dev.caps;
+    uint64_t limit = c->max_loop_iterations ? c->max_loop_iterations : UINT64_MAX;
+    uint64_t work = n * (passes ? passes : 1);
+    *one_subgroup = false;
+    if (subgroup_ok && (c->quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS) && c->subgroup_min == c->subgroup_max &&
+        work / c->subgroup_size < limit) {
+        *one_subgroup = true;
+        return c->subgroup_size;
+    }
+    uint32_t cap = c->max_wg_invocations < c->max_wg_size[0] ? c->max_wg_invocations : c->max_wg_size[0];
+    uint32_t wg = 1;
+    while (wg * 2 <= cap && wg < 256)
+        wg *= 2;
+    while (wg > 32 && wg / 2 >= n)
+        wg /= 2; /* short rows: fewer idle invocations */
+    while (work / wg >= limit && wg * 2 <= cap)
+        wg *= 2;
+    if (work / wg >= limit) {
+        vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: a row of %llu elements exceeds what %s can loop over in one workgroup", op,
+                  (unsigned long long)n, c->name);
+        return 0;
+    }
+    return wg;
+}
+
 void vkdl_grid_1d(const vkdl_context *ctx, uint64_t n, uint32_t groups[3])
 {
     uint64_t maxx = ctx->dev.caps.max_wg_count[0] ? ctx->dev.caps.max_wg_count[0] : 65535;
@@ -543,7 +573,10 @@ vkdl_status vkdl_dispatch(vkdl_context *ctx, const vkdl_dispatch_info *info)
                              vkdl_shape_str(t, sh, sizeof sh), vkdl_dtype_name(t->dtype), why);
         }
         push[b] = plan[b].elem_offset;
-        sp[b] = tensor_span(t);
+        /* The whole bound range, not just the tensor's bytes: the alignment slack belongs to
+         * neighbouring tensors, and to the driver (and synchronization validation) a dispatch
+         * may touch anything its descriptors cover. */
+        sp[b] = (span){t->st->alloc.block, plan[b].offset, plan[b].offset + plan[b].range};
     }
     if (k->push_size)
         memcpy(push + k->n_bindings, info->push, k->push_size);

@@ -1,12 +1,105 @@
 #version 450
 // out = a op b with broadcasting. The launcher collapses dims that are contiguous in all three
 // tensors, so NDIM (a specialization constant, the loop fully unrolled) is usually 1 to 3.
+// Built with BACKWARD: the gradient of one operand (WHICH), an invocation or a workgroup per
+// element of it (MODE).
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = 0;      // vkdl_binary_op
 layout(constant_id = 2) const uint NDIM = 1;
 
+#ifdef BACKWARD
+layout(constant_id = 3) const uint WHICH = 0;   // 0: da, 1: db
+layout(constant_id = 4) const uint MODE = 0;    // see main
+
+layout(std430, binding = 0) readonly buffer A { float a[]; };
+layout(std430, binding = 1) readonly buffer B { float b[]; };
+layout(std430, binding = 2) readonly buffer DOUT { float dout[]; };
+layout(std430, binding = 3) writeonly buffer G { float g[]; };
+layout(push_constant) uniform PC {
+    uint off_a, off_b, off_dout, off_g;
+    uint n;             // elements of the operand whose gradient this is
+    uint n_red;         // out elements summed into each of them
+    uint reduced;       // bit d: the operand is broadcast along collapsed dim d
+    uint shape[8];      // collapsed output shape, NDIM used
+    uint stride_a[8];   // 0 where a is broadcast
+    uint stride_b[8];
+} pc;
+
+bool is_reduced(int d) { return (pc.reduced & (1u << d)) != 0; }
+
+// d out / d (the operand) times the upstream gradient d.
+float partial(float x, float y, float d) {
+    if (OP == 0) return d;
+    if (OP == 1) return WHICH == 0 ? d : -d;
+    if (OP == 2) return d * (WHICH == 0 ? y : x);
+    return WHICH == 0 ? d / y : -d * (x / y) / y;
+}
+
+shared float s_sum[gl_WorkGroupSize.x];
+
+void main() {
+    // MODE 0: invocation i sums all of element i's terms. MODE 1: workgroup i shares them out,
+    // invocation k taking terms k, k + WG, ..., for long sums (lavapipe also ends a shader's
+    // loops after 65535 iterations in all).
+    uint i = MODE == 0 ? GLOBAL_ID : GROUP_ID;
+    // Uniform per workgroup in MODE 1, so its barriers stay in uniform control flow.
+    if (i >= pc.n)
+        return;
+    uint first = MODE == 0 ? 0 : gl_LocalInvocationID.x, step = MODE == 0 ? 1 : gl_WorkGroupSize.x;
+    // The operand's elements are its kept dims in row-major order, so i splits over them.
+    uint ostride[8];
+    uint acc = 1;
+    [[unroll]] for (int d = int(NDIM) - 1; d >= 0; d--) {
+        ostride[d] = acc;
+        acc *= pc.shape[d];
+    }
+    uint o0 = 0, a0 = 0, b0 = 0, rest = i;
+    [[unroll]] for (int d = int(NDIM) - 1; d >= 0; d--) {
+        if (!is_reduced(d)) {
+            uint coord = rest % pc.shape[d];
+            rest /= pc.shape[d];
+            o0 += coord * ostride[d];
+            a0 += coord * pc.stride_a[d];
+            b0 += coord * pc.stride_b[d];
+        }
+    }
+    // Kahan sum in a fixed order: the same bits on every run, and digits kept over long sums.
+    precise float sum = 0.0, comp = 0.0;
+    for (uint r = first; r < pc.n_red; r += step) {
+        uint o = o0, ia = a0, ib = b0, rr = r;
+        [[unroll]] for (int d = int(NDIM) - 1; d >= 0; d--) {
+            if (is_reduced(d)) {
+                uint coord = rr % pc.shape[d];
+                rr /= pc.shape[d];
+                o += coord * ostride[d];
+                ia += coord * pc.stride_a[d];
+                ib += coord * pc.stride_b[d];
+            }
+        }
+        precise float v = partial(a[pc.off_a + ia], b[pc.off_b + ib], dout[pc.off_dout + o]) - comp;
+        precise float t = sum + v;
+        comp = (t - sum) - v;
+        sum = t;
+    }
+    if (MODE == 0) {
+        g[pc.off_g + i] = sum;
+        return;
+    }
+    // A power-of-two tree, the same pairs on every run.
+    uint lid = gl_LocalInvocationID.x;
+    s_sum[lid] = sum;
+    barrier();
+    for (uint h = gl_WorkGroupSize.x / 2; h > 0; h >>= 1) {
+        if (lid < h)
+            s_sum[lid] += s_sum[lid + h];
+        barrier();
+    }
+    if (lid == 0)
+        g[pc.off_g + i] = s_sum[0];
+}
+#else
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };
 layout(std430, binding = 2) writeonly buffer C { float c[]; };
@@ -36,3 +129,4 @@ void main() {
     else r = x / y;
     c[pc.off_c + i] = r;
 }
+#endif

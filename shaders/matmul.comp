@@ -1,5 +1,7 @@
 #version 450
-// vkdl batched SGEMM:  C_z = alpha * op(A_z) * op(B_z) + beta * C_z   (row-major, f32)
+// vkdl batched GEMM with a fused epilogue (row-major, f32 accumulation):
+//   C_z = act(alpha * op(A_z) * op(B_z) + bias) + beta * C_z
+// A and B f32, f16 or bf16 (the same type); C f32 or A's type; bias f32 [N], added to every row.
 //
 // WHY THERE ARE TWO KERNELS
 //   CPU kernel (default): for CPU Vulkan drivers (lavapipe/llvmpipe, SwiftShader). There one
@@ -17,23 +19,42 @@
 //     workgroup staged through shared memory in BK slices, TM x TN register tile per thread
 //     (threads strided so shared reads are bank-conflict free and C writes coalesce).
 //
+// 16-BIT DATA WITHOUT 16-BIT STORAGE
+//   No variant needs storageBuffer16BitAccess or shaderFloat16 (SwiftShader has neither), and all
+//   arithmetic is f32, so VKDL_CONTEXT_PRECISE needs nothing special. f16/bf16 operands arrive
+//   either through an f16 texel view that converts in the fetch (R16G16B16A16_SFLOAT / R16_SFLOAT,
+//   where the device supports them as uniform texel buffers: then the shader is the f32 one), or
+//   as 32-bit words holding two elements (element 2i in the low half) widened with
+//   unpackHalf2x16 or a 16-bit shift (bf16). C is declared uint[]: f32 through bit casts, 16-bit
+//   outputs as words. An invocation stores a whole word when it owns both of its elements and
+//   otherwise replaces its half with atomicAnd + atomicOr, so the other half (the next row's
+//   first column when the row length is odd, another thread's column in the GPU kernel, or
+//   memory outside the tensor) is never clobbered. f16/bf16 results are rounded to nearest even
+//   (convert.glsl), exactly as the CPU twin rounds.
+//
 // VARIANTS (#defines) AND DESCRIPTOR TYPES (set 0)
 //   -DTEXEL=4     CPU kernel. binding 0 = A, binding 1 = B: VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
-//                 view format VK_FORMAT_R32G32B32A32_SFLOAT.  Fastest on lavapipe.
-//   -DTEXEL=1     CPU kernel. A, B: UNIFORM_TEXEL_BUFFER, view format VK_FORMAT_R32_SFLOAT.
-//                 No alignment preconditions (fallback when TEXEL=4 preconditions fail).
-//   (none)        CPU kernel. A, B: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER (float[]). Slow on llvmpipe;
-//                 only for views larger than maxTexelBufferElements.
-//   -DGPU_TILED=1 GPU kernel. A, B: STORAGE_BUFFER (float[]);  add -DTEXEL=1 for R32F texel buffers.
-//   binding 2 = C: always VK_DESCRIPTOR_TYPE_STORAGE_BUFFER (float[]), read only when beta != 0.
+//                 view format VK_FORMAT_R32G32B32A32_SFLOAT (f32) or R16G16B16A16_SFLOAT (f16).
+//                 Fastest on lavapipe.
+//   -DTEXEL=1     CPU kernel. A, B: UNIFORM_TEXEL_BUFFER, view format VK_FORMAT_R32_SFLOAT (f32) or
+//                 R16_SFLOAT (f16). No alignment preconditions (fallback when TEXEL=4's fail).
+//   -DTEXEL=4 -DWORDS=1  TEXEL=4 for 16-bit data as words: R32G32_UINT view (4 elements a texel).
+//   -DTEXEL=1 -DWORDS=1  TEXEL=1 for 16-bit data as words: R32_UINT view (2 elements a texel).
+//   (none)        CPU kernel. A, B: VK_DESCRIPTOR_TYPE_STORAGE_BUFFER (uint[]: f32 bits, or two
+//                 16-bit elements a word). Slow on llvmpipe; for views no texel variant can bind.
+//   -DGPU_TILED=1 GPU kernel. A, B: STORAGE_BUFFER (uint[], as above).
+//   binding 2 = C: always STORAGE_BUFFER (uint[]), read only when beta != 0.
+//   binding 3 = bias: always STORAGE_BUFFER (float[]), read only when HAS_BIAS (bind any
+//                 non-empty tensor otherwise).
 //
-// PUSH CONSTANTS (std430, 56 bytes):
-//   struct { uint32_t offA, offB, offC;      // offsets of matrix 0 inside the bound ranges:
+// PUSH CONSTANTS (std430, 60 bytes):
+//   struct { uint32_t offA, offB, offC, offBias; // offsets of matrix 0 inside the bound ranges:
 //                                            //   offA/offB in texels of the view format (TEXEL=4:
-//                                            //   units of 4 floats), otherwise in floats; offC floats
+//                                            //   units of 4 elements, TEXEL=1 WORDS=1: units of 2),
+//                                            //   otherwise in elements; offC, offBias in elements
 //            uint32_t M, N, K;               // op(A) is MxK, op(B) is KxN, C is MxN
-//            uint32_t lda, ldb, ldc;         // row pitches in floats of the STORED matrices
-//            uint32_t strideA, strideB, strideC;  // batch strides in floats; 0 = broadcast operand
+//            uint32_t lda, ldb, ldc;         // row pitches in elements of the STORED matrices
+//            uint32_t strideA, strideB, strideC;  // batch strides in elements; 0 = broadcast operand
 //            float alpha, beta; }            // beta == 0: C is never read (may hold NaN)
 //
 // SPECIALIZATION CONSTANTS
@@ -46,6 +67,14 @@
 //   id 4: TRANS_A (bool) A stored K x M (lda >= M) instead of M x K
 //   id 5: TRANS_B (bool) B stored N x K (ldb >= K) instead of K x N
 //   id 6: BK  GPU only: K slice staged in shared memory (default 16)
+//   id 7: EPI types and epilogue, packed (the pipeline key holds 8 constants):
+//         bits 0-1  IN_KIND  what A/B bindings deliver: 0 floats (f32, or f16 through a float
+//                            view), 1 f16 pairs in words, 2 bf16 pairs in words; texel variants
+//                            without WORDS need 0, with WORDS 1 or 2
+//         bits 2-3  OUT_KIND C's type: 0 f32, 1 f16, 2 bf16
+//         bit  4    HAS_BIAS
+//         bits 8-15 ACT      vkdl_unary_op applied in the epilogue; 255 = none
+//         default 0xFF00: f32 in and out, no bias, no activation
 //   Shared memory (GPU) = 4*BK*(LY*TM + LX*TN) bytes (8 KiB with the defaults).
 //
 // DISPATCH  vkCmdDispatch(ceil(M / BM), ceil(N / BN), batch) with
@@ -53,19 +82,24 @@
 //   GPU: BM = LY * TM,  BN = LX * TN                   (defaults: BM = 64, BN = 64)
 //
 // PRECONDITIONS
-//   All variants: every index fits in 32 bits; bound ranges cover all elements addressed.
+//   All variants: every index fits in 32 bits; bound ranges cover all elements addressed (16-bit
+//   storage bindings: rounded up to whole words).
 //   Reads are clamped to the bound view/array, so columns/rows past M, N need no padding.
-//   TEXEL=4 additionally needs offA, offB (as floats), lda, ldb, strideA, strideB all multiples
-//   of 4, and the RGBA32F view must contain every texel holding a matrix element (round the view
-//   size up to 16 bytes; allocate buffers with 16-byte-padded sizes). M, N, K themselves are
+//   TEXEL=4 additionally needs offA, offB (as elements), lda, ldb, strideA, strideB all multiples
+//   of 4, and the view must contain every texel holding a matrix element (round the view size
+//   up to a whole texel; allocate buffers with 16-byte-padded sizes). M, N, K themselves are
 //   arbitrary (tails are masked). If any of this fails, use TEXEL=1 (same speed class, no
-//   alignment rules). If a view would exceed maxTexelBufferElements, use the storage variant.
+//   alignment rules; with WORDS, offsets must be even). If a view would exceed
+//   maxTexelBufferElements, use the storage variant.
 //   TEXEL=4 with TRANS_A also needs TM % 4 == 0 (A is then read as 4 consecutive rows per texel).
 
 #extension GL_EXT_control_flow_attributes : require
 
+#include "activation.glsl"
+#include "convert.glsl"
+
 layout(push_constant) uniform PC {
-    uint offA, offB, offC;
+    uint offA, offB, offC, offBias;
     uint M, N, K;
     uint lda, ldb, ldc;
     uint strideA, strideB, strideC;
@@ -82,44 +116,119 @@ layout(constant_id = 3) const uint TN = 2;
 layout(constant_id = 4) const bool TRANS_A = false;
 layout(constant_id = 5) const bool TRANS_B = false;
 layout(constant_id = 6) const uint BK = 16;
+layout(constant_id = 7) const uint EPI = 0xFF00u;
+const uint IN_KIND = EPI & 3u;
+const uint OUT_KIND = (EPI >> 2u) & 3u;
+const bool HAS_BIAS = (EPI & 16u) != 0u;
+const uint ACT = (EPI >> 8u) & 255u;
+const uint NO_ACT = 255u;
+const uint KIND_BF16 = 2u;
 
-layout(set = 0, binding = 2) buffer CBuf { float c[]; };
+layout(set = 0, binding = 2) buffer CBuf { uint c[]; };
+layout(set = 0, binding = 3) readonly buffer BiasBuf { float bias[]; };
 
-#if defined(TEXEL)
+#if defined(TEXEL) && defined(WORDS)
+layout(set = 0, binding = 0) uniform usamplerBuffer Atex;
+layout(set = 0, binding = 1) uniform usamplerBuffer Btex;
+#elif defined(TEXEL)
 layout(set = 0, binding = 0) uniform samplerBuffer Atex;
 layout(set = 0, binding = 1) uniform samplerBuffer Btex;
 #else
-layout(set = 0, binding = 0) readonly buffer ABuf { float a[]; };
-layout(set = 0, binding = 1) readonly buffer BBuf { float b[]; };
+layout(set = 0, binding = 0) readonly buffer ABuf { uint a[]; };
+layout(set = 0, binding = 1) readonly buffer BBuf { uint b[]; };
 #endif
 
-// Index of the last readable texel/element: every read is clamped to it, so partial tiles never
-// read outside the bound range (their values only land in discarded rows/columns, or are masked
-// to zero in the K tail).
+// The two 16-bit elements of a word (element 2i in the low half), widened exactly.
+vec2 unpack2(uint w, uint kind) {
+    if (kind == KIND_BF16) return vec2(uintBitsToFloat(w << 16u), uintBitsToFloat(w & 0xffff0000u));
+    return unpackHalf2x16(w);
+}
+float unpackAt(uint w, uint e, uint kind) { return unpack2(w, kind)[e & 1u]; }
+
+// Index of the last readable texel/element/word: every read is clamped to it, so partial tiles
+// never read outside the bound range (their values only land in discarded rows/columns, or are
+// masked to zero in the K tail).
 uint aLast, bLast;
 
 #if defined(TEXEL) && TEXEL == 4
 #if defined(GPU_TILED)
 #error "GPU_TILED supports TEXEL=1 or storage buffers only"
 #endif
-const uint OFFSCALE = 4u;   // offA/offB arrive in RGBA texels
+const uint OFFSCALE = 4u;   // offA/offB arrive in texels of 4 elements
+#if defined(WORDS)
+vec4 ldA4(uint e) { uvec2 t = texelFetch(Atex, int(min(e >> 2u, aLast))).xy; return vec4(unpack2(t.x, IN_KIND), unpack2(t.y, IN_KIND)); }
+vec4 ldB4(uint e) { uvec2 t = texelFetch(Btex, int(min(e >> 2u, bLast))).xy; return vec4(unpack2(t.x, IN_KIND), unpack2(t.y, IN_KIND)); }
+#else
 vec4 ldA4(uint e) { return texelFetch(Atex, int(min(e >> 2u, aLast))); }   // e % 4 == 0
 vec4 ldB4(uint e) { return texelFetch(Btex, int(min(e >> 2u, bLast))); }
+#endif
 void initLast() { aLast = uint(textureSize(Atex)) - 1u; bLast = uint(textureSize(Btex)) - 1u; }
 #else
+#if defined(TEXEL) && defined(WORDS)
+const uint OFFSCALE = 2u;   // offA/offB arrive in words of 2 elements
+float ldA1(uint e) { return unpackAt(texelFetch(Atex, int(min(e >> 1u, aLast))).x, e, IN_KIND); }
+float ldB1(uint e) { return unpackAt(texelFetch(Btex, int(min(e >> 1u, bLast))).x, e, IN_KIND); }
+void initLast() { aLast = uint(textureSize(Atex)) - 1u; bLast = uint(textureSize(Btex)) - 1u; }
+#elif defined(TEXEL)
 const uint OFFSCALE = 1u;
-#if defined(TEXEL)
 float ldA1(uint e) { return texelFetch(Atex, int(min(e, aLast))).x; }
 float ldB1(uint e) { return texelFetch(Btex, int(min(e, bLast))).x; }
 void initLast() { aLast = uint(textureSize(Atex)) - 1u; bLast = uint(textureSize(Btex)) - 1u; }
 #else
-float ldA1(uint e) { return a[min(e, aLast)]; }
-float ldB1(uint e) { return b[min(e, bLast)]; }
+const uint OFFSCALE = 1u;
+float ldA1(uint e) {
+    return IN_KIND == 0u ? uintBitsToFloat(a[min(e, aLast)]) : unpackAt(a[min(e >> 1u, aLast)], e, IN_KIND);
+}
+float ldB1(uint e) {
+    return IN_KIND == 0u ? uintBitsToFloat(b[min(e, bLast)]) : unpackAt(b[min(e >> 1u, bLast)], e, IN_KIND);
+}
 void initLast() { aLast = uint(a.length()) - 1u; bLast = uint(b.length()) - 1u; }
 #endif
 vec4 ldA4(uint e) { return vec4(ldA1(e), ldA1(e + 1u), ldA1(e + 2u), ldA1(e + 3u)); }
 vec4 ldB4(uint e) { return vec4(ldB1(e), ldB1(e + 1u), ldB1(e + 2u), ldB1(e + 3u)); }
 #endif
+
+// ---------------------------------------------------------------- epilogue
+// act(alpha * acc + bias[n]); the beta term is added by storeRun.
+float epilogue(float acc, uint n) {
+    float v = pc.alpha * acc;
+    if (HAS_BIAS) v += bias[pc.offBias + min(n, pc.N - 1u)];
+    if (ACT != NO_ACT) v = activation(ACT, v);
+    return v;
+}
+
+uint pack16(float v) { return OUT_KIND == KIND_BF16 ? f32_to_bf16(v) : f32_to_f16(v); }
+
+// C[e0 + q] = v[q] + beta * C[e0 + q] for q < nv (1..4 consecutive elements of one row).
+void storeRun(uint e0, vec4 v, uint nv) {
+    if (OUT_KIND == 0u) {
+        [[unroll]] for (uint q = 0u; q < 4u; ++q) {
+            if (q < nv) {
+                float x = v[q];
+                if (pc.beta != 0.0) x = fma(pc.beta, uintBitsToFloat(c[e0 + q]), x);
+                c[e0 + q] = floatBitsToUint(x);
+            }
+        }
+        return;
+    }
+    uint end = e0 + nv;
+    [[unroll]] for (uint t = 0u; t < 3u; ++t) {
+        uint w = (e0 >> 1u) + t, lo = 2u * w;
+        bool hasLo = lo >= e0 && lo < end, hasHi = lo + 1u < end;   // lo + 1 >= e0 always
+        if (hasLo && hasHi) {
+            vec2 x = vec2(v[lo - e0], v[lo + 1u - e0]);
+            if (pc.beta != 0.0) x = fma(vec2(pc.beta), unpack2(c[w], OUT_KIND), x);
+            c[w] = pack16(x.x) | (pack16(x.y) << 16u);
+        } else if (hasLo || hasHi) {
+            // The other half belongs to someone else: replace only ours, atomically.
+            uint sh = hasHi ? 16u : 0u;
+            float x = v[hasHi ? lo + 1u - e0 : lo - e0];
+            if (pc.beta != 0.0) x = fma(pc.beta, unpack2(atomicOr(c[w], 0u) >> sh, OUT_KIND).x, x);
+            atomicAnd(c[w], ~(0xffffu << sh));
+            atomicOr(c[w], pack16(x) << sh);
+        }
+    }
+}
 
 #if !defined(GPU_TILED)
 // ---------------------------------------------------------------- CPU kernel
@@ -195,19 +304,28 @@ void main() {
     for (; k0 + 4u <= pc.K; k0 += 4u) step4(k0, false);
     if (k0 < pc.K) step4(k0, true);
 
-    [[unroll]] for (uint i = 0u; i < TM; ++i) {
-        uint m = m0 + i;
-        if (m >= pc.M) break;
-        [[unroll]] for (uint j = 0u; j < TN; ++j) {
-            uint n = n0 + 4u * (j * LX + lane);
-            [[unroll]] for (uint q = 0u; q < 4u; ++q) {
-                if (n + q < pc.N) {
-                    uint e = oC + m * pc.ldc + n + q;
-                    float v = pc.alpha * acc[i * TN + j][q];
-                    if (pc.beta != 0.0) v = fma(pc.beta, c[e], v);
-                    c[e] = v;
-                }
+    if (OUT_KIND == 0u && !HAS_BIAS && ACT == NO_ACT) {
+        [[unroll]] for (uint i = 0u; i < TM; ++i) {
+            uint m = m0 + i;
+            if (m >= pc.M) break;
+            [[unroll]] for (uint j = 0u; j < TN; ++j) {
+                uint n = n0 + 4u * (j * LX + lane);
+                if (n < pc.N) storeRun(oC + m * pc.ldc + n, pc.alpha * acc[i * TN + j], min(pc.N - n, 4u));
             }
+        }
+    } else {
+        // Activations and 16-bit packing are long: TM*TN*4 inlined copies would multiply the
+        // driver's compile time (seconds on SwiftShader), so this epilogue is a loop over a copy
+        // of the tile (a copy, so that acc itself stays in registers).
+        vec4 tile[TM * TN];
+        [[unroll]] for (uint t = 0u; t < TM * TN; ++t) tile[t] = acc[t];
+        [[dont_unroll]] for (uint t = 0u; t < TM * TN; ++t) {
+            uint m = m0 + t / TN, n = n0 + 4u * ((t % TN) * LX + lane);
+            if (m >= pc.M) break;
+            if (n >= pc.N) continue;
+            vec4 v;
+            [[dont_unroll]] for (uint q = 0u; q < 4u; ++q) v[q] = epilogue(tile[t][q], n + q);
+            storeRun(oC + m * pc.ldc + n, v, min(pc.N - n, 4u));
         }
     }
 }
@@ -229,8 +347,8 @@ void main() {
     uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y;
     uint tid = ty * LX + tx;
     uint z = gl_WorkGroupID.z;
-    uint oA = pc.offA + z * pc.strideA;
-    uint oB = pc.offB + z * pc.strideB;
+    uint oA = OFFSCALE * pc.offA + z * pc.strideA;
+    uint oB = OFFSCALE * pc.offB + z * pc.strideB;
     uint oC = pc.offC + z * pc.strideC;
     uint m0 = gl_WorkGroupID.x * BM;
     uint n0 = gl_WorkGroupID.y * BN;
@@ -272,12 +390,7 @@ void main() {
         if (m >= pc.M) break;
         [[unroll]] for (uint j = 0u; j < TN; ++j) {
             uint n = n0 + tx + j * LX;
-            if (n < pc.N) {
-                uint e = oC + m * pc.ldc + n;
-                float v = pc.alpha * acc[i][j];
-                if (pc.beta != 0.0) v = fma(pc.beta, c[e], v);
-                c[e] = v;
-            }
+            if (n < pc.N) storeRun(oC + m * pc.ldc + n, vec4(epilogue(acc[i][j], n), 0.0, 0.0, 0.0), 1u);
         }
     }
 }

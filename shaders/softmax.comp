@@ -3,6 +3,8 @@
 // Pass 1 finds the row max m and s = sum exp(x - m) together ("online" softmax: a running sum is
 // rescaled whenever the running max grows), so the row is read twice rather than three times;
 // pass 2 writes exp(x - m) / s, or x - m - log(s).
+// Built with BACKWARD: from the forward output y, dx = y (dy - sum(dy y)) for softmax and
+// dx = dy - exp(y) sum(dy) for log-softmax; one pass for the row's sum, one to write dx.
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
@@ -15,6 +17,67 @@ layout(constant_id = 1) const uint LOG = 0;     // 1: log-softmax
 // single subgroup) skips shared memory; without, a shared-memory tree (power-of-two workgroup).
 layout(constant_id = 2) const bool ONE_SUBGROUP = false;
 
+#ifdef BACKWARD
+layout(std430, binding = 0) readonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer DY { float dy[]; };
+layout(std430, binding = 2) writeonly buffer DX { float dx[]; };
+layout(push_constant) uniform PC {
+    uint off_y, off_dy, off_dx;
+    uint n;         // row length
+    uint rows;
+} pc;
+
+shared float s_s[gl_WorkGroupSize.x];
+
+// Every invocation returns the row's sum, folded in the same order in all of them.
+float workgroup_sum(float s) {
+#ifdef SUBGROUP
+    s = subgroupAdd(s);
+    if (ONE_SUBGROUP)
+        return s;
+    if (subgroupElect())
+        s_s[gl_SubgroupID] = s;
+    barrier();
+    s = s_s[0];
+    for (uint k = 1; k < gl_NumSubgroups; k++)
+        s += s_s[k];
+    return s;
+#else
+    uint lid = gl_LocalInvocationID.x;
+    s_s[lid] = s;
+    barrier();
+    for (uint h = gl_WorkGroupSize.x / 2; h > 0; h >>= 1) {
+        if (lid < h)
+            s_s[lid] += s_s[lid + h];
+        barrier();
+    }
+    return s_s[0];
+#endif
+}
+
+void main() {
+    uint row = GROUP_ID;
+    // Uniform per workgroup, so the barriers below stay in uniform control flow.
+    if (row >= pc.rows)
+        return;
+    uint by = pc.off_y + row * pc.n, bd = pc.off_dy + row * pc.n, bx = pc.off_dx + row * pc.n;
+    // Kahan: an invocation's share of a long row is a long serial sum.
+    precise float s = 0.0, c = 0.0;
+    for (uint k = gl_LocalInvocationID.x; k < pc.n; k += gl_WorkGroupSize.x) {
+        precise float v = (LOG != 0 ? dy[bd + k] : dy[bd + k] * y[by + k]) - c;
+        precise float t = s + v;
+        c = (t - s) - v;
+        s = t;
+    }
+    s = workgroup_sum(s);
+    for (uint k = gl_LocalInvocationID.x; k < pc.n; k += gl_WorkGroupSize.x) {
+        if (LOG != 0)
+            dx[bx + k] = dy[bd + k] - exp(y[by + k]) * s;
+        else
+            dx[bx + k] = y[by + k] * (dy[bd + k] - s);
+    }
+}
+#else
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform PC {
@@ -81,16 +144,24 @@ void main() {
     if (row >= pc.rows)
         return;
     uint bx = pc.off_x + row * pc.n, by = pc.off_y + row * pc.n;
-    float m = NEG_INF, s = 0.0;
+    // Kahan-compensated: an invocation's share of a long row is a long serial sum. A new max
+    // folds the compensation into the rescaled sum.
+    float m = NEG_INF;
+    precise float s = 0.0, c = 0.0;
     for (uint k = gl_LocalInvocationID.x; k < pc.n; k += gl_WorkGroupSize.x) {
         float v = x[bx + k];
         if (v > m) {
-            s = rescale(s, m, v) + 1.0;
+            s = rescale(s - c, m, v) + 1.0;
+            c = 0.0;
             m = v;
         } else if (m != NEG_INF) {
-            s += exp(v - m);
+            precise float e = exp(v - m) - c;
+            precise float t = s + e;
+            c = (t - s) - e;
+            s = t;
         }
     }
+    s -= c;
     workgroup_combine(m, s);
     if (LOG != 0) {
         float shift = m + log(s);
@@ -102,3 +173,4 @@ void main() {
             y[by + k] = exp(x[bx + k] - m) * r;
     }
 }
+#endif

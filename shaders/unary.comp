@@ -1,11 +1,20 @@
 #version 450
 // Elementwise unary ops and y = alpha*x + beta. The op is a specialization constant, so each op
-// is its own pipeline with no per-element branch.
+// is its own pipeline with no per-element branch. Built with BACKWARD: dx = dy * op'(x).
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint OP = 0;   // vkdl_unary_op; SCALE = 100
 
+#ifdef BACKWARD
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer DY { float dy[]; };
+layout(std430, binding = 2) writeonly buffer DX { float dx[]; };
+layout(push_constant) uniform PC {
+    uint off_x, off_dy, off_dx;
+    uint n;
+} pc;
+#else
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform PC {
@@ -13,45 +22,43 @@ layout(push_constant) uniform PC {
     uint n;
     float alpha, beta;
 } pc;
+#endif
 
-const uint RELU = 0, GELU_TANH = 1, GELU_ERF = 2, SIGMOID = 3, TANH = 4, EXP = 5, LOG = 6,
-           SQRT = 7, NEG = 8, ABS = 9, SCALE = 100;
+#include "activation.glsl"
 
-// GLSL has no erf. 1 + erf(z) is what gelu needs, and for z << 0 it must come from erfc
-// directly or it cancels to 0. Below |z| = 0.5 the Maclaurin series (error < 2e-8); above, the
-// Numerical Recipes erfc fit (relative error < 1.2e-7).
-float one_plus_erf(float z) {
-    float a = abs(z);
-    if (a < 0.5) {
-        float t = z * z;
-        return 1.0 + z * (1.1283791671 + t * (-0.3761263890 + t * (0.1128379167 + t * (-0.0268661706 +
-               t * (0.0052239776 + t * -0.0008548254)))));
+const uint SCALE = 100;   // OP for y = alpha * x + beta
+
+#ifdef BACKWARD
+// 1 / (1 + e^-v) and 1 / (1 + e^v) each from their own exp, so 1 - sigmoid never cancels.
+float sigmoid(float v) { return 1.0 / (1.0 + exp(-v)); }
+
+float grad(float v) {
+    if (OP == RELU) return v > 0.0 ? 1.0 : 0.0;
+    if (OP == GELU_TANH) {
+        // 0.5(1 + tanh u) = s = sigmoid(2u) and 1 - tanh^2 u = 4 s (1 - s)
+        float u2 = 1.5957691216 * (v + 0.044715 * v * v * v);
+        float s = sigmoid(u2), sc = sigmoid(-u2);
+        return s + 1.5957691216 * v * s * sc * (1.0 + 0.134145 * v * v);
     }
-    float t = 1.0 / (1.0 + 0.5 * a);
-    float erfc_a = t * exp(-a * a - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
-                   t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
-                   t * (-0.82215223 + t * 0.17087277)))))))));
-    return z < 0.0 ? erfc_a : 2.0 - erfc_a;
-}
-
-// Drivers may lower tanh to (e^2x - 1)/(e^2x + 1), which is inf/inf = NaN for large x.
-float safe_tanh(float v) {
-    return 1.0 - 2.0 / (exp(2.0 * v) + 1.0);
-}
-
-float apply(float v) {
-    if (OP == RELU) return max(v, 0.0);
-    // 0.5(1 + tanh u) = sigmoid(2u): no cancellation for v << 0
-    if (OP == GELU_TANH) return v / (1.0 + exp(-1.5957691216 * (v + 0.044715 * v * v * v)));
-    if (OP == GELU_ERF) return 0.5 * v * one_plus_erf(v * 0.7071067812);
-    if (OP == SIGMOID) return 1.0 / (1.0 + exp(-v));
-    if (OP == TANH) return safe_tanh(v);
+    if (OP == GELU_ERF) return 0.5 * one_plus_erf(v * 0.7071067812) + 0.3989422804 * v * exp(-0.5 * v * v);
+    if (OP == SIGMOID) return sigmoid(v) * sigmoid(-v);
+    if (OP == TANH) return 4.0 * sigmoid(2.0 * v) * sigmoid(-2.0 * v);
     if (OP == EXP) return exp(v);
-    if (OP == LOG) return log(v);
-    if (OP == SQRT) return sqrt(v);
-    if (OP == NEG) return -v;
-    if (OP == ABS) return abs(v);
-    return pc.alpha * v + pc.beta;
+    if (OP == LOG) return 1.0 / v;
+    if (OP == SQRT) return 0.5 / sqrt(v);
+    if (OP == NEG) return -1.0;
+    return sign(v); // ABS: 0 at 0
+}
+
+void main() {
+    uint i = GLOBAL_ID;
+    if (i < pc.n)
+        dx[pc.off_dx + i] = dy[pc.off_dy + i] * grad(x[pc.off_x + i]);
+}
+#else
+float apply(float v) {
+    if (OP == SCALE) return pc.alpha * v + pc.beta;
+    return activation(OP, v);
 }
 
 void main() {
@@ -59,3 +66,4 @@ void main() {
     if (i < pc.n)
         y[pc.off_y + i] = apply(x[pc.off_x + i]);
 }
+#endif

@@ -1,15 +1,30 @@
 /* vkdl_matmul against OpenBLAS (the CPU twin): every transpose combination, alpha/beta, batch
- * broadcasting, views, and shapes that are not multiples of any tile. lib/op_matmul.c,
- * shaders/matmul.comp. */
+ * broadcasting, views, and shapes that are not multiples of any tile; the fused epilogue (bias and
+ * every activation); f16 and bf16 operands with f32 or 16-bit outputs. lib/op_matmul.c,
+ * shaders/matmul.comp.
+ *
+ * Tolerances. 16-bit inputs are rounded on upload on both backends, so both GEMMs see the same
+ * values and an f32 out keeps TH_TOL_GEMM. A 16-bit out is rounded once from f32 results that
+ * differ by GEMM rounding (~1e-6 relative), which may land on neighbouring representable values:
+ * one ulp, at most 2^-10 (f16) or 2^-7 (bf16) of the value, hence rtol 1e-3 and 8e-3; atol covers
+ * results near zero where the f32 difference itself dominates. */
 #include "harness.h"
 
 #include <stdio.h>
+
+static const th_tol MM_TOL_F16 = {1e-4, 1e-3, 1e-7};
+static const th_tol MM_TOL_BF16 = {1e-3, 8e-3, 1e-5};
+
+static th_tol out_tol(vkdl_dtype t) { return t == VKDL_F16 ? MM_TOL_F16 : t == VKDL_BF16 ? MM_TOL_BF16 : TH_TOL_GEMM; }
 
 typedef struct mm_case {
     int64_t batch, m, n, k;
     int ta, tb;
     float alpha, beta;
-    int shared_b; /* b is a plain matrix used by every batch */
+    int shared_b;           /* b is a plain matrix used by every batch */
+    vkdl_dtype dtype, odt;  /* of a and b, and of out */
+    int bias;
+    int act1;               /* vkdl_unary_op + 1; 0: no activation */
 } mm_case;
 
 static void run_mm(void *arg)
@@ -18,16 +33,54 @@ static void run_mm(void *arg)
     int64_t sa[3] = {c->batch, c->ta ? c->k : c->m, c->ta ? c->m : c->k};
     int64_t sb[3] = {c->batch, c->tb ? c->n : c->k, c->tb ? c->k : c->n};
     int64_t so[3] = {c->batch, c->m, c->n};
-    th_pair a = th_rand(VKDL_F32, 3, sa, -1, 1);
-    th_pair b = c->shared_b ? th_rand(VKDL_F32, 2, sb + 1, -1, 1) : th_rand(VKDL_F32, 3, sb, -1, 1);
-    th_pair o = c->beta != 0 ? th_rand(VKDL_F32, 3, so, -1, 1) : th_empty(VKDL_F32, 3, so);
-    vkdl_matmul_info info = {.trans_a = c->ta, .trans_b = c->tb, .alpha = c->alpha, .beta = c->beta};
+    /* log and sqrt need positive pre-activations */
+    float lo = c->act1 == VKDL_LOG + 1 || c->act1 == VKDL_SQRT + 1 ? 0.05f : -1.0f;
+    th_pair a = th_rand(c->dtype, 3, sa, lo, 1);
+    th_pair b = c->shared_b ? th_rand(c->dtype, 2, sb + 1, lo, 1) : th_rand(c->dtype, 3, sb, lo, 1);
+    th_pair o = c->beta != 0 ? th_rand(c->odt, 3, so, -1, 1) : th_empty(c->odt, 3, so);
+    th_pair bias = {0};
+    if (c->bias)
+        bias = th_rand(VKDL_F32, 1, so + 2, lo < 0 ? -1 : 0, 1);
+    vkdl_matmul_info info = {.trans_a = c->ta, .trans_b = c->tb, .alpha = c->alpha, .beta = c->beta,
+                             .fuse_act = c->act1 != 0, .act = (vkdl_unary_op)(c->act1 ? c->act1 - 1 : 0)};
+    info.bias = bias.cpu;
     TH_OK(vkdl_matmul(a.cpu, b.cpu, o.cpu, &info));
+    info.bias = bias.gpu;
     TH_OK(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info));
-    th_compare(&o, TH_TOL_GEMM);
+    th_compare(&o, out_tol(c->odt));
     th_free(&a);
     th_free(&b);
     th_free(&o);
+    if (c->bias)
+        th_free(&bias);
+}
+
+/* 16-bit operands and out as views at odd element offsets: the word-packed storage path, and
+ * 16-bit outputs whose first and last words are shared with neighbouring data. */
+static void run_views16(void *arg)
+{
+    vkdl_dtype dt = *(const vkdl_dtype *)arg;
+    int64_t sa[2] = {40, 33}, sb[2] = {35, 19}, so[2] = {39, 19}, sbias[1] = {19};
+    th_pair a = th_rand(dt, 2, sa, -1, 1), b = th_rand(dt, 2, sb, -1, 1), o = th_rand(dt, 2, so, -1, 1);
+    th_pair bias = th_rand(VKDL_F32, 1, sbias, -1, 1);
+    vkdl_tensor *v[2][3];
+    for (int g = 0; g < 2; g++) {
+        TH_OK(vkdl_tensor_slice(g ? a.gpu : a.cpu, 3, 39, &v[g][0]));
+        TH_OK(vkdl_tensor_slice(g ? b.gpu : b.cpu, 1, 34, &v[g][1]));
+        TH_OK(vkdl_tensor_slice(g ? o.gpu : o.cpu, 1, 37, &v[g][2])); /* 36 rows from element 19 */
+        vkdl_matmul_info info = {.alpha = 1.0f, .beta = 0.5f, .bias = g ? bias.gpu : bias.cpu, .fuse_act = 1,
+                                 .act = VKDL_GELU_TANH};
+        TH_OK(vkdl_matmul(v[g][0], v[g][1], v[g][2], &info));
+    }
+    /* the rows outside the out view must be untouched */
+    th_compare(&o, out_tol(dt));
+    for (int g = 0; g < 2; g++)
+        for (int i = 0; i < 3; i++)
+            vkdl_tensor_destroy(v[g][i]);
+    th_free(&a);
+    th_free(&b);
+    th_free(&o);
+    th_free(&bias);
 }
 
 /* Operands that are views at offsets no kernel alignment assumes. */
@@ -87,6 +140,37 @@ static void run_bad(void *arg)
     th_free(&i);
 }
 
+static void run_bad_types(void *arg)
+{
+    (void)arg;
+    int64_t s34[2] = {3, 4}, s45[2] = {4, 5}, s35[2] = {3, 5}, s5[1] = {5}, s6[1] = {6}, s15[2] = {1, 5};
+    th_pair a = th_rand(VKDL_F32, 2, s34, 0, 1), b = th_rand(VKDL_F32, 2, s45, 0, 1), o = th_empty(VKDL_F32, 2, s35);
+    th_pair a16 = th_rand(VKDL_F16, 2, s34, 0, 1), b16 = th_rand(VKDL_F16, 2, s45, 0, 1);
+    th_pair ob = th_empty(VKDL_BF16, 2, s35), o16 = th_empty(VKDL_F16, 2, s35);
+    th_pair bias = th_rand(VKDL_F32, 1, s5, 0, 1), bias6 = th_rand(VKDL_F32, 1, s6, 0, 1);
+    th_pair bias2d = th_rand(VKDL_F32, 2, s15, 0, 1), bias16 = th_rand(VKDL_F16, 1, s5, 0, 1);
+    TH_STATUS(vkdl_matmul(a16.gpu, b.gpu, o.gpu, NULL), VKDL_ERROR_DTYPE_MISMATCH, "b is f32 but a is f16");
+    TH_STATUS(vkdl_matmul(a16.gpu, b16.gpu, ob.gpu, NULL), VKDL_ERROR_DTYPE_MISMATCH, "out is bf16; it must be f32 or a's dtype f16");
+    TH_STATUS(vkdl_matmul(a.gpu, b.gpu, o16.gpu, NULL), VKDL_ERROR_DTYPE_MISMATCH, "out is f16");
+    vkdl_matmul_info info = {.alpha = 1, .bias = bias6.gpu};
+    TH_STATUS(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info), VKDL_ERROR_SHAPE_MISMATCH, "bias is 6, expected [5]");
+    info.bias = bias2d.gpu;
+    TH_STATUS(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info), VKDL_ERROR_SHAPE_MISMATCH, "bias is 1x5");
+    info.bias = bias16.gpu;
+    TH_STATUS(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info), VKDL_ERROR_DTYPE_MISMATCH, "bias");
+    info.bias = bias.cpu;
+    TH_STATUS(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    info.bias = bias.gpu;
+    info.fuse_act = 1;
+    info.act = VKDL_UNARY_OP_COUNT;
+    TH_STATUS(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info), VKDL_ERROR_INVALID_ARGUMENT, "invalid act");
+    info.act = VKDL_RELU;
+    TH_OK(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info));
+    th_pair ps[] = {a, b, o, a16, b16, ob, o16, bias, bias6, bias2d, bias16};
+    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+        th_free(&ps[i]);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -98,25 +182,25 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < 6; i++)
                 for (size_t j = 0; j < 6; j += 2) {
                     int64_t m = DIMS[i], n = DIMS[(i + j + 1) % 6], k = DIMS[(i + 2 * j + 2) % 6];
-                    mm_case c = {1, m, n, k, ta, tb, 1.0f, 0.0f, 0};
+                    mm_case c = {1, m, n, k, ta, tb, 1.0f, 0.0f, 0, VKDL_F32, VKDL_F32, 0, 0};
                     snprintf(name, sizeof name, "matmul/t%d%d/%lldx%lldx%lld", ta, tb, (long long)m, (long long)n,
                              (long long)k);
                     th_run(name, run_mm, &c);
                 }
     static const mm_case MORE[] = {
-        {1, 1000, 1, 1000, 0, 0, 1, 0, 0},    /* matrix-vector */
-        {1, 1, 1000, 1000, 0, 0, 1, 0, 0},    /* vector-matrix */
-        {1, 1000, 1000, 3, 0, 0, 1, 0, 0},    /* outer-product-like */
-        {1, 257, 255, 129, 0, 1, 0.5f, 0, 0},
-        {1, 129, 131, 517, 1, 1, -1.5f, 0, 0},
-        {1, 100, 70, 200, 0, 0, 2.0f, 0.5f, 0}, /* beta: accumulate into out */
-        {1, 33, 17, 9, 1, 0, 1.0f, 1.0f, 0},
-        {64, 17, 19, 23, 0, 0, 1, 0, 0},        /* batches */
-        {300, 5, 7, 3, 0, 1, 1, 0, 0},          /* large batch of tiny matrices */
-        {7, 33, 65, 127, 1, 0, 1, 0, 1},        /* b shared by every batch */
-        {3, 64, 64, 64, 0, 0, 1, 0, 1},
-        {1, 512, 512, 512, 0, 0, 1, 0, 0},
-        {1, 1, 1, 1, 0, 0, 1, 0, 0},
+        {1, 1000, 1, 1000, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0},    /* matrix-vector */
+        {1, 1, 1000, 1000, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0},    /* vector-matrix */
+        {1, 1000, 1000, 3, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0},    /* outer-product-like */
+        {1, 257, 255, 129, 0, 1, 0.5f, 0, 0, VKDL_F32, VKDL_F32, 0, 0},
+        {1, 129, 131, 517, 1, 1, -1.5f, 0, 0, VKDL_F32, VKDL_F32, 0, 0},
+        {1, 100, 70, 200, 0, 0, 2.0f, 0.5f, 0, VKDL_F32, VKDL_F32, 0, 0}, /* beta: accumulate into out */
+        {1, 33, 17, 9, 1, 0, 1.0f, 1.0f, 0, VKDL_F32, VKDL_F32, 0, 0},
+        {64, 17, 19, 23, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0},        /* batches */
+        {300, 5, 7, 3, 0, 1, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0},          /* large batch of tiny matrices */
+        {7, 33, 65, 127, 1, 0, 1, 0, 1, VKDL_F32, VKDL_F32, 0, 0},        /* b shared by every batch */
+        {3, 64, 64, 64, 0, 0, 1, 0, 1, VKDL_F32, VKDL_F32, 0, 0},
+        {1, 512, 512, 512, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0},
+        {1, 1, 1, 1, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0},
     };
     for (size_t i = 0; i < sizeof MORE / sizeof *MORE; i++) {
         const mm_case *c = &MORE[i];
@@ -127,5 +211,54 @@ int main(int argc, char **argv)
     }
     th_run("matmul/views", run_views, NULL);
     th_run("matmul/bad-input", run_bad, NULL);
+
+    /* fused epilogue: every activation, with and without bias, with alpha and beta */
+    static const char *ACT[] = {"none", "relu", "gelu-tanh", "gelu-erf", "sigmoid", "tanh", "exp", "log", "sqrt",
+                                "neg", "abs"};
+    for (int act1 = 0; act1 <= VKDL_UNARY_OP_COUNT; act1++)
+        for (int bias = 0; bias < 2; bias++) {
+            mm_case c = {3, 17, 37, 13, act1 % 2, act1 / 2 % 2, 0.75f, act1 % 3 ? 0.5f : 0.0f, act1 % 4 == 1,
+                         VKDL_F32, VKDL_F32, bias, act1};
+            snprintf(name, sizeof name, "matmul/epilogue/%s%s/b%g", ACT[act1], bias ? "+bias" : "", c.beta);
+            th_run(name, run_mm, &c);
+        }
+    /* f16 and bf16 operands, f32 or 16-bit out: every transpose combination on odd shapes, the
+     * aligned shape that takes the 4-wide texel path, batches, and the epilogue on 16-bit out */
+    static const int64_t SHAPES[][4] = {{1, 17, 19, 23}, {1, 1, 33, 7}, {1, 33, 1, 64}, {1, 5, 3, 1},
+                                        {1, 64, 96, 128}, {5, 9, 11, 6}};
+    static const vkdl_dtype DT[] = {VKDL_F16, VKDL_BF16};
+    for (int d = 0; d < 2; d++)
+        for (int o = 0; o < 2; o++)
+            for (int t = 0; t < 4; t++)
+                for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) {
+                    const int64_t *sh = SHAPES[i];
+                    vkdl_dtype odt = o ? DT[d] : VKDL_F32;
+                    mm_case c = {sh[0], sh[1], sh[2], sh[3], t / 2, t % 2, 1.0f, 0.0f, 0, DT[d], odt, 0, 0};
+                    snprintf(name, sizeof name, "matmul/%s-%s/t%d%d/b%lld/%lldx%lldx%lld", vkdl_dtype_name(DT[d]),
+                             vkdl_dtype_name(odt), t / 2, t % 2, (long long)sh[0], (long long)sh[1],
+                             (long long)sh[2], (long long)sh[3]);
+                    th_run(name, run_mm, &c);
+                }
+    static const mm_case MORE16[] = {
+        {4, 31, 45, 27, 0, 1, -0.5f, 0.25f, 1, VKDL_F16, VKDL_F16, 1, VKDL_GELU_ERF + 1},
+        {4, 31, 45, 27, 1, 0, -0.5f, 0.25f, 1, VKDL_BF16, VKDL_BF16, 1, VKDL_SIGMOID + 1},
+        {2, 30, 64, 40, 0, 0, 1.5f, 1.0f, 0, VKDL_F16, VKDL_F16, 1, VKDL_RELU + 1},
+        {2, 30, 64, 40, 1, 1, 1.5f, 1.0f, 0, VKDL_BF16, VKDL_F32, 1, VKDL_TANH + 1},
+        {1, 255, 257, 129, 0, 0, 1.0f, 0.0f, 0, VKDL_F16, VKDL_F16, 0, 0},
+        {1, 255, 257, 129, 0, 1, 1.0f, 0.0f, 0, VKDL_BF16, VKDL_BF16, 0, 0},
+        {1, 5, 7, 0, 0, 0, 1.0f, 0.5f, 0, VKDL_F32, VKDL_F32, 1, VKDL_EXP + 1}, /* K = 0: act(bias) + beta out */
+        {2, 5, 7, 0, 1, 0, 1.0f, 0.5f, 0, VKDL_F16, VKDL_F16, 1, VKDL_NEG + 1},
+        {1, 5, 7, 0, 0, 0, 1.0f, 0.0f, 0, VKDL_BF16, VKDL_BF16, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof MORE16 / sizeof *MORE16; i++) {
+        const mm_case *c = &MORE16[i];
+        snprintf(name, sizeof name, "matmul/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/a%g/b%g/%s%s", vkdl_dtype_name(c->dtype),
+                 vkdl_dtype_name(c->odt), (long long)c->batch, (long long)c->m, (long long)c->n, (long long)c->k,
+                 c->ta, c->tb, c->alpha, c->beta, ACT[c->act1], c->bias ? "+bias" : "");
+        th_run(name, run_mm, (void *)c);
+    }
+    th_run("matmul/f16/views", run_views16, (void *)&DT[0]);
+    th_run("matmul/bf16/views", run_views16, (void *)&DT[1]);
+    th_run("matmul/bad-types", run_bad_types, NULL);
     return th_finish();
 }

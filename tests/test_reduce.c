@@ -201,12 +201,13 @@ int main(int argc, char **argv)
 {
     th_init(argc, argv);
 
-    static const int64_t lens[] = {1, 3, 17, 127, 1000, 100000};
+    /* 700001: past lavapipe's per-invocation loop limit even for a one-subgroup workgroup */
+    static const int64_t lens[] = {1, 3, 17, 127, 1000, 100000, 700001};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
         all_axes(1, &lens[i], V_DEFAULT);
 
     const int64_t s2a[] = {4096, 3}, s2b[] = {3, 4096}, s2c[] = {17, 127}, s2d[] = {257, 1000};
-    const int64_t s2e[] = {100000, 3}, s2f[] = {4096, 300};
+    const int64_t s2e[] = {100000, 3}, s2f[] = {4096, 300}, s2g[] = {70001, 2};
     const int64_t s3[] = {5, 1000, 3}, s4[] = {2, 3, 4, 5}, s5[] = {2, 1, 3, 1, 17};
     const int64_t s8[] = {2, 1, 2, 3, 1, 2, 2, 3};
     all_axes(2, s2a, V_DEFAULT);
@@ -215,6 +216,7 @@ int main(int argc, char **argv)
     all_axes(2, s2d, V_DEFAULT);
     all_axes(2, s2e, V_DEFAULT);
     all_axes(2, s2f, V_DEFAULT);
+    all_axes(2, s2g, V_DEFAULT); /* a strided axis longer than the loop limit */
     all_axes(3, s3, V_DEFAULT);
     all_axes(4, s4, V_DEFAULT);
     all_axes(5, s5, V_DEFAULT);

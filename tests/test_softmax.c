@@ -184,7 +184,8 @@ int main(int argc, char **argv)
 {
     th_init(argc, argv);
 
-    static const int64_t lens[] = {1, 3, 17, 127, 256, 257, 1000, 100000, 150001};
+    /* 300001 and 2e6: past lavapipe's per-invocation loop limit for a one-subgroup row */
+    static const int64_t lens[] = {1, 3, 17, 127, 256, 257, 1000, 100000, 150001, 300001, 2000000};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
         both(1, &lens[i], V_DEFAULT, D_UNIFORM);
     both(0, NULL, V_DEFAULT, D_UNIFORM);

@@ -22,10 +22,22 @@ else
 fi
 [ ${#names[@]} -gt 0 ] || { echo "test: no Vulkan driver found (apt-get install mesa-vulkan-drivers)"; echo "0 passed, 1 failed"; exit 1; }
 
+# A sanitizer build (meson -Db_sanitize=...) needs the driver and the validation layer kept loaded
+# until exit, so LeakSanitizer can name (and tests/lsan.supp suppress) leaks inside them.
+sanitize=$(meson introspect "$BUILD" --buildoptions 2>/dev/null |
+  python3 -c 'import json,sys; print(next((o["value"] for o in json.load(sys.stdin) if o["name"]=="b_sanitize"), "none"))')
+layer=$(ls /usr/lib/*/libVkLayer_khronos_validation.so 2>/dev/null | head -1)
+
 total_p=0; total_f=0; total_s=0; rc=0
 for i in "${!names[@]}"; do
   echo "== ${names[$i]}"
-  VK_ICD_FILENAMES="${icds[$i]}" VK_DRIVER_FILES="${icds[$i]}" VKDL_VALIDATE=1 \
+  san_env=()
+  if [ "$sanitize" != "none" ]; then
+    icd_lib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ICD"]["library_path"])' "${icds[$i]}")
+    san_env=(LD_PRELOAD="$icd_lib $layer" ASAN_OPTIONS="detect_leaks=1:verify_asan_link_order=0:abort_on_error=1"
+             LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+  fi
+  env "${san_env[@]}" VK_ICD_FILENAMES="${icds[$i]}" VK_DRIVER_FILES="${icds[$i]}" VKDL_VALIDATE=1 \
     meson test -C "$BUILD" --print-errorlogs --num-processes 2 "$@" > "$BUILD/test-${names[$i]// /-}.log" 2>&1 || rc=1
   grep -E "^ *[0-9]+/[0-9]+ " "$BUILD/test-${names[$i]// /-}.log" || true
   counts=$(python3 - "$BUILD/meson-logs/testlog.json" <<'PY'

@@ -1,0 +1,561 @@
+/* Convolution: the CPU twin against naive loops, the device against the CPU twin (forward, data and
+ * weight gradients, conv_transpose2d), finite differences of every backward on the CPU, the adjoint
+ * identity <conv(x), dy> = <x, conv_backward_data(dy)>, views, empty tensors and bad arguments.
+ *
+ * Tolerances: TH_TOL_GEMM for every device-vs-CPU comparison (the results are dot products over
+ * C/groups * KH * KW taps, or over N * OH * OW pixels for the weight gradient, summed in another
+ * order than BLAS does). The CPU twin against the naive double-precision loops uses TH_TOL_GEMM
+ * too. Gradchecks use eps 1e-2 and tol 1e-2: the forward is linear in each input, so the central
+ * difference is exact up to f32 rounding of the loss. */
+#include "harness.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum variant { V_DEFAULT, V_NO_CPU_QUIRK };
+static vkdl_caps saved_caps;
+
+/* The GPU-style (shared-memory) kernels, forced on a CPU driver by hiding its quirk. */
+static void variant_begin(enum variant v)
+{
+    saved_caps = th_gpu->dev.caps;
+    if (v == V_NO_CPU_QUIRK)
+        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
+}
+
+static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
+
+typedef struct ccase {
+    int64_t n, c, h, w, o, kh, kw;
+    int s[2], p[2], d[2], groups, op[2];
+    bool bias;
+    enum variant variant;
+} ccase;
+
+static vkdl_conv2d_info info_of(const ccase *c)
+{
+    vkdl_conv2d_info i = {{c->s[0], c->s[1]}, {c->p[0], c->p[1]}, {c->d[0], c->d[1]}, c->groups,
+                          {c->op[0], c->op[1]}};
+    return i;
+}
+
+static int64_t dflt(int v) { return v ? v : 1; }
+
+static int64_t out_dim(int64_t in, int64_t k, int s, int p, int d)
+{
+    return (in + 2 * p - dflt(d) * (k - 1) - 1) / dflt(s) + 1;
+}
+
+static int64_t tr_dim(int64_t in, int64_t k, int s, int p, int d, int op)
+{
+    return (in - 1) * dflt(s) - 2 * p + dflt(d) * (k - 1) + op + 1;
+}
+
+static int64_t groups_of(const ccase *c) { return c->groups ? c->groups : 1; }
+
+/* ---------------------------------------------------------------- naive references */
+
+/* y = conv(x, w) + b by definition, in double. */
+static void naive_conv(const ccase *c, int64_t oh, int64_t ow, const float *x, const float *w, const float *b,
+                       double *y)
+{
+    int64_t g = groups_of(c), cg = c->c / g, og = c->o / g;
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t o = 0; o < c->o; o++)
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    double s = b ? b[o] : 0;
+                    for (int64_t ci = 0; ci < cg; ci++)
+                        for (int64_t a = 0; a < c->kh; a++)
+                            for (int64_t e = 0; e < c->kw; e++) {
+                                int64_t ih = i * dflt(c->s[0]) - c->p[0] + a * dflt(c->d[0]);
+                                int64_t iw = j * dflt(c->s[1]) - c->p[1] + e * dflt(c->d[1]);
+                                if (ih < 0 || ih >= c->h || iw < 0 || iw >= c->w)
+                                    continue;
+                                s += (double)x[((n * c->c + (o / og) * cg + ci) * c->h + ih) * c->w + iw] *
+                                     w[((o * cg + ci) * c->kh + a) * c->kw + e];
+                            }
+                    y[((n * c->o + o) * oh + i) * ow + j] = s;
+                }
+}
+
+/* out = conv_transpose(x, w) + b by scattering, in double: x [n, c, h, w], w [c, o/g, kh, kw]. */
+static void naive_transpose(const ccase *c, int64_t oh, int64_t ow, const float *x, const float *w, const float *b,
+                            double *y)
+{
+    int64_t g = groups_of(c), cg = c->c / g, og = c->o / g;
+    for (int64_t i = 0; i < c->n * c->o * oh * ow; i++)
+        y[i] = b ? b[(i / (oh * ow)) % c->o] : 0;
+    for (int64_t n = 0; n < c->n; n++)
+        for (int64_t ci = 0; ci < c->c; ci++)
+            for (int64_t i = 0; i < c->h; i++)
+                for (int64_t j = 0; j < c->w; j++)
+                    for (int64_t oo = 0; oo < og; oo++)
+                        for (int64_t a = 0; a < c->kh; a++)
+                            for (int64_t e = 0; e < c->kw; e++) {
+                                int64_t yh = i * dflt(c->s[0]) - c->p[0] + a * dflt(c->d[0]);
+                                int64_t yw = j * dflt(c->s[1]) - c->p[1] + e * dflt(c->d[1]);
+                                if (yh < 0 || yh >= oh || yw < 0 || yw >= ow)
+                                    continue;
+                                int64_t o = (ci / cg) * og + oo;
+                                y[((n * c->o + o) * oh + yh) * ow + yw] +=
+                                    (double)x[((n * c->c + ci) * c->h + i) * c->w + j] *
+                                    w[((ci * og + oo) * c->kh + a) * c->kw + e];
+                            }
+}
+
+static void compare_naive(const vkdl_tensor *t, const double *ref)
+{
+    float *v = th_download(t);
+    int64_t n = vkdl_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++) {
+        double tol = TH_TOL_GEMM.atol + TH_TOL_GEMM.rtol * fabs(ref[i]);
+        if (!(fabs(v[i] - ref[i]) <= tol)) {
+            th_fail("element %lld: %.9g, naive %.9g", (long long)i, v[i], ref[i]);
+            break;
+        }
+    }
+    free(v);
+}
+
+/* ---------------------------------------------------------------- conv2d: device vs CPU */
+
+static void run_conv(void *arg)
+{
+    const ccase *c = arg;
+    vkdl_conv2d_info info = info_of(c);
+    int64_t g = groups_of(c);
+    int64_t oh = out_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0]), ow = out_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1]);
+    int64_t xs[4] = {c->n, c->c, c->h, c->w}, ws[4] = {c->o, c->c / g, c->kh, c->kw}, ys[4] = {c->n, c->o, oh, ow};
+    int64_t bs[1] = {c->o};
+    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
+    th_pair b = th_rand(VKDL_F32, 1, bs, -1, 1), dy = th_rand(VKDL_F32, 4, ys, -1, 1);
+    th_pair y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs), dw = th_empty(VKDL_F32, 4, ws);
+    th_pair db = th_empty(VKDL_F32, 1, bs);
+
+    TH_OK(vkdl_conv2d(x.cpu, w.cpu, c->bias ? b.cpu : NULL, y.cpu, &info));
+    TH_OK(vkdl_conv2d_backward_data(dy.cpu, w.cpu, dx.cpu, &info));
+    TH_OK(vkdl_conv2d_backward_weight(x.cpu, dy.cpu, dw.cpu, c->bias ? db.cpu : NULL, &info));
+    variant_begin(c->variant);
+    TH_OK(vkdl_conv2d(x.gpu, w.gpu, c->bias ? b.gpu : NULL, y.gpu, &info));
+    TH_OK(vkdl_conv2d_backward_data(dy.gpu, w.gpu, dx.gpu, &info));
+    TH_OK(vkdl_conv2d_backward_weight(x.gpu, dy.gpu, dw.gpu, c->bias ? db.gpu : NULL, &info));
+    variant_end();
+    th_compare(&y, TH_TOL_GEMM);
+    th_compare(&dx, TH_TOL_GEMM);
+    th_compare(&dw, TH_TOL_GEMM);
+    if (c->bias)
+        th_compare(&db, TH_TOL_GEMM);
+
+    /* The CPU twin is the oracle: check its forward against the definition on small cases. */
+    if (c->n * c->o * oh * ow * (c->c / g) * c->kh * c->kw <= 400000) {
+        double *ref = malloc((size_t)(c->n * c->o * oh * ow) * sizeof *ref);
+        float *xv = th_download(x.cpu), *wv = th_download(w.cpu), *bv = th_download(b.cpu);
+        naive_conv(c, oh, ow, xv, wv, c->bias ? bv : NULL, ref);
+        compare_naive(y.cpu, ref);
+        free(ref);
+        free(xv);
+        free(wv);
+        free(bv);
+    }
+    th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+        th_free(all[i]);
+}
+
+static void conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw, int s, int p, int d,
+                 int groups, bool bias)
+{
+    static ccase cases[256];
+    static int n_cases;
+    ccase *cc = &cases[n_cases++ % 256];
+    *cc = (ccase){n, c, h, w, o, kh, kw, {s, s}, {p, p}, {d, d}, groups, {0, 0}, bias, V_DEFAULT};
+    char name[200];
+    snprintf(name, sizeof name, "conv2d x %lldx%lldx%lldx%lld w %lldx%lldx%lldx%lld s%d p%d d%d g%d%s",
+             (long long)n, (long long)c, (long long)h, (long long)w, (long long)o, (long long)(c / (groups ? groups : 1)),
+             (long long)kh, (long long)kw, s, p, d, groups, bias ? " bias" : "");
+    th_run(name, run_conv, cc);
+}
+
+/* Asymmetric stride / padding / dilation, and the GPU-style kernels. */
+static void conv_full(const ccase *c, const char *what)
+{
+    char name[200];
+    snprintf(name, sizeof name, "conv2d %s x %lldx%lldx%lldx%lld o %lld k %lldx%lld s%dx%d p%dx%d d%dx%d g%d%s", what,
+             (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w, (long long)c->o, (long long)c->kh,
+             (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1], c->d[0], c->d[1], c->groups,
+             c->variant == V_NO_CPU_QUIRK ? " [no cpu quirk]" : "");
+    th_run(name, run_conv, (void *)c);
+}
+
+/* ---------------------------------------------------------------- conv_transpose2d */
+
+static void run_transpose(void *arg)
+{
+    const ccase *c = arg;
+    vkdl_conv2d_info info = info_of(c);
+    int64_t g = groups_of(c);
+    int64_t oh = tr_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0], c->op[0]);
+    int64_t ow = tr_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1], c->op[1]);
+    int64_t xs[4] = {c->n, c->c, c->h, c->w}, ws[4] = {c->c, c->o / g, c->kh, c->kw}, ys[4] = {c->n, c->o, oh, ow};
+    int64_t bs[1] = {c->o};
+    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
+    th_pair b = th_rand(VKDL_F32, 1, bs, -1, 1), dy = th_rand(VKDL_F32, 4, ys, -1, 1);
+    th_pair y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs), dw = th_empty(VKDL_F32, 4, ws);
+    th_pair db = th_empty(VKDL_F32, 1, bs);
+
+    TH_OK(vkdl_conv_transpose2d(x.cpu, w.cpu, c->bias ? b.cpu : NULL, y.cpu, &info));
+    TH_OK(vkdl_conv2d(dy.cpu, w.cpu, NULL, dx.cpu, &info));
+    TH_OK(vkdl_conv_transpose2d_backward_weight(x.cpu, dy.cpu, dw.cpu, c->bias ? db.cpu : NULL, &info));
+    variant_begin(c->variant);
+    TH_OK(vkdl_conv_transpose2d(x.gpu, w.gpu, c->bias ? b.gpu : NULL, y.gpu, &info));
+    TH_OK(vkdl_conv2d(dy.gpu, w.gpu, NULL, dx.gpu, &info));
+    TH_OK(vkdl_conv_transpose2d_backward_weight(x.gpu, dy.gpu, dw.gpu, c->bias ? db.gpu : NULL, &info));
+    variant_end();
+    th_compare(&y, TH_TOL_GEMM);
+    th_compare(&dx, TH_TOL_GEMM);
+    th_compare(&dw, TH_TOL_GEMM);
+    if (c->bias)
+        th_compare(&db, TH_TOL_GEMM);
+
+    double *ref = malloc((size_t)(c->n * c->o * oh * ow) * sizeof *ref);
+    float *xv = th_download(x.cpu), *wv = th_download(w.cpu), *bv = th_download(b.cpu);
+    naive_transpose(c, oh, ow, xv, wv, c->bias ? bv : NULL, ref);
+    compare_naive(y.cpu, ref);
+    free(ref);
+    free(xv);
+    free(wv);
+    free(bv);
+    th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+        th_free(all[i]);
+}
+
+static void transpose(const ccase *c)
+{
+    char name[200];
+    snprintf(name, sizeof name, "conv_transpose2d x %lldx%lldx%lldx%lld o %lld k %lldx%lld s%dx%d p%dx%d d%dx%d "
+             "op%dx%d g%d%s", (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w, (long long)c->o,
+             (long long)c->kh, (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1], c->d[0], c->d[1], c->op[0],
+             c->op[1], c->groups, c->variant == V_NO_CPU_QUIRK ? " [no cpu quirk]" : "");
+    th_run(name, run_transpose, (void *)c);
+}
+
+/* ---------------------------------------------------------------- gradchecks (CPU) */
+
+typedef struct gc_arg {
+    const ccase *c;
+    vkdl_tensor *x, *w, *b;
+    bool transpose;
+} gc_arg;
+
+static vkdl_status gc_fwd(void *arg, vkdl_tensor *out)
+{
+    gc_arg *a = arg;
+    vkdl_conv2d_info info = info_of(a->c);
+    if (a->transpose)
+        return vkdl_conv_transpose2d(a->x, a->w, a->b, out, &info);
+    return vkdl_conv2d(a->x, a->w, a->b, out, &info);
+}
+
+static void run_gradcheck(void *arg)
+{
+    gc_arg *a = arg;
+    const ccase *c = a->c;
+    vkdl_conv2d_info info = info_of(c);
+    int64_t g = groups_of(c);
+    int64_t oh, ow, ws[4];
+    if (a->transpose) {
+        oh = tr_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0], c->op[0]);
+        ow = tr_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1], c->op[1]);
+        int64_t t[4] = {c->c, c->o / g, c->kh, c->kw};
+        memcpy(ws, t, sizeof t);
+    } else {
+        oh = out_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0]);
+        ow = out_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1]);
+        int64_t t[4] = {c->o, c->c / g, c->kh, c->kw};
+        memcpy(ws, t, sizeof t);
+    }
+    int64_t xs[4] = {c->n, c->c, c->h, c->w}, ys[4] = {c->n, c->o, oh, ow}, bs[1] = {c->o};
+    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
+    th_pair b = th_rand(VKDL_F32, 1, bs, -1, 1), dy = th_rand(VKDL_F32, 4, ys, -1, 1);
+    th_pair y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs), dw = th_empty(VKDL_F32, 4, ws);
+    th_pair db = th_empty(VKDL_F32, 1, bs);
+    if (a->transpose) {
+        TH_OK(vkdl_conv2d(dy.cpu, w.cpu, NULL, dx.cpu, &info));
+        TH_OK(vkdl_conv_transpose2d_backward_weight(x.cpu, dy.cpu, dw.cpu, db.cpu, &info));
+    } else {
+        TH_OK(vkdl_conv2d_backward_data(dy.cpu, w.cpu, dx.cpu, &info));
+        TH_OK(vkdl_conv2d_backward_weight(x.cpu, dy.cpu, dw.cpu, db.cpu, &info));
+    }
+    a->x = x.cpu, a->w = w.cpu, a->b = b.cpu;
+    vkdl_tensor *inputs[3] = {x.cpu, w.cpu, b.cpu}, *grads[3] = {dx.cpu, dw.cpu, db.cpu};
+    th_gradcheck(gc_fwd, a, y.cpu, dy.cpu, 3, inputs, grads, 60, 1e-2, 1e-2);
+    th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+        th_free(all[i]);
+}
+
+static void gradcheck(const ccase *c, bool tr)
+{
+    static gc_arg args[32];
+    static int n_args;
+    gc_arg *a = &args[n_args++ % 32];
+    *a = (gc_arg){.c = c, .transpose = tr};
+    char name[200];
+    snprintf(name, sizeof name, "gradcheck %s x %lldx%lldx%lldx%lld o %lld k %lldx%lld s%dx%d p%dx%d d%dx%d op%dx%d g%d",
+             tr ? "conv_transpose2d" : "conv2d", (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w,
+             (long long)c->o, (long long)c->kh, (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1], c->d[0],
+             c->d[1], c->op[0], c->op[1], c->groups);
+    th_run(name, run_gradcheck, a);
+}
+
+/* ---------------------------------------------------------------- adjoint, views, empty */
+
+static double dot(const vkdl_tensor *a, const vkdl_tensor *b)
+{
+    float *u = th_download(a), *v = th_download(b);
+    double s = 0;
+    for (int64_t i = 0; i < vkdl_tensor_numel(a); i++)
+        s += (double)u[i] * v[i];
+    free(u);
+    free(v);
+    return s;
+}
+
+/* <conv(x), dy> = <x, backward_data(dy)> on both backends, for a strided, dilated, grouped case. */
+static void run_adjoint(void *arg)
+{
+    (void)arg;
+    vkdl_conv2d_info info = {{2, 3}, {1, 2}, {2, 1}, 2, {0, 0}};
+    int64_t xs[4] = {2, 6, 13, 11}, ws[4] = {10, 3, 3, 4}, ys[4] = {2, 10, 6, 4};
+    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
+    th_pair dy = th_rand(VKDL_F32, 4, ys, -1, 1), y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs);
+    for (int gpu = 0; gpu < 2; gpu++) {
+        vkdl_tensor *X = gpu ? x.gpu : x.cpu, *W = gpu ? w.gpu : w.cpu, *DY = gpu ? dy.gpu : dy.cpu;
+        vkdl_tensor *Y = gpu ? y.gpu : y.cpu, *DX = gpu ? dx.gpu : dx.cpu;
+        TH_OK(vkdl_conv2d(X, W, NULL, Y, &info));
+        TH_OK(vkdl_conv2d_backward_data(DY, W, DX, &info));
+        double l = dot(Y, DY), r = dot(X, DX);
+        if (!(fabs(l - r) <= 1e-4 * fmax(1, fabs(l))))
+            th_fail("%s: <conv(x), dy> = %.9g but <x, backward_data(dy)> = %.9g", gpu ? "gpu" : "cpu", l, r);
+    }
+    th_pair *all[] = {&x, &w, &dy, &y, &dx};
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+        th_free(all[i]);
+}
+
+/* x, w and out as views that start mid-buffer (nonzero binding offsets). */
+static void run_views(void *arg)
+{
+    (void)arg;
+    vkdl_conv2d_info info = {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}};
+    int64_t xb[4] = {4, 5, 7, 9}, wb[4] = {11, 5, 3, 3}, yb[4] = {5, 8, 7, 9};
+    th_pair xa = th_rand(VKDL_F32, 4, xb, -1, 1), wa = th_rand(VKDL_F32, 4, wb, -1, 1);
+    th_pair ya = th_rand(VKDL_F32, 4, yb, -1, 1);
+    th_pair x, w, y;
+    TH_OK(vkdl_tensor_slice(xa.cpu, 1, 3, &x.cpu));
+    TH_OK(vkdl_tensor_slice(xa.gpu, 1, 3, &x.gpu));
+    TH_OK(vkdl_tensor_slice(wa.cpu, 3, 11, &w.cpu));
+    TH_OK(vkdl_tensor_slice(wa.gpu, 3, 11, &w.gpu));
+    TH_OK(vkdl_tensor_slice(ya.cpu, 3, 5, &y.cpu));
+    TH_OK(vkdl_tensor_slice(ya.gpu, 3, 5, &y.gpu));
+    TH_OK(vkdl_conv2d(x.cpu, w.cpu, NULL, y.cpu, &info));
+    TH_OK(vkdl_conv2d(x.gpu, w.gpu, NULL, y.gpu, &info));
+    th_free(&x);
+    th_free(&w);
+    th_free(&y);
+    th_compare(&ya, TH_TOL_GEMM); /* and the elements around the view are untouched */
+    th_free(&xa);
+    th_free(&wa);
+    th_free(&ya);
+}
+
+/* Zero input channels: the output is the bias; an empty batch is a no-op; empty-pixel gradients. */
+static void run_empty(void *arg)
+{
+    (void)arg;
+    int64_t xs[4] = {2, 0, 4, 4}, ws[4] = {3, 0, 3, 3}, ys[4] = {2, 3, 2, 2}, bs[1] = {3};
+    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
+    th_pair b = th_rand(VKDL_F32, 1, bs, -1, 1), y = th_empty(VKDL_F32, 4, ys);
+    TH_OK(vkdl_conv2d(x.cpu, w.cpu, b.cpu, y.cpu, NULL));
+    TH_OK(vkdl_conv2d(x.gpu, w.gpu, b.gpu, y.gpu, NULL));
+    th_compare(&y, TH_TOL_EXACT);
+    int64_t xs2[4] = {0, 2, 4, 4}, ws2[4] = {3, 2, 3, 3}, ys2[4] = {0, 3, 2, 2};
+    th_pair x2 = th_rand(VKDL_F32, 4, xs2, -1, 1), w2 = th_rand(VKDL_F32, 4, ws2, -1, 1);
+    th_pair y2 = th_empty(VKDL_F32, 4, ys2), dw2 = th_empty(VKDL_F32, 4, ws2), db2 = th_empty(VKDL_F32, 1, bs);
+    TH_OK(vkdl_conv2d(x2.gpu, w2.gpu, NULL, y2.gpu, NULL));
+    TH_OK(vkdl_conv2d_backward_weight(x2.cpu, y2.cpu, dw2.cpu, db2.cpu, NULL));
+    TH_OK(vkdl_conv2d_backward_weight(x2.gpu, y2.gpu, dw2.gpu, db2.gpu, NULL));
+    th_compare(&dw2, TH_TOL_EXACT);
+    th_compare(&db2, TH_TOL_EXACT);
+    th_pair *all[] = {&x, &w, &b, &y, &x2, &w2, &y2, &dw2, &db2};
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+        th_free(all[i]);
+}
+
+/* ---------------------------------------------------------------- bad arguments */
+
+static void run_bad(void *arg)
+{
+    (void)arg;
+    vkdl_context *ctx = th_gpu;
+    int64_t xs[4] = {2, 4, 8, 8}, ws[4] = {6, 4, 3, 3}, ys[4] = {2, 6, 6, 6}, bs[1] = {6};
+    vkdl_tensor *x, *w, *y, *b, *t;
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, &x));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, ws, &w));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, ys, &y));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, bs, &b));
+    vkdl_conv2d_info info = {{0, 0}, {0, 0}, {0, 0}, 0, {0, 0}};
+    TH_STATUS(vkdl_conv2d(NULL, w, NULL, y, &info), VKDL_ERROR_INVALID_ARGUMENT, "conv2d: x is NULL");
+    TH_STATUS(vkdl_conv2d(x, w, NULL, NULL, &info), VKDL_ERROR_INVALID_ARGUMENT, "out is NULL");
+    TH_STATUS(vkdl_conv2d_backward_weight(x, y, NULL, NULL, &info), VKDL_ERROR_INVALID_ARGUMENT, "dw is NULL");
+
+    int64_t xc[4] = {2, 5, 8, 8};
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, xc, &t));
+    TH_STATUS(vkdl_conv2d(t, w, NULL, y, &info), VKDL_ERROR_SHAPE_MISMATCH, "expects 4 input channels");
+    vkdl_tensor_destroy(t);
+    info.groups = 4; /* w expects 4 * 4 channels */
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &info), VKDL_ERROR_SHAPE_MISMATCH, "groups 4 must divide");
+    info.groups = 3; /* does not divide C = 4 */
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &info), VKDL_ERROR_SHAPE_MISMATCH, "groups 3 must divide");
+    info.groups = -1;
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &info), VKDL_ERROR_INVALID_ARGUMENT, "groups -1");
+    info.groups = 0;
+    info.stride[1] = -2;
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &info), VKDL_ERROR_INVALID_ARGUMENT, "must be positive");
+    info.stride[1] = 0;
+    info.dilation[0] = -1;
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &info), VKDL_ERROR_INVALID_ARGUMENT, "must be positive");
+    info.dilation[0] = 0;
+    info.padding[0] = -1;
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &info), VKDL_ERROR_INVALID_ARGUMENT, "must not be negative");
+    info.padding[0] = 0;
+
+    int64_t big[4] = {6, 4, 11, 3};
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, big, &t));
+    TH_STATUS(vkdl_conv2d(x, t, NULL, y, &info), VKDL_ERROR_SHAPE_MISMATCH, "larger than the padded input");
+    vkdl_tensor_destroy(t);
+    int64_t ybad[4] = {2, 6, 7, 6};
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, ybad, &t));
+    TH_STATUS(vkdl_conv2d(x, w, NULL, t, &info), VKDL_ERROR_SHAPE_MISMATCH, "out is 2x6x7x6, expected 2x6x6x6");
+    TH_STATUS(vkdl_conv2d_backward_data(t, w, x, &info), VKDL_ERROR_SHAPE_MISMATCH, "dy is 2x6x7x6");
+    TH_STATUS(vkdl_conv2d_backward_weight(x, t, w, NULL, &info), VKDL_ERROR_SHAPE_MISMATCH, "dy is 2x6x7x6");
+    vkdl_tensor_destroy(t);
+    int64_t bbad[1] = {5};
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, bbad, &t));
+    TH_STATUS(vkdl_conv2d(x, w, t, y, &info), VKDL_ERROR_SHAPE_MISMATCH, "bias is 5, expected [6]");
+    TH_STATUS(vkdl_conv2d_backward_weight(x, y, w, t, &info), VKDL_ERROR_SHAPE_MISMATCH, "dbias is 5");
+    vkdl_tensor_destroy(t);
+    TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 4, xs, &t));
+    TH_STATUS(vkdl_conv2d(t, w, NULL, y, &info), VKDL_ERROR_DTYPE_MISMATCH, "conv2d");
+    vkdl_tensor_destroy(t);
+    int64_t x3[3] = {4, 8, 8};
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 3, x3, &t));
+    TH_STATUS(vkdl_conv2d(t, w, NULL, y, &info), VKDL_ERROR_SHAPE_MISMATCH, "expected 4 dims");
+    vkdl_tensor_destroy(t);
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &(vkdl_conv2d_info){.output_padding = {1, 0}}), VKDL_ERROR_INVALID_ARGUMENT,
+              "output_padding (1, 0) must be smaller");
+
+    /* conv_transpose2d: x [2, 6, 6, 6] with w [6, 4, 3, 3] gives out [2, 4, 8, 8]. */
+    TH_OK(vkdl_conv_transpose2d(y, w, NULL, x, &info));
+    vkdl_conv2d_info tr = {{2, 2}, {1, 1}, {1, 1}, 1, {2, 0}};
+    TH_STATUS(vkdl_conv_transpose2d(y, w, NULL, x, &tr), VKDL_ERROR_INVALID_ARGUMENT, "output_padding (2, 0)");
+    tr.output_padding[0] = 1;
+    TH_STATUS(vkdl_conv_transpose2d(y, w, NULL, x, &tr), VKDL_ERROR_SHAPE_MISMATCH, "out is 2x4x8x8, expected 2x4x12x11");
+    TH_STATUS(vkdl_conv_transpose2d(x, w, NULL, y, NULL), VKDL_ERROR_SHAPE_MISMATCH, "expects 6 input channels");
+    TH_STATUS(vkdl_conv_transpose2d(y, w, b, x, NULL), VKDL_ERROR_SHAPE_MISMATCH, "bias is 6, expected [4]");
+    vkdl_conv2d_info pad = {.padding = {9, 9}};
+    TH_STATUS(vkdl_conv_transpose2d(y, w, NULL, x, &pad), VKDL_ERROR_SHAPE_MISMATCH, "leaves no output");
+    TH_STATUS(vkdl_conv_transpose2d_backward_weight(y, x, w, b, NULL), VKDL_ERROR_SHAPE_MISMATCH, "dbias is 6");
+
+    vkdl_tensor *cx;
+    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 4, xs, &cx));
+    TH_STATUS(vkdl_conv2d(cx, w, NULL, y, NULL), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    vkdl_tensor_destroy(cx);
+    vkdl_tensor_destroy(x);
+    vkdl_tensor_destroy(w);
+    vkdl_tensor_destroy(y);
+    vkdl_tensor_destroy(b);
+}
+
+/* ---------------------------------------------------------------- the suite */
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv);
+
+    /* N, C, H, W, O, KH, KW, stride, pad, dilation, groups, bias */
+    conv(1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, false);
+    conv(1, 3, 5, 5, 3, 3, 3, 1, 1, 1, 1, true);
+    conv(3, 17, 17, 17, 17, 3, 3, 1, 1, 1, 1, true);
+    conv(3, 17, 31, 17, 17, 3, 3, 2, 1, 1, 1, false);
+    conv(1, 3, 31, 31, 17, 7, 7, 2, 3, 1, 1, true);
+    conv(3, 17, 17, 5, 3, 5, 3, 1, 2, 1, 1, true);
+    conv(1, 17, 31, 31, 17, 5, 3, 3, 0, 2, 1, false);
+    conv(3, 3, 17, 31, 17, 3, 3, 3, 3, 2, 1, true);
+    conv(3, 17, 17, 17, 1, 1, 1, 1, 0, 1, 1, true);
+    conv(1, 17, 5, 17, 17, 1, 1, 2, 0, 1, 1, false);
+    conv(3, 16, 17, 17, 32, 1, 1, 1, 0, 1, 1, true);
+    conv(3, 16, 17, 17, 32, 3, 3, 1, 1, 1, 1, true);
+    conv(1, 8, 31, 17, 64, 3, 3, 2, 1, 1, 1, false);
+    conv(3, 34, 17, 17, 34, 3, 3, 1, 1, 1, 2, true);
+    conv(1, 6, 31, 31, 12, 5, 3, 2, 2, 1, 2, false);
+    conv(3, 17, 17, 31, 17, 3, 3, 1, 1, 1, 17, true);
+    conv(3, 17, 31, 31, 17, 3, 3, 2, 1, 1, 17, false);
+    conv(1, 17, 17, 17, 34, 5, 3, 1, 2, 2, 17, true);
+    conv(1, 3, 31, 31, 3, 7, 7, 3, 3, 2, 3, true);
+    conv(3, 17, 1, 31, 17, 1, 5, 1, 2, 1, 1, true);
+    conv(3, 17, 1, 31, 17, 1, 3, 2, 1, 2, 17, false);
+    conv(1, 17, 5, 5, 17, 5, 5, 1, 0, 1, 1, true);
+    conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, true);
+    conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 16, true);
+
+    static const ccase asym[] = {
+        {3, 17, 17, 31, 17, 5, 3, {2, 1}, {2, 0}, {1, 2}, 1, {0, 0}, true, V_DEFAULT},
+        {1, 6, 17, 17, 9, 3, 5, {3, 2}, {0, 3}, {2, 1}, 3, {0, 0}, false, V_DEFAULT},
+        {3, 17, 17, 17, 17, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
+        {3, 17, 31, 17, 34, 5, 3, {2, 3}, {2, 1}, {2, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
+        {3, 34, 17, 17, 34, 3, 3, {2, 2}, {1, 1}, {1, 1}, 2, {0, 0}, false, V_NO_CPU_QUIRK},
+        {3, 17, 17, 17, 17, 3, 3, {2, 1}, {1, 1}, {1, 1}, 17, {0, 0}, true, V_NO_CPU_QUIRK},
+        {8, 16, 16, 16, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
+    };
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(asym); i++)
+        conv_full(&asym[i], "asym");
+
+    static const ccase trs[] = {
+        {1, 3, 5, 5, 3, 3, 3, {1, 1}, {0, 0}, {1, 1}, 1, {0, 0}, true, V_DEFAULT},
+        {3, 17, 5, 17, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true, V_DEFAULT},
+        {3, 16, 17, 17, 8, 5, 3, {3, 2}, {2, 1}, {1, 2}, 1, {2, 1}, false, V_DEFAULT},
+        {1, 17, 17, 5, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 17, {1, 0}, true, V_DEFAULT},
+        {3, 6, 5, 5, 12, 3, 3, {1, 1}, {1, 1}, {2, 2}, 2, {1, 0}, true, V_DEFAULT},
+        {3, 17, 17, 17, 17, 4, 4, {2, 2}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
+        {3, 17, 17, 17, 17, 3, 3, {3, 2}, {1, 1}, {1, 1}, 17, {2, 1}, true, V_NO_CPU_QUIRK},
+    };
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(trs); i++)
+        transpose(&trs[i]);
+
+    static const ccase gcs[] = {
+        {2, 3, 5, 4, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_DEFAULT},
+        {1, 4, 7, 6, 6, 3, 2, {2, 3}, {1, 2}, {2, 1}, 2, {0, 0}, true, V_DEFAULT},
+        {2, 3, 5, 5, 3, 3, 3, {2, 1}, {1, 0}, {1, 1}, 3, {0, 0}, true, V_DEFAULT},
+        {1, 2, 1, 9, 3, 1, 3, {1, 2}, {0, 1}, {1, 2}, 1, {0, 0}, true, V_DEFAULT},
+    };
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(gcs); i++)
+        gradcheck(&gcs[i], false);
+    static const ccase gct[] = {
+        {2, 3, 3, 4, 4, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 0}, true, V_DEFAULT},
+        {1, 4, 3, 3, 2, 3, 2, {1, 2}, {0, 1}, {2, 1}, 2, {1, 1}, true, V_DEFAULT},
+    };
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(gct); i++)
+        gradcheck(&gct[i], true);
+
+    th_run("conv2d adjoint of backward_data", run_adjoint, NULL);
+    th_run("conv2d views", run_views, NULL);
+    th_run("conv2d empty", run_empty, NULL);
+    th_run("conv2d bad arguments", run_bad, NULL);
+    return th_finish();
+}

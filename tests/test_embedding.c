@@ -1,0 +1,225 @@
+/* vkdl_embedding and vkdl_embedding_backward: the GPU against the CPU twin, finite differences of
+ * the CPU forward, repeated and unreferenced rows, out-of-range indices, and the same bits on
+ * every run. lib/op_embedding.c
+ *
+ * The forward is a copy (TH_TOL_EXACT); the backward sums in f32 on the GPU and in double on the
+ * CPU (TH_TOL_F32). Gradchecks: step 1e-2 (the forward is linear), 1e-2 relative. */
+#include "harness.h"
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct emb_case {
+    int64_t V, D;
+    int idx_ndim;
+    int64_t idx_shape[3];
+} emb_case;
+
+static int64_t count(int ndim, const int64_t *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= s[i];
+    return n;
+}
+
+/* Indices in [0, V), a few of them repeated many times. */
+static th_pair make_idx(const emb_case *c)
+{
+    int64_t n = count(c->idx_ndim, c->idx_shape);
+    int32_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = th_randu(3) == 0 ? (int32_t)th_randu(c->V < 3 ? (uint32_t)c->V : 3) : (int32_t)th_randu((uint32_t)c->V);
+    th_pair p = th_from(VKDL_I32, c->idx_ndim, c->idx_shape, v, VKDL_I32);
+    free(v);
+    return p;
+}
+
+static void out_shape(const emb_case *c, int64_t *s)
+{
+    memcpy(s, c->idx_shape, sizeof(int64_t) * (size_t)c->idx_ndim);
+    s[c->idx_ndim] = c->D;
+}
+
+static void run_case(void *arg)
+{
+    const emb_case *c = arg;
+    int64_t ws[2] = {c->V, c->D}, os[4];
+    out_shape(c, os);
+    th_pair w = th_rand(VKDL_F32, 2, ws, -1, 1), idx = make_idx(c);
+    th_pair out = th_empty(VKDL_F32, c->idx_ndim + 1, os);
+    TH_OK(vkdl_embedding(w.cpu, idx.cpu, out.cpu));
+    TH_OK(vkdl_embedding(w.gpu, idx.gpu, out.gpu));
+    if (!th_compare(&out, TH_TOL_EXACT))
+        th_fail("forward");
+    th_pair g = th_rand(VKDL_F32, c->idx_ndim + 1, os, -1, 1);
+    th_pair dw = th_empty(VKDL_F32, 2, ws), dw2 = th_empty(VKDL_F32, 2, ws);
+    TH_OK(vkdl_embedding_backward(g.cpu, idx.cpu, dw.cpu));
+    TH_OK(vkdl_embedding_backward(g.gpu, idx.gpu, dw.gpu));
+    if (!th_compare(&dw, TH_TOL_F32))
+        th_fail("backward");
+    TH_OK(vkdl_embedding_backward(g.gpu, idx.gpu, dw2.gpu));
+    float *h1 = th_download(dw.gpu), *h2 = th_download(dw2.gpu);
+    if (memcmp(h1, h2, (size_t)(c->V * c->D) * sizeof *h1) != 0)
+        th_fail("backward differs between two runs");
+    free(h1);
+    free(h2);
+    th_free(&w);
+    th_free(&idx);
+    th_free(&out);
+    th_free(&g);
+    th_free(&dw);
+    th_free(&dw2);
+}
+
+typedef struct emb_fwd {
+    vkdl_tensor *w, *idx;
+} emb_fwd;
+
+static vkdl_status emb_forward(void *arg, vkdl_tensor *out)
+{
+    emb_fwd *f = arg;
+    return vkdl_embedding(f->w, f->idx, out);
+}
+
+static void run_grad(void *arg)
+{
+    (void)arg;
+    emb_case c = {7, 3, 2, {2, 5}};
+    int64_t ws[2] = {c.V, c.D}, os[3];
+    out_shape(&c, os);
+    th_pair w = th_rand(VKDL_F32, 2, ws, -1, 1), idx = make_idx(&c);
+    th_pair g = th_rand(VKDL_F32, 3, os, -1, 1), out = th_empty(VKDL_F32, 3, os), dw = th_empty(VKDL_F32, 2, ws);
+    TH_OK(vkdl_embedding_backward(g.cpu, idx.cpu, dw.cpu));
+    emb_fwd f = {w.cpu, idx.cpu};
+    th_gradcheck(emb_forward, &f, out.cpu, g.cpu, 1, &w.cpu, &dw.cpu, 100, 1e-2, 1e-2);
+    th_free(&w);
+    th_free(&idx);
+    th_free(&g);
+    th_free(&out);
+    th_free(&dw);
+}
+
+/* Rows never looked up get exactly 0; every lookup of one row adds up. */
+static void run_known(void *arg)
+{
+    (void)arg;
+    int64_t ws[2] = {5, 2}, n = 4, os[2] = {4, 2};
+    const int32_t ix[4] = {3, 1, 3, 3};
+    const float gv[8] = {1, 2, 10, 20, 100, 200, 1000, 2000};
+    th_pair idx = th_from(VKDL_I32, 1, &n, ix, VKDL_I32), g = th_from(VKDL_F32, 2, os, gv, VKDL_F32);
+    th_pair dw = th_empty(VKDL_F32, 2, ws);
+    TH_OK(vkdl_embedding_backward(g.gpu, idx.gpu, dw.gpu));
+    const float want[10] = {0, 0, 10, 20, 0, 0, 1101, 2202, 0, 0};
+    float *h = th_download(dw.gpu);
+    if (memcmp(h, want, sizeof want) != 0)
+        th_fail("dweight row 3 = %g %g, row 0 = %g %g", h[6], h[7], h[0], h[1]);
+    free(h);
+    th_free(&idx);
+    th_free(&g);
+    th_free(&dw);
+}
+
+/* Outside [0, V): INVALID_ARGUMENT on the CPU, zero rows on the GPU. */
+static void run_out_of_range(void *arg)
+{
+    (void)arg;
+    int64_t ws[2] = {4, 3}, n = 4, os[2] = {4, 3};
+    const int32_t ix[4] = {1, 4, -1, 3};
+    th_pair w = th_rand(VKDL_F32, 2, ws, 1, 2), idx = th_from(VKDL_I32, 1, &n, ix, VKDL_I32);
+    th_pair out = th_empty(VKDL_F32, 2, os), dw = th_empty(VKDL_F32, 2, ws);
+    TH_STATUS(vkdl_embedding(w.cpu, idx.cpu, out.cpu), VKDL_ERROR_INVALID_ARGUMENT, "idx[1] = 4 is outside [0, 4)");
+    TH_STATUS(vkdl_embedding_backward(out.cpu, idx.cpu, dw.cpu), VKDL_ERROR_INVALID_ARGUMENT, "idx[1] = 4");
+    TH_OK(vkdl_embedding(w.gpu, idx.gpu, out.gpu));
+    float *h = th_download(out.gpu);
+    for (int i = 0; i < 12; i++) {
+        bool zero = i / 3 == 1 || i / 3 == 2;
+        if (zero != (h[i] == 0.0f))
+            th_fail("out[%d] = %g", i, h[i]);
+    }
+    free(h);
+    th_free(&w);
+    th_free(&idx);
+    th_free(&out);
+    th_free(&dw);
+}
+
+/* No lookups: dweight is all zeros; an empty output is a no-op. */
+static void run_empty(void *arg)
+{
+    (void)arg;
+    int64_t ws[2] = {3, 4}, e[1] = {0}, os[2] = {0, 4};
+    th_pair w = th_rand(VKDL_F32, 2, ws, -1, 1), idx = th_empty(VKDL_I32, 1, e);
+    th_pair out = th_empty(VKDL_F32, 2, os), dw = th_empty(VKDL_F32, 2, ws);
+    TH_OK(vkdl_embedding(w.gpu, idx.gpu, out.gpu));
+    TH_OK(vkdl_embedding_backward(out.cpu, idx.cpu, dw.cpu));
+    TH_OK(vkdl_embedding_backward(out.gpu, idx.gpu, dw.gpu));
+    th_compare(&dw, TH_TOL_EXACT);
+    float *h = th_download(dw.gpu);
+    for (int i = 0; i < 12; i++)
+        if (h[i] != 0.0f) {
+            th_fail("dweight[%d] = %g", i, h[i]);
+            break;
+        }
+    free(h);
+    th_free(&w);
+    th_free(&idx);
+    th_free(&out);
+    th_free(&dw);
+}
+
+static void run_bad(void *arg)
+{
+    (void)arg;
+    int64_t ws[2] = {5, 3}, w1[1] = {5}, n[1] = {4}, os[2] = {4, 3}, bad[2] = {4, 2}, bad3[3] = {4, 1, 3};
+    th_pair w = th_rand(VKDL_F32, 2, ws, -1, 1), wv = th_rand(VKDL_F32, 1, w1, -1, 1);
+    th_pair idx = th_empty(VKDL_I32, 1, n), fidx = th_empty(VKDL_F32, 1, n);
+    th_pair out = th_empty(VKDL_F32, 2, os), ob = th_empty(VKDL_F32, 2, bad), ob3 = th_empty(VKDL_F32, 3, bad3);
+    TH_STATUS(vkdl_embedding(NULL, idx.gpu, out.gpu), VKDL_ERROR_INVALID_ARGUMENT, "embedding: weight is NULL");
+    TH_STATUS(vkdl_embedding(w.gpu, NULL, out.gpu), VKDL_ERROR_INVALID_ARGUMENT, "idx is NULL");
+    TH_STATUS(vkdl_embedding(w.gpu, idx.gpu, NULL), VKDL_ERROR_INVALID_ARGUMENT, "out is NULL");
+    TH_STATUS(vkdl_embedding(w.gpu, fidx.gpu, out.gpu), VKDL_ERROR_DTYPE_MISMATCH, "idx is f32, expected i32");
+    TH_STATUS(vkdl_embedding(wv.gpu, idx.gpu, out.gpu), VKDL_ERROR_SHAPE_MISMATCH, "weight is 5, expected [V, D]");
+    TH_STATUS(vkdl_embedding(w.gpu, idx.gpu, ob.gpu), VKDL_ERROR_SHAPE_MISMATCH,
+              "out is 4x2, expected idx's shape 4 with 3 (D) appended");
+    TH_STATUS(vkdl_embedding(w.gpu, idx.gpu, ob3.gpu), VKDL_ERROR_SHAPE_MISMATCH, "out is 4x1x3");
+    TH_STATUS(vkdl_embedding(w.gpu, idx.cpu, out.gpu), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    TH_STATUS(vkdl_embedding_backward(NULL, idx.gpu, w.gpu), VKDL_ERROR_INVALID_ARGUMENT,
+              "embedding_backward: dout is NULL");
+    TH_STATUS(vkdl_embedding_backward(out.gpu, idx.gpu, NULL), VKDL_ERROR_INVALID_ARGUMENT, "dweight is NULL");
+    TH_STATUS(vkdl_embedding_backward(ob.gpu, idx.gpu, w.gpu), VKDL_ERROR_SHAPE_MISMATCH, "dout is 4x2");
+    TH_STATUS(vkdl_embedding_backward(out.gpu, fidx.gpu, w.gpu), VKDL_ERROR_DTYPE_MISMATCH, "idx is f32");
+    th_free(&w);
+    th_free(&wv);
+    th_free(&idx);
+    th_free(&fidx);
+    th_free(&out);
+    th_free(&ob);
+    th_free(&ob3);
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv);
+    static const emb_case CASES[] = {
+        {1, 1, 1, {1}},       {3, 17, 1, {5}},     {17, 3, 2, {4, 9}},     {127, 64, 2, {8, 33}},
+        {1000, 33, 1, {257}}, {5, 127, 1, {1000}}, {2, 5, 3, {2, 3, 4}},   {50, 8, 0, {0}},
+        {3, 2, 1, {200003}}, /* longer than lavapipe's 65535 loop iterations */
+    };
+    char name[128];
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(CASES); i++) {
+        const emb_case *c = &CASES[i];
+        snprintf(name, sizeof name, "embedding V %lld D %lld, %lld lookups", (long long)c->V, (long long)c->D,
+                 (long long)count(c->idx_ndim, c->idx_shape));
+        th_run(name, run_case, (void *)c);
+    }
+    th_run("embedding gradcheck", run_grad, NULL);
+    th_run("embedding_backward known values", run_known, NULL);
+    th_run("embedding indices out of range", run_out_of_range, NULL);
+    th_run("embedding empty", run_empty, NULL);
+    th_run("bad arguments", run_bad, NULL);
+    return th_finish();
+}

@@ -1,0 +1,384 @@
+/* vkdl_optim_step and vkdl_clip_grad_norm against the CPU twin: every optimizer and option
+ * combination over several steps (fresh gradients each step), numel 1 to 100003, parameters
+ * that are views into a larger flat tensor, grad_scale read on the device, a few values worked
+ * out by hand, determinism of the norm, and bad input.
+ * Tolerance: TH_TOL_F32 for the state and parameters (elementwise f32 arithmetic; the twin
+ * works in double). The norm is a sum of up to 1e5 squares: TH_TOL_GEMM, like other long sums. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct ocase {
+    vkdl_optim_info info;
+    int64_t n;
+    int steps;
+    bool scale;         /* pass a grad_scale tensor */
+    const char *label;
+} ocase;
+
+/* Gradients with |g| in [0.5, 2.5): Adam's and RMSprop's first steps divide g (+ wd p) by about
+ * its own magnitude, so where that sum cancels to near 0 the result is ill-conditioned and the
+ * float kernel and the double twin could legitimately disagree in sign. */
+static th_pair rand_grad(int64_t n)
+{
+    float *g = malloc((size_t)n * sizeof *g);
+    for (int64_t i = 0; i < n; i++) {
+        float r = th_randf(-2.0f, 2.0f);
+        g[i] = r < 0 ? r - 0.5f : r + 0.5f;
+    }
+    int64_t shape[1] = {n};
+    th_pair p = th_from(VKDL_F32, 1, shape, g, VKDL_F32);
+    free(g);
+    return p;
+}
+
+static void run_case(void *arg)
+{
+    const ocase *c = arg;
+    int64_t shape[1] = {c->n}, one[1] = {1};
+    th_pair p = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
+    th_pair m = th_empty(VKDL_F32, 1, shape);
+    th_pair v = th_empty(VKDL_F32, 1, shape);
+    TH_OK(vkdl_tensor_fill(m.cpu, 0));
+    TH_OK(vkdl_tensor_fill(m.gpu, 0));
+    TH_OK(vkdl_tensor_fill(v.cpu, 0));
+    TH_OK(vkdl_tensor_fill(v.gpu, 0));
+    float sv = 0.37f;
+    th_pair s = th_from(VKDL_F32, 1, one, &sv, VKDL_F32);
+    for (int step = 1; step <= c->steps; step++) {
+        th_pair g = rand_grad(c->n);
+        vkdl_optim_info in = c->info;
+        in.step = step;
+        in.grad_scale = c->scale ? s.cpu : NULL;
+        TH_OK(vkdl_optim_step(&in, p.cpu, g.cpu, m.cpu, v.cpu));
+        in.grad_scale = c->scale ? s.gpu : NULL;
+        TH_OK(vkdl_optim_step(&in, p.gpu, g.gpu, m.gpu, v.gpu));
+        th_free(&g);
+    }
+    th_compare(&p, TH_TOL_F32);
+    th_compare(&m, TH_TOL_F32);
+    th_compare(&v, TH_TOL_F32);
+    th_free(&p);
+    th_free(&m);
+    th_free(&v);
+    th_free(&s);
+}
+
+static void run(ocase c)
+{
+    static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop"};
+    char name[200];
+    snprintf(name, sizeof name, "%s%s n %lld steps %d%s", names[c.info.type], c.label, (long long)c.n, c.steps,
+             c.scale ? " grad_scale" : "");
+    th_run(name, run_case, &c);
+}
+
+/* Parameters as views into one flat tensor: the kernel's binding offsets are not zero, and the
+ * elements around the view stay untouched. */
+static void run_views(void *arg)
+{
+    (void)arg;
+    int64_t shape[1] = {1000};
+    th_pair p = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
+    th_pair g = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
+    th_pair m = th_rand(VKDL_F32, 1, shape, -0.1f, 0.1f);
+    th_pair v = th_rand(VKDL_F32, 1, shape, 0.0f, 0.1f);
+    th_pair pv, gv, mv, vv;
+    TH_OK(vkdl_tensor_slice(p.cpu, 3, 520, &pv.cpu));
+    TH_OK(vkdl_tensor_slice(p.gpu, 3, 520, &pv.gpu));
+    TH_OK(vkdl_tensor_slice(g.cpu, 101, 618, &gv.cpu));
+    TH_OK(vkdl_tensor_slice(g.gpu, 101, 618, &gv.gpu));
+    TH_OK(vkdl_tensor_slice(m.cpu, 7, 524, &mv.cpu));
+    TH_OK(vkdl_tensor_slice(m.gpu, 7, 524, &mv.gpu));
+    TH_OK(vkdl_tensor_slice(v.cpu, 483, 1000, &vv.cpu));
+    TH_OK(vkdl_tensor_slice(v.gpu, 483, 1000, &vv.gpu));
+    vkdl_optim_info in = {.type = VKDL_ADAM, .lr = 0.01f, .weight_decay = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f,
+                          .eps = 1e-8f, .step = 4};
+    TH_OK(vkdl_optim_step(&in, pv.cpu, gv.cpu, mv.cpu, vv.cpu));
+    TH_OK(vkdl_optim_step(&in, pv.gpu, gv.gpu, mv.gpu, vv.gpu));
+    th_free(&pv);
+    th_free(&gv);
+    th_free(&mv);
+    th_free(&vv);
+    th_compare(&p, TH_TOL_F32);
+    th_compare(&m, TH_TOL_F32);
+    th_compare(&v, TH_TOL_F32);
+    th_free(&p);
+    th_free(&g);
+    th_free(&m);
+    th_free(&v);
+}
+
+static vkdl_context *known_ctx;
+
+static float one_step(const vkdl_optim_info *in, float p0, float g0, float m0, float v0, float *m1, float *v1)
+{
+    int64_t one[1] = {1};
+    vkdl_tensor *p, *g, *m, *v;
+    float r = NAN;
+    TH_OK(vkdl_tensor_create(known_ctx, VKDL_F32, 1, one, &p));
+    TH_OK(vkdl_tensor_create(known_ctx, VKDL_F32, 1, one, &g));
+    TH_OK(vkdl_tensor_create(known_ctx, VKDL_F32, 1, one, &m));
+    TH_OK(vkdl_tensor_create(known_ctx, VKDL_F32, 1, one, &v));
+    TH_OK(vkdl_tensor_upload(p, &p0, VKDL_F32, 4));
+    TH_OK(vkdl_tensor_upload(g, &g0, VKDL_F32, 4));
+    TH_OK(vkdl_tensor_upload(m, &m0, VKDL_F32, 4));
+    TH_OK(vkdl_tensor_upload(v, &v0, VKDL_F32, 4));
+    TH_OK(vkdl_optim_step(in, p, g, m, v));
+    TH_OK(vkdl_tensor_download(p, &r, VKDL_F32, 4));
+    TH_OK(vkdl_tensor_download(m, m1, VKDL_F32, 4));
+    TH_OK(vkdl_tensor_download(v, v1, VKDL_F32, 4));
+    vkdl_tensor_destroy(p);
+    vkdl_tensor_destroy(g);
+    vkdl_tensor_destroy(m);
+    vkdl_tensor_destroy(v);
+    return r;
+}
+
+static bool near(float got, double want) { return fabs(got - want) <= 1e-6 + 1e-5 * fabs(want); }
+
+#define EXPECT_NEAR(got, want) \
+    ((near((got), (want))) ? true : (th_fail("%s:%d: %s = %.9g, expected %.9g", __FILE__, __LINE__, #got, (double)(got), (double)(want)), false))
+
+/* Values worked out by hand from PyTorch's update rules, independent of the twin. */
+static void run_known(void *arg)
+{
+    known_ctx = arg;
+    float m, v, p;
+    /* SGD, first step: the buffer starts as the gradient (no dampening), 0.5 + 0.1 * 0.5 = 0.55 */
+    vkdl_optim_info sgd = {.type = VKDL_SGD, .lr = 0.1f, .momentum = 0.9f, .dampening = 0.5f, .weight_decay = 0.1f,
+                           .step = 1};
+    p = one_step(&sgd, 2.0f, 0.5f, 123.0f, 0, &m, &v);
+    EXPECT_NEAR(m, 0.7);
+    EXPECT_NEAR(p, 2.0 - 0.1 * 0.7);
+    /* second step: buf = 0.9 * 0.7 + 0.5 * 0.7 */
+    sgd.step = 2;
+    p = one_step(&sgd, 2.0f, 0.5f, 0.7f, 0, &m, &v);
+    EXPECT_NEAR(m, 0.9 * 0.7 + 0.5 * 0.7);
+    /* nesterov: g + momentum * buf */
+    sgd = (vkdl_optim_info){.type = VKDL_SGD, .lr = 0.1f, .momentum = 0.9f, .nesterov = 1, .step = 2};
+    p = one_step(&sgd, 1.0f, 1.0f, 1.0f, 0, &m, &v);
+    EXPECT_NEAR(m, 1.9);
+    EXPECT_NEAR(p, 1.0 - 0.1 * (1.0 + 0.9 * 1.9));
+    /* Adam, first step with bias correction: p -= lr * g / (|g| + eps) */
+    vkdl_optim_info adam = {.type = VKDL_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .step = 1};
+    p = one_step(&adam, 1.0f, -3.0f, 0, 0, &m, &v);
+    EXPECT_NEAR(p, 1.0 + 0.01 * 3.0 / (3.0 + 1e-8));
+    EXPECT_NEAR(m, -0.3);
+    EXPECT_NEAR(v, 0.009);
+    /* AdamW decays the parameter, not the gradient: p (1 - lr wd) - lr sign(g) */
+    adam.type = VKDL_ADAMW;
+    adam.weight_decay = 0.5f;
+    p = one_step(&adam, 1.0f, 2.0f, 0, 0, &m, &v);
+    EXPECT_NEAR(p, 1.0 * (1 - 0.01 * 0.5) - 0.01);
+    EXPECT_NEAR(m, 0.2);
+    /* Adam's L2 decay enters the gradient: g = 2 + 0.5 * 1 */
+    adam.type = VKDL_ADAM;
+    p = one_step(&adam, 1.0f, 2.0f, 0, 0, &m, &v);
+    EXPECT_NEAR(m, 0.25);
+    /* RMSprop: v = (1 - alpha) g^2, p -= lr g / (sqrt(v) + eps) */
+    vkdl_optim_info rms = {.type = VKDL_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.5f};
+    p = one_step(&rms, 1.0f, 2.0f, 0.1f, 0, &m, &v);
+    EXPECT_NEAR(v, 0.04);
+    EXPECT_NEAR(m, 0.05 + 2.0 / (0.2 + 1e-8));
+    EXPECT_NEAR(p, 1.0 - 0.01 * (0.05 + 2.0 / (0.2 + 1e-8)));
+}
+
+/* ---------------------------------------------------------------- clipping */
+
+static void run_clip(void *arg)
+{
+    int64_t n = *(const int64_t *)arg;
+    int64_t shape[1] = {n}, one[1] = {1};
+    th_pair g = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
+    th_pair norm = th_empty(VKDL_F32, 1, one), scale = th_empty(VKDL_F32, 1, one);
+    /* max_norm below and above the norm (about sqrt(n / 3)), so both branches of min() run */
+    float max_norms[2] = {0.5f * sqrtf((float)n / 3.0f), 10.0f * sqrtf((float)n + 1.0f)};
+    for (int k = 0; k < 2; k++) {
+        TH_OK(vkdl_clip_grad_norm(g.cpu, max_norms[k], norm.cpu, scale.cpu));
+        TH_OK(vkdl_clip_grad_norm(g.gpu, max_norms[k], norm.gpu, scale.gpu));
+        th_compare(&norm, TH_TOL_GEMM);
+        th_compare(&scale, TH_TOL_GEMM);
+        float sc;
+        TH_OK(vkdl_tensor_download(scale.gpu, &sc, VKDL_F32, 4));
+        TH_TRUE(k == 0 ? sc < 1.0f : sc == 1.0f);
+    }
+    /* deterministic: the same bits again */
+    float a, b;
+    TH_OK(vkdl_tensor_download(norm.gpu, &a, VKDL_F32, 4));
+    TH_OK(vkdl_clip_grad_norm(g.gpu, 1.0f, norm.gpu, scale.gpu));
+    TH_OK(vkdl_tensor_download(norm.gpu, &b, VKDL_F32, 4));
+    TH_TRUE(memcmp(&a, &b, 4) == 0);
+    th_free(&g);
+    th_free(&norm);
+    th_free(&scale);
+}
+
+/* Clip and step with no host round trip: the factor goes straight into grad_scale. */
+static void run_clip_then_step(void *arg)
+{
+    (void)arg;
+    int64_t shape[1] = {5000}, one[1] = {1};
+    th_pair p = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
+    th_pair g = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
+    th_pair m = th_rand(VKDL_F32, 1, shape, -0.1f, 0.1f);
+    th_pair norm = th_empty(VKDL_F32, 1, one), scale = th_empty(VKDL_F32, 1, one);
+    vkdl_optim_info in = {.type = VKDL_SGD, .lr = 0.1f, .momentum = 0.9f, .step = 3};
+    TH_OK(vkdl_clip_grad_norm(g.cpu, 1.0f, norm.cpu, scale.cpu));
+    in.grad_scale = scale.cpu;
+    TH_OK(vkdl_optim_step(&in, p.cpu, g.cpu, m.cpu, NULL));
+    TH_OK(vkdl_clip_grad_norm(g.gpu, 1.0f, norm.gpu, scale.gpu));
+    in.grad_scale = scale.gpu;
+    TH_OK(vkdl_optim_step(&in, p.gpu, g.gpu, m.gpu, NULL));
+    th_compare(&p, TH_TOL_F32);
+    th_compare(&m, TH_TOL_F32);
+    th_free(&p);
+    th_free(&g);
+    th_free(&m);
+    th_free(&norm);
+    th_free(&scale);
+}
+
+static void run_empty(void *arg)
+{
+    (void)arg;
+    int64_t zero[1] = {0}, one[1] = {1};
+    th_pair p = th_empty(VKDL_F32, 1, zero), norm = th_empty(VKDL_F32, 1, one), scale = th_empty(VKDL_F32, 1, one);
+    vkdl_optim_info in = {.type = VKDL_ADAM, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.99f, .step = 1};
+    TH_OK(vkdl_optim_step(&in, p.gpu, p.gpu, p.gpu, p.gpu));
+    TH_OK(vkdl_clip_grad_norm(p.cpu, 2.0f, norm.cpu, scale.cpu));
+    TH_OK(vkdl_clip_grad_norm(p.gpu, 2.0f, norm.gpu, scale.gpu));
+    th_compare(&norm, TH_TOL_EXACT);
+    th_compare(&scale, TH_TOL_EXACT);
+    th_free(&p);
+    th_free(&norm);
+    th_free(&scale);
+}
+
+static void run_bad(void *arg)
+{
+    (void)arg;
+    vkdl_context *ctx = th_gpu;
+    int64_t s10[1] = {10}, s11[1] = {11}, s2[2] = {2, 5}, one[1] = {1}, two[1] = {2};
+    vkdl_tensor *p, *g, *m, *v, *g11, *g2, *pi, *s2t, *n1;
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, s10, &p));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, s10, &g));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, s10, &m));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, s10, &v));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, s11, &g11));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, s2, &g2));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 1, s10, &pi));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, two, &s2t));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, one, &n1));
+    vkdl_optim_info adam = {.type = VKDL_ADAM, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .step = 1};
+    vkdl_optim_info in = adam;
+    TH_STATUS(vkdl_optim_step(NULL, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "info is NULL");
+    TH_STATUS(vkdl_optim_step(&in, NULL, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "param is NULL");
+    TH_STATUS(vkdl_optim_step(&in, p, NULL, m, v), VKDL_ERROR_INVALID_ARGUMENT, "grad is NULL");
+    TH_STATUS(vkdl_optim_step(&in, p, g, NULL, v), VKDL_ERROR_INVALID_ARGUMENT, "adam needs state m");
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, NULL), VKDL_ERROR_INVALID_ARGUMENT, "adam needs state v");
+    TH_STATUS(vkdl_optim_step(&in, p, g11, m, v), VKDL_ERROR_SHAPE_MISMATCH, "grad has 11 elements, param has 10");
+    TH_STATUS(vkdl_optim_step(&in, p, g, g11, v), VKDL_ERROR_SHAPE_MISMATCH, "m has 11 elements");
+    TH_OK(vkdl_optim_step(&in, p, g2, m, v)); /* same numel, another shape: fine */
+    TH_STATUS(vkdl_optim_step(&in, pi, g, m, v), VKDL_ERROR_DTYPE_MISMATCH, "param is i32");
+    in.step = 0;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "step 0 must be >= 1");
+    in = adam;
+    in.type = VKDL_ADAMW;
+    in.step = -3;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "adamw: step -3");
+    in = adam;
+    in.lr = -0.1f;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "lr -0.1 must be");
+    in = adam;
+    in.beta1 = 1.0f;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "betas");
+    in = adam;
+    in.weight_decay = -1.0f;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "weight_decay");
+    in = adam;
+    in.type = (vkdl_optimizer)7;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "invalid optimizer type 7");
+    in = adam;
+    in.grad_scale = s2t;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_SHAPE_MISMATCH, "grad_scale has 2 elements");
+    vkdl_optim_info sgd = {.type = VKDL_SGD, .lr = 0.1f};
+    TH_OK(vkdl_optim_step(&sgd, p, g, NULL, NULL)); /* plain SGD needs no state, nor a step count */
+    sgd.momentum = 0.9f;
+    sgd.step = 1;
+    TH_STATUS(vkdl_optim_step(&sgd, p, g, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "sgd needs state m");
+    sgd.step = 0;
+    TH_STATUS(vkdl_optim_step(&sgd, p, g, m, NULL), VKDL_ERROR_INVALID_ARGUMENT, "step 0 must be >= 1");
+    sgd.step = 1;
+    sgd.nesterov = 1;
+    sgd.dampening = 0.1f;
+    TH_STATUS(vkdl_optim_step(&sgd, p, g, m, NULL), VKDL_ERROR_INVALID_ARGUMENT, "nesterov needs");
+    vkdl_optim_info rms = {.type = VKDL_RMSPROP, .lr = 0.1f, .alpha = 0.99f};
+    TH_STATUS(vkdl_optim_step(&rms, p, g, m, NULL), VKDL_ERROR_INVALID_ARGUMENT, "rmsprop needs state v");
+    TH_OK(vkdl_optim_step(&rms, p, g, NULL, v));
+    rms.momentum = 0.5f;
+    TH_STATUS(vkdl_optim_step(&rms, p, g, NULL, v), VKDL_ERROR_INVALID_ARGUMENT, "rmsprop needs state m");
+    rms.alpha = 1.5f;
+    TH_STATUS(vkdl_optim_step(&rms, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, "alpha 1.5");
+
+    TH_STATUS(vkdl_clip_grad_norm(NULL, 1.0f, n1, n1), VKDL_ERROR_INVALID_ARGUMENT, "grad is NULL");
+    TH_STATUS(vkdl_clip_grad_norm(g, 1.0f, NULL, n1), VKDL_ERROR_INVALID_ARGUMENT, "norm is NULL");
+    TH_STATUS(vkdl_clip_grad_norm(g, 1.0f, s2t, n1), VKDL_ERROR_SHAPE_MISMATCH, "one element");
+    TH_STATUS(vkdl_clip_grad_norm(g, -1.0f, n1, n1), VKDL_ERROR_INVALID_ARGUMENT, "max_norm -1");
+    TH_STATUS(vkdl_clip_grad_norm(pi, 1.0f, n1, n1), VKDL_ERROR_DTYPE_MISMATCH, "grad is i32");
+    vkdl_tensor *cpu_n;
+    int64_t one_s[1] = {1};
+    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, one_s, &cpu_n));
+    TH_STATUS(vkdl_clip_grad_norm(g, 1.0f, cpu_n, n1), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    in = adam;
+    in.grad_scale = cpu_n;
+    TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    vkdl_tensor_destroy(cpu_n);
+    vkdl_tensor *ts[] = {p, g, m, v, g11, g2, pi, s2t, n1};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        vkdl_tensor_destroy(ts[i]);
+}
+
+int main(int argc, char **argv)
+{
+    th_init(argc, argv);
+    static const int64_t sizes[] = {1, 3, 17, 1000, 100003};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int64_t n = sizes[k];
+        run((ocase){{.type = VKDL_SGD, .lr = 0.1f}, n, 3, false, ""});
+        run((ocase){{.type = VKDL_SGD, .lr = 0.1f, .weight_decay = 0.2f}, n, 3, true, " wd"});
+        run((ocase){{.type = VKDL_SGD, .lr = 0.1f, .weight_decay = 0.01f, .momentum = 0.9f}, n, 4, false,
+                    " momentum wd"});
+        run((ocase){{.type = VKDL_SGD, .lr = 0.05f, .momentum = 0.8f, .dampening = 0.3f}, n, 4, true,
+                    " momentum dampening"});
+        run((ocase){{.type = VKDL_SGD, .lr = 0.05f, .weight_decay = 0.1f, .momentum = 0.9f, .nesterov = 1}, n, 4,
+                    false, " nesterov wd"});
+        run((ocase){{.type = VKDL_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}, n, 5, false, ""});
+        run((ocase){{.type = VKDL_ADAM, .lr = 0.01f, .weight_decay = 0.1f, .beta1 = 0.8f, .beta2 = 0.99f,
+                     .eps = 1e-6f}, n, 4, true, " wd"});
+        run((ocase){{.type = VKDL_ADAMW, .lr = 0.01f, .weight_decay = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f,
+                     .eps = 1e-8f}, n, 5, false, " wd"});
+        run((ocase){{.type = VKDL_ADAMW, .lr = 0.02f, .beta1 = 0.5f, .beta2 = 0.9f, .eps = 1e-3f}, n, 3, true, ""});
+        run((ocase){{.type = VKDL_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f}, n, 4, false, ""});
+        run((ocase){{.type = VKDL_RMSPROP, .lr = 0.01f, .alpha = 0.95f, .eps = 1e-8f, .momentum = 0.5f}, n, 4, false,
+                    " momentum"});
+        run((ocase){{.type = VKDL_RMSPROP, .lr = 0.01f, .alpha = 0.9f, .eps = 1e-6f, .momentum = 0.9f,
+                     .weight_decay = 0.05f}, n, 4, true, " momentum wd"});
+    }
+    th_run("views into a flat tensor", run_views, NULL);
+    th_run("hand-computed steps [cpu]", run_known, th_cpu);
+    th_run("hand-computed steps [gpu]", run_known, th_gpu);
+    static const int64_t clip_sizes[] = {1, 3, 17, 511, 512, 513, 1000, 100003, 3000000};
+    for (size_t k = 0; k < sizeof clip_sizes / sizeof clip_sizes[0]; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "clip_grad_norm n %lld", (long long)clip_sizes[k]);
+        th_run(name, run_clip, (void *)&clip_sizes[k]);
+    }
+    th_run("clip then step through grad_scale", run_clip_then_step, NULL);
+    th_run("empty", run_empty, NULL);
+    th_run("bad input", run_bad, NULL);
+    return th_finish();
+}

@@ -1,5 +1,6 @@
 /* The shared op-test harness: see harness.h. */
 #include "harness.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -254,6 +255,20 @@ bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor 
         th_expect_ok(fwd(arg, out), "gradcheck forward", __FILE__, __LINE__);
     return ok;
 }
+
+const char *const TH_VARIANT_NAMES[TH_V_COUNT] = {"", " [no cpu quirk]", " [no subgroup ops]"};
+static vkdl_caps saved_caps;
+
+void th_variant_begin(enum th_variant v)
+{
+    saved_caps = th_gpu->dev.caps;
+    if (v >= TH_V_NO_CPU_QUIRK)
+        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
+    if (v >= TH_V_NO_SUBGROUP)
+        th_gpu->dev.caps.subgroup_ops = 0;
+}
+
+void th_variant_end(void) { th_gpu->dev.caps = saved_caps; }
 
 static uint64_t hash_name(const char *s)
 {

@@ -55,6 +55,14 @@ bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor 
 /* Download a tensor (any backend) as f32 into a new malloc'd array. */
 float *th_download(const vkdl_tensor *t);
 
+/* The device paths an op can take, forced by hiding capabilities from it: kernel choice reads
+ * ctx->dev.caps, and hiding a feature never makes a pipeline invalid. Wrap the GPU call in
+ * th_variant_begin / th_variant_end. */
+enum th_variant { TH_V_DEFAULT, TH_V_NO_CPU_QUIRK, TH_V_NO_SUBGROUP, TH_V_COUNT };
+extern const char *const TH_VARIANT_NAMES[TH_V_COUNT]; /* "", " [no cpu quirk]", ... */
+void th_variant_begin(enum th_variant v);
+void th_variant_end(void);
+
 /* Run one case: set the RNG seed from the name, call fn, check the statuses it recorded, the
  * validation counter and device sync; print "ok"/"FAIL" with the name. */
 typedef void (*th_case_fn)(void *arg);

@@ -11,22 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The device paths of the cross-entropy row kernel, forced by hiding capabilities. */
-enum variant { V_DEFAULT, V_NO_CPU_QUIRK, V_NO_SUBGROUP, V_COUNT };
-static const char *const VARIANT_NAMES[] = {"", " [no cpu quirk]", " [no subgroup ops]"};
-static vkdl_caps saved_caps;
-
-static void variant_begin(enum variant v)
-{
-    saved_caps = th_gpu->dev.caps;
-    if (v >= V_NO_CPU_QUIRK)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-    if (v >= V_NO_SUBGROUP)
-        th_gpu->dev.caps.subgroup_ops = 0;
-}
-
-static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
-
 static const int64_t SCALAR1[1] = {1};
 
 static float download1(vkdl_tensor *t)
@@ -117,7 +101,7 @@ typedef struct ce_case {
     int64_t N, C;
     bool ignore;        /* ignore_index -100 on about a quarter of the rows */
     float ls;
-    enum variant variant;
+    enum th_variant variant;
     float range;
 } ce_case;
 
@@ -142,18 +126,18 @@ static void run_ce(void *arg)
     th_pair l = th_empty(VKDL_F32, 1, SCALAR1), dx = th_empty(VKDL_F32, 2, s);
     TH_OK(vkdl_cross_entropy(x.cpu, t.cpu, l.cpu, pi));
     TH_OK(vkdl_cross_entropy_backward(x.cpu, t.cpu, 1.5f, dx.cpu, pi));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(vkdl_cross_entropy(x.gpu, t.gpu, l.gpu, pi));
     TH_OK(vkdl_cross_entropy_backward(x.gpu, t.gpu, 1.5f, dx.gpu, pi));
-    variant_end();
+    th_variant_end();
     if (!th_compare(&l, TH_TOL_F32))
         th_fail("loss");
     if (!th_compare(&dx, TH_TOL_F32))
         th_fail("gradient");
     float first = download1(l.gpu);
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(vkdl_cross_entropy(x.gpu, t.gpu, l.gpu, pi));
-    variant_end();
+    th_variant_end();
     float again = download1(l.gpu);
     if (memcmp(&first, &again, sizeof first) != 0)
         th_fail("a second run gave %.9g, the first %.9g", again, first);
@@ -166,7 +150,7 @@ static void run_ce(void *arg)
 static void ce_name(char *name, size_t n, const ce_case *c)
 {
     snprintf(name, n, "cross_entropy %lldx%lld%s ls %g%s%s", (long long)c->N, (long long)c->C,
-             c->ignore ? " ignore" : "", (double)c->ls, c->range > 10 ? " wide" : "", VARIANT_NAMES[c->variant]);
+             c->ignore ? " ignore" : "", (double)c->ls, c->range > 10 ? " wide" : "", TH_VARIANT_NAMES[c->variant]);
 }
 
 typedef struct ce_fwd {
@@ -410,26 +394,26 @@ int main(int argc, char **argv)
     static const int64_t CE_SHAPES[][2] = {{1, 1}, {3, 17}, {17, 3}, {127, 1000}, {4096, 10}, {5, 30000}, {2, 257}, {70001, 3}};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(CE_SHAPES); i++) {
         for (int k = 0; k < 4; k++) {
-            ce_case c = {CE_SHAPES[i][0], CE_SHAPES[i][1], k & 1, k & 2 ? 0.1f : 0.0f, V_DEFAULT, 5};
+            ce_case c = {CE_SHAPES[i][0], CE_SHAPES[i][1], k & 1, k & 2 ? 0.1f : 0.0f, TH_V_DEFAULT, 5};
             ce_name(name, sizeof name, &c);
             th_run(name, run_ce, &c);
         }
     }
-    for (int v = V_DEFAULT; v < V_COUNT; v++) {
-        ce_case wide = {64, 1000, true, 0.05f, (enum variant)v, 100};
+    for (int v = TH_V_DEFAULT; v < TH_V_COUNT; v++) {
+        ce_case wide = {64, 1000, true, 0.05f, (enum th_variant)v, 100};
         ce_name(name, sizeof name, &wide);
         th_run(name, run_ce, &wide);
-        if (v == V_DEFAULT)
+        if (v == TH_V_DEFAULT)
             continue;
-        ce_case cs[] = {{3, 17, true, 0.1f, (enum variant)v, 5}, {127, 1000, true, 0.1f, (enum variant)v, 5},
-                        {5, 30000, false, 0.0f, (enum variant)v, 5}};
+        ce_case cs[] = {{3, 17, true, 0.1f, (enum th_variant)v, 5}, {127, 1000, true, 0.1f, (enum th_variant)v, 5},
+                        {5, 30000, false, 0.0f, (enum th_variant)v, 5}};
         for (size_t i = 0; i < VKDL_ARRAY_LEN(cs); i++) {
             ce_name(name, sizeof name, &cs[i]);
             th_run(name, run_ce, &cs[i]);
         }
     }
-    static const ce_case CE_GRAD[] = {{4, 5, false, 0, V_DEFAULT, 3}, {6, 7, true, 0.2f, V_DEFAULT, 3},
-                                      {3, 1, false, 0.5f, V_DEFAULT, 3}};
+    static const ce_case CE_GRAD[] = {{4, 5, false, 0, TH_V_DEFAULT, 3}, {6, 7, true, 0.2f, TH_V_DEFAULT, 3},
+                                      {3, 1, false, 0.5f, TH_V_DEFAULT, 3}};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(CE_GRAD); i++) {
         ce_name(name, sizeof name, &CE_GRAD[i]);
         strcat(name, " gradcheck");

@@ -14,23 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The device paths, forced by hiding capabilities from the op (the kernel choice reads
- * ctx->dev.caps; hiding a feature never makes a pipeline invalid). */
-enum variant { V_DEFAULT, V_NO_CPU_QUIRK, V_NO_SUBGROUP, V_COUNT };
-static const char *const VARIANT_NAMES[] = {"", " [no cpu quirk]", " [no subgroup ops]"};
-static vkdl_caps saved_caps;
-
-static void variant_begin(enum variant v)
-{
-    saved_caps = th_gpu->dev.caps;
-    if (v >= V_NO_CPU_QUIRK)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-    if (v >= V_NO_SUBGROUP)
-        th_gpu->dev.caps.subgroup_ops = 0;
-}
-
-static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
-
 static const float EPS = 1e-5f;
 
 /* Gradcheck steps: f32 forward outputs of size ~1 give finite-difference noise ~1e-4 at this
@@ -81,7 +64,7 @@ typedef struct row_case {
     int64_t shape[4];
     bool gamma, beta, save;
     bool offset;
-    enum variant variant;
+    enum th_variant variant;
 } row_case;
 
 static void row_name(const row_case *c, const char *what, char *name, size_t n)
@@ -92,7 +75,7 @@ static void row_name(const row_case *c, const char *what, char *name, size_t n)
         used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)c->shape[i]);
     snprintf(name, n, "%s%s %s%s%s%s%s%s", c->rms ? "rmsnorm" : "layernorm", what, dims, c->gamma ? "" : " no-gamma",
              c->beta || c->rms ? "" : " no-beta", c->save ? "" : " no-save", c->offset ? " offset" : "",
-             VARIANT_NAMES[c->variant]);
+             TH_VARIANT_NAMES[c->variant]);
 }
 
 static vkdl_status row_forward(const row_case *c, vkdl_tensor *x, vkdl_tensor *g, vkdl_tensor *b, vkdl_tensor *y,
@@ -111,10 +94,10 @@ static void run_row_fwd(void *arg)
     th_pair m = th_empty(VKDL_F32, 1, &rows), r = th_empty(VKDL_F32, 1, &rows);
     TH_OK(row_forward(c, x.cpu, c->gamma ? g.cpu : NULL, c->beta ? b.cpu : NULL, y.cpu, c->save ? m.cpu : NULL,
                       c->save ? r.cpu : NULL));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(row_forward(c, x.gpu, c->gamma ? g.gpu : NULL, c->beta ? b.gpu : NULL, y.gpu, c->save ? m.gpu : NULL,
                       c->save ? r.gpu : NULL));
-    variant_end();
+    th_variant_end();
     th_compare(&y, TH_TOL_F32);
     if (c->save) {
         if (!c->rms)
@@ -172,16 +155,16 @@ static void run_row_bwd(void *arg)
     bool sums = c->save;
     if (c->rms) {
         TH_OK(vkdl_rmsnorm_backward(dy.cpu, x.cpu, c->gamma ? g.cpu : NULL, r.cpu, dx.cpu, sums ? dg.cpu : NULL));
-        variant_begin(c->variant);
+        th_variant_begin(c->variant);
         TH_OK(vkdl_rmsnorm_backward(dy.gpu, x.gpu, c->gamma ? g.gpu : NULL, r.gpu, dx.gpu, sums ? dg.gpu : NULL));
-        variant_end();
+        th_variant_end();
     } else {
         TH_OK(vkdl_layernorm_backward(dy.cpu, x.cpu, c->gamma ? g.cpu : NULL, m.cpu, r.cpu, dx.cpu,
                                       sums ? dg.cpu : NULL, sums && c->beta ? db.cpu : NULL));
-        variant_begin(c->variant);
+        th_variant_begin(c->variant);
         TH_OK(vkdl_layernorm_backward(dy.gpu, x.gpu, c->gamma ? g.gpu : NULL, m.gpu, r.gpu, dx.gpu,
                                       sums ? dg.gpu : NULL, sums && c->beta ? db.gpu : NULL));
-        variant_end();
+        th_variant_end();
     }
     /* RMS norm of one element is sign(x) whatever its size, so dx is rounding noise around 0:
      * only the elementwise bound applies, not the relative (NMSE) one. */
@@ -257,7 +240,7 @@ typedef struct bn_case {
     int64_t shape[4];
     bool gamma, beta, running, save;
     bool offset;
-    enum variant variant;
+    enum th_variant variant;
 } bn_case;
 
 static void bn_name(const bn_case *c, const char *what, char *name, size_t n)
@@ -268,7 +251,7 @@ static void bn_name(const bn_case *c, const char *what, char *name, size_t n)
         used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)c->shape[i]);
     snprintf(name, n, "batchnorm%s %s%s%s%s%s%s%s", what, dims, c->gamma ? "" : " no-gamma", c->beta ? "" : " no-beta",
              c->running ? "" : " no-running", c->save ? "" : " no-save", c->offset ? " offset" : "",
-             VARIANT_NAMES[c->variant]);
+             TH_VARIANT_NAMES[c->variant]);
 }
 
 static void run_bn_fwd(void *arg)
@@ -284,9 +267,9 @@ static void run_bn_fwd(void *arg)
     x.s, c->gamma ? g.s : NULL, c->beta ? b.s : NULL, c->running ? rm.s : NULL, c->running ? rv.s : NULL, 1, 0.1f, \
         EPS, y.s, c->save ? m.s : NULL, c->save ? r.s : NULL
     TH_OK(vkdl_batchnorm(BN_ARGS(cpu)));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(vkdl_batchnorm(BN_ARGS(gpu)));
-    variant_end();
+    th_variant_end();
 #undef BN_ARGS
     th_compare(&y, TH_TOL_F32);
     if (c->save) {
@@ -318,9 +301,9 @@ static void run_bn_bwd(void *arg)
 #define BN_BWD_ARGS(s)                                                                                          \
     dy.s, x.s, c->gamma ? g.s : NULL, m.s, r.s, c->save ? dx.s : NULL, c->gamma ? dg.s : NULL, c->beta ? db.s : NULL
     TH_OK(vkdl_batchnorm_backward(BN_BWD_ARGS(cpu)));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(vkdl_batchnorm_backward(BN_BWD_ARGS(gpu)));
-    variant_end();
+    th_variant_end();
 #undef BN_BWD_ARGS
     /* With two values per channel the normalised output is +-1 whatever x is, so dx is rounding
      * noise around 0: only the elementwise bound applies, not the relative (NMSE) one. */
@@ -455,10 +438,10 @@ static void run_bn_eval(void *arg)
     th_pair y = th_empty(VKDL_F32, c->ndim, c->shape), m = th_rand(VKDL_F32, 1, &ch, 7.0f, 8.0f);
     TH_OK(vkdl_batchnorm(x.cpu, c->gamma ? g.cpu : NULL, c->beta ? b.cpu : NULL, rm.cpu, rv.cpu, 0, 0.1f, EPS, y.cpu,
                          m.cpu, NULL));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(vkdl_batchnorm(x.gpu, c->gamma ? g.gpu : NULL, c->beta ? b.gpu : NULL, rm.gpu, rv.gpu, 0, 0.1f, EPS, y.gpu,
                          m.gpu, NULL));
-    variant_end();
+    th_variant_end();
     th_compare(&y, TH_TOL_F32);
     th_compare(&m, TH_TOL_EXACT);
     th_compare(&rm, TH_TOL_EXACT);
@@ -621,12 +604,12 @@ int main(int argc, char **argv)
         {.ndim = 2, .shape = {3, 17}, .gamma = true, .beta = true, .save = true},
         {.ndim = 2, .shape = {5, 3000}, .gamma = true, .beta = true, .save = true, .offset = true},
     };
-    for (int v = V_NO_CPU_QUIRK; v < V_COUNT; v++)
+    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++)
         for (int rms = 0; rms < 2; rms++)
             for (size_t i = 0; i < VKDL_ARRAY_LEN(row_variants); i++) {
                 row_case c = row_variants[i];
                 c.rms = rms;
-                c.variant = (enum variant)v;
+                c.variant = (enum th_variant)v;
                 run_row(&c);
             }
     static const row_case row_gcs[] = {
@@ -664,10 +647,10 @@ int main(int argc, char **argv)
         {.ndim = 4, .shape = {4, 3, 17, 17}, .gamma = true, .beta = true, .running = true, .save = true,
          .offset = true},
     };
-    for (int v = V_NO_CPU_QUIRK; v < V_COUNT; v++)
+    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++)
         for (size_t i = 0; i < VKDL_ARRAY_LEN(bn_variants); i++) {
             bn_case c = bn_variants[i];
-            c.variant = (enum variant)v;
+            c.variant = (enum th_variant)v;
             run_bn(&c);
         }
     static const bn_case bn_gcs[] = {

@@ -7,23 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The device paths a reduction can take, forced by hiding capabilities from the op: the kernel
- * choice reads ctx->dev.caps, and hiding a feature never makes a pipeline invalid. */
-enum variant { V_DEFAULT, V_NO_CPU_QUIRK, V_NO_SUBGROUP, V_COUNT };
-static const char *const VARIANT_NAMES[] = {"", " [no cpu quirk]", " [no subgroup ops]"};
-static vkdl_caps saved_caps;
-
-static void variant_begin(enum variant v)
-{
-    saved_caps = th_gpu->dev.caps;
-    if (v >= V_NO_CPU_QUIRK)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-    if (v >= V_NO_SUBGROUP)
-        th_gpu->dev.caps.subgroup_ops = 0;
-}
-
-static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
-
 static const char *const OPS[] = {"sum", "mean", "max", "argmax"};
 
 typedef struct rcase {
@@ -32,7 +15,7 @@ typedef struct rcase {
     int64_t shape[VKDL_MAX_DIMS];
     int axis;
     bool keep;
-    enum variant variant;
+    enum th_variant variant;
     int data;           /* 0 uniform [-1, 1), 1 small integers (many ties), 2 all negative */
 } rcase;
 
@@ -74,9 +57,9 @@ static void run_case(void *arg)
     th_pair x = make_input(c);
     th_pair y = th_empty(c->op == VKDL_ARGMAX ? VKDL_I32 : VKDL_F32, ond, os);
     TH_OK(vkdl_reduce(c->op, x.cpu, c->axis, y.cpu));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(vkdl_reduce(c->op, x.gpu, c->axis, y.gpu));
-    variant_end();
+    th_variant_end();
     th_compare(&y, c->op == VKDL_ARGMAX ? TH_TOL_EXACT : TH_TOL_F32);
     th_free(&x);
     th_free(&y);
@@ -91,12 +74,12 @@ static void run(const rcase *c)
         used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)c->shape[i]);
     snprintf(name, sizeof name, "%s %s axis %d%s%s%s", OPS[c->op], c->ndim ? dims : "scalar", c->axis,
              c->keep ? " keep" : "", c->data == 1 ? " ties" : c->data == 2 ? " negative" : "",
-             VARIANT_NAMES[c->variant]);
+             TH_VARIANT_NAMES[c->variant]);
     th_run(name, run_case, (void *)c);
 }
 
 /* Every op and every axis of one shape, both output forms on the first axis. */
-static void all_axes(int ndim, const int64_t *shape, enum variant v)
+static void all_axes(int ndim, const int64_t *shape, enum th_variant v)
 {
     for (int op = 0; op < VKDL_REDUCE_OP_COUNT; op++) {
         for (int a = 0; a < ndim; a++) {
@@ -204,39 +187,39 @@ int main(int argc, char **argv)
     /* 700001: past lavapipe's per-invocation loop limit even for a one-subgroup workgroup */
     static const int64_t lens[] = {1, 3, 17, 127, 1000, 100000, 700001};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
-        all_axes(1, &lens[i], V_DEFAULT);
+        all_axes(1, &lens[i], TH_V_DEFAULT);
 
     const int64_t s2a[] = {4096, 3}, s2b[] = {3, 4096}, s2c[] = {17, 127}, s2d[] = {257, 1000};
     const int64_t s2e[] = {100000, 3}, s2f[] = {4096, 300}, s2g[] = {70001, 2};
     const int64_t s3[] = {5, 1000, 3}, s4[] = {2, 3, 4, 5}, s5[] = {2, 1, 3, 1, 17};
     const int64_t s8[] = {2, 1, 2, 3, 1, 2, 2, 3};
-    all_axes(2, s2a, V_DEFAULT);
-    all_axes(2, s2b, V_DEFAULT);
-    all_axes(2, s2c, V_DEFAULT);
-    all_axes(2, s2d, V_DEFAULT);
-    all_axes(2, s2e, V_DEFAULT);
-    all_axes(2, s2f, V_DEFAULT);
-    all_axes(2, s2g, V_DEFAULT); /* a strided axis longer than the loop limit */
-    all_axes(3, s3, V_DEFAULT);
-    all_axes(4, s4, V_DEFAULT);
-    all_axes(5, s5, V_DEFAULT);
-    all_axes(8, s8, V_DEFAULT);
+    all_axes(2, s2a, TH_V_DEFAULT);
+    all_axes(2, s2b, TH_V_DEFAULT);
+    all_axes(2, s2c, TH_V_DEFAULT);
+    all_axes(2, s2d, TH_V_DEFAULT);
+    all_axes(2, s2e, TH_V_DEFAULT);
+    all_axes(2, s2f, TH_V_DEFAULT);
+    all_axes(2, s2g, TH_V_DEFAULT); /* a strided axis longer than the loop limit */
+    all_axes(3, s3, TH_V_DEFAULT);
+    all_axes(4, s4, TH_V_DEFAULT);
+    all_axes(5, s5, TH_V_DEFAULT);
+    all_axes(8, s8, TH_V_DEFAULT);
 
     /* The other workgroup-combine paths, on shapes that take the workgroup-per-output launch. */
-    for (int v = V_NO_CPU_QUIRK; v < V_COUNT; v++) {
-        all_axes(2, s2b, (enum variant)v);
-        all_axes(2, s2d, (enum variant)v);
-        all_axes(3, s3, (enum variant)v);
-        all_axes(1, &lens[5], (enum variant)v);
+    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++) {
+        all_axes(2, s2b, (enum th_variant)v);
+        all_axes(2, s2d, (enum th_variant)v);
+        all_axes(3, s3, (enum th_variant)v);
+        all_axes(1, &lens[5], (enum th_variant)v);
     }
 
     /* Ties (first index wins, across invocations and subgroups) and all-negative data (the
      * -inf start of MAX must not leak out). */
     const int64_t ties[][2] = {{64, 1000}, {1000, 64}, {3, 100000}};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(ties); i++) {
-        for (int v = 0; v < V_COUNT; v++) {
+        for (int v = 0; v < TH_V_COUNT; v++) {
             for (int a = 0; a < 2; a++) {
-                rcase c = {.op = VKDL_ARGMAX, .ndim = 2, .axis = a, .variant = (enum variant)v, .data = 1};
+                rcase c = {.op = VKDL_ARGMAX, .ndim = 2, .axis = a, .variant = (enum th_variant)v, .data = 1};
                 memcpy(c.shape, ties[i], sizeof ties[i]);
                 run(&c);
                 c.op = VKDL_MAX;

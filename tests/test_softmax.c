@@ -8,23 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The device paths, forced by hiding capabilities from the op (the kernel choice reads
- * ctx->dev.caps; hiding a feature never makes a pipeline invalid). */
-enum variant { V_DEFAULT, V_NO_CPU_QUIRK, V_NO_SUBGROUP, V_COUNT };
-static const char *const VARIANT_NAMES[] = {"", " [no cpu quirk]", " [no subgroup ops]"};
-static vkdl_caps saved_caps;
-
-static void variant_begin(enum variant v)
-{
-    saved_caps = th_gpu->dev.caps;
-    if (v >= V_NO_CPU_QUIRK)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-    if (v >= V_NO_SUBGROUP)
-        th_gpu->dev.caps.subgroup_ops = 0;
-}
-
-static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
-
 enum data { D_UNIFORM, D_WIDE, D_RAMP, D_MASKED };
 static const char *const DATA_NAMES[] = {"", " wide", " ramp", " masked"};
 
@@ -32,7 +15,7 @@ typedef struct scase {
     bool log;
     int ndim;
     int64_t shape[VKDL_MAX_DIMS];
-    enum variant variant;
+    enum th_variant variant;
     enum data data;
 } scase;
 
@@ -64,15 +47,15 @@ static void run_case(void *arg)
     th_pair y = th_empty(VKDL_F32, c->ndim, c->shape);
     vkdl_status (*fn)(const vkdl_tensor *, vkdl_tensor *) = c->log ? vkdl_log_softmax : vkdl_softmax;
     TH_OK(fn(x.cpu, y.cpu));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(fn(x.gpu, y.gpu));
-    variant_end();
+    th_variant_end();
     th_compare(&y, TH_TOL_F32);
     th_free(&x);
     th_free(&y);
 }
 
-static void run(bool log, int ndim, const int64_t *shape, enum variant v, enum data d)
+static void run(bool log, int ndim, const int64_t *shape, enum th_variant v, enum data d)
 {
     scase c = {.log = log, .ndim = ndim, .variant = v, .data = d};
     memcpy(c.shape, shape, sizeof(int64_t) * (size_t)ndim);
@@ -82,11 +65,11 @@ static void run(bool log, int ndim, const int64_t *shape, enum variant v, enum d
     for (int i = 0; i < ndim; i++)
         used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)shape[i]);
     snprintf(name, sizeof name, "%s %s%s%s", log ? "log_softmax" : "softmax", ndim ? dims : "scalar",
-             DATA_NAMES[d], VARIANT_NAMES[v]);
+             DATA_NAMES[d], TH_VARIANT_NAMES[v]);
     th_run(name, run_case, &c);
 }
 
-static void both(int ndim, const int64_t *shape, enum variant v, enum data d)
+static void both(int ndim, const int64_t *shape, enum th_variant v, enum data d)
 {
     run(false, ndim, shape, v, d);
     run(true, ndim, shape, v, d);
@@ -187,31 +170,31 @@ int main(int argc, char **argv)
     /* 300001 and 2e6: past lavapipe's per-invocation loop limit for a one-subgroup row */
     static const int64_t lens[] = {1, 3, 17, 127, 256, 257, 1000, 100000, 150001, 300001, 2000000};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
-        both(1, &lens[i], V_DEFAULT, D_UNIFORM);
-    both(0, NULL, V_DEFAULT, D_UNIFORM);
+        both(1, &lens[i], TH_V_DEFAULT, D_UNIFORM);
+    both(0, NULL, TH_V_DEFAULT, D_UNIFORM);
 
     const int64_t m1[] = {4096, 3}, m2[] = {4096, 17}, m3[] = {64, 1000}, m4[] = {3, 100000};
     const int64_t m5[] = {5, 1}, m6[] = {70000, 2};
     const int64_t t4[] = {2, 3, 4, 5}, t6[] = {1, 2, 1, 3, 1, 7}, t8[] = {2, 1, 2, 3, 1, 2, 2, 129};
     const int64_t *shapes[] = {m1, m2, m3, m4, m5, m6};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(shapes); i++)
-        both(2, shapes[i], V_DEFAULT, D_UNIFORM);
-    both(4, t4, V_DEFAULT, D_UNIFORM);
-    both(6, t6, V_DEFAULT, D_UNIFORM);
-    both(8, t8, V_DEFAULT, D_UNIFORM);
+        both(2, shapes[i], TH_V_DEFAULT, D_UNIFORM);
+    both(4, t4, TH_V_DEFAULT, D_UNIFORM);
+    both(6, t6, TH_V_DEFAULT, D_UNIFORM);
+    both(8, t8, TH_V_DEFAULT, D_UNIFORM);
 
-    for (int v = V_DEFAULT; v < V_COUNT; v++) {
-        if (v != V_DEFAULT) {
-            both(2, m2, (enum variant)v, D_UNIFORM);
-            both(2, m3, (enum variant)v, D_UNIFORM);
-            both(2, m4, (enum variant)v, D_UNIFORM);
-            both(1, &lens[0], (enum variant)v, D_UNIFORM);
-            both(1, &lens[5], (enum variant)v, D_UNIFORM);
+    for (int v = TH_V_DEFAULT; v < TH_V_COUNT; v++) {
+        if (v != TH_V_DEFAULT) {
+            both(2, m2, (enum th_variant)v, D_UNIFORM);
+            both(2, m3, (enum th_variant)v, D_UNIFORM);
+            both(2, m4, (enum th_variant)v, D_UNIFORM);
+            both(1, &lens[0], (enum th_variant)v, D_UNIFORM);
+            both(1, &lens[5], (enum th_variant)v, D_UNIFORM);
         }
-        both(2, m3, (enum variant)v, D_WIDE);
-        both(2, m4, (enum variant)v, D_RAMP);
+        both(2, m3, (enum th_variant)v, D_WIDE);
+        both(2, m4, (enum th_variant)v, D_RAMP);
         const int64_t sq[] = {3, 64, 64};
-        both(3, sq, (enum variant)v, D_MASKED);
+        both(3, sq, (enum th_variant)v, D_MASKED);
     }
 
     th_run("views at offsets", run_views, NULL);

@@ -12,28 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The device paths, forced by hiding capabilities from the op (the kernel choice reads
- * ctx->dev.caps; hiding a feature never makes a pipeline invalid). */
-enum variant { V_DEFAULT, V_NO_CPU_QUIRK, V_NO_SUBGROUP, V_COUNT };
-static const char *const VARIANT_NAMES[] = {"", " [no cpu quirk]", " [no subgroup ops]"};
-static vkdl_caps saved_caps;
-
-static void variant_begin(enum variant v)
-{
-    saved_caps = th_gpu->dev.caps;
-    if (v >= V_NO_CPU_QUIRK)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-    if (v >= V_NO_SUBGROUP)
-        th_gpu->dev.caps.subgroup_ops = 0;
-}
-
-static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
-
 typedef struct scase {
     bool log;
     int ndim;
     int64_t shape[VKDL_MAX_DIMS];
-    enum variant variant;
+    enum th_variant variant;
 } scase;
 
 typedef vkdl_status (*fwd_fn)(const vkdl_tensor *, vkdl_tensor *);
@@ -60,16 +43,16 @@ static void run_case(void *arg)
     th_pair dx = th_empty(VKDL_F32, c->ndim, c->shape);
     bwd_fn fn = c->log ? vkdl_log_softmax_backward : vkdl_softmax_backward;
     TH_OK(fn(y.cpu, dy.cpu, dx.cpu));
-    variant_begin(c->variant);
+    th_variant_begin(c->variant);
     TH_OK(fn(y.gpu, dy.gpu, dx.gpu));
-    variant_end();
+    th_variant_end();
     th_compare(&dx, TH_TOL_F32);
     th_free(&y);
     th_free(&dy);
     th_free(&dx);
 }
 
-static void run(bool log, int ndim, const int64_t *shape, enum variant v)
+static void run(bool log, int ndim, const int64_t *shape, enum th_variant v)
 {
     scase c = {.log = log, .ndim = ndim, .variant = v};
     memcpy(c.shape, shape, sizeof(int64_t) * (size_t)ndim);
@@ -79,11 +62,11 @@ static void run(bool log, int ndim, const int64_t *shape, enum variant v)
     for (int i = 0; i < ndim; i++)
         used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)shape[i]);
     snprintf(name, sizeof name, "%s %s%s", log ? "log_softmax_backward" : "softmax_backward", ndim ? dims : "scalar",
-             VARIANT_NAMES[v]);
+             TH_VARIANT_NAMES[v]);
     th_run(name, run_case, &c);
 }
 
-static void both(int ndim, const int64_t *shape, enum variant v)
+static void both(int ndim, const int64_t *shape, enum th_variant v)
 {
     run(false, ndim, shape, v);
     run(true, ndim, shape, v);
@@ -187,23 +170,23 @@ int main(int argc, char **argv)
 
     static const int64_t lens[] = {1, 3, 17, 127, 256, 257, 1000, 100000};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
-        both(1, &lens[i], V_DEFAULT);
-    both(0, NULL, V_DEFAULT);
+        both(1, &lens[i], TH_V_DEFAULT);
+    both(0, NULL, TH_V_DEFAULT);
     const int64_t m1[] = {4096, 3}, m2[] = {4096, 17}, m3[] = {64, 1000}, m4[] = {3, 100000}, m5[] = {5, 1};
     const int64_t t4[] = {2, 3, 4, 5}, t8[] = {2, 1, 2, 3, 1, 2, 2, 129};
-    both(2, m1, V_DEFAULT);
-    both(2, m2, V_DEFAULT);
-    both(2, m3, V_DEFAULT);
-    both(2, m4, V_DEFAULT);
-    both(2, m5, V_DEFAULT);
-    both(4, t4, V_DEFAULT);
-    both(8, t8, V_DEFAULT);
-    for (int v = V_NO_CPU_QUIRK; v < V_COUNT; v++) {
-        both(2, m2, (enum variant)v);
-        both(2, m3, (enum variant)v);
-        both(2, m4, (enum variant)v);
-        both(1, &lens[0], (enum variant)v);
-        both(1, &lens[5], (enum variant)v);
+    both(2, m1, TH_V_DEFAULT);
+    both(2, m2, TH_V_DEFAULT);
+    both(2, m3, TH_V_DEFAULT);
+    both(2, m4, TH_V_DEFAULT);
+    both(2, m5, TH_V_DEFAULT);
+    both(4, t4, TH_V_DEFAULT);
+    both(8, t8, TH_V_DEFAULT);
+    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++) {
+        both(2, m2, (enum th_variant)v);
+        both(2, m3, (enum th_variant)v);
+        both(2, m4, (enum th_variant)v);
+        both(1, &lens[0], (enum th_variant)v);
+        both(1, &lens[5], (enum th_variant)v);
     }
 
     static const bool LOG[2] = {false, true};

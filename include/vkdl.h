@@ -190,6 +190,8 @@ typedef struct vkdl_matmul_info {
 /* Batched matmul: a is [..., M, K] (or [..., K, M] with trans_a), b is [..., K, N] (or [..., N, K]),
  * out is [..., M, N]. a and b have out's batch dims or are plain matrices shared by every batch.
  * a and b are both f32, f16 or bf16 (accumulation is f32); out is f32 or a's dtype.
+ * The epilogue works in f32 on the accumulator: bias, then act, then beta times the old out (read
+ * only when beta != 0); a 16-bit out is rounded once, to nearest even.
  * info NULL means no transposes, alpha 1, beta 0, no epilogue. */
 vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out,
                         const vkdl_matmul_info *info);

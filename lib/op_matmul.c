@@ -202,7 +202,7 @@ vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor 
     {                                                                                               \
         .name = "matmul", .spirv = vkdl_spv_##var, .spirv_size = &vkdl_spv_##var##_size,           \
         .n_bindings = 4, .type = {ty, ty}, .format = {fmt, fmt},                                    \
-        .access = {VKDL_READ, VKDL_READ, VKDL_RW, VKDL_READ}, .push_size = 11 * sizeof(uint32_t),   \
+        .access = {VKDL_READ, VKDL_READ, VKDL_RW, VKDL_READ}, .push_size = 13 * sizeof(uint32_t),   \
         .n_spec = 8,                                                                                \
     }
 #define MM_TEXEL VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
@@ -215,16 +215,16 @@ static const vkdl_kernel K_MM_TEXEL1_W16 = MM_KERNEL(matmul_texel1_w16, MM_TEXEL
 static const vkdl_kernel K_MM_STORAGE = MM_KERNEL(matmul_storage, 0, 0);
 static const vkdl_kernel K_MM_TILED = MM_KERNEL(matmul_tiled, 0, 0);
 
-/* matmul.comp's spec constant 7 (EPI): types and epilogue. */
+/* matmul.comp's spec constant 7 (EPI): types, and whether there is an epilogue. */
 enum { MM_IN_FLOATS = 0, MM_IN_F16_WORDS = 1, MM_IN_BF16_WORDS = 2 };
 #define MM_OUT_SHIFT 2
-#define MM_HAS_BIAS (1u << 4)
-#define MM_ACT_SHIFT 8
+#define MM_EPILOGUE (1u << 4)
 #define MM_NO_ACT 255u
 
 typedef struct mm_push {
     uint32_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c;
     float alpha, beta;
+    uint32_t has_bias, act;
 } mm_push;
 
 static bool binds(const vkdl_context *ctx, const vkdl_kernel *k, const vkdl_tensor *a, const vkdl_tensor *b)
@@ -285,11 +285,10 @@ static vkdl_status gpu_matmul_chunk(const mm_problem *p, const vkdl_tensor *a, c
                   : a->dtype == VKDL_F16            ? MM_IN_F16_WORDS
                                                     : MM_IN_BF16_WORDS;
     uint32_t outk = out->dtype == VKDL_F32 ? 0 : out->dtype == VKDL_F16 ? 1 : 2;
-    spec[7] = in | outk << MM_OUT_SHIFT | (p->bias ? MM_HAS_BIAS : 0) |
-              (p->act >= 0 ? (uint32_t)p->act : MM_NO_ACT) << MM_ACT_SHIFT;
+    spec[7] = in | outk << MM_OUT_SHIFT | (p->bias || p->act >= 0 ? MM_EPILOGUE : 0);
     mm_push push = {(uint32_t)p->m, (uint32_t)p->n, (uint32_t)p->k, (uint32_t)p->lda, (uint32_t)p->ldb,
                     (uint32_t)p->ldc, (uint32_t)p->stride_a, (uint32_t)p->stride_b, (uint32_t)p->stride_c,
-                    p->alpha, p->beta};
+                    p->alpha, p->beta, p->bias != NULL, p->act >= 0 ? (uint32_t)p->act : MM_NO_ACT};
     vkdl_dispatch_info d = {
         .kernel = k,
         .spec = spec,

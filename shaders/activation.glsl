@@ -26,7 +26,8 @@ float safe_tanh(float v) {
     return 1.0 - 2.0 / (exp(2.0 * v) + 1.0);
 }
 
-// op is a specialization constant in every caller, so the chain folds to one expression.
+// unary.comp passes a specialization constant, so the chain folds to one expression; matmul's
+// epilogue passes a push constant (a uniform branch, one pipeline for every activation).
 float activation(uint op, float v) {
     if (op == RELU) return max(v, 0.0);
     // 0.5(1 + tanh u) = sigmoid(2u): no cancellation for v << 0

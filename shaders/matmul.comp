@@ -44,10 +44,10 @@
 //                 16-bit elements a word). Slow on llvmpipe; for views no texel variant can bind.
 //   -DGPU_TILED=1 GPU kernel. A, B: STORAGE_BUFFER (uint[], as above).
 //   binding 2 = C: always STORAGE_BUFFER (uint[]), read only when beta != 0.
-//   binding 3 = bias: always STORAGE_BUFFER (float[]), read only when HAS_BIAS (bind any
+//   binding 3 = bias: always STORAGE_BUFFER (float[]), read only when hasBias (bind any
 //                 non-empty tensor otherwise).
 //
-// PUSH CONSTANTS (std430, 60 bytes):
+// PUSH CONSTANTS (std430, 68 bytes):
 //   struct { uint32_t offA, offB, offC, offBias; // offsets of matrix 0 inside the bound ranges:
 //                                            //   offA/offB in texels of the view format (TEXEL=4:
 //                                            //   units of 4 elements, TEXEL=1 WORDS=1: units of 2),
@@ -55,7 +55,8 @@
 //            uint32_t M, N, K;               // op(A) is MxK, op(B) is KxN, C is MxN
 //            uint32_t lda, ldb, ldc;         // row pitches in elements of the STORED matrices
 //            uint32_t strideA, strideB, strideC;  // batch strides in elements; 0 = broadcast operand
-//            float alpha, beta; }            // beta == 0: C is never read (may hold NaN)
+//            float alpha, beta;              // beta == 0: C is never read (may hold NaN)
+//            uint32_t hasBias, act; }        // EPILOGUE only: add bias; vkdl_unary_op or 255 = none
 //
 // SPECIALIZATION CONSTANTS
 //   id 0: local_size_x  CPU: invocations per workgroup (default 8 = one llvmpipe SIMD row)
@@ -72,9 +73,10 @@
 //                            view), 1 f16 pairs in words, 2 bf16 pairs in words; texel variants
 //                            without WORDS need 0, with WORDS 1 or 2
 //         bits 2-3  OUT_KIND C's type: 0 f32, 1 f16, 2 bf16
-//         bit  4    HAS_BIAS
-//         bits 8-15 ACT      vkdl_unary_op applied in the epilogue; 255 = none
-//         default 0xFF00: f32 in and out, no bias, no activation
+//         bit  4    EPILOGUE bias and/or activation, chosen by push constants: one pipeline
+//                            serves every activation (each pipeline costs the CPU drivers up to a
+//                            second to compile, and the epilogue is a negligible part of the work)
+//         default 0: f32 in and out, no epilogue
 //   Shared memory (GPU) = 4*BK*(LY*TM + LX*TN) bytes (8 KiB with the defaults).
 //
 // DISPATCH  vkCmdDispatch(ceil(M / BM), ceil(N / BN), batch) with
@@ -104,6 +106,7 @@ layout(push_constant) uniform PC {
     uint lda, ldb, ldc;
     uint strideA, strideB, strideC;
     float alpha, beta;
+    uint hasBias, act;
 } pc;
 
 #if defined(GPU_TILED)
@@ -116,11 +119,10 @@ layout(constant_id = 3) const uint TN = 2;
 layout(constant_id = 4) const bool TRANS_A = false;
 layout(constant_id = 5) const bool TRANS_B = false;
 layout(constant_id = 6) const uint BK = 16;
-layout(constant_id = 7) const uint EPI = 0xFF00u;
+layout(constant_id = 7) const uint EPI = 0u;
 const uint IN_KIND = EPI & 3u;
 const uint OUT_KIND = (EPI >> 2u) & 3u;
-const bool HAS_BIAS = (EPI & 16u) != 0u;
-const uint ACT = (EPI >> 8u) & 255u;
+const bool EPILOGUE = (EPI & 16u) != 0u;
 const uint NO_ACT = 255u;
 const uint KIND_BF16 = 2u;
 
@@ -192,8 +194,10 @@ vec4 ldB4(uint e) { return vec4(ldB1(e), ldB1(e + 1u), ldB1(e + 2u), ldB1(e + 3u
 // act(alpha * acc + bias[n]); the beta term is added by storeRun.
 float epilogue(float acc, uint n) {
     float v = pc.alpha * acc;
-    if (HAS_BIAS) v += bias[pc.offBias + min(n, pc.N - 1u)];
-    if (ACT != NO_ACT) v = activation(ACT, v);
+    if (EPILOGUE) {
+        if (pc.hasBias != 0u) v += bias[pc.offBias + min(n, pc.N - 1u)];
+        if (pc.act != NO_ACT) v = activation(pc.act, v);
+    }
     return v;
 }
 
@@ -304,7 +308,7 @@ void main() {
     for (; k0 + 4u <= pc.K; k0 += 4u) step4(k0, false);
     if (k0 < pc.K) step4(k0, true);
 
-    if (OUT_KIND == 0u && !HAS_BIAS && ACT == NO_ACT) {
+    if (OUT_KIND == 0u && !EPILOGUE) {
         [[unroll]] for (uint i = 0u; i < TM; ++i) {
             uint m = m0 + i;
             if (m >= pc.M) break;

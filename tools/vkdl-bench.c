@@ -2,11 +2,18 @@
  * run (OpenBLAS for GEMM-shaped work), as GFLOP/s, their ratio and the fraction of the device's
  * peak.
  *
- *   vkdl-bench [--json] [--device D] [--peak GFLOPS] [--min-time S] matmul [M N K]
+ *   vkdl-bench [options] matmul [M N K]      sweep 256..2048 without a shape; reference OpenBLAS
+ *   vkdl-bench [options] conv [N]            ResNet-50 and MobileNet layers, fwd, bwd-data, bwd-weight
+ *   vkdl-bench [options] attention [S D]     seq 128..4096, head_dim 64/128, causal or not, fwd and bwd
+ *   vkdl-bench [options] lstm [T B I H]      a sequence forward and backward
+ *   options: --json --device D --peak GFLOPS --min-time S
+ *   matmul options: --dtype f16|bf16 (a, b and out; the reference stays OpenBLAS sgemm in f32),
+ *                   --bias (fused f32 bias), --act relu|gelu-tanh|... (fused activation)
  *
- * Without a shape, matmul sweeps 256, 512, 1024 and 2048 (square). Each measurement is the best of
- * repeated runs lasting at least --min-time seconds in all; GPU timings include recording and
- * submission, as a user sees them. */
+ * Each measurement is the best of repeated runs lasting at least --min-time seconds in all; GPU
+ * timings include recording and submission, as a user sees them. conv, attention and lstm compare
+ * with vkdl's CPU backend running the same op (OpenBLAS underneath where the op is GEMM-shaped),
+ * counting the same FLOPs on both sides. */
 #include "vkdl.h"
 
 #include <cblas.h>
@@ -21,6 +28,11 @@ static bool json;
 static double min_time = 1.0, peak_override;
 static const char *device;
 static vkdl_context *gpu;
+static vkdl_dtype mm_dtype = VKDL_F32;
+static bool mm_bias;
+static int mm_act = -1; /* vkdl_unary_op, -1: none */
+static const char *const ACT_NAMES[VKDL_UNARY_OP_COUNT] = {"relu", "gelu-tanh", "gelu-erf", "sigmoid", "tanh",
+                                                           "exp", "log", "sqrt", "neg", "abs"};
 
 #define CHECK(call)                                                                                         \
     do {                                                                                                    \
@@ -91,18 +103,27 @@ static double device_peak(void)
     return 0;
 }
 
+static void report_ref(const char *op, const char *shape, const char *dtype, double flops, double t, double ref_t,
+                       const char *ref);
+
 static void report(const char *op, const char *shape, const char *dtype, double flops, double t, double ref_t)
+{
+    report_ref(op, shape, dtype, flops, t, ref_t, "openblas");
+}
+
+static void report_ref(const char *op, const char *shape, const char *dtype, double flops, double t, double ref_t,
+                       const char *ref)
 {
     double g = flops / t * 1e-9, rg = flops / ref_t * 1e-9, peak = device_peak();
     if (json) {
         printf("{\"op\": \"%s\", \"shape\": \"%s\", \"dtype\": \"%s\", \"device\": \"%s\", \"ms\": %.4f, "
                "\"gflops\": %.3f, \"ref\": \"%s\", \"ref_ms\": %.4f, \"ref_gflops\": %.3f, \"ratio\": %.4f, "
                "\"peak_gflops\": %.1f, \"peak_frac\": %.4f}\n",
-               op, shape, dtype, vkdl_context_device_name(gpu), t * 1e3, g, "openblas", ref_t * 1e3, rg, g / rg,
+               op, shape, dtype, vkdl_context_device_name(gpu), t * 1e3, g, ref, ref_t * 1e3, rg, g / rg,
                peak, peak > 0 ? g / peak : 0.0);
     } else {
-        printf("%-8s %-16s %-5s %10.2f ms %9.2f GFLOP/s | openblas %9.2f ms %9.2f GFLOP/s | ratio %6.3f",
-               op, shape, dtype, t * 1e3, g, ref_t * 1e3, rg, g / rg);
+        printf("%-14s %-30s %-4s %9.2f ms %8.2f GFLOP/s | %-8s %9.2f ms %8.2f GFLOP/s | ratio %6.3f", op, shape,
+               dtype, t * 1e3, g, ref, ref_t * 1e3, rg, g / rg);
         if (peak > 0)
             printf(" | %5.1f%% of peak %.0f", 100 * g / peak, peak);
         printf("\n");
@@ -114,14 +135,15 @@ static void report(const char *op, const char *shape, const char *dtype, double 
 
 typedef struct mm_bench {
     int m, n, k;
-    vkdl_tensor *a, *b, *c;
+    vkdl_tensor *a, *b, *c, *bias;
     float *ha, *hb, *hc;
+    vkdl_matmul_info info;
 } mm_bench;
 
 static void mm_gpu(void *arg)
 {
     mm_bench *b = arg;
-    CHECK(vkdl_matmul(b->a, b->b, b->c, NULL));
+    CHECK(vkdl_matmul(b->a, b->b, b->c, &b->info));
     CHECK(vkdl_sync(gpu));
 }
 
@@ -134,11 +156,16 @@ static void mm_ref(void *arg)
 
 static void bench_matmul(int m, int n, int k)
 {
-    mm_bench b = {.m = m, .n = n, .k = k};
-    int64_t sa[2] = {m, k}, sb[2] = {k, n}, sc[2] = {m, n};
-    CHECK(vkdl_tensor_create(gpu, VKDL_F32, 2, sa, &b.a));
-    CHECK(vkdl_tensor_create(gpu, VKDL_F32, 2, sb, &b.b));
-    CHECK(vkdl_tensor_create(gpu, VKDL_F32, 2, sc, &b.c));
+    mm_bench b = {.m = m, .n = n, .k = k, .info = {.alpha = 1, .fuse_act = mm_act >= 0, .act = mm_act >= 0 ? mm_act : 0}};
+    int64_t sa[2] = {m, k}, sb[2] = {k, n}, sc[2] = {m, n}, sbias[1] = {n};
+    CHECK(vkdl_tensor_create(gpu, mm_dtype, 2, sa, &b.a));
+    CHECK(vkdl_tensor_create(gpu, mm_dtype, 2, sb, &b.b));
+    CHECK(vkdl_tensor_create(gpu, mm_dtype, 2, sc, &b.c));
+    if (mm_bias) {
+        CHECK(vkdl_tensor_create(gpu, VKDL_F32, 1, sbias, &b.bias));
+        CHECK(vkdl_tensor_fill(b.bias, 0.5));
+        b.info.bias = b.bias;
+    }
     b.ha = malloc(sizeof(float) * (size_t)m * k);
     b.hb = malloc(sizeof(float) * (size_t)k * n);
     b.hc = malloc(sizeof(float) * (size_t)m * n);
@@ -150,8 +177,13 @@ static void bench_matmul(int m, int n, int k)
     CHECK(vkdl_tensor_upload(b.b, b.hb, VKDL_F32, sizeof(float) * (size_t)k * n));
     double t = best_time(mm_gpu, &b), rt = best_time(mm_ref, &b);
     char shape[64];
-    snprintf(shape, sizeof shape, "%dx%dx%d", m, n, k);
-    report("matmul", shape, "f32", 2.0 * m * n * k, t, rt);
+    snprintf(shape, sizeof shape, "%dx%dx%d%s%s%s", m, n, k, mm_bias ? "+bias" : "", mm_act >= 0 ? "+" : "",
+             mm_act >= 0 ? ACT_NAMES[mm_act] : "");
+    if (mm_dtype == VKDL_F32)
+        report("matmul", shape, "f32", 2.0 * m * n * k, t, rt);
+    else /* the reference is still OpenBLAS sgemm on f32 data */
+        report_ref("matmul", shape, vkdl_dtype_name(mm_dtype), 2.0 * m * n * k, t, rt, "sgemm32");
+    vkdl_tensor_destroy(b.bias);
     vkdl_tensor_destroy(b.a);
     vkdl_tensor_destroy(b.b);
     vkdl_tensor_destroy(b.c);
@@ -160,9 +192,198 @@ static void bench_matmul(int m, int n, int k)
     free(b.hc);
 }
 
+/* ---------------------------------------------------------------- ops against the CPU backend */
+
+static vkdl_context *cpu;
+
+/* A tensor on ctx filled with a deterministic pattern in [-0.5, 0.5). */
+static vkdl_tensor *filled(vkdl_context *ctx, int ndim, const int64_t *shape, unsigned seed)
+{
+    vkdl_tensor *t;
+    CHECK(vkdl_tensor_create(ctx, VKDL_F32, ndim, shape, &t));
+    size_t n = (size_t)vkdl_tensor_numel(t);
+    float *v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)((i * 2654435761u + seed * 40503u) % 1000) / 1000.0f - 0.5f;
+    CHECK(vkdl_tensor_upload(t, v, VKDL_F32, n * sizeof *v));
+    free(v);
+    return t;
+}
+
+/* One op run on a context; `run` records it, then the context is synced. */
+typedef struct op_run {
+    vkdl_context *ctx;
+    void (*run)(struct op_run *);
+    vkdl_tensor *t[12];
+    const void *info;
+} op_run;
+
+static void op_timed(void *arg)
+{
+    op_run *r = arg;
+    r->run(r);
+    CHECK(vkdl_sync(r->ctx));
+}
+
+static void op_free(op_run *r)
+{
+    for (size_t i = 0; i < sizeof r->t / sizeof *r->t; i++)
+        vkdl_tensor_destroy(r->t[i]);
+}
+
+static void compare(const char *op, const char *shape, double flops, op_run *g, op_run *c)
+{
+    double t = best_time(op_timed, g), rt = best_time(op_timed, c);
+    report_ref(op, shape, "f32", flops, t, rt, "cpu path");
+}
+
+/* conv: t[0] x, t[1] w, t[2] y (fwd out / bwd in), t[3] dx, t[4] dw */
+static void conv_fwd(op_run *r) { CHECK(vkdl_conv2d(r->t[0], r->t[1], NULL, r->t[2], r->info)); }
+static void conv_bwd_data(op_run *r) { CHECK(vkdl_conv2d_backward_data(r->t[2], r->t[1], r->t[3], r->info)); }
+static void conv_bwd_weight(op_run *r) { CHECK(vkdl_conv2d_backward_weight(r->t[0], r->t[2], r->t[4], NULL, r->info)); }
+
+typedef struct conv_shape {
+    const char *name;
+    int c, o, hw, k, stride, pad, groups;
+} conv_shape;
+
+static void bench_conv(int batch)
+{
+    static const conv_shape shapes[] = {
+        {"resnet50.conv1", 3, 64, 224, 7, 2, 3, 1},
+        {"resnet50.l1.3x3", 64, 64, 56, 3, 1, 1, 1},
+        {"resnet50.l1.1x1", 64, 256, 56, 1, 1, 0, 1},
+        {"resnet50.l2.3x3", 128, 128, 28, 3, 1, 1, 1},
+        {"resnet50.l3.3x3", 256, 256, 14, 3, 1, 1, 1},
+        {"resnet50.l4.3x3", 512, 512, 7, 3, 1, 1, 1},
+        {"mobilenet.dw3x3", 32, 32, 112, 3, 1, 1, 32},
+        {"mobilenet.pw1x1", 32, 64, 112, 1, 1, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        const conv_shape *s = &shapes[i];
+        vkdl_conv2d_info info = {.stride = {s->stride, s->stride}, .padding = {s->pad, s->pad}, .groups = s->groups};
+        int oh = (s->hw + 2 * s->pad - s->k) / s->stride + 1;
+        int64_t sx[4] = {batch, s->c, s->hw, s->hw}, sw[4] = {s->o, s->c / s->groups, s->k, s->k},
+                sy[4] = {batch, s->o, oh, oh};
+        op_run g = {.ctx = gpu, .info = &info}, c = {.ctx = cpu, .info = &info};
+        op_run *rs[2] = {&g, &c};
+        for (int j = 0; j < 2; j++) {
+            rs[j]->t[0] = filled(rs[j]->ctx, 4, sx, 1);
+            rs[j]->t[1] = filled(rs[j]->ctx, 4, sw, 2);
+            rs[j]->t[2] = filled(rs[j]->ctx, 4, sy, 3);
+            rs[j]->t[3] = filled(rs[j]->ctx, 4, sx, 4);
+            rs[j]->t[4] = filled(rs[j]->ctx, 4, sw, 5);
+        }
+        double flops = 2.0 * batch * s->o * oh * oh * (double)(s->c / s->groups) * s->k * s->k;
+        char shape[96];
+        snprintf(shape, sizeof shape, "%s n%d %dx%d", s->name, batch, s->hw, s->hw);
+        g.run = c.run = conv_fwd;
+        compare("conv.fwd", shape, flops, &g, &c);
+        g.run = c.run = conv_bwd_data;
+        compare("conv.bwd_data", shape, flops, &g, &c);
+        g.run = c.run = conv_bwd_weight;
+        compare("conv.bwd_weight", shape, flops, &g, &c);
+        op_free(&g);
+        op_free(&c);
+    }
+}
+
+/* attention: t[0..2] q k v, t[3] out, t[4] lse, t[5] dout, t[6..8] dq dk dv */
+static void attn_fwd(op_run *r) { CHECK(vkdl_attention(r->t[0], r->t[1], r->t[2], r->t[3], r->t[4], r->info)); }
+static void attn_bwd(op_run *r)
+{
+    CHECK(vkdl_attention_backward(r->t[0], r->t[1], r->t[2], r->t[3], r->t[4], r->t[5], r->t[6], r->t[7], r->t[8],
+                                  r->info));
+}
+
+static void bench_attention_one(int seq, int d, int causal, int heads)
+{
+    vkdl_attention_info info = {.causal = causal};
+    int64_t sq[4] = {1, heads, seq, d}, sl[3] = {1, heads, seq};
+    op_run g = {.ctx = gpu, .info = &info}, c = {.ctx = cpu, .info = &info};
+    op_run *rs[2] = {&g, &c};
+    for (int j = 0; j < 2; j++) {
+        for (int t = 0; t < 9; t++)
+            rs[j]->t[t] = filled(rs[j]->ctx, t == 4 ? 3 : 4, t == 4 ? sl : sq, (unsigned)t + 1);
+        rs[j]->run = attn_fwd;
+        op_timed(rs[j]); /* out and lse for backward */
+    }
+    /* QK^T and PV: 2 GEMMs of seq x seq x d; causal does half. Backward: 5 GEMM-sized products. */
+    double fwd = 4.0 * heads * seq * (double)seq * d * (causal ? 0.5 : 1.0);
+    char shape[96];
+    snprintf(shape, sizeof shape, "b1 h%d s%d d%d%s", heads, seq, d, causal ? " causal" : "");
+    compare("attention.fwd", shape, fwd, &g, &c);
+    g.run = c.run = attn_bwd;
+    compare("attention.bwd", shape, 2.5 * fwd, &g, &c);
+    op_free(&g);
+    op_free(&c);
+}
+
+static void bench_attention(int seq, int d)
+{
+    if (seq > 0) {
+        bench_attention_one(seq, d, 0, 4);
+        bench_attention_one(seq, d, 1, 4);
+        return;
+    }
+    static const int seqs[] = {128, 256, 512, 1024, 2048, 4096};
+    for (int di = 0; di < 2; di++)
+        for (size_t i = 0; i < sizeof seqs / sizeof *seqs; i++)
+            for (int causal = 0; causal < 2; causal++)
+                bench_attention_one(seqs[i], di ? 128 : 64, causal, seqs[i] >= 2048 ? 1 : 4);
+}
+
+/* lstm: t[0] x, t[1] w_ih, t[2] w_hh, t[3] b_ih, t[4] b_hh, t[5] out, t[6] h_n, t[7] c_n, t[8] ws,
+ * t[9] dout, t[10] dx, t[11] dw_hh (dw_ih etc. skipped) */
+static void lstm_fwd(op_run *r)
+{
+    CHECK(vkdl_lstm(r->t[0], NULL, NULL, r->t[1], r->t[2], r->t[3], r->t[4], r->t[5], r->t[6], r->t[7], r->t[8]));
+}
+static void lstm_bwd(op_run *r)
+{
+    CHECK(vkdl_lstm_backward(r->t[0], NULL, NULL, r->t[1], r->t[2], r->t[5], r->t[8], r->t[9], NULL, NULL, r->t[10],
+                             NULL, NULL, NULL, r->t[11], NULL, NULL));
+}
+
+static void bench_lstm(int steps, int batch, int in, int hid)
+{
+    int64_t sx[3] = {steps, batch, in}, swi[2] = {4 * hid, in}, swh[2] = {4 * hid, hid}, sb[1] = {4 * hid}, so[3] = {steps, batch, hid},
+            sh[2] = {batch, hid}, sws[3];
+    vkdl_lstm_workspace_shape(steps, batch, hid, sws);
+    op_run g = {.ctx = gpu}, c = {.ctx = cpu};
+    op_run *rs[2] = {&g, &c};
+    for (int j = 0; j < 2; j++) {
+        vkdl_context *ctx = rs[j]->ctx;
+        rs[j]->t[0] = filled(ctx, 3, sx, 1);
+        rs[j]->t[1] = filled(ctx, 2, swi, 2);
+        rs[j]->t[2] = filled(ctx, 2, swh, 3);
+        rs[j]->t[3] = filled(ctx, 1, sb, 4);
+        rs[j]->t[4] = filled(ctx, 1, sb, 5);
+        rs[j]->t[5] = filled(ctx, 3, so, 6);
+        rs[j]->t[6] = filled(ctx, 2, sh, 7);
+        rs[j]->t[7] = filled(ctx, 2, sh, 8);
+        rs[j]->t[8] = filled(ctx, 3, sws, 9);
+        rs[j]->t[9] = filled(ctx, 3, so, 10);
+        rs[j]->t[10] = filled(ctx, 3, sx, 11);
+        rs[j]->t[11] = filled(ctx, 2, swh, 12);
+        rs[j]->run = lstm_fwd;
+        op_timed(rs[j]);
+    }
+    double fwd = 2.0 * steps * batch * 4.0 * hid * (double)(in + hid);
+    char shape[96];
+    snprintf(shape, sizeof shape, "T%d B%d I%d H%d", steps, batch, in, hid);
+    compare("lstm.fwd", shape, fwd, &g, &c);
+    g.run = c.run = lstm_bwd;
+    compare("lstm.bwd", shape, 2.0 * fwd, &g, &c);
+    op_free(&g);
+    op_free(&c);
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: vkdl-bench [--json] [--device D] [--peak GFLOPS] [--min-time S] matmul [M N K]\n");
+    fprintf(stderr, "usage: vkdl-bench [--json] [--device D] [--peak GFLOPS] [--min-time S]\n"
+                    "                  [--dtype f16|bf16] [--bias] [--act relu|gelu-tanh|...] (matmul)\n"
+                    "                  matmul [M N K] | conv [N] | attention [SEQ D] | lstm [T B I H]\n");
     return 2;
 }
 
@@ -178,6 +399,18 @@ int main(int argc, char **argv)
             peak_override = atof(argv[++i]);
         else if (!strcmp(argv[i], "--min-time") && i + 1 < argc)
             min_time = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc && (!strcmp(argv[i + 1], "f16") || !strcmp(argv[i + 1], "bf16")))
+            mm_dtype = !strcmp(argv[++i], "f16") ? VKDL_F16 : VKDL_BF16;
+        else if (!strcmp(argv[i], "--bias"))
+            mm_bias = true;
+        else if (!strcmp(argv[i], "--act") && i + 1 < argc) {
+            for (int a = 0; a < VKDL_UNARY_OP_COUNT; a++)
+                if (!strcmp(argv[i + 1], ACT_NAMES[a]))
+                    mm_act = a;
+            if (mm_act < 0)
+                return usage();
+            i++;
+        }
         else
             return usage();
     }
@@ -197,6 +430,17 @@ int main(int argc, char **argv)
             for (size_t s = 0; s < 4; s++)
                 bench_matmul(sizes[s], sizes[s], sizes[s]);
         }
+    } else if (!strcmp(op, "conv") || !strcmp(op, "attention") || !strcmp(op, "lstm")) {
+        vkdl_context_create_info cc = {.backend = VKDL_BACKEND_CPU};
+        CHECK(vkdl_context_create(&cc, &cpu));
+        if (!strcmp(op, "conv"))
+            bench_conv(i < argc ? atoi(argv[i]) : 1);
+        else if (!strcmp(op, "attention"))
+            bench_attention(i + 2 <= argc ? atoi(argv[i]) : 0, i + 2 <= argc ? atoi(argv[i + 1]) : 64);
+        else
+            bench_lstm(i + 4 <= argc ? atoi(argv[i]) : 64, i + 4 <= argc ? atoi(argv[i + 1]) : 32,
+                       i + 4 <= argc ? atoi(argv[i + 2]) : 256, i + 4 <= argc ? atoi(argv[i + 3]) : 256);
+        vkdl_context_destroy(cpu);
     } else {
         rc = usage();
     }

@@ -18,6 +18,13 @@
 extern "C" {
 #endif
 
+/* Only what this header declares is exported from the shared library. */
+#if defined(VKDL_BUILD) && defined(__GNUC__)
+#define VKDL_API __attribute__((visibility("default")))
+#else
+#define VKDL_API
+#endif
+
 #define VKDL_VERSION_MAJOR 0
 #define VKDL_VERSION_MINOR 1
 #define VKDL_MAX_DIMS 8
@@ -41,9 +48,9 @@ typedef enum vkdl_status {
 } vkdl_status;
 
 /* A static English name for a status, e.g. "shape mismatch". */
-const char *vkdl_status_string(vkdl_status status);
+VKDL_API const char *vkdl_status_string(vkdl_status status);
 /* The calling thread's message for its last failed call ("matmul: inner dims differ: ..."). */
-const char *vkdl_last_error(void);
+VKDL_API const char *vkdl_last_error(void);
 
 typedef enum vkdl_dtype {
     VKDL_F32 = 0,
@@ -54,8 +61,8 @@ typedef enum vkdl_dtype {
 } vkdl_dtype;
 
 /* "f32", "f16", ...; and the size of one element in bytes (0 for an invalid dtype). */
-const char *vkdl_dtype_name(vkdl_dtype dtype);
-size_t vkdl_dtype_size(vkdl_dtype dtype);
+VKDL_API const char *vkdl_dtype_name(vkdl_dtype dtype);
+VKDL_API size_t vkdl_dtype_size(vkdl_dtype dtype);
 
 /* ------------------------------------------------------------------ context */
 
@@ -85,49 +92,49 @@ typedef struct vkdl_context_create_info {
 } vkdl_context_create_info;
 
 /* Create a context (info may be NULL for all defaults). */
-vkdl_status vkdl_context_create(const vkdl_context_create_info *info, vkdl_context **out);
+VKDL_API vkdl_status vkdl_context_create(const vkdl_context_create_info *info, vkdl_context **out);
 /* Wait for outstanding work, save the pipeline cache, free everything. */
-void vkdl_context_destroy(vkdl_context *ctx);
+VKDL_API void vkdl_context_destroy(vkdl_context *ctx);
 /* Submit recorded work and wait for it; reports any validation message seen so far. */
-vkdl_status vkdl_sync(vkdl_context *ctx);
+VKDL_API vkdl_status vkdl_sync(vkdl_context *ctx);
 /* The device's name ("llvmpipe (LLVM 15...)", or "cpu" for the CPU backend). */
-const char *vkdl_context_device_name(const vkdl_context *ctx);
-vkdl_backend vkdl_context_backend(const vkdl_context *ctx);
+VKDL_API const char *vkdl_context_device_name(const vkdl_context *ctx);
+VKDL_API vkdl_backend vkdl_context_backend(const vkdl_context *ctx);
 /* Bytes of tensor memory in use now and at the peak since creation (or the last reset). */
-void vkdl_context_memory(const vkdl_context *ctx, size_t *current, size_t *peak);
-void vkdl_context_reset_peak(vkdl_context *ctx);
+VKDL_API void vkdl_context_memory(const vkdl_context *ctx, size_t *current, size_t *peak);
+VKDL_API void vkdl_context_reset_peak(vkdl_context *ctx);
 /* Number of validation-layer messages (warnings and errors) seen; 0 without validation. */
-uint64_t vkdl_context_validation_messages(const vkdl_context *ctx);
+VKDL_API uint64_t vkdl_context_validation_messages(const vkdl_context *ctx);
 
 /* Print every Vulkan device with its probed features, and which one `device` selects. */
-vkdl_status vkdl_devices_print(FILE *out, const char *device);
+VKDL_API vkdl_status vkdl_devices_print(FILE *out, const char *device);
 
 /* ------------------------------------------------------------------ tensors */
 
 /* A contiguous row-major tensor of up to VKDL_MAX_DIMS dims; contents are undefined. */
-vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
+VKDL_API vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
                                vkdl_tensor **out);
 /* Views share memory with their source and keep it alive; destroy each handle once. */
-void vkdl_tensor_destroy(vkdl_tensor *t);
+VKDL_API void vkdl_tensor_destroy(vkdl_tensor *t);
 /* A view with the same elements in a new shape (one dim may be -1 to infer it). */
-vkdl_status vkdl_tensor_reshape(vkdl_tensor *t, int ndim, const int64_t *shape, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_tensor_reshape(vkdl_tensor *t, int ndim, const int64_t *shape, vkdl_tensor **out);
 /* A view of rows [start, end) along the first dim. */
-vkdl_status vkdl_tensor_slice(vkdl_tensor *t, int64_t start, int64_t end, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_tensor_slice(vkdl_tensor *t, int64_t start, int64_t end, vkdl_tensor **out);
 
 /* Copy numel elements from host memory of dtype src_dtype (converted as needed: f32<->f16/bf16,
  * i32/u8<->f32); src_bytes must be exactly numel * size of src_dtype. */
-vkdl_status vkdl_tensor_upload(vkdl_tensor *t, const void *src, vkdl_dtype src_dtype, size_t src_bytes);
+VKDL_API vkdl_status vkdl_tensor_upload(vkdl_tensor *t, const void *src, vkdl_dtype src_dtype, size_t src_bytes);
 /* Wait for pending writes to t and copy it to host memory, converting to dst_dtype. */
-vkdl_status vkdl_tensor_download(vkdl_tensor *t, void *dst, vkdl_dtype dst_dtype, size_t dst_bytes);
+VKDL_API vkdl_status vkdl_tensor_download(vkdl_tensor *t, void *dst, vkdl_dtype dst_dtype, size_t dst_bytes);
 /* Set every element to value (rounded to the tensor's dtype). */
-vkdl_status vkdl_tensor_fill(vkdl_tensor *t, double value);
+VKDL_API vkdl_status vkdl_tensor_fill(vkdl_tensor *t, double value);
 
-vkdl_dtype vkdl_tensor_dtype(const vkdl_tensor *t);
-int vkdl_tensor_ndim(const vkdl_tensor *t);
+VKDL_API vkdl_dtype vkdl_tensor_dtype(const vkdl_tensor *t);
+VKDL_API int vkdl_tensor_ndim(const vkdl_tensor *t);
 /* Size of dim i; negative i counts from the end; 0 if out of range. */
-int64_t vkdl_tensor_dim(const vkdl_tensor *t, int i);
-int64_t vkdl_tensor_numel(const vkdl_tensor *t);
-vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
+VKDL_API int64_t vkdl_tensor_dim(const vkdl_tensor *t, int i);
+VKDL_API int64_t vkdl_tensor_numel(const vkdl_tensor *t);
+VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
 
 /* ------------------------------------------------------------------ ops
  * f32 unless stated. Output shapes must be exactly what the op produces. */
@@ -163,21 +170,21 @@ typedef enum vkdl_reduce_op {
 } vkdl_reduce_op;
 
 /* out = op(x), same shape. */
-vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out);
 /* out = alpha * x + beta. */
-vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out);
 /* out = a op b with numpy broadcasting; out has the broadcast shape. */
-vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out);
 /* Reduce along axis (negative counts from the end); out has that dim removed, or set to 1 if
  * its ndim equals x's (keepdim). */
-vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out);
 /* Numerically stable softmax / log-softmax along the last axis. */
-vkdl_status vkdl_softmax(const vkdl_tensor *x, vkdl_tensor *out);
-vkdl_status vkdl_log_softmax(const vkdl_tensor *x, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_softmax(const vkdl_tensor *x, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_log_softmax(const vkdl_tensor *x, vkdl_tensor *out);
 /* out = x with dims permuted: out.shape[i] = x.shape[perm[i]]; any dtype. */
-vkdl_status vkdl_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out);
 /* out = x (same numel, any shape), converting dtype where they differ (f32/f16/bf16/i32). */
-vkdl_status vkdl_copy(const vkdl_tensor *x, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_copy(const vkdl_tensor *x, vkdl_tensor *out);
 
 typedef struct vkdl_matmul_info {
     int trans_a, trans_b;           /* use A^T / B^T */
@@ -193,20 +200,20 @@ typedef struct vkdl_matmul_info {
  * The epilogue works in f32 on the accumulator: bias, then act, then beta times the old out (read
  * only when beta != 0); a 16-bit out is rounded once, to nearest even.
  * info NULL means no transposes, alpha 1, beta 0, no epilogue. */
-vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out,
+VKDL_API vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out,
                         const vkdl_matmul_info *info);
 
 /* ------------------------------------------------------------------ backward of the basic ops
  * Gradients are written (not accumulated) into the d* outputs; a NULL d* output is skipped. */
 
 /* dx = dy * op'(x). */
-vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx);
+VKDL_API vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx);
 /* Gradients of out = a op b: dout reduced over the dims a (or b) was broadcast along. */
-vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
+VKDL_API vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
                                  const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db);
 /* From the forward output y: dx = y * (dy - sum(dy * y)) and dx = dy - exp(y) * sum(dy). */
-vkdl_status vkdl_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx);
-vkdl_status vkdl_log_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx);
+VKDL_API vkdl_status vkdl_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx);
+VKDL_API vkdl_status vkdl_log_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx);
 
 /* ------------------------------------------------------------------ convolution (NCHW) */
 
@@ -220,20 +227,20 @@ typedef struct vkdl_conv2d_info {
 
 /* out[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C/groups,KH,KW]) + bias[O] (bias may be NULL);
  * OH = (H + 2 pad - dil (KH - 1) - 1) / stride + 1. Conv1d is the case H = KH = 1. */
-vkdl_status vkdl_conv2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias, vkdl_tensor *out,
+VKDL_API vkdl_status vkdl_conv2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias, vkdl_tensor *out,
                         const vkdl_conv2d_info *info);
 /* dx from dy[N,O,OH,OW] and w. */
-vkdl_status vkdl_conv2d_backward_data(const vkdl_tensor *dy, const vkdl_tensor *w, vkdl_tensor *dx,
+VKDL_API vkdl_status vkdl_conv2d_backward_data(const vkdl_tensor *dy, const vkdl_tensor *w, vkdl_tensor *dx,
                                       const vkdl_conv2d_info *info);
 /* dw from x and dy, and dbias (may be NULL) = dy summed over N, OH, OW. */
-vkdl_status vkdl_conv2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
+VKDL_API vkdl_status vkdl_conv2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
                                         vkdl_tensor *dbias, const vkdl_conv2d_info *info);
 /* The transpose (gradient) of conv2d: x[N,C,H,W], w[C,O/groups,KH,KW], out[N,O,OH,OW] with
  * OH = (H - 1) stride - 2 pad + dil (KH - 1) + output_padding + 1. Its backward passes are
  * vkdl_conv2d (for dx) and vkdl_conv_transpose2d_backward_weight. */
-vkdl_status vkdl_conv_transpose2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias,
+VKDL_API vkdl_status vkdl_conv_transpose2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias,
                                   vkdl_tensor *out, const vkdl_conv2d_info *info);
-vkdl_status vkdl_conv_transpose2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
+VKDL_API vkdl_status vkdl_conv_transpose2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
                                                   vkdl_tensor *dbias, const vkdl_conv2d_info *info);
 
 /* ------------------------------------------------------------------ pooling and upsampling (NCHW) */
@@ -246,40 +253,40 @@ typedef struct vkdl_pool2d_info {
 } vkdl_pool2d_info;
 
 /* Max pool; indices (i32, same shape as out, may be NULL) hold argmax positions h*W+w for backward. */
-vkdl_status vkdl_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out, vkdl_tensor *indices, const vkdl_pool2d_info *info);
-vkdl_status vkdl_maxpool2d_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, vkdl_tensor *dx);
-vkdl_status vkdl_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_pool2d_info *info);
-vkdl_status vkdl_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx, const vkdl_pool2d_info *info);
+VKDL_API vkdl_status vkdl_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out, vkdl_tensor *indices, const vkdl_pool2d_info *info);
+VKDL_API vkdl_status vkdl_maxpool2d_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, vkdl_tensor *dx);
+VKDL_API vkdl_status vkdl_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_pool2d_info *info);
+VKDL_API vkdl_status vkdl_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx, const vkdl_pool2d_info *info);
 /* out[N,C,1,1] = mean over H, W, and its backward. */
-vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out);
-vkdl_status vkdl_global_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
+VKDL_API vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_global_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
 /* Nearest-neighbour upsampling by the integer factors out.H / x.H and out.W / x.W; backward sums. */
-vkdl_status vkdl_upsample_nearest2d(const vkdl_tensor *x, vkdl_tensor *out);
-vkdl_status vkdl_upsample_nearest2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
+VKDL_API vkdl_status vkdl_upsample_nearest2d(const vkdl_tensor *x, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_upsample_nearest2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
 
 /* ------------------------------------------------------------------ normalisation */
 
 /* Batch norm over N, H, W of x[N,C,H,W] (or x[N,C]). Training: batch statistics, saved for
  * backward (save_mean, save_rstd [C]), and running_* updated with momentum (unbiased variance);
  * eval: running statistics. gamma/beta may be NULL (1 and 0). */
-vkdl_status vkdl_batchnorm(const vkdl_tensor *x, const vkdl_tensor *gamma, const vkdl_tensor *beta,
+VKDL_API vkdl_status vkdl_batchnorm(const vkdl_tensor *x, const vkdl_tensor *gamma, const vkdl_tensor *beta,
                            vkdl_tensor *running_mean, vkdl_tensor *running_var, int training, float momentum,
                            float eps, vkdl_tensor *out, vkdl_tensor *save_mean, vkdl_tensor *save_rstd);
 /* Training-mode backward: dx, and dgamma/dbeta [C] (each may be NULL). */
-vkdl_status vkdl_batchnorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
+VKDL_API vkdl_status vkdl_batchnorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
                                     const vkdl_tensor *save_mean, const vkdl_tensor *save_rstd, vkdl_tensor *dx,
                                     vkdl_tensor *dgamma, vkdl_tensor *dbeta);
 /* Layer norm over the last dim D of x[..., D]; gamma/beta [D] may be NULL; mean/rstd [rows] are
  * saved for backward (may be NULL in inference). */
-vkdl_status vkdl_layernorm(const vkdl_tensor *x, const vkdl_tensor *gamma, const vkdl_tensor *beta, float eps,
+VKDL_API vkdl_status vkdl_layernorm(const vkdl_tensor *x, const vkdl_tensor *gamma, const vkdl_tensor *beta, float eps,
                            vkdl_tensor *out, vkdl_tensor *save_mean, vkdl_tensor *save_rstd);
-vkdl_status vkdl_layernorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
+VKDL_API vkdl_status vkdl_layernorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
                                     const vkdl_tensor *save_mean, const vkdl_tensor *save_rstd, vkdl_tensor *dx,
                                     vkdl_tensor *dgamma, vkdl_tensor *dbeta);
 /* RMS norm over the last dim: out = x * rstd * gamma, rstd = 1/sqrt(mean(x^2) + eps). */
-vkdl_status vkdl_rmsnorm(const vkdl_tensor *x, const vkdl_tensor *gamma, float eps, vkdl_tensor *out,
+VKDL_API vkdl_status vkdl_rmsnorm(const vkdl_tensor *x, const vkdl_tensor *gamma, float eps, vkdl_tensor *out,
                          vkdl_tensor *save_rstd);
-vkdl_status vkdl_rmsnorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
+VKDL_API vkdl_status vkdl_rmsnorm_backward(const vkdl_tensor *dy, const vkdl_tensor *x, const vkdl_tensor *gamma,
                                   const vkdl_tensor *save_rstd, vkdl_tensor *dx, vkdl_tensor *dgamma);
 
 /* ------------------------------------------------------------------ attention */
@@ -293,10 +300,10 @@ typedef struct vkdl_attention_info {
 /* Fused scaled-dot-product attention (flash-style: never materialises the Sq x Sk matrix).
  * q[B,H,Sq,D], k and v [B,Hkv,Sk,D] with H % Hkv == 0 (grouped-query), out[B,H,Sq,D];
  * lse[B,H,Sq] (may be NULL) receives each row's log-sum-exp for backward. D <= 256. */
-vkdl_status vkdl_attention(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v, vkdl_tensor *out,
+VKDL_API vkdl_status vkdl_attention(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v, vkdl_tensor *out,
                            vkdl_tensor *lse, const vkdl_attention_info *info);
 /* dq, dk, dv from dout, the forward inputs, out and lse (also without the Sq x Sk matrix). */
-vkdl_status vkdl_attention_backward(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v,
+VKDL_API vkdl_status vkdl_attention_backward(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v,
                                     const vkdl_tensor *out, const vkdl_tensor *lse, const vkdl_tensor *dout,
                                     vkdl_tensor *dq, vkdl_tensor *dk, vkdl_tensor *dv,
                                     const vkdl_attention_info *info);
@@ -305,21 +312,21 @@ vkdl_status vkdl_attention_backward(const vkdl_tensor *q, const vkdl_tensor *k, 
 
 /* out[..., D] = weight[idx[...], :]; idx is i32; an index outside [0, V) gives
  * VKDL_ERROR_INVALID_ARGUMENT on the CPU and zero rows on the GPU (checked where cheap). */
-vkdl_status vkdl_embedding(const vkdl_tensor *weight, const vkdl_tensor *idx, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_embedding(const vkdl_tensor *weight, const vkdl_tensor *idx, vkdl_tensor *out);
 /* dweight[V, D] = sum of dout rows per index (deterministic: the same bits on every run). */
-vkdl_status vkdl_embedding_backward(const vkdl_tensor *dout, const vkdl_tensor *idx, vkdl_tensor *dweight);
+VKDL_API vkdl_status vkdl_embedding_backward(const vkdl_tensor *dout, const vkdl_tensor *idx, vkdl_tensor *dweight);
 /* out = x * mask / (1 - p), mask from Philox-4x32-10 keyed by seed and the element index: the same
  * mask on every device and the CPU. Backward applies the same mask to dy. */
-vkdl_status vkdl_dropout(const vkdl_tensor *x, float p, uint64_t seed, vkdl_tensor *out);
-vkdl_status vkdl_dropout_backward(const vkdl_tensor *dy, float p, uint64_t seed, vkdl_tensor *dx);
+VKDL_API vkdl_status vkdl_dropout(const vkdl_tensor *x, float p, uint64_t seed, vkdl_tensor *out);
+VKDL_API vkdl_status vkdl_dropout_backward(const vkdl_tensor *dy, float p, uint64_t seed, vkdl_tensor *dx);
 
 /* ------------------------------------------------------------------ losses
  * Each loss writes a scalar (shape [] or [1]) f32 mean over the batch; backward takes dloss as a
  * float (the upstream gradient of that scalar) and writes the input's gradient. */
 
 /* mean((pred - target)^2) */
-vkdl_status vkdl_mse_loss(const vkdl_tensor *pred, const vkdl_tensor *target, vkdl_tensor *loss);
-vkdl_status vkdl_mse_loss_backward(const vkdl_tensor *pred, const vkdl_tensor *target, float dloss,
+VKDL_API vkdl_status vkdl_mse_loss(const vkdl_tensor *pred, const vkdl_tensor *target, vkdl_tensor *loss);
+VKDL_API vkdl_status vkdl_mse_loss_backward(const vkdl_tensor *pred, const vkdl_tensor *target, float dloss,
                                    vkdl_tensor *dpred);
 
 typedef struct vkdl_cross_entropy_info {
@@ -329,13 +336,13 @@ typedef struct vkdl_cross_entropy_info {
 
 /* Fused log-softmax + NLL over logits[N, C] with i32 targets[N], averaged over the targets that are
  * not ignored. info NULL: no ignore_index, no smoothing. */
-vkdl_status vkdl_cross_entropy(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss,
+VKDL_API vkdl_status vkdl_cross_entropy(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss,
                                const vkdl_cross_entropy_info *info);
-vkdl_status vkdl_cross_entropy_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
+VKDL_API vkdl_status vkdl_cross_entropy_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
                                         vkdl_tensor *dlogits, const vkdl_cross_entropy_info *info);
 /* mean(max(x,0) - x t + log(1 + exp(-|x|))), targets f32 in [0, 1]. */
-vkdl_status vkdl_bce_with_logits(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss);
-vkdl_status vkdl_bce_with_logits_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
+VKDL_API vkdl_status vkdl_bce_with_logits(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss);
+VKDL_API vkdl_status vkdl_bce_with_logits_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
                                           vkdl_tensor *dlogits);
 
 /* ------------------------------------------------------------------ recurrent layers
@@ -345,22 +352,22 @@ vkdl_status vkdl_bce_with_logits_backward(const vkdl_tensor *logits, const vkdl_
  * backward needs. */
 
 /* Shape of the f32 workspace for T steps: [T, B, 5 H] (LSTM) or [T, B, 4 H] (GRU). */
-void vkdl_lstm_workspace_shape(int64_t T, int64_t B, int64_t H, int64_t shape[3]);
-void vkdl_gru_workspace_shape(int64_t T, int64_t B, int64_t H, int64_t shape[3]);
-vkdl_status vkdl_lstm(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0, const vkdl_tensor *w_ih,
+VKDL_API void vkdl_lstm_workspace_shape(int64_t T, int64_t B, int64_t H, int64_t shape[3]);
+VKDL_API void vkdl_gru_workspace_shape(int64_t T, int64_t B, int64_t H, int64_t shape[3]);
+VKDL_API vkdl_status vkdl_lstm(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0, const vkdl_tensor *w_ih,
                       const vkdl_tensor *w_hh, const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out,
                       vkdl_tensor *h_n, vkdl_tensor *c_n, vkdl_tensor *workspace);
 /* Backward through time from dout[T,B,H] (and dh_n/dc_n, may be NULL): dx, dh0, dc0 and the
  * weight/bias gradients (any output may be NULL). */
-vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0,
+VKDL_API vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0,
                                const vkdl_tensor *w_ih, const vkdl_tensor *w_hh, const vkdl_tensor *out,
                                const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
                                const vkdl_tensor *dc_n, vkdl_tensor *dx, vkdl_tensor *dh0, vkdl_tensor *dc0,
                                vkdl_tensor *dw_ih, vkdl_tensor *dw_hh, vkdl_tensor *db_ih, vkdl_tensor *db_hh);
-vkdl_status vkdl_gru(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih, const vkdl_tensor *w_hh,
+VKDL_API vkdl_status vkdl_gru(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih, const vkdl_tensor *w_hh,
                      const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out, vkdl_tensor *h_n,
                      vkdl_tensor *workspace);
-vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih,
+VKDL_API vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih,
                               const vkdl_tensor *w_hh, const vkdl_tensor *b_hh, const vkdl_tensor *out,
                               const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
                               vkdl_tensor *dx, vkdl_tensor *dh0, vkdl_tensor *dw_ih, vkdl_tensor *dw_hh,
@@ -391,11 +398,11 @@ typedef struct vkdl_optim_info {
 
 /* Update param in place from grad; m and v are the state tensors the optimizer needs (zeros at
  * the start), NULL where it needs none. */
-vkdl_status vkdl_optim_step(const vkdl_optim_info *info, vkdl_tensor *param, const vkdl_tensor *grad, vkdl_tensor *m,
+VKDL_API vkdl_status vkdl_optim_step(const vkdl_optim_info *info, vkdl_tensor *param, const vkdl_tensor *grad, vkdl_tensor *m,
                             vkdl_tensor *v);
 /* Global-norm clipping without a host round trip: norm[1] = ||grad||_2 and scale[1] =
  * min(1, max_norm / (norm + 1e-6)), for vkdl_optim_info.grad_scale (or vkdl_scale). */
-vkdl_status vkdl_clip_grad_norm(const vkdl_tensor *grad, float max_norm, vkdl_tensor *norm, vkdl_tensor *scale);
+VKDL_API vkdl_status vkdl_clip_grad_norm(const vkdl_tensor *grad, float max_norm, vkdl_tensor *norm, vkdl_tensor *scale);
 
 #ifdef __cplusplus
 }

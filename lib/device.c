@@ -508,6 +508,7 @@ void vkdl_caps_print(FILE *out, const vkdl_caps *c)
     fprintf(out, "\n");
     fprintf(out, "  shaderFloat16        %s\n  shaderInt8           %s\n", c->fp16 ? "yes" : "no", c->int8 ? "yes" : "no");
     fprintf(out, "  16/8-bit storage     %s / %s\n", c->storage16 ? "yes" : "no", c->storage8 ? "yes" : "no");
+    fprintf(out, "  f16 texel buffers    %s\n", c->f16_texel ? "yes" : "no");
     fprintf(out, "  push descriptors     %s\n", c->push_descriptor ? "yes" : "no");
     fprintf(out, "  timestamps           %s (period %.3f ns)\n", c->timestamps ? "yes" : "no", c->timestamp_period);
     fprintf(out, "  cooperative matrix   %s", c->coopmat ? "yes" : "no");

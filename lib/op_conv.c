@@ -55,13 +55,14 @@ static vkdl_status resolve_info(const char *op, const vkdl_conv2d_info *info, co
             return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,
                              "%s: stride %d, dilation %d or padding %d exceeds %d", op, p->stride[i], p->dil[i],
                              p->pad[i], MAX_KERNEL_PARAM);
-        /* PyTorch's rule: the extra rows must be ones the stride or the dilation could have produced. */
+    }
+    /* PyTorch's rule: the extra rows must be ones the stride or the dilation could have produced. */
+    for (int i = 0; i < 2; i++)
         if (p->out_pad[i] >= p->stride[i] && p->out_pad[i] >= p->dil[i])
             return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,
                              "%s: output_padding (%d, %d) must be smaller than the stride (%d, %d) or the "
                              "dilation (%d, %d)", op, p->out_pad[0], p->out_pad[1], p->stride[0], p->stride[1],
                              p->dil[0], p->dil[1]);
-    }
     if (info->groups < 0)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: groups %d must be positive (0 means 1)", op, info->groups);
     p->groups = info->groups ? info->groups : 1;

@@ -249,7 +249,8 @@ vkdl_status vkdl_maxpool2d_backward(const vkdl_tensor *dy, const vkdl_tensor *in
                                  (int)pi[i], vkdl_shape_str(dx, s, sizeof s));
             }
         }
-        memset(pdx, 0, (size_t)dx->numel * sizeof *pdx);
+        if (dx->numel) /* an empty tensor's host pointer is NULL */
+            memset(pdx, 0, (size_t)dx->numel * sizeof *pdx);
         for (int64_t p = 0; p < planes; p++)
             for (int64_t k = 0; k < ohw; k++)
                 pdx[p * hw + pi[p * ohw + k]] += pdy[p * ohw + k];

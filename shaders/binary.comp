@@ -49,34 +49,33 @@ void main() {
         return;
     uint first = MODE == 0 ? 0 : gl_LocalInvocationID.x, step = MODE == 0 ? 1 : gl_WorkGroupSize.x;
     // The operand's elements are its kept dims in row-major order, so i splits over them.
-    uint ostride[8];
-    uint acc = 1;
-    [[unroll]] for (int d = int(NDIM) - 1; d >= 0; d--) {
-        ostride[d] = acc;
-        acc *= pc.shape[d];
-    }
-    uint o0 = 0, a0 = 0, b0 = 0, rest = i;
+    // dout's stride of dim d is the product of the sizes after it, kept as a running product
+    // (a local array here would share its type with the push-constant arrays, and glslang then
+    // gives it an ArrayStride that newer spirv-val rejects).
+    uint o0 = 0, a0 = 0, b0 = 0, rest = i, ostride = 1;
     [[unroll]] for (int d = int(NDIM) - 1; d >= 0; d--) {
         if (!is_reduced(d)) {
             uint coord = rest % pc.shape[d];
             rest /= pc.shape[d];
-            o0 += coord * ostride[d];
+            o0 += coord * ostride;
             a0 += coord * pc.stride_a[d];
             b0 += coord * pc.stride_b[d];
         }
+        ostride *= pc.shape[d];
     }
     // Kahan sum in a fixed order: the same bits on every run, and digits kept over long sums.
     precise float sum = 0.0, comp = 0.0;
     for (uint r = first; r < pc.n_red; r += step) {
-        uint o = o0, ia = a0, ib = b0, rr = r;
+        uint o = o0, ia = a0, ib = b0, rr = r, os = 1;
         [[unroll]] for (int d = int(NDIM) - 1; d >= 0; d--) {
             if (is_reduced(d)) {
                 uint coord = rr % pc.shape[d];
                 rr /= pc.shape[d];
-                o += coord * ostride[d];
+                o += coord * os;
                 ia += coord * pc.stride_a[d];
                 ib += coord * pc.stride_b[d];
             }
+            os *= pc.shape[d];
         }
         precise float v = partial(a[pc.off_a + ia], b[pc.off_b + ib], dout[pc.off_dout + o]) - comp;
         precise float t = sum + v;

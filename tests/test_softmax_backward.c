@@ -55,7 +55,8 @@ static void run_case(void *arg)
 static void run(bool log, int ndim, const int64_t *shape, enum th_variant v)
 {
     scase c = {.log = log, .ndim = ndim, .variant = v};
-    memcpy(c.shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim)
+        memcpy(c.shape, shape, sizeof(int64_t) * (size_t)ndim);
     char name[200], dims[100];
     size_t used = 0;
     dims[0] = 0;

@@ -3,7 +3,7 @@
  * peak.
  *
  *   vkdl-bench [options] matmul [M N K]      sweep 256..2048 without a shape; reference OpenBLAS
- *   vkdl-bench [options] conv [N]            ResNet-50 and MobileNet layers, fwd, bwd-data, bwd-weight
+ *   vkdl-bench [options] conv [N]            ResNet-50 and MobileNet layers (batch N, default 8): fwd, bwd-data, bwd-weight
  *   vkdl-bench [options] attention [S D]     seq 128..4096, head_dim 64/128, causal or not, fwd and bwd
  *   vkdl-bench [options] lstm [T B I H]      a sequence forward and backward
  *   options: --json --device D --peak GFLOPS --min-time S
@@ -434,7 +434,7 @@ int main(int argc, char **argv)
         vkdl_context_create_info cc = {.backend = VKDL_BACKEND_CPU};
         CHECK(vkdl_context_create(&cc, &cpu));
         if (!strcmp(op, "conv"))
-            bench_conv(i < argc ? atoi(argv[i]) : 1);
+            bench_conv(i < argc ? atoi(argv[i]) : 8); /* a training batch */
         else if (!strcmp(op, "attention"))
             bench_attention(i + 2 <= argc ? atoi(argv[i]) : 0, i + 2 <= argc ? atoi(argv[i + 1]) : 64);
         else

@@ -5,7 +5,8 @@
  *  - handles are opaque; objects come in create/destroy pairs; destroy(NULL) is a no-op;
  *  - ops write into an output tensor the caller created, so memory is never allocated behind
  *    the caller's back; all tensors of one op belong to one context;
- *  - GPU work is recorded and submitted lazily; vkdl_tensor_download() and vkdl_sync() wait.
+ *  - GPU work is recorded and submitted lazily; vkdl_tensor_download() and vkdl_sync() wait;
+ *  - a context and its tensors are used by one thread at a time; separate contexts are independent.
  */
 #ifndef VKDL_H
 #define VKDL_H

@@ -61,13 +61,14 @@ static vkdl_status gpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, flo
     return vkdl_dispatch(x->ctx, &d);
 }
 
-static vkdl_status check_unary(const char *op, const vkdl_tensor *x, const vkdl_tensor *out)
+/* x and out (out_name: its name in the public signature) are f32 tensors of one shape and context. */
+static vkdl_status check_unary(const char *op, const vkdl_tensor *x, const vkdl_tensor *out, const char *out_name)
 {
     VKDL_TRY(vkdl_check_tensor(op, "x", x));
-    VKDL_TRY(vkdl_check_tensor(op, "out", out));
+    VKDL_TRY(vkdl_check_tensor(op, out_name, out));
     VKDL_TRY(vkdl_check_same_ctx(op, x, out));
     VKDL_TRY(vkdl_check_dtype(op, "x", x, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(op, "out", out, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(op, out_name, out, VKDL_F32));
     VKDL_TRY(vkdl_check_same_shape(op, x, out));
     if (x->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", op, (long long)x->numel);
@@ -89,13 +90,13 @@ vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out)
 {
     if ((unsigned)op >= VKDL_UNARY_OP_COUNT)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "unary: invalid op %d", (int)op);
-    VKDL_TRY(check_unary("unary", x, out));
+    VKDL_TRY(check_unary("unary", x, out, "out"));
     return run_unary(op, x, out, 1, 0);
 }
 
 vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out)
 {
-    VKDL_TRY(check_unary("scale", x, out));
+    VKDL_TRY(check_unary("scale", x, out, "out"));
     return run_unary(SCALE_OP, x, out, alpha, beta);
 }
 
@@ -142,18 +143,11 @@ vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vk
     const char *name = "unary_backward";
     if ((unsigned)op >= VKDL_UNARY_OP_COUNT)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "unary_backward: invalid op %d", (int)op);
-    VKDL_TRY(vkdl_check_tensor(name, "x", x));
+    VKDL_TRY(check_unary(name, x, dx, "dx"));
     VKDL_TRY(vkdl_check_tensor(name, "dy", dy));
-    VKDL_TRY(vkdl_check_tensor(name, "dx", dx));
-    VKDL_TRY(vkdl_check_same_ctx(name, x, dx));
     VKDL_TRY(vkdl_check_same_ctx(name, dy, dx));
-    VKDL_TRY(vkdl_check_dtype(name, "x", x, VKDL_F32));
     VKDL_TRY(vkdl_check_dtype(name, "dy", dy, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "dx", dx, VKDL_F32));
     VKDL_TRY(vkdl_check_same_shape(name, x, dy));
-    VKDL_TRY(vkdl_check_same_shape(name, x, dx));
-    if (x->numel > UINT32_MAX)
-        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)x->numel);
     if (x->numel == 0)
         return VKDL_OK;
     if (x->ctx->backend == VKDL_BACKEND_CPU) {

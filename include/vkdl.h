@@ -405,6 +405,15 @@ VKDL_API vkdl_status vkdl_optim_step(const vkdl_optim_info *info, vkdl_tensor *p
  * min(1, max_norm / (norm + 1e-6)), for vkdl_optim_info.grad_scale (or vkdl_scale). */
 VKDL_API vkdl_status vkdl_clip_grad_norm(const vkdl_tensor *grad, float max_norm, vkdl_tensor *norm, vkdl_tensor *scale);
 
+/* ------------------------------------------------------------------ checkpoints (safetensors) */
+
+/* Write tensors (any backend, any dtype) under their names to a safetensors file: written to a
+ * temporary file in the same directory, then renamed, so a crash never leaves a torn checkpoint. */
+VKDL_API vkdl_status vkdl_safetensors_save(const char *path, int count, const char *const *names, vkdl_tensor *const *tensors);
+/* Fill existing tensors from the entries of those names (shapes must match; F32/F16/BF16/I32/U8
+ * entries are converted to the tensor's dtype); other entries are ignored. */
+VKDL_API vkdl_status vkdl_safetensors_load(const char *path, int count, const char *const *names, vkdl_tensor *const *tensors);
+
 #ifdef __cplusplus
 }
 #endif

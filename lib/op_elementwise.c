@@ -266,19 +266,26 @@ static vkdl_status gpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_ten
     return vkdl_dispatch(out->ctx, &d);
 }
 
+/* A valid op and three f32 tensors of one context; c is named c_name in the public signature. */
+static vkdl_status check_binary(const char *name, vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
+                                const vkdl_tensor *c, const char *c_name)
+{
+    if ((unsigned)op >= VKDL_BINARY_OP_COUNT)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: invalid op %d", name, (int)op);
+    VKDL_TRY(vkdl_check_tensor(name, "a", a));
+    VKDL_TRY(vkdl_check_tensor(name, "b", b));
+    VKDL_TRY(vkdl_check_tensor(name, c_name, c));
+    VKDL_TRY(vkdl_check_same_ctx(name, a, c));
+    VKDL_TRY(vkdl_check_same_ctx(name, b, c));
+    VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_F32));
+    return vkdl_check_dtype(name, c_name, c, VKDL_F32);
+}
+
 vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out)
 {
     const char *name = "binary";
-    if ((unsigned)op >= VKDL_BINARY_OP_COUNT)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "binary: invalid op %d", (int)op);
-    VKDL_TRY(vkdl_check_tensor(name, "a", a));
-    VKDL_TRY(vkdl_check_tensor(name, "b", b));
-    VKDL_TRY(vkdl_check_tensor(name, "out", out));
-    VKDL_TRY(vkdl_check_same_ctx(name, a, out));
-    VKDL_TRY(vkdl_check_same_ctx(name, b, out));
-    VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "out", out, VKDL_F32));
+    VKDL_TRY(check_binary(name, op, a, b, out, "out"));
     bcast bc = {0};
     VKDL_TRY(broadcast(name, a, b, out, &bc));
     if (out->numel > UINT32_MAX)
@@ -384,16 +391,7 @@ vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const 
                                  const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db)
 {
     const char *name = "binary_backward";
-    if ((unsigned)op >= VKDL_BINARY_OP_COUNT)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "binary_backward: invalid op %d", (int)op);
-    VKDL_TRY(vkdl_check_tensor(name, "a", a));
-    VKDL_TRY(vkdl_check_tensor(name, "b", b));
-    VKDL_TRY(vkdl_check_tensor(name, "dout", dout));
-    VKDL_TRY(vkdl_check_same_ctx(name, a, dout));
-    VKDL_TRY(vkdl_check_same_ctx(name, b, dout));
-    VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "dout", dout, VKDL_F32));
+    VKDL_TRY(check_binary(name, op, a, b, dout, "dout"));
     if (da) {
         VKDL_TRY(vkdl_check_same_ctx(name, da, dout));
         VKDL_TRY(vkdl_check_dtype(name, "da", da, VKDL_F32));

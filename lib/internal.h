@@ -168,6 +168,9 @@ typedef struct vkdl_kernel {
     bool full_subgroups;            /* needs whole subgroups (subgroup ops across the group) */
 } vkdl_kernel;
 
+/* The name and embedded SPIR-V of a kernel row `name` in shaders/meson.build. */
+#define VKDL_SPIRV(k) .name = #k, .spirv = vkdl_spv_##k, .spirv_size = &vkdl_spv_##k##_size
+
 typedef struct vkdl_pipeline vkdl_pipeline;
 typedef struct vkdl_pipelines vkdl_pipelines;
 

@@ -289,7 +289,7 @@ static const bool IS_VEC4[N_VARIANTS] = {true, true, false, true, false};
 #define F2 VK_FORMAT_R32G32_SFLOAT
 #define F1 VK_FORMAT_R32_SFLOAT
 #define ATTN_KERNEL(sym, nb, acc, units, types, formats)                                                   \
-    {.name = #sym, .spirv = vkdl_spv_##sym, .spirv_size = &vkdl_spv_##sym##_size, .n_bindings = nb,          \
+    {VKDL_SPIRV(sym), .n_bindings = nb,          \
      .access = acc, .unit = units, .type = types, .format = formats, .push_size = sizeof(struct attn_push),   \
      .n_spec = 6}
 

@@ -408,7 +408,7 @@ static vkdl_status cpu_backward_weight(const conv_geom *g, const float *x, const
 
 #define CONV_KERNEL(var, ta, fa, tb, fb, nb, push)                                                             \
     {                                                                                                          \
-        .name = #var, .spirv = vkdl_spv_##var, .spirv_size = &vkdl_spv_##var##_size, .n_bindings = nb,          \
+        VKDL_SPIRV(var), .n_bindings = nb,          \
         .type = {ta, tb}, .format = {fa, fb},                                                                 \
         .access = {VKDL_READ, VKDL_READ, nb == 4 ? VKDL_READ : VKDL_WRITE, VKDL_WRITE},                        \
         .push_size = push * sizeof(uint32_t), .n_spec = 6,                                                     \

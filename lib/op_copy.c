@@ -6,9 +6,7 @@
 #define WG 256
 
 static const vkdl_kernel K_COPY = {
-    .name = "copy",
-    .spirv = vkdl_spv_copy,
-    .spirv_size = &vkdl_spv_copy_size,
+    VKDL_SPIRV(copy),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_RW}, /* partial words at the edges are read back */
     .push_size = 2 * sizeof(uint32_t),

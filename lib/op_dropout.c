@@ -48,9 +48,7 @@ static void cpu_dropout(const vkdl_tensor *x, float p, uint64_t seed, vkdl_tenso
 }
 
 static const vkdl_kernel K_DROPOUT = {
-    .name = "dropout",
-    .spirv = vkdl_spv_dropout,
-    .spirv_size = &vkdl_spv_dropout_size,
+    VKDL_SPIRV(dropout),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = 5 * sizeof(uint32_t),

@@ -40,9 +40,7 @@ static void cpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alph
 }
 
 static const vkdl_kernel K_UNARY = {
-    .name = "unary",
-    .spirv = vkdl_spv_unary,
-    .spirv_size = &vkdl_spv_unary_size,
+    VKDL_SPIRV(unary),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = 3 * sizeof(uint32_t),
@@ -129,9 +127,7 @@ static double unary_grad_ref(vkdl_unary_op op, double v)
 }
 
 static const vkdl_kernel K_UNARY_BACKWARD = {
-    .name = "unary_backward",
-    .spirv = vkdl_spv_unary_backward,
-    .spirv_size = &vkdl_spv_unary_backward_size,
+    VKDL_SPIRV(unary_backward),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(uint32_t),
@@ -240,9 +236,7 @@ static void cpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a,
 }
 
 static const vkdl_kernel K_BINARY = {
-    .name = "binary",
-    .spirv = vkdl_spv_binary,
-    .spirv_size = &vkdl_spv_binary_size,
+    VKDL_SPIRV(binary),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = 25 * sizeof(uint32_t),
@@ -351,9 +345,7 @@ static vkdl_status cpu_binary_backward(vkdl_binary_op op, const bcast *bc, const
 /* Spec constants: workgroup size, op, collapsed dims, which operand, mode (0 an invocation per
  * gradient element, 1 a power-of-two workgroup per element). */
 static const vkdl_kernel K_BINARY_BACKWARD = {
-    .name = "binary_backward",
-    .spirv = vkdl_spv_binary_backward,
-    .spirv_size = &vkdl_spv_binary_backward_size,
+    VKDL_SPIRV(binary_backward),
     .n_bindings = 4,
     .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = 27 * sizeof(uint32_t),

@@ -10,9 +10,7 @@
 
 /* Spec constants: workgroup size, backward. */
 static const vkdl_kernel K_EMBEDDING = {
-    .name = "embedding",
-    .spirv = vkdl_spv_embedding,
-    .spirv_size = &vkdl_spv_embedding_size,
+    VKDL_SPIRV(embedding),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = 4 * sizeof(uint32_t),

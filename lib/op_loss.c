@@ -59,9 +59,7 @@ struct ce_push {
 
 /* Spec constants: workgroup size, mode. */
 static const vkdl_kernel K_LOSS = {
-    .name = "loss",
-    .spirv = vkdl_spv_loss,
-    .spirv_size = &vkdl_spv_loss_size,
+    VKDL_SPIRV(loss),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct loss_push),
@@ -70,9 +68,7 @@ static const vkdl_kernel K_LOSS = {
 
 /* Spec constants: workgroup size (a power of two), mode. */
 static const vkdl_kernel K_LOSS_SUM = {
-    .name = "loss_sum",
-    .spirv = vkdl_spv_loss_sum,
-    .spirv_size = &vkdl_spv_loss_sum_size,
+    VKDL_SPIRV(loss_sum),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct sum_push),
@@ -82,9 +78,7 @@ static const vkdl_kernel K_LOSS_SUM = {
 /* Spec constants: workgroup size, one subgroup per workgroup. */
 #define CE_KERNEL(var, id, nb, ...)                     \
     static const vkdl_kernel var = {                    \
-        .name = #id,                                    \
-        .spirv = vkdl_spv_##id,                         \
-        .spirv_size = &vkdl_spv_##id##_size,            \
+        VKDL_SPIRV(id),                                 \
         .n_bindings = nb,                               \
         .access = {__VA_ARGS__},                        \
         .push_size = sizeof(struct ce_push),            \

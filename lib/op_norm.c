@@ -85,9 +85,7 @@ static vkdl_status check_size(const char *op, const vkdl_tensor *x)
 
 #define NORM_KERNEL(var, nm, nb, push_struct, ...)  \
     static const vkdl_kernel var = {                \
-        .name = #nm,                                \
-        .spirv = vkdl_spv_##nm,                     \
-        .spirv_size = &vkdl_spv_##nm##_size,        \
+        VKDL_SPIRV(nm),                             \
         .n_bindings = nb,                           \
         .access = {__VA_ARGS__},                    \
         .push_size = sizeof(push_struct),           \

@@ -177,9 +177,7 @@ struct optim_push {
 
 /* Spec constants: workgroup size, type, use m, nesterov, has grad_scale. */
 static const vkdl_kernel K_OPTIM = {
-    .name = "optim",
-    .spirv = vkdl_spv_optim,
-    .spirv_size = &vkdl_spv_optim_size,
+    VKDL_SPIRV(optim),
     .n_bindings = 5,
     .access = {VKDL_RW, VKDL_READ, VKDL_RW, VKDL_RW, VKDL_READ},
     .push_size = sizeof(struct optim_push),
@@ -240,9 +238,7 @@ struct clip_push {
 
 /* Spec constants: workgroup size, square the input, final pass. */
 static const vkdl_kernel K_CLIP = {
-    .name = "optim_clip",
-    .spirv = vkdl_spv_optim_clip,
-    .spirv_size = &vkdl_spv_optim_clip_size,
+    VKDL_SPIRV(optim_clip),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_WRITE, VKDL_WRITE},
     .push_size = sizeof(struct clip_push),

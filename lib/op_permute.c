@@ -105,9 +105,7 @@ struct permute_push {
 /* Spec constants: workgroup size, element size in bytes. The output binding is read-write
  * because words shared with a neighbouring tensor are merged with atomics. */
 static const vkdl_kernel K_PERMUTE = {
-    .name = "permute",
-    .spirv = vkdl_spv_permute,
-    .spirv_size = &vkdl_spv_permute_size,
+    VKDL_SPIRV(permute),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_RW},
     .push_size = sizeof(struct permute_push),

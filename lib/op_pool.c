@@ -112,9 +112,7 @@ struct pool_push {
 };
 
 static const vkdl_kernel K_POOL = {
-    .name = "pool",
-    .spirv = vkdl_spv_pool,
-    .spirv_size = &vkdl_spv_pool_size,
+    VKDL_SPIRV(pool),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct pool_push),
@@ -122,9 +120,7 @@ static const vkdl_kernel K_POOL = {
 };
 
 static const vkdl_kernel K_POOL_MAX = {
-    .name = "pool_max",
-    .spirv = vkdl_spv_pool_max,
-    .spirv_size = &vkdl_spv_pool_max_size,
+    VKDL_SPIRV(pool_max),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_WRITE, VKDL_WRITE},
     .push_size = 11 * sizeof(uint32_t),
@@ -136,9 +132,7 @@ struct pool_max_bwd_push {
 };
 
 static const vkdl_kernel K_POOL_MAX_BWD = {
-    .name = "pool_max_bwd",
-    .spirv = vkdl_spv_pool_max_bwd,
-    .spirv_size = &vkdl_spv_pool_max_bwd_size,
+    VKDL_SPIRV(pool_max_bwd),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_READ, VKDL_RW},
     .push_size = sizeof(struct pool_max_bwd_push),

@@ -93,9 +93,7 @@ struct reduce_push {
 
 /* Spec constants: workgroup size, op, mode (0 invocation / 1 workgroup per output), one subgroup. */
 static const vkdl_kernel K_REDUCE = {
-    .name = "reduce",
-    .spirv = vkdl_spv_reduce,
-    .spirv_size = &vkdl_spv_reduce_size,
+    VKDL_SPIRV(reduce),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct reduce_push),
@@ -103,9 +101,7 @@ static const vkdl_kernel K_REDUCE = {
 };
 
 static const vkdl_kernel K_REDUCE_SG = {
-    .name = "reduce_sg",
-    .spirv = vkdl_spv_reduce_sg,
-    .spirv_size = &vkdl_spv_reduce_sg_size,
+    VKDL_SPIRV(reduce_sg),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct reduce_push),

@@ -127,9 +127,7 @@ struct gate_push {
 };
 
 static const vkdl_kernel K_LSTM = {
-    .name = "rnn_lstm",
-    .spirv = vkdl_spv_rnn_lstm,
-    .spirv_size = &vkdl_spv_rnn_lstm_size,
+    VKDL_SPIRV(rnn_lstm),
     .n_bindings = 4,
     .access = {VKDL_RW, VKDL_READ, VKDL_WRITE, VKDL_WRITE},
     .push_size = sizeof(struct gate_push),
@@ -137,9 +135,7 @@ static const vkdl_kernel K_LSTM = {
 };
 
 static const vkdl_kernel K_LSTM_BWD = {
-    .name = "rnn_lstm_bwd",
-    .spirv = vkdl_spv_rnn_lstm_bwd,
-    .spirv_size = &vkdl_spv_rnn_lstm_bwd_size,
+    VKDL_SPIRV(rnn_lstm_bwd),
     .n_bindings = 7,
     .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_RW, VKDL_WRITE},
     .push_size = sizeof(struct gate_push),
@@ -148,9 +144,7 @@ static const vkdl_kernel K_LSTM_BWD = {
 
 /* Spec constants: workgroup size, has b_hh. */
 static const vkdl_kernel K_GRU = {
-    .name = "rnn_gru",
-    .spirv = vkdl_spv_rnn_gru,
-    .spirv_size = &vkdl_spv_rnn_gru_size,
+    VKDL_SPIRV(rnn_gru),
     .n_bindings = 6,
     .access = {VKDL_RW, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE, VKDL_WRITE},
     .push_size = sizeof(struct gate_push),
@@ -158,9 +152,7 @@ static const vkdl_kernel K_GRU = {
 };
 
 static const vkdl_kernel K_GRU_BWD = {
-    .name = "rnn_gru_bwd",
-    .spirv = vkdl_spv_rnn_gru_bwd,
-    .spirv_size = &vkdl_spv_rnn_gru_bwd_size,
+    VKDL_SPIRV(rnn_gru_bwd),
     .n_bindings = 7,
     .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_RW, VKDL_WRITE, VKDL_WRITE},
     .push_size = sizeof(struct gate_push),

@@ -69,9 +69,7 @@ struct softmax_push {
 
 /* Spec constants: workgroup size, log-softmax, one subgroup per workgroup. */
 static const vkdl_kernel K_SOFTMAX = {
-    .name = "softmax",
-    .spirv = vkdl_spv_softmax,
-    .spirv_size = &vkdl_spv_softmax_size,
+    VKDL_SPIRV(softmax),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct softmax_push),
@@ -79,9 +77,7 @@ static const vkdl_kernel K_SOFTMAX = {
 };
 
 static const vkdl_kernel K_SOFTMAX_SG = {
-    .name = "softmax_sg",
-    .spirv = vkdl_spv_softmax_sg,
-    .spirv_size = &vkdl_spv_softmax_sg_size,
+    VKDL_SPIRV(softmax_sg),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct softmax_push),
@@ -143,9 +139,7 @@ struct softmax_backward_push {
 
 /* Spec constants: workgroup size, log-softmax, one subgroup per workgroup. */
 static const vkdl_kernel K_SOFTMAX_BACKWARD = {
-    .name = "softmax_backward",
-    .spirv = vkdl_spv_softmax_backward,
-    .spirv_size = &vkdl_spv_softmax_backward_size,
+    VKDL_SPIRV(softmax_backward),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct softmax_backward_push),
@@ -153,9 +147,7 @@ static const vkdl_kernel K_SOFTMAX_BACKWARD = {
 };
 
 static const vkdl_kernel K_SOFTMAX_BACKWARD_SG = {
-    .name = "softmax_backward_sg",
-    .spirv = vkdl_spv_softmax_backward_sg,
-    .spirv_size = &vkdl_spv_softmax_backward_sg_size,
+    VKDL_SPIRV(softmax_backward_sg),
     .n_bindings = 3,
     .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct softmax_backward_push),

@@ -414,6 +414,202 @@ VKDL_API vkdl_status vkdl_safetensors_save(const char *path, int count, const ch
  * entries are converted to the tensor's dtype); other entries are ignored. */
 VKDL_API vkdl_status vkdl_safetensors_load(const char *path, int count, const char *const *names, vkdl_tensor *const *tensors);
 
+/* ------------------------------------------------------------------ autograd
+ * Leaves are tensors marked with vkdl_tensor_set_requires_grad (a module's parameters are). The
+ * vkdl_f_* functions below allocate their output; while grad mode is on and an input requires
+ * gradients, they also record their backward on the context's tape. Every tensor a vkdl_f_*
+ * function returns belongs to the context's graph: it stays valid until vkdl_backward() or
+ * vkdl_graph_free() and must not be destroyed by the caller. Graph memory is pooled, so a
+ * training loop that repeats the same shapes allocates nothing after its first step. */
+
+/* Mark a leaf: vkdl_backward accumulates its gradient into vkdl_tensor_grad(t). f32 only. */
+VKDL_API vkdl_status vkdl_tensor_set_requires_grad(vkdl_tensor *t, int requires_grad);
+VKDL_API int vkdl_tensor_requires_grad(const vkdl_tensor *t);
+/* The accumulated gradient of a leaf (same shape), or NULL before its first backward. */
+VKDL_API vkdl_tensor *vkdl_tensor_grad(const vkdl_tensor *t);
+/* Back-propagate from loss (a one-element tensor, seed gradient 1), accumulating into the leaves'
+ * gradients; then free the graph (loss included). */
+VKDL_API vkdl_status vkdl_backward(vkdl_tensor *loss);
+/* Free the graph without a backward pass (after evaluation, or to drop a step). */
+VKDL_API void vkdl_graph_free(vkdl_context *ctx);
+/* Switch recording on (the default) or off, e.g. for evaluation; returns the previous setting. */
+VKDL_API int vkdl_grad_enabled(vkdl_context *ctx, int enabled);
+
+/* Differentiable ops: the same semantics as the ops above, with the output allocated in the graph. */
+VKDL_API vkdl_status vkdl_f_unary(vkdl_unary_op op, vkdl_tensor *x, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_scale(vkdl_tensor *x, float alpha, float beta, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_binary(vkdl_binary_op op, vkdl_tensor *a, vkdl_tensor *b, vkdl_tensor **out);
+/* SUM or MEAN along axis; keepdim keeps it as size 1. */
+VKDL_API vkdl_status vkdl_f_reduce(vkdl_reduce_op op, vkdl_tensor *x, int axis, int keepdim, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_softmax(vkdl_tensor *x, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_log_softmax(vkdl_tensor *x, vkdl_tensor **out);
+/* A view in a new shape (one dim may be -1); its gradient flows back to x. */
+VKDL_API vkdl_status vkdl_f_reshape(vkdl_tensor *x, int ndim, const int64_t *shape, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_permute(vkdl_tensor *x, const int *perm, vkdl_tensor **out);
+/* a[..., M, K] x b[..., K, N] with equal batch dims, or b a plain [K, N] matrix; info may set
+ * trans_a, trans_b and alpha (no bias or epilogue: see vkdl_f_linear). */
+VKDL_API vkdl_status vkdl_f_matmul(vkdl_tensor *a, vkdl_tensor *b, const vkdl_matmul_info *info, vkdl_tensor **out);
+/* y[..., out] = x[..., in] w[out, in]^T + bias[out] (bias may be NULL): PyTorch's layout. */
+VKDL_API vkdl_status vkdl_f_linear(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_conv2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, const vkdl_conv2d_info *info,
+                                   vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_conv_transpose2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias,
+                                             const vkdl_conv2d_info *info, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_maxpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_avgpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_global_avgpool2d(vkdl_tensor *x, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_upsample_nearest2d(vkdl_tensor *x, int factor, vkdl_tensor **out);
+/* Training mode uses batch statistics and updates running_mean/var; eval uses the running ones. */
+VKDL_API vkdl_status vkdl_f_batchnorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *beta, vkdl_tensor *running_mean,
+                                      vkdl_tensor *running_var, int training, float momentum, float eps,
+                                      vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_layernorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *beta, float eps,
+                                      vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_attention(vkdl_tensor *q, vkdl_tensor *k, vkdl_tensor *v, const vkdl_attention_info *info,
+                                      vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_embedding(vkdl_tensor *weight, vkdl_tensor *idx, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_dropout(vkdl_tensor *x, float p, uint64_t seed, vkdl_tensor **out);
+VKDL_API vkdl_status vkdl_f_mse_loss(vkdl_tensor *pred, vkdl_tensor *target, vkdl_tensor **loss);
+VKDL_API vkdl_status vkdl_f_cross_entropy(vkdl_tensor *logits, vkdl_tensor *targets,
+                                          const vkdl_cross_entropy_info *info, vkdl_tensor **loss);
+VKDL_API vkdl_status vkdl_f_bce_with_logits(vkdl_tensor *logits, vkdl_tensor *targets, vkdl_tensor **loss);
+/* x[T, B, I] -> out[T, B, H]; h_n/c_n (may be NULL) receive the final states, without gradient. */
+VKDL_API vkdl_status vkdl_f_lstm(vkdl_tensor *x, vkdl_tensor *h0, vkdl_tensor *c0, vkdl_tensor *w_ih, vkdl_tensor *w_hh,
+                                 vkdl_tensor *b_ih, vkdl_tensor *b_hh, vkdl_tensor **out, vkdl_tensor **h_n,
+                                 vkdl_tensor **c_n);
+VKDL_API vkdl_status vkdl_f_gru(vkdl_tensor *x, vkdl_tensor *h0, vkdl_tensor *w_ih, vkdl_tensor *w_hh, vkdl_tensor *b_ih,
+                                vkdl_tensor *b_hh, vkdl_tensor **out, vkdl_tensor **h_n);
+
+/* ------------------------------------------------------------------ modules (layers)
+ * A module owns its parameters (leaves requiring grad) and buffers (batch-norm statistics), named
+ * as PyTorch's state_dict names them ("0.weight", "blocks.1.attn.q_proj.bias"). Containers take
+ * ownership of their children. Input layouts: Linear [..., in]; Conv [N, C, H, W]; LayerNorm
+ * [..., D]; Embedding i32 [...] -> [..., D]; attention and transformer blocks [B, T, D]; LSTM and
+ * GRU [T, B, I] -> [T, B, H]. */
+
+typedef struct vkdl_module vkdl_module;
+
+VKDL_API vkdl_status vkdl_linear_create(vkdl_context *ctx, int64_t in, int64_t out, int bias, vkdl_module **m);
+VKDL_API vkdl_status vkdl_conv2d_create(vkdl_context *ctx, int64_t in_ch, int64_t out_ch, int kernel,
+                                        const vkdl_conv2d_info *info, int bias, vkdl_module **m);
+VKDL_API vkdl_status vkdl_conv_transpose2d_create(vkdl_context *ctx, int64_t in_ch, int64_t out_ch, int kernel,
+                                                  const vkdl_conv2d_info *info, int bias, vkdl_module **m);
+VKDL_API vkdl_status vkdl_batchnorm2d_create(vkdl_context *ctx, int64_t channels, float momentum, float eps,
+                                             vkdl_module **m);
+VKDL_API vkdl_status vkdl_layernorm_create(vkdl_context *ctx, int64_t dim, float eps, vkdl_module **m);
+VKDL_API vkdl_status vkdl_embedding_create(vkdl_context *ctx, int64_t vocab, int64_t dim, vkdl_module **m);
+/* Multi-head self-attention: q/k/v/out projections around the fused attention kernel. */
+VKDL_API vkdl_status vkdl_attention_create(vkdl_context *ctx, int64_t dim, int heads, int causal, vkdl_module **m);
+/* Pre-norm GPT block: x + attn(ln1(x)), then + mlp(ln2(x)) with a GELU MLP of `hidden` units. */
+VKDL_API vkdl_status vkdl_transformer_block_create(vkdl_context *ctx, int64_t dim, int heads, int64_t hidden,
+                                                   int causal, float dropout, vkdl_module **m);
+VKDL_API vkdl_status vkdl_lstm_create(vkdl_context *ctx, int64_t in, int64_t hidden, vkdl_module **m);
+VKDL_API vkdl_status vkdl_gru_create(vkdl_context *ctx, int64_t in, int64_t hidden, vkdl_module **m);
+/* Dropout with probability p in training mode (a new mask every call, from seed); identity in eval. */
+VKDL_API vkdl_status vkdl_dropout_create(vkdl_context *ctx, float p, uint64_t seed, vkdl_module **m);
+/* Parameter-free layers: an activation, pooling, and flatten ([N, ...] -> [N, rest]). */
+VKDL_API vkdl_status vkdl_activation_create(vkdl_context *ctx, vkdl_unary_op op, vkdl_module **m);
+VKDL_API vkdl_status vkdl_maxpool2d_create(vkdl_context *ctx, const vkdl_pool2d_info *info, vkdl_module **m);
+VKDL_API vkdl_status vkdl_flatten_create(vkdl_context *ctx, vkdl_module **m);
+/* Runs children in order; takes ownership of them (also on failure). Children are named "0", "1"... */
+VKDL_API vkdl_status vkdl_sequential_create(vkdl_context *ctx, int count, vkdl_module *const *children,
+                                            vkdl_module **m);
+VKDL_API void vkdl_module_destroy(vkdl_module *m);
+
+/* LSTM/GRU: when stateful, each forward starts from the final state of the previous one (carried
+ * without gradient, for sampling and truncated back-propagation); reset zeros that state. */
+VKDL_API vkdl_status vkdl_module_set_stateful(vkdl_module *m, int stateful);
+VKDL_API vkdl_status vkdl_module_reset_state(vkdl_module *m);
+/* y = m(x), recorded for backward when grad mode is on; y belongs to the graph. */
+VKDL_API vkdl_status vkdl_module_forward(vkdl_module *m, vkdl_tensor *x, vkdl_tensor **y);
+/* The i-th child of a container (NULL past the end). */
+VKDL_API vkdl_module *vkdl_module_child(const vkdl_module *m, int i);
+/* Training (dropout on, batch statistics) or evaluation mode, for m and all its children. */
+VKDL_API void vkdl_module_set_training(vkdl_module *m, int training);
+/* Re-initialise every parameter from seed, as PyTorch's defaults do: Kaiming-uniform weights and
+ * uniform(+-1/sqrt(fan_in)) biases for Linear/Conv, Xavier-uniform attention projections, N(0,1)
+ * embeddings, ones/zeros for norms. Generated on the host: identical on every device. */
+VKDL_API vkdl_status vkdl_module_init(vkdl_module *m, uint64_t seed);
+/* Parameters and buffers, depth first: count, then the i-th name and tensor. */
+VKDL_API int vkdl_module_param_count(const vkdl_module *m);
+VKDL_API vkdl_status vkdl_module_param(const vkdl_module *m, int i, const char **name, vkdl_tensor **t);
+/* Number of trainable scalars. */
+VKDL_API int64_t vkdl_module_numel(const vkdl_module *m);
+
+/* ------------------------------------------------------------------ training */
+
+typedef struct vkdl_optim vkdl_optim;
+
+typedef struct vkdl_optim_create_info {
+    vkdl_optim_info hyper;          /* type and hyper-parameters; lr is the peak rate; step, grad_scale unused */
+    int64_t warmup_steps;           /* linear warm-up from lr / warmup_steps to lr */
+    int64_t total_steps;            /* > 0: cosine decay from lr to min_lr at total_steps (then min_lr) */
+    float min_lr;
+    float max_grad_norm;            /* > 0: clip the global gradient norm to it before each update */
+} vkdl_optim_create_info;
+
+/* An optimizer over m's trainable parameters. It repacks them (and their gradients) as views of
+ * one flat tensor, so a whole update is a single dispatch; existing parameter handles stay valid. */
+VKDL_API vkdl_status vkdl_optim_create(vkdl_module *m, const vkdl_optim_create_info *info, vkdl_optim **out);
+VKDL_API void vkdl_optim_destroy(vkdl_optim *opt);
+/* Zero every parameter's gradient (one fill). */
+VKDL_API vkdl_status vkdl_optim_zero_grad(vkdl_optim *opt);
+/* One update from the accumulated gradients, with the scheduled rate and clipping. */
+VKDL_API vkdl_status vkdl_optim_update(vkdl_optim *opt);
+/* Updates done so far, and the learning rate the next update will use. */
+VKDL_API int64_t vkdl_optim_steps(const vkdl_optim *opt);
+VKDL_API float vkdl_optim_lr(const vkdl_optim *opt);
+/* The schedule alone: the rate of (1-based) update number step. */
+VKDL_API float vkdl_lr_schedule(const vkdl_optim_create_info *info, int64_t step);
+
+/* Save or restore a module's parameters and buffers and, if opt is not NULL, the optimizer's state
+ * and step count ("optim.m", "optim.v", "optim.step"), as safetensors. Loading then training on
+ * continues bit for bit as if never interrupted. */
+VKDL_API vkdl_status vkdl_checkpoint_save(const char *path, vkdl_module *m, vkdl_optim *opt);
+VKDL_API vkdl_status vkdl_checkpoint_load(const char *path, vkdl_module *m, vkdl_optim *opt);
+
+/* ------------------------------------------------------------------ data */
+
+typedef struct vkdl_dataset vkdl_dataset;
+
+/* MNIST-format IDX files (plain or gzip): x f32 [N, 1, H, W] scaled to [0, 1], y i32 [N]. */
+VKDL_API vkdl_status vkdl_dataset_load_idx(const char *images, const char *labels, vkdl_dataset **out);
+/* A numeric CSV table (plain or gzip; leading lines that do not parse as a row of numbers, such
+ * as headers, are skipped): x f32 [N, F] from every column but label_column (negative counts from
+ * the end), y i32 [N] from it. */
+VKDL_API vkdl_status vkdl_dataset_load_csv(const char *path, int label_column, vkdl_dataset **out);
+/* A text file as a byte-level language-modelling set: sample i is x = ids of text[i, i+block),
+ * y = ids of text[i+1, i+block+1) (i32 [block] each); ids index the sorted distinct bytes. */
+VKDL_API vkdl_status vkdl_dataset_load_text(const char *path, int64_t block, vkdl_dataset **out);
+VKDL_API void vkdl_dataset_destroy(vkdl_dataset *ds);
+/* Samples, classes (labels are 0..classes-1; vocabulary size for text) and one sample's x shape. */
+VKDL_API int64_t vkdl_dataset_size(const vkdl_dataset *ds);
+VKDL_API int vkdl_dataset_classes(const vkdl_dataset *ds);
+VKDL_API int vkdl_dataset_sample_shape(const vkdl_dataset *ds, int64_t shape[VKDL_MAX_DIMS]);
+/* The byte of text id `id` (text sets), and the id of a byte (-1 if absent). */
+VKDL_API int vkdl_dataset_decode(const vkdl_dataset *ds, int id);
+VKDL_API int vkdl_dataset_encode(const vkdl_dataset *ds, int byte);
+/* Shuffle the sample order with a seed (reproducible); batches follow the current order. */
+VKDL_API vkdl_status vkdl_dataset_shuffle(vkdl_dataset *ds, uint64_t seed);
+/* Move the last n samples of the current order into a new dataset (a held-out split). */
+VKDL_API vkdl_status vkdl_dataset_split(vkdl_dataset *ds, int64_t n, vkdl_dataset **out);
+/* Standardise each feature to zero mean and unit variance using train's statistics, applied to
+ * train and to other (may be NULL). */
+VKDL_API vkdl_status vkdl_dataset_standardize(vkdl_dataset *train, vkdl_dataset *other);
+/* Upload samples [first, first + count) of the current order into x [count, sample shape...] and
+ * y ([count] labels, or [count, block] for text). */
+VKDL_API vkdl_status vkdl_dataset_batch(const vkdl_dataset *ds, int64_t first, int64_t count, vkdl_tensor *x,
+                                        vkdl_tensor *y);
+
+/* ------------------------------------------------------------------ pictures (libpng) */
+
+/* Write images x[N, C, H, W] (C = 1 or 3, values in [lo, hi]) as a PNG grid of `cols` columns. */
+VKDL_API vkdl_status vkdl_png_write_grid(const char *path, vkdl_tensor *x, int cols, float lo, float hi);
+/* Plot up to 4 series of n values (e.g. training and test loss per step) as a PNG line chart of
+ * width x height pixels with axes; NULL series are skipped. */
+VKDL_API vkdl_status vkdl_png_write_curve(const char *path, int width, int height, int count,
+                                          const float *const *series, const int64_t *n);
+
 #ifdef __cplusplus
 }
 #endif

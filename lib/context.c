@@ -77,6 +77,7 @@ void vkdl_context_destroy(vkdl_context *ctx)
 {
     if (!ctx)
         return;
+    vkdl_graph_destroy(ctx);
     if (ctx->backend == VKDL_BACKEND_VULKAN) {
         if (ctx->sched)
             vkdl_sched_flush(ctx);

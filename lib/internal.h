@@ -128,11 +128,25 @@ struct vkdl_tensor {
     int ndim;
     int64_t shape[VKDL_MAX_DIMS];
     int64_t numel;
+    /* autograd (autograd.c); views and copies start with all of these cleared */
+    bool requires_grad;             /* a leaf whose gradient is kept */
+    bool tracked;                   /* a leaf, or computed from one while recording */
+    bool grad_owned;                /* grad is destroyed with the tensor (leaves) */
+    bool grad_zero;                 /* grad holds zeros: the next gradient may overwrite it */
+    bool grad_known;                /* (a gradient) every element is grad_value, known on the host */
+    float grad_value;
+    vkdl_tensor *grad;
 };
 
 static inline size_t vkdl_tensor_bytes(const vkdl_tensor *t) { return (size_t)t->numel * vkdl_dtype_size(t->dtype); }
 /* Host pointer to the first element (CPU backend only). */
 static inline void *vkdl_tensor_host(const vkdl_tensor *t) { return (char *)t->st->host + t->offset; }
+/* Storage shared by a tensor and its views (refcounted); tensors over an existing storage. */
+vkdl_status vkdl_storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage **out);
+void vkdl_storage_release(vkdl_storage *st);
+/* A tensor of the given shape on st (taking one reference), or on new storage when st is NULL. */
+vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
+                                  vkdl_storage *st, size_t offset, vkdl_tensor **out);
 /* Collapse to [outer, n, inner] around axis. */
 void vkdl_split_axis(const vkdl_tensor *t, int axis, int64_t *outer, int64_t *n, int64_t *inner);
 
@@ -218,6 +232,8 @@ uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n,
 bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t);
 /* Submit everything recorded and wait for it. */
 vkdl_status vkdl_sched_flush(vkdl_context *ctx);
+/* Total kernel time measured so far by a profiling context (VKDL_CONTEXT_PROFILE), in ms. */
+double vkdl_sched_kernel_ms(const vkdl_context *ctx);
 /* Host access to [offset, offset+size) of a block: waits if pending GPU work touches it. */
 vkdl_status vkdl_sched_host_access(vkdl_context *ctx, const vkdl_block *b, VkDeviceSize offset, VkDeviceSize size);
 /* Copy between host and a tensor on a device without host-visible memory (staging). */
@@ -236,12 +252,61 @@ struct vkdl_context {
     vkdl_sched *sched;
     size_t bytes_current, bytes_peak, bytes_limit; /* tensor bytes; limit 0 = none */
     bool force_staging;             /* VKDL_FORCE_STAGING=1: exercise the discrete-GPU path */
+    struct vkdl_graph *graph;       /* autograd tape and its tensors (autograd.c) */
+    bool profile_quiet;             /* profile into vkdl_sched_kernel_ms without printing */
+    uint64_t modules_created;       /* gives each module's dropout its own reproducible seed */
+    bool no_grad;
     char cache_dir[512];
 };
 
 /* Account for tensor memory; fails with OUT_OF_DEVICE_MEMORY past the VKDL_MEMORY_LIMIT budget. */
 vkdl_status vkdl_ctx_charge(vkdl_context *ctx, size_t bytes);
 void vkdl_ctx_uncharge(vkdl_context *ctx, size_t bytes);
+
+/* ------------------------------------------------------------------ autograd (autograd.c) */
+
+typedef struct vkdl_node vkdl_node;
+typedef vkdl_status (*vkdl_backward_fn)(vkdl_node *n);
+
+/* One recorded op: its backward reads the gradient of out (and outs[1..]) and hands gradients to
+ * the tracked inputs with vkdl_grad_*. Saved tensors are graph tensors kept for backward. */
+struct vkdl_node {
+    const char *op;
+    vkdl_backward_fn backward;
+    vkdl_tensor *out;
+    vkdl_tensor *in[8];
+    vkdl_tensor *saved[4];
+    int kind;                       /* which variant of the op (loss type, lstm or gru, ...) */
+    bool has_info;
+    union {
+        vkdl_conv2d_info conv;
+        vkdl_pool2d_info pool;
+        vkdl_attention_info attn;
+        vkdl_cross_entropy_info ce;
+        vkdl_matmul_info mm;
+        int perm[VKDL_MAX_DIMS];
+        struct { int op, axis; float a, b; uint64_t seed; } s;
+    } p;
+};
+
+/* A tensor owned by the graph (pooled storage), freed by vkdl_backward / vkdl_graph_free. */
+vkdl_status vkdl_graph_tensor(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape, vkdl_tensor **out);
+/* Hand a view (or other handle) to the graph, which destroys it with the graph. */
+vkdl_status vkdl_graph_own(vkdl_context *ctx, vkdl_tensor *t);
+/* Record a node for out if recording is on and any input is tracked; *node is NULL otherwise. */
+vkdl_status vkdl_graph_record(const char *op, vkdl_backward_fn fn, vkdl_tensor *out, int n_in, vkdl_tensor *const *in,
+                              vkdl_node **node);
+/* Does x want a gradient? */
+static inline bool vkdl_grad_wanted(const vkdl_tensor *x) { return x && x->tracked; }
+/* Where to write x's gradient: x->grad itself (*accumulate false, the caller overwrites it) or,
+ * when x->grad already holds a gradient, that tensor with *accumulate true (callers that can add
+ * in place, like matmul's beta, use it) — see vkdl_grad_temp for the rest. NULL if not wanted. */
+vkdl_status vkdl_grad_target(vkdl_tensor *x, vkdl_tensor **dst, bool *accumulate);
+/* For ops that only overwrite: a tensor to write x's gradient into, then vkdl_grad_commit(x, g)
+ * adds it to x->grad if it was a temporary. *g is NULL if x wants no gradient. */
+vkdl_status vkdl_grad_begin(vkdl_tensor *x, vkdl_tensor **g);
+vkdl_status vkdl_grad_commit(vkdl_tensor *x, vkdl_tensor *g);
+void vkdl_graph_destroy(vkdl_context *ctx);
 
 /* ------------------------------------------------------------------ dropout (op_dropout.c) */
 

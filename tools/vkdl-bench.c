@@ -6,6 +6,9 @@
  *   vkdl-bench [options] conv [N]            ResNet-50 and MobileNet layers (batch N, default 8): fwd, bwd-data, bwd-weight
  *   vkdl-bench [options] attention [S D]     seq 128..4096, head_dim 64/128, causal or not, fwd and bwd
  *   vkdl-bench [options] lstm [T B I H]      a sequence forward and backward
+ *   vkdl-bench [options] train [mnist|gpt]   training steps/s of examples 1 and 2 (default sizes) on
+ *                                            the device and the CPU path, and the device step split
+ *                                            into kernel time (timestamps) and overhead
  *   options: --json --device D --peak GFLOPS --min-time S
  *   matmul options: --dtype f16|bf16 (a, b and out; the reference stays OpenBLAS sgemm in f32),
  *                   --bias (fused f32 bias), --act relu|gelu-tanh|... (fused activation)
@@ -15,6 +18,7 @@
  * with vkdl's CPU backend running the same op (OpenBLAS underneath where the op is GEMM-shaped),
  * counting the same FLOPs on both sides. */
 #include "vkdl.h"
+#include "internal.h"
 
 #include <cblas.h>
 #include <stdbool.h>
@@ -379,11 +383,196 @@ static void bench_lstm(int steps, int batch, int in, int hid)
     op_free(&c);
 }
 
+/* ---------------------------------------------------------------- training steps */
+
+/* One model under training on one context: the README's examples 1 (mnist CNN) and 2 (char GPT)
+ * at their default sizes, fed synthetic batches (throughput does not depend on the values). */
+typedef struct trainer {
+    vkdl_context *ctx;
+    bool gpt;
+    vkdl_module *model;
+    vkdl_optim *opt;
+    vkdl_tensor *x, *y, *pos;
+    int64_t batch, seq;
+} trainer;
+
+#define GPT_V 65
+#define GPT_D 64
+#define GPT_T 64
+#define GPT_LAYERS 2
+
+static void trainer_init(trainer *tr, vkdl_context *ctx, bool gpt)
+{
+    *tr = (trainer){.ctx = ctx, .gpt = gpt};
+    vkdl_module *l[16], *m;
+    int n = 0;
+#define ADD(call) do { CHECK(call); l[n++] = m; } while (0)
+    if (!gpt) {
+        vkdl_conv2d_info same = {.padding = {1, 1}};
+        vkdl_pool2d_info pool = {.kernel = {2, 2}};
+        ADD(vkdl_conv2d_create(ctx, 1, 16, 3, &same, 1, &m));
+        ADD(vkdl_activation_create(ctx, VKDL_RELU, &m));
+        ADD(vkdl_maxpool2d_create(ctx, &pool, &m));
+        ADD(vkdl_conv2d_create(ctx, 16, 32, 3, &same, 1, &m));
+        ADD(vkdl_activation_create(ctx, VKDL_RELU, &m));
+        ADD(vkdl_maxpool2d_create(ctx, &pool, &m));
+        ADD(vkdl_flatten_create(ctx, &m));
+        ADD(vkdl_linear_create(ctx, 32 * 7 * 7, 128, 1, &m));
+        ADD(vkdl_activation_create(ctx, VKDL_RELU, &m));
+        ADD(vkdl_linear_create(ctx, 128, 10, 1, &m));
+        tr->batch = 64;
+        int64_t xs[4] = {64, 1, 28, 28};
+        tr->x = filled(ctx, 4, xs, 1);
+    } else {
+        ADD(vkdl_embedding_create(ctx, GPT_V, GPT_D, &m));
+        ADD(vkdl_embedding_create(ctx, GPT_T, GPT_D, &m));
+        for (int i = 0; i < GPT_LAYERS; i++)
+            ADD(vkdl_transformer_block_create(ctx, GPT_D, 4, 4 * GPT_D, 1, 0.0f, &m));
+        ADD(vkdl_layernorm_create(ctx, GPT_D, 1e-5f, &m));
+        ADD(vkdl_linear_create(ctx, GPT_D, GPT_V, 1, &m));
+        tr->batch = 16;
+        tr->seq = GPT_T;
+        int64_t xs[2] = {16, GPT_T}, T = GPT_T;
+        int32_t ids[16 * GPT_T], pos[GPT_T];
+        for (int i = 0; i < 16 * GPT_T; i++)
+            ids[i] = (int32_t)((i * 2654435761u) % GPT_V);
+        for (int i = 0; i < GPT_T; i++)
+            pos[i] = i;
+        CHECK(vkdl_tensor_create(ctx, VKDL_I32, 2, xs, &tr->x));
+        CHECK(vkdl_tensor_upload(tr->x, ids, VKDL_I32, sizeof ids));
+        CHECK(vkdl_tensor_create(ctx, VKDL_I32, 1, &T, &tr->pos));
+        CHECK(vkdl_tensor_upload(tr->pos, pos, VKDL_I32, sizeof pos));
+    }
+#undef ADD
+    CHECK(vkdl_sequential_create(ctx, n, l, &tr->model));
+    int64_t ny = gpt ? tr->batch * tr->seq : tr->batch;
+    int32_t *labels = malloc(sizeof(int32_t) * (size_t)ny);
+    for (int64_t i = 0; i < ny; i++)
+        labels[i] = (int32_t)((i * 40503u) % (gpt ? GPT_V : 10));
+    CHECK(vkdl_tensor_create(ctx, VKDL_I32, 1, &ny, &tr->y));
+    CHECK(vkdl_tensor_upload(tr->y, labels, VKDL_I32, sizeof(int32_t) * (size_t)ny));
+    free(labels);
+    vkdl_optim_create_info oi = {.hyper = {.type = gpt ? VKDL_ADAMW : VKDL_ADAM, .lr = 1e-3f, .beta1 = 0.9f,
+                                           .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = gpt ? 0.1f : 0.0f},
+                                 .max_grad_norm = gpt ? 1.0f : 0.0f};
+    CHECK(vkdl_optim_create(tr->model, &oi, &tr->opt));
+}
+
+static void train_step(void *arg)
+{
+    trainer *tr = arg;
+    vkdl_tensor *out, *loss;
+    if (!tr->gpt) {
+        CHECK(vkdl_module_forward(tr->model, tr->x, &out));
+    } else {
+        vkdl_tensor *tok, *pos, *h, *flat;
+        CHECK(vkdl_module_forward(vkdl_module_child(tr->model, 0), tr->x, &tok));
+        CHECK(vkdl_module_forward(vkdl_module_child(tr->model, 1), tr->pos, &pos));
+        CHECK(vkdl_f_binary(VKDL_ADD, tok, pos, &h));
+        for (int i = 2; vkdl_module_child(tr->model, i); i++)
+            CHECK(vkdl_module_forward(vkdl_module_child(tr->model, i), h, &h));
+        int64_t fs[2] = {tr->batch * tr->seq, GPT_V};
+        CHECK(vkdl_f_reshape(h, 2, fs, &flat));
+        out = flat;
+    }
+    CHECK(vkdl_f_cross_entropy(out, tr->y, NULL, &loss));
+    CHECK(vkdl_optim_zero_grad(tr->opt));
+    CHECK(vkdl_backward(loss));
+    CHECK(vkdl_optim_update(tr->opt));
+}
+
+static void trainer_free(trainer *tr)
+{
+    vkdl_optim_destroy(tr->opt);
+    vkdl_module_destroy(tr->model);
+    vkdl_tensor_destroy(tr->x);
+    vkdl_tensor_destroy(tr->y);
+    vkdl_tensor_destroy(tr->pos);
+}
+
+/* Steady-state seconds per step: steps run back to back (as a training loop does, letting the
+ * host record step k+1 while the device runs step k), synced at the end. */
+static double step_time(trainer *tr, int *steps_out)
+{
+    for (int i = 0; i < 3; i++)
+        train_step(tr);
+    CHECK(vkdl_sync(tr->ctx));
+    int steps = 0;
+    double start = now();
+    while (steps < 5 || now() - start < min_time) {
+        train_step(tr);
+        if (++steps % 8 == 0)
+            CHECK(vkdl_sync(tr->ctx));
+    }
+    CHECK(vkdl_sync(tr->ctx));
+    *steps_out = steps;
+    return (now() - start) / steps;
+}
+
+static void bench_train_one(bool gpt)
+{
+    const char *name = gpt ? "train.char_gpt" : "train.mnist_cnn";
+    trainer g, c, p;
+    int n;
+    trainer_init(&g, gpu, gpt);
+    double tg = step_time(&g, &n);
+    trainer_free(&g);
+    trainer_init(&c, cpu, gpt);
+    double tc = step_time(&c, &n);
+    trainer_free(&c);
+
+    /* Kernel time from timestamps on a profiling context; the rest of a synced step is recording,
+     * submission, barriers and waiting. */
+    vkdl_context *prof;
+    vkdl_context_create_info pi = {.backend = VKDL_BACKEND_VULKAN, .device = device, .flags = VKDL_CONTEXT_PROFILE};
+    CHECK(vkdl_context_create(&pi, &prof));
+    prof->profile_quiet = true;
+    trainer_init(&p, prof, gpt);
+    for (int i = 0; i < 3; i++)
+        train_step(&p);
+    CHECK(vkdl_sync(prof));
+    double k0 = vkdl_sched_kernel_ms(prof), t0 = now(), host = 0;
+    int steps = 0;
+    while (steps < 5 || now() - t0 < min_time) {
+        double h0 = now();
+        train_step(&p);
+        host += now() - h0;
+        CHECK(vkdl_sync(prof));
+        steps++;
+    }
+    double wall_ms = 1e3 * (now() - t0) / steps, kernel_ms = (vkdl_sched_kernel_ms(prof) - k0) / steps;
+    double host_ms = 1e3 * host / steps;
+    trainer_free(&p);
+    vkdl_context_destroy(prof);
+
+    double samples = gpt ? 16.0 * GPT_T : 64.0; /* tokens for the GPT, images for the CNN */
+    const char *unit = gpt ? "tokens/s" : "samples/s";
+    if (json) {
+        printf("{\"op\":\"%s\",\"device\":\"%s\",\"per_s\":%.1f,\"cpu_per_s\":%.1f,\"ratio\":%.3f,\"unit\":\"%s\","
+               "\"synced_step_ms\":%.3f,\"kernel_ms\":%.3f,\"record_ms\":%.3f}\n",
+               name, vkdl_context_device_name(gpu), samples / tg, samples / tc, tc / tg, unit, wall_ms, kernel_ms,
+               host_ms);
+    } else {
+        printf("%-16s %10.0f %s on the device, %10.0f on the CPU path: ratio %.2f\n", name, samples / tg, unit,
+               samples / tc, tc / tg);
+        printf("%-16s synced step %.2f ms = kernels %.2f ms (%.0f%%) + overhead %.2f ms; recording the step took %.2f ms\n",
+               "", wall_ms, kernel_ms, wall_ms > 0 ? 100.0 * kernel_ms / wall_ms : 0.0, wall_ms - kernel_ms, host_ms);
+    }
+}
+
+static void bench_train(const char *which)
+{
+    if (!which || !strcmp(which, "mnist"))
+        bench_train_one(false);
+    if (!which || !strcmp(which, "gpt"))
+        bench_train_one(true);
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: vkdl-bench [--json] [--device D] [--peak GFLOPS] [--min-time S]\n"
                     "                  [--dtype f16|bf16] [--bias] [--act relu|gelu-tanh|...] (matmul)\n"
-                    "                  matmul [M N K] | conv [N] | attention [SEQ D] | lstm [T B I H]\n");
+                    "                  matmul [M N K] | conv [N] | attention [SEQ D] | lstm [T B I H] | train [mnist|gpt]\n");
     return 2;
 }
 
@@ -430,11 +619,13 @@ int main(int argc, char **argv)
             for (size_t s = 0; s < 4; s++)
                 bench_matmul(sizes[s], sizes[s], sizes[s]);
         }
-    } else if (!strcmp(op, "conv") || !strcmp(op, "attention") || !strcmp(op, "lstm")) {
+    } else if (!strcmp(op, "conv") || !strcmp(op, "attention") || !strcmp(op, "lstm") || !strcmp(op, "train")) {
         vkdl_context_create_info cc = {.backend = VKDL_BACKEND_CPU};
         CHECK(vkdl_context_create(&cc, &cpu));
         if (!strcmp(op, "conv"))
             bench_conv(i < argc ? atoi(argv[i]) : 8); /* a training batch */
+        else if (!strcmp(op, "train"))
+            bench_train(i < argc ? argv[i] : NULL);
         else if (!strcmp(op, "attention"))
             bench_attention(i + 2 <= argc ? atoi(argv[i]) : 0, i + 2 <= argc ? atoi(argv[i + 1]) : 64);
         else

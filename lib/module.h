@@ -1,0 +1,64 @@
+/* The module struct, shared by module.c (layers) and trainer.c (optimizers, checkpoints). */
+#ifndef VKDL_MODULE_H
+#define VKDL_MODULE_H
+
+#include "internal.h"
+
+#define VKDL_MODULE_MAX_PARAMS 8
+#define VKDL_NAME_MAX 128
+
+typedef enum vkdl_init {
+    VKDL_INIT_FAN_IN,               /* uniform(+-1/sqrt(fan_in)) */
+    VKDL_INIT_XAVIER,               /* uniform(+-sqrt(6/(fan_in + fan_out))) */
+    VKDL_INIT_NORMAL,               /* N(0, 1) */
+    VKDL_INIT_ZEROS,
+    VKDL_INIT_ONES,
+} vkdl_init;
+
+typedef struct vkdl_param {
+    char name[32];                  /* within its module: "weight" */
+    char full[VKDL_NAME_MAX];       /* from the root: "0.weight" */
+    vkdl_tensor *t;
+    vkdl_init init;
+    double fan_in, fan_out;
+    bool buffer;                    /* saved and loaded, never trained */
+} vkdl_param;
+
+typedef struct vkdl_module_ops {
+    const char *type;
+    vkdl_status (*forward)(vkdl_module *m, vkdl_tensor *x, vkdl_tensor **y);
+} vkdl_module_ops;
+
+typedef struct vkdl_child {
+    char name[32];
+    vkdl_module *m;
+} vkdl_child;
+
+struct vkdl_module {
+    const vkdl_module_ops *ops;
+    vkdl_context *ctx;
+    bool training;
+    int n_params;
+    vkdl_param params[VKDL_MODULE_MAX_PARAMS];
+    int n_children;
+    vkdl_child *children;
+    /* per-type settings */
+    vkdl_conv2d_info conv;
+    bool transposed;
+    vkdl_pool2d_info pool;
+    vkdl_unary_op act;
+    float p, eps, momentum;
+    int64_t dim;
+    int heads;
+    bool causal;
+    uint64_t seed, calls;           /* dropout masks: a new seed per training call */
+    bool stateful;
+    vkdl_tensor *state[2];          /* LSTM/GRU carried h (and c) */
+};
+
+extern const vkdl_module_ops vkdl_lstm_ops, vkdl_gru_ops;
+
+/* Parameters (and buffers unless trainable_only) depth first; free(*out) after. */
+vkdl_status vkdl_module_collect(const vkdl_module *m, bool trainable_only, vkdl_param ***out, int *count);
+
+#endif

@@ -420,7 +420,8 @@ VKDL_API vkdl_status vkdl_safetensors_load(const char *path, int count, const ch
  * gradients, they also record their backward on the context's tape. Every tensor a vkdl_f_*
  * function returns belongs to the context's graph: it stays valid until vkdl_backward() or
  * vkdl_graph_free() and must not be destroyed by the caller. Graph memory is pooled, so a
- * training loop that repeats the same shapes allocates nothing after its first step. */
+ * training loop that repeats the same shapes reaches a steady state within its first few steps and
+ * allocates nothing after that. Inputs of recorded ops must stay alive and unchanged until backward. */
 
 /* Mark a leaf: vkdl_backward accumulates its gradient into vkdl_tensor_grad(t). f32 only. */
 VKDL_API vkdl_status vkdl_tensor_set_requires_grad(vkdl_tensor *t, int requires_grad);
@@ -459,7 +460,8 @@ VKDL_API vkdl_status vkdl_f_maxpool2d(vkdl_tensor *x, const vkdl_pool2d_info *in
 VKDL_API vkdl_status vkdl_f_avgpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_global_avgpool2d(vkdl_tensor *x, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_upsample_nearest2d(vkdl_tensor *x, int factor, vkdl_tensor **out);
-/* Training mode uses batch statistics and updates running_mean/var; eval uses the running ones. */
+/* Training mode uses batch statistics and updates running_mean/var; eval uses the running ones
+ * (and, when gradients are wanted, is differentiated as the per-channel affine map it is). */
 VKDL_API vkdl_status vkdl_f_batchnorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *beta, vkdl_tensor *running_mean,
                                       vkdl_tensor *running_var, int training, float momentum, float eps,
                                       vkdl_tensor **out);

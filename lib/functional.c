@@ -708,6 +708,49 @@ static vkdl_status norm_bwd(vkdl_node *n)
     return vkdl_grad_commit(beta, db);
 }
 
+/* Evaluation mode is a per-channel affine map, y = x a + b with a = gamma / sqrt(running_var +
+ * eps) and b = beta - running_mean a; built from differentiable ops when gradients are wanted
+ * (fine-tuning with frozen statistics), so x, gamma and beta all get theirs. */
+static vkdl_status batchnorm_eval_affine(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *beta, vkdl_tensor *rm,
+                                        vkdl_tensor *rv, float eps, vkdl_tensor **out)
+{
+    const char *op = "f_batchnorm";
+    int64_t C = x->shape[1];
+    vkdl_tensor *stats[2] = {rm, rv}, *pv[2] = {gamma, beta};
+    const char *names[4] = {"running_mean", "running_var", "gamma", "beta"};
+    for (int i = 0; i < 4; i++) {
+        vkdl_tensor *t = i < 2 ? stats[i] : pv[i - 2];
+        if (!t && i >= 2)
+            continue;
+        VKDL_TRY(check_ndim(op, names[i], t, 1));
+        if (t->shape[0] != C)
+            return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: %s has %lld elements, x has %lld channels", op, names[i],
+                             (long long)t->shape[0], (long long)C);
+    }
+    vkdl_tensor *sd, *rstd, *a, *ma, *b, *a4, *b4, *xa;
+    OUT_NEW(x->ctx, 1, &C, &sd);
+    OUT_NEW(x->ctx, 1, &C, &rstd);
+    VKDL_TRY(vkdl_scale(rv, 1.0f, eps, sd));
+    VKDL_TRY(vkdl_unary(VKDL_SQRT, sd, sd));
+    VKDL_TRY(vkdl_tensor_fill(rstd, 1.0));
+    VKDL_TRY(vkdl_binary(VKDL_DIV, rstd, sd, rstd));
+    if (gamma)
+        VKDL_TRY(vkdl_f_binary(VKDL_MUL, gamma, rstd, &a));
+    else
+        a = rstd;
+    VKDL_TRY(vkdl_f_binary(VKDL_MUL, rm, a, &ma));
+    if (beta)
+        VKDL_TRY(vkdl_f_binary(VKDL_SUB, beta, ma, &b));
+    else
+        VKDL_TRY(vkdl_f_scale(ma, -1.0f, 0.0f, &b));
+    int64_t s4[4] = {1, C, 1, 1};
+    int nd = x->ndim == 4 ? 4 : 2;
+    VKDL_TRY(vkdl_f_reshape(a, nd, s4, &a4));
+    VKDL_TRY(vkdl_f_reshape(b, nd, s4, &b4));
+    VKDL_TRY(vkdl_f_binary(VKDL_MUL, x, a4, &xa));
+    return vkdl_f_binary(VKDL_ADD, xa, b4, out);
+}
+
 vkdl_status vkdl_f_batchnorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *beta, vkdl_tensor *running_mean,
                              vkdl_tensor *running_var, int training, float momentum, float eps, vkdl_tensor **out)
 {
@@ -722,8 +765,7 @@ vkdl_status vkdl_f_batchnorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *be
     vkdl_tensor *in[3] = {x, gamma, beta};
     bool track = !x->ctx->no_grad && (vkdl_grad_wanted(x) || vkdl_grad_wanted(gamma) || vkdl_grad_wanted(beta));
     if (track && !training)
-        return vkdl_fail(VKDL_ERROR_UNSUPPORTED, "%s: no backward through evaluation mode; evaluate with "
-                         "vkdl_grad_enabled(ctx, 0)", op);
+        return batchnorm_eval_affine(x, gamma, beta, running_mean, running_var, eps, out);
     vkdl_tensor *y, *sm = NULL, *sr = NULL;
     OUT_NEW(x->ctx, x->ndim, x->shape, &y);
     if (training) {

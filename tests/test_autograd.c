@@ -367,8 +367,8 @@ static vkdl_status b_pool(const gcase *c, vkdl_tensor *const *in, vkdl_tensor **
 
 static vkdl_status b_batchnorm(const gcase *c, vkdl_tensor *const *in, vkdl_tensor **out)
 {
-    (void)c;
-    return vkdl_f_batchnorm(in[0], in[1], in[2], in[3], in[4], 1, 0.1f, 1e-5f, out);
+    /* flag: evaluation mode, differentiated as the affine map it is */
+    return vkdl_f_batchnorm(in[0], in[1], in[2], in[3], in[4], !c->flag, 0.1f, 1e-5f, out);
 }
 
 static vkdl_status b_layernorm(const gcase *c, vkdl_tensor *const *in, vkdl_tensor **out)
@@ -579,6 +579,10 @@ static const gcase CASES[] = {
     {"batchnorm/nchw", b_batchnorm, .n_in = 5,
      .in = {F(4, -2, 2, 3, 2, 2, 2), F(1, 0.5f, 1.5f, 2), F(1, -1, 1, 2), K(1, -1, 1, 2), K(1, 0.5f, 1.5f, 2)}},
     {"batchnorm/nc", b_batchnorm, .n_in = 5,
+     .in = {F(2, -2, 2, 6, 3), F(1, 0.5f, 1.5f, 3), F(1, -1, 1, 3), K(1, -1, 1, 3), K(1, 0.5f, 1.5f, 3)}},
+    {"batchnorm/eval/nchw", b_batchnorm, 0, 1, .n_in = 5,
+     .in = {F(4, -2, 2, 3, 2, 2, 2), F(1, 0.5f, 1.5f, 2), F(1, -1, 1, 2), K(1, -1, 1, 2), K(1, 0.5f, 1.5f, 2)}},
+    {"batchnorm/eval/nc", b_batchnorm, 0, 1, .n_in = 5,
      .in = {F(2, -2, 2, 6, 3), F(1, 0.5f, 1.5f, 3), F(1, -1, 1, 3), K(1, -1, 1, 3), K(1, 0.5f, 1.5f, 3)}},
     {"layernorm", b_layernorm, .n_in = 3, .in = {F(3, -2, 2, 2, 3, 5), F(1, 0.5f, 1.5f, 5), F(1, -1, 1, 5)}},
     {"attention", b_attention, .n_in = 3,
@@ -977,8 +981,8 @@ static void run_bad(void *arg)
             TH_STATUS(vkdl_f_permute(m, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "perm is NULL");
             TH_STATUS(vkdl_f_reduce(VKDL_ARGMAX, m, 1, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "only SUM and MEAN");
             TH_STATUS(vkdl_f_reduce(VKDL_SUM, m, 2, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "axis 2 out of range");
-            TH_STATUS(vkdl_f_batchnorm(m, NULL, NULL, x, x, 0, 0.1f, 1e-5f, &y), VKDL_ERROR_UNSUPPORTED,
-                      "evaluation mode");
+            TH_STATUS(vkdl_f_batchnorm(m, NULL, NULL, w, x, 0, 0.1f, 1e-5f, &y), VKDL_ERROR_SHAPE_MISMATCH,
+                      "running_mean must have 1 dims");
             TH_STATUS(vkdl_f_binary(VKDL_ADD, m, w, &y), VKDL_ERROR_SHAPE_MISMATCH, "2x3 and 4x5 do not broadcast");
             vkdl_matmul_info bias = {.alpha = 1, .bias = x};
             TH_STATUS(vkdl_f_matmul(m, w, &bias, &y), VKDL_ERROR_INVALID_ARGUMENT, "not differentiable");

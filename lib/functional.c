@@ -813,27 +813,28 @@ vkdl_status vkdl_f_layernorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *be
 
 static vkdl_status attention_bwd(vkdl_node *n)
 {
-    vkdl_tensor *q = n->in[0], *k = n->in[1], *v = n->in[2];
-    vkdl_tensor *dq, *dk, *dv;
-    VKDL_TRY(vkdl_grad_begin(q, &dq));
-    /* The kernel writes all three; unwanted ones go to scratch. */
-    if (!dq)
-        VKDL_TRY(vkdl_graph_tensor(q->ctx, VKDL_F32, q->ndim, q->shape, &dq));
-    if (k == q || v == q || v == k)
-        return vkdl_fail(VKDL_ERROR_UNSUPPORTED, "f_attention: q, k and v must be distinct tensors for backward");
-    VKDL_TRY(vkdl_grad_begin(k, &dk));
-    if (!dk)
-        VKDL_TRY(vkdl_graph_tensor(k->ctx, VKDL_F32, k->ndim, k->shape, &dk));
-    VKDL_TRY(vkdl_grad_begin(v, &dv));
-    if (!dv)
-        VKDL_TRY(vkdl_graph_tensor(v->ctx, VKDL_F32, v->ndim, v->shape, &dv));
-    VKDL_TRY(vkdl_attention_backward(q, k, v, n->out, n->saved[0], n->out->grad, dq, dk, dv, &n->p.attn));
-    if (vkdl_grad_wanted(q))
-        VKDL_TRY(vkdl_grad_commit(q, dq));
-    if (vkdl_grad_wanted(k))
-        VKDL_TRY(vkdl_grad_commit(k, dk));
-    if (vkdl_grad_wanted(v))
-        VKDL_TRY(vkdl_grad_commit(v, dv));
+    vkdl_tensor *t[3] = {n->in[0], n->in[1], n->in[2]}, *g[3];
+    bool dup[3];
+    for (int i = 0; i < 3; i++) {
+        /* Self-attention on one tensor (q == k, ...): the repeats get their own buffers, added after. */
+        dup[i] = (i > 0 && t[i] == t[0]) || (i > 1 && t[i] == t[1]);
+        g[i] = NULL;
+        if (!dup[i])
+            VKDL_TRY(vkdl_grad_begin(t[i], &g[i]));
+        /* The kernel writes all three; unwanted ones go to scratch. */
+        if (!g[i])
+            VKDL_TRY(vkdl_graph_tensor(t[i]->ctx, VKDL_F32, t[i]->ndim, t[i]->shape, &g[i]));
+    }
+    VKDL_TRY(vkdl_attention_backward(t[0], t[1], t[2], n->out, n->saved[0], n->out->grad, g[0], g[1], g[2],
+                                     &n->p.attn));
+    for (int i = 0; i < 3; i++) {
+        if (!vkdl_grad_wanted(t[i]))
+            continue;
+        if (dup[i])
+            VKDL_TRY(vkdl_binary(VKDL_ADD, t[i]->grad, g[i], t[i]->grad));
+        else
+            VKDL_TRY(vkdl_grad_commit(t[i], g[i]));
+    }
     return VKDL_OK;
 }
 

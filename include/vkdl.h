@@ -507,7 +507,8 @@ VKDL_API vkdl_status vkdl_transformer_block_create(vkdl_context *ctx, int64_t di
                                                    int causal, float dropout, vkdl_module **m);
 VKDL_API vkdl_status vkdl_lstm_create(vkdl_context *ctx, int64_t in, int64_t hidden, vkdl_module **m);
 VKDL_API vkdl_status vkdl_gru_create(vkdl_context *ctx, int64_t in, int64_t hidden, vkdl_module **m);
-/* Dropout with probability p in training mode (a new mask every call, from seed); identity in eval. */
+/* Dropout with probability p in training mode (a new mask every call: the seed plus the call count);
+ * identity in eval. */
 VKDL_API vkdl_status vkdl_dropout_create(vkdl_context *ctx, float p, uint64_t seed, vkdl_module **m);
 /* Parameter-free layers: an activation, pooling, and flatten ([N, ...] -> [N, rest]). */
 VKDL_API vkdl_status vkdl_activation_create(vkdl_context *ctx, vkdl_unary_op op, vkdl_module **m);
@@ -530,9 +531,12 @@ VKDL_API vkdl_module *vkdl_module_child(const vkdl_module *m, int i);
 VKDL_API void vkdl_module_set_training(vkdl_module *m, int training);
 /* Re-initialise every parameter from seed, as PyTorch's defaults do: Kaiming-uniform weights and
  * uniform(+-1/sqrt(fan_in)) biases for Linear/Conv, Xavier-uniform attention projections, N(0,1)
- * embeddings, ones/zeros for norms. Generated on the host: identical on every device. */
+ * embeddings, ones/zeros for norms; and reseed the dropout inside transformer blocks (a Dropout
+ * layer keeps its own seed). Generated on the host: identical on every device. New layers start
+ * initialised from their creation order, each differently. */
 VKDL_API vkdl_status vkdl_module_init(vkdl_module *m, uint64_t seed);
-/* Parameters and buffers, depth first: count, then the i-th name and tensor. */
+/* Parameters and buffers, depth first: count, then the i-th name (relative to m, as m's own
+ * state_dict would name it; valid until the next call on m) and tensor. */
 VKDL_API int vkdl_module_param_count(const vkdl_module *m);
 VKDL_API vkdl_status vkdl_module_param(const vkdl_module *m, int i, const char **name, vkdl_tensor **t);
 /* Number of trainable scalars. */
@@ -550,8 +554,9 @@ typedef struct vkdl_optim_create_info {
     float max_grad_norm;            /* > 0: clip the global gradient norm to it before each update */
 } vkdl_optim_create_info;
 
-/* An optimizer over m's trainable parameters. It repacks them (and their gradients) as views of
- * one flat tensor, so a whole update is a single dispatch; existing parameter handles stay valid. */
+/* An optimizer over m's parameters that require gradients (freeze one with
+ * vkdl_tensor_set_requires_grad(t, 0) before this call). It repacks them (and their gradients) as
+ * views of one flat tensor, so a whole update is a single dispatch; parameter handles stay valid. */
 VKDL_API vkdl_status vkdl_optim_create(vkdl_module *m, const vkdl_optim_create_info *info, vkdl_optim **out);
 VKDL_API void vkdl_optim_destroy(vkdl_optim *opt);
 /* Zero every parameter's gradient (one fill). */
@@ -564,9 +569,10 @@ VKDL_API float vkdl_optim_lr(const vkdl_optim *opt);
 /* The schedule alone: the rate of (1-based) update number step. */
 VKDL_API float vkdl_lr_schedule(const vkdl_optim_create_info *info, int64_t step);
 
-/* Save or restore a module's parameters and buffers and, if opt is not NULL, the optimizer's state
- * and step count ("optim.m", "optim.v", "optim.step"), as safetensors. Loading then training on
- * continues bit for bit as if never interrupted. */
+/* Save or restore a module's parameters and buffers under their state_dict names, its dropout
+ * seeds and counts ("vkdl.rng", optional when loading) and, if opt is not NULL, the optimizer's
+ * state and step count ("optim.m", "optim.v", "optim.step"), as safetensors. Loading then training
+ * on continues bit for bit as if never interrupted. */
 VKDL_API vkdl_status vkdl_checkpoint_save(const char *path, vkdl_module *m, vkdl_optim *opt);
 VKDL_API vkdl_status vkdl_checkpoint_load(const char *path, vkdl_module *m, vkdl_optim *opt);
 

@@ -308,6 +308,12 @@ vkdl_status vkdl_grad_begin(vkdl_tensor *x, vkdl_tensor **g);
 vkdl_status vkdl_grad_commit(vkdl_tensor *x, vkdl_tensor *g);
 void vkdl_graph_destroy(vkdl_context *ctx);
 
+/* ------------------------------------------------------------------ checkpoints (io_safetensors.c) */
+
+/* vkdl_safetensors_load where absent names are not an error: found[i] says which were loaded. */
+vkdl_status vkdl_safetensors_load_found(const char *path, int count, const char *const *names,
+                                        vkdl_tensor *const *tensors, bool *found);
+
 /* ------------------------------------------------------------------ dropout (op_dropout.c) */
 
 /* One Philox-4x32-10 block (Salmon et al., SC 2011): the mask generator of vkdl_dropout, whose

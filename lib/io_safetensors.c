@@ -819,7 +819,7 @@ static void entry_shape_str(const st_entry *e, char *buf, size_t n)
     vkdl_shape_str(&t, buf, n);
 }
 
-vkdl_status vkdl_safetensors_load(const char *path, int count, const char *const *names, vkdl_tensor *const *tensors)
+static vkdl_status load(const char *path, int count, const char *const *names, vkdl_tensor *const *tensors, bool *found)
 {
     const char *op = "safetensors_load";
     VKDL_TRY(check_list(op, path, count, names, tensors));
@@ -833,6 +833,10 @@ vkdl_status vkdl_safetensors_load(const char *path, int count, const char *const
     for (int i = 0; i < count && s == VKDL_OK; i++) {
         const st_entry *e = find_entry(&h, names[i]);
         const vkdl_tensor *t = tensors[i];
+        if (found)
+            found[i] = e != NULL;
+        if (!e && found)
+            continue;
         if (!e) {
             s = vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: '%s' has no tensor \"%s\"", op, path, names[i]);
             break;
@@ -846,6 +850,8 @@ vkdl_status vkdl_safetensors_load(const char *path, int count, const char *const
     }
     for (int i = 0; i < count && s == VKDL_OK; i++) {
         const st_entry *e = find_entry(&h, names[i]);
+        if (!e)
+            continue;
         size_t bytes = (size_t)(e->end - e->begin);
         if (!bytes)
             continue;
@@ -864,4 +870,15 @@ vkdl_status vkdl_safetensors_load(const char *path, int count, const char *const
     header_free(&h);
     fclose(f);
     return s;
+}
+
+vkdl_status vkdl_safetensors_load(const char *path, int count, const char *const *names, vkdl_tensor *const *tensors)
+{
+    return load(path, count, names, tensors, NULL);
+}
+
+vkdl_status vkdl_safetensors_load_found(const char *path, int count, const char *const *names,
+                                        vkdl_tensor *const *tensors, bool *found)
+{
+    return load(path, count, names, tensors, found);
 }

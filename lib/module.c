@@ -26,9 +26,9 @@ static vkdl_status module_new(vkdl_context *ctx, const vkdl_module_ops *ops, con
     m->ops = ops;
     m->ctx = ctx;
     m->training = true;
-    /* Layers with internal dropout draw their masks from a seed of their own: the n-th module
-     * created in a context gets the same seed in every run. */
-    m->seed = 0x5eed5eed5eedull * ++ctx->modules_created;
+    /* Until vkdl_module_init gives it one from the user's seed, a module's weights and dropout
+     * masks come from its creation number: reproducible, and different for every layer. */
+    m->seed = 0x9e3779b97f4a7c15ull * ++ctx->modules_created;
     *out = m;
     return VKDL_OK;
 }
@@ -48,7 +48,6 @@ static vkdl_status add_param(vkdl_module *m, const char *name, int ndim, const i
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "module: too many parameters");
     vkdl_param *p = &m->params[m->n_params];
     snprintf(p->name, sizeof p->name, "%s", name);
-    snprintf(p->full, sizeof p->full, "%s", name);
     p->init = init;
     p->fan_in = fan_in;
     p->fan_out = fan_out;
@@ -74,18 +73,6 @@ static vkdl_status add_child(vkdl_module *m, const char *name, vkdl_module *chil
     c[m->n_children].m = child;
     m->n_children++;
     return VKDL_OK;
-}
-
-/* Full names ("blocks.1.attn.q_proj.weight") from the root down; redone when a parent adopts m. */
-static void set_prefix(vkdl_module *m, const char *prefix)
-{
-    for (int i = 0; i < m->n_params; i++)
-        snprintf(m->params[i].full, sizeof m->params[i].full, "%s%s%s", prefix, *prefix ? "." : "", m->params[i].name);
-    for (int i = 0; i < m->n_children; i++) {
-        char sub[VKDL_NAME_MAX];
-        snprintf(sub, sizeof sub, "%s%s%s", prefix, *prefix ? "." : "", m->children[i].name);
-        set_prefix(m->children[i].m, sub);
-    }
 }
 
 void vkdl_module_destroy(vkdl_module *m)
@@ -132,27 +119,42 @@ void vkdl_module_set_training(vkdl_module *m, int training)
         vkdl_module_set_training(m->children[i].m, training);
 }
 
-static void collect(const vkdl_module *m, vkdl_param **out, int *n, bool trainable_only)
+/* Depth first; names are built relative to the module the walk started from, as PyTorch's
+ * state_dict() of that module names them. */
+static void collect(const vkdl_module *m, const char *prefix, vkdl_param **out, char (*names)[VKDL_NAME_MAX], int *n,
+                    bool trainable_only)
 {
     for (int i = 0; i < m->n_params; i++)
-        if (!trainable_only || !m->params[i].buffer) {
+        if (!trainable_only || (!m->params[i].buffer && m->params[i].t->requires_grad)) {
             if (out)
                 out[*n] = (vkdl_param *)&m->params[i];
+            if (names)
+                snprintf(names[*n], VKDL_NAME_MAX, "%s%s", prefix, m->params[i].name);
             (*n)++;
         }
-    for (int i = 0; i < m->n_children; i++)
-        collect(m->children[i].m, out, n, trainable_only);
+    for (int i = 0; i < m->n_children; i++) {
+        char sub[VKDL_NAME_MAX];
+        snprintf(sub, sizeof sub, "%s%s.", prefix, m->children[i].name);
+        collect(m->children[i].m, sub, out, names, n, trainable_only);
+    }
 }
 
-vkdl_status vkdl_module_collect(const vkdl_module *m, bool trainable_only, vkdl_param ***out, int *count)
+vkdl_status vkdl_module_collect(const vkdl_module *m, bool trainable_only, vkdl_param ***out,
+                                char (**names)[VKDL_NAME_MAX], int *count)
 {
     int n = 0;
-    collect(m, NULL, &n, trainable_only);
+    collect(m, "", NULL, NULL, &n, trainable_only);
     *out = calloc(n ? (size_t)n : 1, sizeof **out);
-    if (!*out)
+    if (names)
+        *names = calloc(n ? (size_t)n : 1, sizeof **names);
+    if (!*out || (names && !*names)) {
+        free(*out);
+        if (names)
+            free(*names);
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "module: out of host memory");
+    }
     *count = 0;
-    collect(m, *out, count, trainable_only);
+    collect(m, "", *out, names ? *names : NULL, count, trainable_only);
     return VKDL_OK;
 }
 
@@ -160,7 +162,7 @@ int vkdl_module_param_count(const vkdl_module *m)
 {
     int n = 0;
     if (m)
-        collect(m, NULL, &n, false);
+        collect(m, "", NULL, NULL, &n, false);
     return n;
 }
 
@@ -169,17 +171,23 @@ vkdl_status vkdl_module_param(const vkdl_module *m, int i, const char **name, vk
     if (!m)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "module_param: module is NULL");
     vkdl_param **all;
+    char (*names)[VKDL_NAME_MAX];
     int n;
-    VKDL_TRY(vkdl_module_collect(m, false, &all, &n));
+    VKDL_TRY(vkdl_module_collect(m, false, &all, &names, &n));
     if (i < 0 || i >= n) {
         free(all);
+        free(names);
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "module_param: index %d not in [0, %d)", i, n);
     }
+    /* The name lives in the module until the next call (the walk builds it). */
+    vkdl_module *mm = (vkdl_module *)m;
+    snprintf(mm->name_cache, sizeof mm->name_cache, "%s", names[i]);
     if (name)
-        *name = all[i]->full;
+        *name = mm->name_cache;
     if (t)
         *t = all[i]->t;
     free(all);
+    free(names);
     return VKDL_OK;
 }
 
@@ -187,7 +195,7 @@ int64_t vkdl_module_numel(const vkdl_module *m)
 {
     vkdl_param **all;
     int n;
-    if (!m || vkdl_module_collect(m, true, &all, &n) != VKDL_OK)
+    if (!m || vkdl_module_collect(m, true, &all, NULL, &n) != VKDL_OK)
         return 0;
     int64_t total = 0;
     for (int i = 0; i < n; i++)
@@ -246,13 +254,48 @@ static vkdl_status init_param(vkdl_param *p, uint64_t seed, int index)
     return st;
 }
 
+/* Each module's dropout seed from the init seed and its place in the tree; call counts restart. */
+static void seed_modules(vkdl_module *m, uint64_t seed, uint64_t *index)
+{
+    uint64_t s = seed ^ (0xd1b54a32d192ed03ull * ++*index);
+    /* A Dropout layer keeps the seed it was created with; layers with built-in dropout get one. */
+    m->seed = m->fixed_seed ? m->seed_base : splitmix64(&s);
+    m->calls = 0;
+    for (int i = 0; i < m->n_children; i++)
+        seed_modules(m->children[i].m, seed, index);
+}
+
+static void walk_rng(vkdl_module *m, int32_t *state, bool get, int *n)
+{
+    int32_t *r = state ? state + 4 * *n : NULL;
+    if (r && get) {
+        r[0] = (int32_t)(uint32_t)m->seed, r[1] = (int32_t)(uint32_t)(m->seed >> 32);
+        r[2] = (int32_t)(uint32_t)m->calls, r[3] = (int32_t)(uint32_t)(m->calls >> 32);
+    } else if (r) {
+        m->seed = (uint64_t)(uint32_t)r[0] | (uint64_t)(uint32_t)r[1] << 32;
+        m->calls = (uint64_t)(uint32_t)r[2] | (uint64_t)(uint32_t)r[3] << 32;
+    }
+    (*n)++;
+    for (int i = 0; i < m->n_children; i++)
+        walk_rng(m->children[i].m, state, get, n);
+}
+
+int vkdl_module_rng_state(vkdl_module *m, int32_t *state, bool get)
+{
+    int n = 0;
+    walk_rng(m, state, get, &n);
+    return n;
+}
+
 vkdl_status vkdl_module_init(vkdl_module *m, uint64_t seed)
 {
     if (!m)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "module_init: module is NULL");
+    uint64_t index = 0;
+    seed_modules(m, seed, &index);
     vkdl_param **all;
     int n;
-    VKDL_TRY(vkdl_module_collect(m, false, &all, &n));
+    VKDL_TRY(vkdl_module_collect(m, false, &all, NULL, &n));
     vkdl_status s = VKDL_OK;
     for (int i = 0; i < n && s == VKDL_OK; i++)
         s = init_param(all[i], seed, i);
@@ -299,7 +342,7 @@ vkdl_status vkdl_linear_create(vkdl_context *ctx, int64_t in, int64_t out, int b
     if (s == VKDL_OK && bias)
         s = add_param(*m, "bias", 1, &out, VKDL_INIT_FAN_IN, (double)in, (double)out, false);
     if (s == VKDL_OK)
-        s = vkdl_module_init(*m, 0);
+        s = vkdl_module_init(*m, (*m)->seed);
     return s == VKDL_OK ? VKDL_OK : module_abort(*m, m, s);
 }
 
@@ -334,7 +377,7 @@ static vkdl_status conv_create(vkdl_context *ctx, bool transposed, int64_t in_ch
     if (s == VKDL_OK && bias)
         s = add_param(*m, "bias", 1, &out_ch, VKDL_INIT_FAN_IN, fan_in, fan_out, false);
     if (s == VKDL_OK)
-        s = vkdl_module_init(*m, 0);
+        s = vkdl_module_init(*m, (*m)->seed);
     return s == VKDL_OK ? VKDL_OK : module_abort(*m, m, s);
 }
 
@@ -373,7 +416,7 @@ vkdl_status vkdl_batchnorm2d_create(vkdl_context *ctx, int64_t channels, float m
     if (s == VKDL_OK)
         s = add_param(*m, "running_var", 1, &channels, VKDL_INIT_ONES, 0, 0, true);
     if (s == VKDL_OK)
-        s = vkdl_module_init(*m, 0);
+        s = vkdl_module_init(*m, (*m)->seed);
     return s == VKDL_OK ? VKDL_OK : module_abort(*m, m, s);
 }
 
@@ -394,7 +437,7 @@ vkdl_status vkdl_layernorm_create(vkdl_context *ctx, int64_t dim, float eps, vkd
     if (s == VKDL_OK)
         s = add_param(*m, "bias", 1, &dim, VKDL_INIT_ZEROS, 0, 0, false);
     if (s == VKDL_OK)
-        s = vkdl_module_init(*m, 0);
+        s = vkdl_module_init(*m, (*m)->seed);
     return s == VKDL_OK ? VKDL_OK : module_abort(*m, m, s);
 }
 
@@ -413,7 +456,7 @@ vkdl_status vkdl_embedding_create(vkdl_context *ctx, int64_t vocab, int64_t dim,
     int64_t ws[2] = {vocab, dim};
     vkdl_status s = add_param(*m, "weight", 2, ws, VKDL_INIT_NORMAL, 0, 0, false);
     if (s == VKDL_OK)
-        s = vkdl_module_init(*m, 0);
+        s = vkdl_module_init(*m, (*m)->seed);
     return s == VKDL_OK ? VKDL_OK : module_abort(*m, m, s);
 }
 
@@ -470,8 +513,7 @@ vkdl_status vkdl_attention_create(vkdl_context *ctx, int64_t dim, int heads, int
         if (s != VKDL_OK)
             return module_abort(*m, m, s);
     }
-    set_prefix(*m, "");
-    vkdl_status s = vkdl_module_init(*m, 0);
+    vkdl_status s = vkdl_module_init(*m, (*m)->seed);
     return s == VKDL_OK ? VKDL_OK : module_abort(*m, m, s);
 }
 
@@ -480,6 +522,12 @@ static vkdl_status block_forward(vkdl_module *m, vkdl_tensor *x, vkdl_tensor **y
     vkdl_module **c = (vkdl_module *[5]){m->children[0].m, m->children[1].m, m->children[2].m, m->children[3].m,
                                          m->children[4].m};
     vkdl_tensor *t, *a, *r1, *h, *g, *o, *r2;
+    /* Checked here so that the message names the block, not the layer norm inside it. */
+    if (x->ndim != 3 || x->shape[2] != m->dim) {
+        char b[VKDL_SHAPE_BUF];
+        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "transformer_block: x must be [B, T, %lld], not %s",
+                         (long long)m->dim, vkdl_shape_str(x, b, sizeof b));
+    }
     VKDL_TRY(vkdl_module_forward(c[0], x, &t));
     VKDL_TRY(vkdl_module_forward(c[1], t, &a));
     if (m->training && m->p > 0.0f)
@@ -507,6 +555,7 @@ vkdl_status vkdl_transformer_block_create(vkdl_context *ctx, int64_t dim, int he
         return module_abort(*m, m, vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "transformer_block_create: hidden %lld must be "
                                              "positive and dropout %g in [0, 1)", (long long)hidden, dropout));
     (*m)->p = dropout;
+    (*m)->dim = dim;
     vkdl_module *c[5] = {0};
     vkdl_status s = vkdl_layernorm_create(ctx, dim, 1e-5f, &c[0]);
     if (s == VKDL_OK)
@@ -526,7 +575,6 @@ vkdl_status vkdl_transformer_block_create(vkdl_context *ctx, int64_t dim, int he
     }
     if (s != VKDL_OK)
         return module_abort(*m, m, s);
-    set_prefix(*m, "");
     return VKDL_OK;
 }
 
@@ -553,8 +601,10 @@ static vkdl_status rnn_forward(vkdl_module *m, vkdl_tensor *x, vkdl_tensor **y)
                 VKDL_TRY(vkdl_tensor_fill(m->state[i], 0.0));
             }
         }
-        h0 = m->state[0];
-        c0 = m->state[1];
+        /* Backward reads h0/c0 after the copies below overwrite the state: give it snapshots. */
+        VKDL_TRY(vkdl_f_scale(m->state[0], 1.0f, 0.0f, &h0));
+        if (lstm)
+            VKDL_TRY(vkdl_f_scale(m->state[1], 1.0f, 0.0f, &c0));
     }
     if (lstm)
         VKDL_TRY(vkdl_f_lstm(x, h0, c0, p[0].t, p[1].t, p[2].t, p[3].t, y, m->stateful ? &hn : NULL,
@@ -590,7 +640,7 @@ static vkdl_status rnn_create(vkdl_context *ctx, bool lstm, int64_t in, int64_t 
     if (s == VKDL_OK)
         s = add_param(*m, "bias_hh_l0", 1, &g, VKDL_INIT_FAN_IN, (double)hidden, 0, false);
     if (s == VKDL_OK)
-        s = vkdl_module_init(*m, 0);
+        s = vkdl_module_init(*m, (*m)->seed);
     return s == VKDL_OK ? VKDL_OK : module_abort(*m, m, s);
 }
 
@@ -619,7 +669,9 @@ vkdl_status vkdl_dropout_create(vkdl_context *ctx, float p, uint64_t seed, vkdl_
     if (!(p >= 0.0f && p < 1.0f))
         return module_abort(*m, m, vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "dropout_create: p %g not in [0, 1)", p));
     (*m)->p = p;
+    (*m)->seed_base = seed;
     (*m)->seed = seed;
+    (*m)->fixed_seed = true;
     return VKDL_OK;
 }
 
@@ -699,10 +751,10 @@ vkdl_status vkdl_sequential_create(vkdl_context *ctx, int count, vkdl_module *co
         /* Ownership was promised even on failure. */
         for (; children && i < count; i++)
             vkdl_module_destroy(children[i]);
-        if (*m)
+        /* m itself may be the NULL that made module_new fail. */
+        if (m && *m)
             return module_abort(*m, m, s);
         return s;
     }
-    set_prefix(*m, "");
     return VKDL_OK;
 }

@@ -17,7 +17,6 @@ typedef enum vkdl_init {
 
 typedef struct vkdl_param {
     char name[32];                  /* within its module: "weight" */
-    char full[VKDL_NAME_MAX];       /* from the root: "0.weight" */
     vkdl_tensor *t;
     vkdl_init init;
     double fan_in, fan_out;
@@ -54,11 +53,20 @@ struct vkdl_module {
     uint64_t seed, calls;           /* dropout masks: a new seed per training call */
     bool stateful;
     vkdl_tensor *state[2];          /* LSTM/GRU carried h (and c) */
+    uint64_t seed_base;             /* the seed the user gave a Dropout layer */
+    bool fixed_seed;                /* vkdl_module_init keeps seed_base */
+    char name_cache[VKDL_NAME_MAX]; /* vkdl_module_param's answer */
 };
 
 extern const vkdl_module_ops vkdl_lstm_ops, vkdl_gru_ops;
 
-/* Parameters (and buffers unless trainable_only) depth first; free(*out) after. */
-vkdl_status vkdl_module_collect(const vkdl_module *m, bool trainable_only, vkdl_param ***out, int *count);
+/* Parameters and buffers depth first (trainable_only: parameters that require grad), with their
+ * names relative to m when names is not NULL; free(*out) and free(*names) after. */
+vkdl_status vkdl_module_collect(const vkdl_module *m, bool trainable_only, vkdl_param ***out,
+                                char (**names)[VKDL_NAME_MAX], int *count);
+
+/* Every module's dropout seed and call count, depth first, as 4 i32 each (seed low, high, calls
+ * low, high): read into state (get) or restored from it; state NULL just counts. Returns the count. */
+int vkdl_module_rng_state(vkdl_module *m, int32_t *state, bool get);
 
 #endif

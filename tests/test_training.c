@@ -50,44 +50,6 @@ static float urand(uint64_t *s, float lo, float hi)
     return lo + (hi - lo) * (float)((mix(s) >> 40) * (1.0 / 16777216.0));
 }
 
-static size_t mem_now(vkdl_context *ctx)
-{
-    size_t cur;
-    vkdl_context_memory(ctx, &cur, NULL);
-    return cur;
-}
-
-static void drain(void)
-{
-    for (int i = 0; i < 3; i++) {
-        vkdl_graph_free(th_cpu);
-        vkdl_graph_free(th_gpu);
-    }
-}
-
-typedef struct tramp {
-    th_case_fn fn;
-    void *arg;
-} tramp;
-
-/* th_run checks device memory; this also checks the CPU backend's, after the graph pools drain. */
-static void trampoline(void *arg)
-{
-    tramp *t = arg;
-    size_t before = mem_now(th_cpu);
-    t->fn(t->arg);
-    drain();
-    size_t after = mem_now(th_cpu);
-    if (after != before)
-        th_fail("leaked %lld bytes on the CPU backend", (long long)after - (long long)before);
-}
-
-static void run(const char *name, th_case_fn fn, void *arg)
-{
-    tramp t = {fn, arg};
-    th_run(name, trampoline, &t);
-}
-
 /* A checkpoint path of this process, so parallel runs do not collide. */
 static const char *tmp_path(const char *tag)
 {
@@ -881,25 +843,25 @@ int main(int argc, char **argv)
     th_init(argc, argv);
     static const enum model_kind CNN = M_CNN, LM = M_LM;
     static const int CPU = 0, GPU = 1;
-    run("training/curves/cnn", run_curves, (void *)&CNN);
-    run("training/curves/transformer-lm", run_curves, (void *)&LM);
-    run("training/resume/cpu", run_resume, (void *)&CPU);
-    run("training/resume/gpu", run_resume, (void *)&GPU);
-    run("training/resume/cross-backend", run_cross_backend, NULL);
-    run("training/memory/cpu", run_memory, (void *)&CPU);
-    run("training/memory/gpu", run_memory, (void *)&GPU);
+    th_run("training/curves/cnn", run_curves, (void *)&CNN);
+    th_run("training/curves/transformer-lm", run_curves, (void *)&LM);
+    th_run("training/resume/cpu", run_resume, (void *)&CPU);
+    th_run("training/resume/gpu", run_resume, (void *)&GPU);
+    th_run("training/resume/cross-backend", run_cross_backend, NULL);
+    th_run("training/memory/cpu", run_memory, (void *)&CPU);
+    th_run("training/memory/gpu", run_memory, (void *)&GPU);
     char name[128];
     for (size_t i = 0; i < ARRAY_LEN(OPTS); i++) {
         snprintf(name, sizeof name, "training/optim/by-hand/%s", OPTS[i].name);
-        run(name, run_by_hand, (void *)&OPTS[i]);
+        th_run(name, run_by_hand, (void *)&OPTS[i]);
     }
-    run("training/optim/zero-grad", run_zero_grad, NULL);
-    run("training/optim/frozen", run_frozen, NULL);
-    run("training/optim/schedule", run_schedule, NULL);
-    run("training/optim/clipping", run_clipping, NULL);
-    run("training/optim/bad-input/cpu", run_optim_bad, (void *)&CPU);
-    run("training/optim/bad-input/gpu", run_optim_bad, (void *)&GPU);
-    run("training/checkpoint/errors/cpu", run_checkpoint_bad, (void *)&CPU);
-    run("training/checkpoint/errors/gpu", run_checkpoint_bad, (void *)&GPU);
+    th_run("training/optim/zero-grad", run_zero_grad, NULL);
+    th_run("training/optim/frozen", run_frozen, NULL);
+    th_run("training/optim/schedule", run_schedule, NULL);
+    th_run("training/optim/clipping", run_clipping, NULL);
+    th_run("training/optim/bad-input/cpu", run_optim_bad, (void *)&CPU);
+    th_run("training/optim/bad-input/gpu", run_optim_bad, (void *)&GPU);
+    th_run("training/checkpoint/errors/cpu", run_checkpoint_bad, (void *)&CPU);
+    th_run("training/checkpoint/errors/gpu", run_checkpoint_bad, (void *)&GPU);
     return th_finish();
 }

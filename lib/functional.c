@@ -929,7 +929,7 @@ static vkdl_status loss_bwd(vkdl_node *n)
     vkdl_tensor *pred = n->in[0], *target = n->in[1];
     float dloss = upstream_value(n);
     vkdl_tensor *dp;
-    bool want_target = n->kind == LOSS_MSE && vkdl_grad_wanted(target);
+    bool want_target = n->kind != LOSS_CE && vkdl_grad_wanted(target);
     VKDL_TRY(vkdl_grad_begin(pred, &dp));
     if (!dp && want_target)
         VKDL_TRY(vkdl_graph_tensor(pred->ctx, VKDL_F32, pred->ndim, pred->shape, &dp));
@@ -943,10 +943,16 @@ static vkdl_status loss_bwd(vkdl_node *n)
         VKDL_TRY(vkdl_bce_with_logits_backward(pred, target, dloss, dp));
     VKDL_TRY(apply_upstream(n, dp));
     if (want_target) {
-        /* d/dtarget of (pred - target)^2 is the negative of d/dpred. */
+        /* d/dtarget of (pred - target)^2 is the negative of d/dpred; of the BCE mean it is
+         * -logits / numel. */
         vkdl_tensor *dt;
         VKDL_TRY(vkdl_grad_begin(target, &dt));
-        VKDL_TRY(vkdl_scale(dp, -1.0f, 0.0f, dt));
+        if (n->kind == LOSS_MSE) {
+            VKDL_TRY(vkdl_scale(dp, -1.0f, 0.0f, dt));
+        } else {
+            VKDL_TRY(vkdl_scale(pred, -dloss / (float)pred->numel, 0.0f, dt));
+            VKDL_TRY(apply_upstream(n, dt));
+        }
         VKDL_TRY(vkdl_grad_commit(target, dt));
     }
     return vkdl_grad_wanted(pred) ? vkdl_grad_commit(pred, dp) : VKDL_OK;
@@ -968,7 +974,8 @@ static vkdl_status loss_any(const char *op, int kind, vkdl_tensor *pred, vkdl_te
         VKDL_TRY(vkdl_bce_with_logits(pred, target, l));
     vkdl_tensor *in[2] = {pred, target};
     vkdl_node *n;
-    VKDL_TRY(vkdl_graph_record(op, loss_bwd, l, kind == LOSS_MSE ? 2 : 1, in, &n));
+    /* Class-index targets (cross-entropy) have no gradient; the others' targets may. */
+    VKDL_TRY(vkdl_graph_record(op, loss_bwd, l, kind == LOSS_CE ? 1 : 2, in, &n));
     if (n) {
         n->in[1] = target;
         n->kind = kind;

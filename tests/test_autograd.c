@@ -579,6 +579,7 @@ static const gcase CASES[] = {
      .direct = true},
     {"bce_with_logits", b_loss, 2, .n_in = 2, .in = {F(2, -2, 2, 3, 4), K(2, 0, 1, 3, 4)}},
     {"bce_with_logits/direct", b_loss, 2, .n_in = 2, .in = {F(2, -2, 2, 3, 4), K(2, 0, 1, 3, 4)}, .direct = true},
+    {"bce_with_logits/target-grad", b_loss, 2, .n_in = 2, .in = {F(2, -2, 2, 3, 4), F(2, 0.1f, 0.9f, 3, 4)}},
     {"lstm", b_lstm, .n_in = 7,
      .in = {F(3, -1, 1, 3, 2, 3), F(2, -1, 1, 2, 4), F(2, -1, 1, 2, 4), F(2, -0.5f, 0.5f, 16, 3),
             F(2, -0.5f, 0.5f, 16, 4), F(1, -0.5f, 0.5f, 16), F(1, -0.5f, 0.5f, 16)},

@@ -419,6 +419,7 @@ vkdl_status vkdl_f_linear(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, vkd
     const char *op = "f_linear";
     VKDL_TRY(check_out(op, out));
     VKDL_TRY(vkdl_check_tensor(op, "x", x));
+    VKDL_TRY(vkdl_check_dtype(op, "x", x, VKDL_F32));
     VKDL_TRY(check_ndim(op, "w", w, 2));
     char a[VKDL_SHAPE_BUF], b[VKDL_SHAPE_BUF];
     if (x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1])

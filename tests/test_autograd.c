@@ -956,6 +956,7 @@ static void run_bad(void *arg)
                 TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "does not depend");
             TH_OK(vkdl_tensor_set_requires_grad(x, 1));
             TH_STATUS(vkdl_f_linear(m, w, NULL, &y), VKDL_ERROR_SHAPE_MISMATCH, "does not end in w's 5 inputs");
+            TH_STATUS(vkdl_f_linear(i32, w, NULL, &y), VKDL_ERROR_DTYPE_MISMATCH, "f_linear: x is i32");
             TH_STATUS(vkdl_f_conv2d(c3, cw, NULL, NULL, &y), VKDL_ERROR_SHAPE_MISMATCH, "x must have 4 dims, not 1x2x3");
             static const int dup[2] = {0, 0}, big[2] = {0, 2};
             TH_STATUS(vkdl_f_permute(m, dup, &y), VKDL_ERROR_INVALID_ARGUMENT, "not a permutation");

@@ -465,13 +465,19 @@ static vkdl_conv2d_info conv_defaults(const vkdl_conv2d_info *info)
     return c;
 }
 
+/* conv2d (kind 0) and conv_transpose2d (kind 1): each one's data gradient is the other's forward
+ * pass, and the weight gradient comes with the bias gradient from one kernel. */
 static vkdl_status conv_bwd(vkdl_node *n)
 {
     vkdl_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *dy = n->out->grad;
+    bool transposed = n->kind;
     vkdl_tensor *dx, *dw, *db;
     VKDL_TRY(vkdl_grad_begin(x, &dx));
     if (dx) {
-        VKDL_TRY(vkdl_conv2d_backward_data(dy, w, dx, &n->p.conv));
+        vkdl_conv2d_info c = n->p.conv;
+        if (transposed) /* output_padding only sizes the transpose's output, which is dy here */
+            c.output_padding[0] = c.output_padding[1] = 0;
+        VKDL_TRY(transposed ? vkdl_conv2d(dy, w, NULL, dx, &c) : vkdl_conv2d_backward_data(dy, w, dx, &c));
         VKDL_TRY(vkdl_grad_commit(x, dx));
     }
     VKDL_TRY(vkdl_grad_begin(w, &dw));
@@ -480,7 +486,8 @@ static vkdl_status conv_bwd(vkdl_node *n)
         return VKDL_OK;
     if (!dw) /* the kernel computes both together; the weight half lands in scratch */
         VKDL_TRY(vkdl_graph_tensor(w->ctx, VKDL_F32, w->ndim, w->shape, &dw));
-    VKDL_TRY(vkdl_conv2d_backward_weight(x, dy, dw, db, &n->p.conv));
+    VKDL_TRY(transposed ? vkdl_conv_transpose2d_backward_weight(x, dy, dw, db, &n->p.conv)
+                        : vkdl_conv2d_backward_weight(x, dy, dw, db, &n->p.conv));
     if (vkdl_grad_wanted(w))
         VKDL_TRY(vkdl_grad_commit(w, dw));
     return vkdl_grad_commit(bias, db);
@@ -515,29 +522,6 @@ vkdl_status vkdl_f_conv2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, con
     return VKDL_OK;
 }
 
-static vkdl_status convt_bwd(vkdl_node *n)
-{
-    vkdl_tensor *x = n->in[0], *w = n->in[1], *bias = n->in[2], *dy = n->out->grad;
-    vkdl_tensor *dx, *dw, *db;
-    VKDL_TRY(vkdl_grad_begin(x, &dx));
-    if (dx) {
-        vkdl_conv2d_info c = n->p.conv;
-        c.output_padding[0] = c.output_padding[1] = 0;
-        VKDL_TRY(vkdl_conv2d(dy, w, NULL, dx, &c));
-        VKDL_TRY(vkdl_grad_commit(x, dx));
-    }
-    VKDL_TRY(vkdl_grad_begin(w, &dw));
-    VKDL_TRY(vkdl_grad_begin(bias, &db));
-    if (!dw && !db)
-        return VKDL_OK;
-    if (!dw)
-        VKDL_TRY(vkdl_graph_tensor(w->ctx, VKDL_F32, w->ndim, w->shape, &dw));
-    VKDL_TRY(vkdl_conv_transpose2d_backward_weight(x, dy, dw, db, &n->p.conv));
-    if (vkdl_grad_wanted(w))
-        VKDL_TRY(vkdl_grad_commit(w, dw));
-    return vkdl_grad_commit(bias, db);
-}
-
 vkdl_status vkdl_f_conv_transpose2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, const vkdl_conv2d_info *info,
                                     vkdl_tensor **out)
 {
@@ -558,9 +542,11 @@ vkdl_status vkdl_f_conv_transpose2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor 
     VKDL_TRY(vkdl_conv_transpose2d(x, w, bias, y, &c));
     vkdl_tensor *in[3] = {x, w, bias};
     vkdl_node *n;
-    VKDL_TRY(vkdl_graph_record(op, convt_bwd, y, 3, in, &n));
-    if (n)
+    VKDL_TRY(vkdl_graph_record(op, conv_bwd, y, 3, in, &n));
+    if (n) {
         n->p.conv = c;
+        n->kind = 1;
+    }
     *out = y;
     return VKDL_OK;
 }

@@ -147,6 +147,9 @@ void vkdl_storage_release(vkdl_storage *st);
 /* A tensor of the given shape on st (taking one reference), or on new storage when st is NULL. */
 vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
                                   vkdl_storage *st, size_t offset, vkdl_tensor **out);
+/* Move t onto st at byte offset (its contents are not copied; its own storage is released):
+ * how an optimizer gathers a module's parameters into one flat tensor behind the same handles. */
+void vkdl_tensor_rebind(vkdl_tensor *t, vkdl_storage *st, size_t offset);
 /* Collapse to [outer, n, inner] around axis. */
 void vkdl_split_axis(const vkdl_tensor *t, int axis, int64_t *outer, int64_t *n, int64_t *inner);
 

@@ -241,6 +241,14 @@ void vkdl_tensor_destroy(vkdl_tensor *t)
     free(t);
 }
 
+void vkdl_tensor_rebind(vkdl_tensor *t, vkdl_storage *st, size_t offset)
+{
+    st->refs++;
+    vkdl_storage_release(t->st);
+    t->st = st;
+    t->offset = offset;
+}
+
 static vkdl_status make_view(vkdl_tensor *src, size_t offset, int ndim, const int64_t *shape, int64_t numel,
                              vkdl_tensor **out)
 {

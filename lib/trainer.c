@@ -60,15 +60,6 @@ static vkdl_status check_info(const vkdl_optim_create_info *info)
     return VKDL_OK;
 }
 
-/* Re-point t at [offset, offset + numel) of flat's storage, releasing its own. */
-static void repoint(vkdl_tensor *t, vkdl_tensor *flat, int64_t offset)
-{
-    flat->st->refs++;
-    vkdl_storage_release(t->st);
-    t->st = flat->st;
-    t->offset = flat->offset + (size_t)offset * sizeof(float);
-}
-
 static vkdl_status pack(vkdl_optim *o)
 {
     int64_t total = 0;
@@ -103,7 +94,7 @@ static vkdl_status pack(vkdl_optim *o)
                                   &g);
         if (s != VKDL_OK)
             break;
-        repoint(t, o->flat, off[i]);
+        vkdl_tensor_rebind(t, o->flat->st, o->flat->offset + (size_t)off[i] * sizeof(float));
         if (t->grad_owned)
             vkdl_tensor_destroy(t->grad);
         t->grad = g;

@@ -396,7 +396,7 @@ typedef struct trainer {
     int64_t batch, seq;
 } trainer;
 
-#define GPT_V 65
+#define GPT_V 73 /* the KJV text's distinct bytes */
 #define GPT_D 64
 #define GPT_T 64
 #define GPT_LAYERS 2
@@ -419,6 +419,7 @@ static void trainer_init(trainer *tr, vkdl_context *ctx, bool gpt)
         ADD(vkdl_flatten_create(ctx, &m));
         ADD(vkdl_linear_create(ctx, 32 * 7 * 7, 128, 1, &m));
         ADD(vkdl_activation_create(ctx, VKDL_RELU, &m));
+        ADD(vkdl_dropout_create(ctx, 0.25f, 1, &m));
         ADD(vkdl_linear_create(ctx, 128, 10, 1, &m));
         tr->batch = 64;
         int64_t xs[4] = {64, 1, 28, 28};

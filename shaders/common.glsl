@@ -1,4 +1,4 @@
-// Shared by every kernel. Conventions (see lib/internal.h, vkdl_kernel):
+// Shared by every kernel. Conventions (see lib/runtime/runtime.h, vkdl_kernel; each family's interface header):
 //  - push constants begin with one uint per binding: the binding's element offset inside its
 //    descriptor range (descriptor offsets must be aligned; tensor views need not be);
 //  - large 1-D launches are split into an x/y grid by vkdl_grid_1d, so the linear group index

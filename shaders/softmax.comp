@@ -10,12 +10,13 @@
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #endif
 #include "common.glsl"
+#include "softmax.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint LOG = 0;     // 1: log-softmax
+layout(local_size_x_id = SOFTMAX_SPEC_WG) in;
+layout(constant_id = SOFTMAX_SPEC_LOG) const uint LOG = 0;
 // Built with SUBGROUP, rows combine with subgroup ops, and ONE_SUBGROUP (the workgroup is a
 // single subgroup) skips shared memory; without, a shared-memory tree (power-of-two workgroup).
-layout(constant_id = 2) const bool ONE_SUBGROUP = false;
+layout(constant_id = SOFTMAX_SPEC_ONE_SUBGROUP) const bool ONE_SUBGROUP = false;
 
 #ifdef BACKWARD
 layout(std430, binding = 0) readonly buffer Y { float y[]; };
@@ -23,8 +24,7 @@ layout(std430, binding = 1) readonly buffer DY { float dy[]; };
 layout(std430, binding = 2) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform PC {
     uint off_y, off_dy, off_dx;
-    uint n;         // row length
-    uint rows;
+    SOFTMAX_PUSH
 } pc;
 
 shared float s_s[gl_WorkGroupSize.x];
@@ -82,8 +82,7 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_y;
-    uint n;         // row length
-    uint rows;
+    SOFTMAX_PUSH
 } pc;
 
 shared float s_m[gl_WorkGroupSize.x];

@@ -1,6 +1,6 @@
 /* The shared op-test harness: see harness.h. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdarg.h>

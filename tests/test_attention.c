@@ -10,7 +10,7 @@
  * are sums over all query (dk, dv) or key (dq) rows of products whose magnitudes far exceed
  * the result (ds = p * (dp - Di) cancels), so the f32 rounding relative to the result grows. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -16,7 +16,7 @@
  * roundings on top of the op's own.
  */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

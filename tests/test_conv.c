@@ -8,7 +8,7 @@
  * too. Gradchecks use eps 1e-2 and tol 1e-2: the forward is linear in each input, so the central
  * difference is exact up to f32 rounding of the loss. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

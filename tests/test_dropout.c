@@ -2,7 +2,7 @@
  * known-answer vectors (Random123's kat_vectors), GPU and CPU masks bit-identical (TH_TOL_EXACT),
  * the keep fraction, p = 0 and p = 1, and bad arguments. lib/op_dropout.c */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * whose perturbed operand may feed many outputs) and pass at 1e-2 relative: the f32 rounding of
  * the forward divided by the step is ~1e-4, and the truncation error is below 1e-3. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

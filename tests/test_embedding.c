@@ -5,7 +5,7 @@
  * The forward is a copy (TH_TOL_EXACT); the backward sums in f32 on the GPU and in double on the
  * CPU (TH_TOL_F32). Gradchecks: step 1e-2 (the forward is linear), 1e-2 relative. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

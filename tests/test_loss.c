@@ -4,7 +4,7 @@
  *
  * Gradchecks: central differences with step 1e-3 of the f32 scalar loss, 1e-2 relative. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
  * norm with two values per channel, RMS norm of rows of one) drops the NMSE part. The saved mean
  * of an offset input is ~1000, where the relative part of TH_TOL_F32 covers its f32 rounding. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

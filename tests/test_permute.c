@@ -1,7 +1,7 @@
 /* vkdl_permute against the CPU twin: every dtype (4-, 2- and 1-byte elements), every permutation
  * of a 4-D shape, up to 8 dims, and views at unaligned offsets whose neighbours must survive. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <stdio.h>
 #include <string.h>

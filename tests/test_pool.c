@@ -5,7 +5,7 @@
  * Tolerances: max pool values, indices and dx are compared exactly (the GPU adds in the CPU's
  * order, so the bits agree); the rest use TH_TOL_F32. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* vkdl_reduce against the CPU twin: every op, every axis position, short and long axes, both
  * launch shapes (an invocation or a workgroup per output) and each way a workgroup combines. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* vkdl_softmax / vkdl_log_softmax against the CPU twin: rows from 1 to 100000+ long, many rows,
  * large-magnitude and -inf inputs, and each way a workgroup combines its row. */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

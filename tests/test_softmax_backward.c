@@ -5,7 +5,7 @@
  * Gradchecks: central differences with step 1e-3 of the f32 forward, 1e-2 relative (the forward's
  * rounding over the step is ~1e-4). */
 #include "harness.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>

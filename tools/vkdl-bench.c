@@ -18,7 +18,7 @@
  * with vkdl's CPU backend running the same op (OpenBLAS underneath where the op is GEMM-shaped),
  * counting the same FLOPs on both sides. */
 #include "vkdl.h"
-#include "internal.h"
+#include "runtime/runtime.h"
 
 #include <cblas.h>
 #include <stdbool.h>

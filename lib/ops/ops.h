@@ -1,0 +1,14 @@
+/* The ops layer (lib/ops/): one file per op family, each holding its checks, CPU twin, GPU launcher
+ * and public entry points, in that order. May use the runtime layer only. */
+#ifndef VKDL_OPS_H
+#define VKDL_OPS_H
+
+#include "runtime/runtime.h"
+
+/* ------------------------------------------------------------------ dropout (ops/dropout.c) */
+
+/* One Philox-4x32-10 block (Salmon et al., SC 2011): the mask generator of vkdl_dropout, whose
+ * counter is (element index / 4, 0, 0, 0) and key the seed's (low, high) words. */
+void vkdl_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+#endif

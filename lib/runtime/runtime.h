@@ -1,0 +1,273 @@
+/* The runtime layer (lib/runtime/): errors, shapes, devices, memory, tensors, kernels, scheduling
+ * and the context. Internal to lib/; nothing here may use the layers above (ops, nn, io). */
+#ifndef VKDL_RUNTIME_H
+#define VKDL_RUNTIME_H
+
+#include "vkdl.h"
+
+#include <stdbool.h>
+#include <vulkan/vulkan.h>
+
+#define VKDL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------------ errors (error.c) */
+
+/* Record a formatted message for vkdl_last_error() and return status (so `return vkdl_fail(...)`). */
+vkdl_status vkdl_fail(vkdl_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Map a VkResult to a status, recording "what: VK_ERROR_..." as the message. */
+vkdl_status vkdl_vk_fail(VkResult r, const char *what);
+const char *vkdl_vk_result_name(VkResult r);
+
+#define VKDL_TRY(expr)                  \
+    do {                                \
+        vkdl_status try_s_ = (expr);    \
+        if (try_s_ != VKDL_OK)          \
+            return try_s_;              \
+    } while (0)
+
+/* ------------------------------------------------------------------ shapes (shape.c) */
+
+/* "3x4x5" into buf (a scalar prints as "scalar"); returns buf. */
+char *vkdl_shape_str(const vkdl_tensor *t, char *buf, size_t n);
+#define VKDL_SHAPE_BUF 96
+/* Checks shared by every op; on failure they record "<op>: ..." and return the status. */
+vkdl_status vkdl_check_tensor(const char *op, const char *name, const vkdl_tensor *t);
+vkdl_status vkdl_check_same_ctx(const char *op, const vkdl_tensor *a, const vkdl_tensor *b);
+vkdl_status vkdl_check_dtype(const char *op, const char *name, const vkdl_tensor *t, vkdl_dtype want);
+vkdl_status vkdl_check_same_shape(const char *op, const vkdl_tensor *a, const vkdl_tensor *b);
+/* Product of dims with overflow check (limit 2^62 elements). */
+vkdl_status vkdl_numel_checked(const char *op, int ndim, const int64_t *shape, int64_t *numel);
+
+/* ------------------------------------------------------------------ device (device.c) */
+
+/* Driver quirks: each flag is set in one place (device.c, quirks_for) with the reason. */
+enum vkdl_quirk {
+    VKDL_QUIRK_CPU_FRIENDLY_KERNELS = 1u << 0, /* CPU-type drivers: no shared memory, texel loads */
+    VKDL_QUIRK_NO_TIMESTAMPS = 1u << 1,        /* timestamps absent or meaningless */
+    VKDL_QUIRK_LOOP_LIMIT = 1u << 2,           /* loops stop silently after caps.max_loop_iterations */
+};
+
+typedef struct vkdl_caps {
+    char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
+    char driver_name[VK_MAX_DRIVER_NAME_SIZE];
+    char driver_info[VK_MAX_DRIVER_INFO_SIZE];
+    VkPhysicalDeviceType type;
+    VkDriverId driver_id;
+    uint32_t api_version, driver_version, vendor_id, device_id;
+    uint8_t device_uuid[VK_UUID_SIZE], cache_uuid[VK_UUID_SIZE];
+
+    uint32_t subgroup_size, subgroup_min, subgroup_max;
+    VkSubgroupFeatureFlags subgroup_ops;
+    bool subgroup_size_control;
+    bool fp16, int8, storage16, storage8, push_descriptor, timestamps, coopmat;
+    bool f16_texel;                 /* R16G16B16A16_SFLOAT and R16_SFLOAT uniform texel buffers */
+    float timestamp_period;
+    uint32_t n_coopmat;
+    struct { uint32_t m, n, k, a_type, b_type, c_type, result_type, scope; } coopmat_shapes[16];
+
+    uint32_t max_shared, max_wg_invocations, max_wg_size[3], max_wg_count[3], max_push_constants;
+    VkDeviceSize max_storage_range, max_alloc, min_storage_align, min_texel_align;
+    uint32_t max_texel_elements;
+    bool uma;                       /* all device-local memory is host visible: no staging needed */
+    VkPhysicalDeviceMemoryProperties mem;
+    uint32_t quirks;
+    uint32_t max_loop_iterations;   /* per invocation, all loops together; 0 = no limit */
+} vkdl_caps;
+
+typedef struct vkdl_device {
+    VkInstance instance;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDevice phys;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t queue_family;
+    vkdl_caps caps;
+    uint64_t validation_messages;   /* written by the messenger callback */
+    PFN_vkCmdPushDescriptorSetKHR push_descriptor_set;
+} vkdl_device;
+
+vkdl_status vkdl_device_open(vkdl_device *d, const char *select, bool validate);
+void vkdl_device_close(vkdl_device *d);
+void vkdl_caps_print(FILE *out, const vkdl_caps *c);
+
+/* ------------------------------------------------------------------ memory (memory.c) */
+
+typedef struct vkdl_block vkdl_block;
+
+typedef struct vkdl_alloc {
+    vkdl_block *block;
+    VkDeviceSize offset, size;
+} vkdl_alloc;
+
+typedef struct vkdl_memory vkdl_memory; /* the suballocator */
+
+vkdl_status vkdl_memory_create(vkdl_context *ctx, vkdl_memory **out);
+void vkdl_memory_destroy(vkdl_memory *m);
+vkdl_status vkdl_memory_alloc(vkdl_memory *m, VkDeviceSize size, vkdl_alloc *out);
+void vkdl_memory_free(vkdl_memory *m, vkdl_alloc *a);
+/* Release blocks that became empty (called when no work is in flight). */
+void vkdl_memory_trim(vkdl_memory *m);
+VkBuffer vkdl_block_buffer(const vkdl_block *b);
+void *vkdl_block_map(const vkdl_block *b); /* NULL when not host visible */
+VkDeviceSize vkdl_block_size(const vkdl_block *b);
+
+/* ------------------------------------------------------------------ tensors (tensor.c) */
+
+typedef struct vkdl_storage {
+    int refs;
+    vkdl_context *ctx;
+    size_t bytes;
+    void *host;                     /* CPU backend, or mapped device memory; NULL if neither */
+    vkdl_alloc alloc;               /* Vulkan backend */
+} vkdl_storage;
+
+struct vkdl_tensor {
+    vkdl_context *ctx;
+    vkdl_storage *st;
+    size_t offset;                  /* bytes into the storage (views) */
+    vkdl_dtype dtype;
+    int ndim;
+    int64_t shape[VKDL_MAX_DIMS];
+    int64_t numel;
+    /* autograd (autograd.c); views and copies start with all of these cleared */
+    bool requires_grad;             /* a leaf whose gradient is kept */
+    bool tracked;                   /* a leaf, or computed from one while recording */
+    bool grad_owned;                /* grad is destroyed with the tensor (leaves) */
+    bool grad_zero;                 /* grad holds zeros: the next gradient may overwrite it */
+    bool grad_known;                /* (a gradient) every element is grad_value, known on the host */
+    float grad_value;
+    vkdl_tensor *grad;
+};
+
+static inline size_t vkdl_tensor_bytes(const vkdl_tensor *t) { return (size_t)t->numel * vkdl_dtype_size(t->dtype); }
+/* Host pointer to the first element (CPU backend only). */
+static inline void *vkdl_tensor_host(const vkdl_tensor *t) { return (char *)t->st->host + t->offset; }
+/* Storage shared by a tensor and its views (refcounted); tensors over an existing storage. */
+vkdl_status vkdl_storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage **out);
+void vkdl_storage_release(vkdl_storage *st);
+/* A tensor of the given shape on st (taking one reference), or on new storage when st is NULL. */
+vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
+                                  vkdl_storage *st, size_t offset, vkdl_tensor **out);
+/* Move t onto st at byte offset (its contents are not copied; its own storage is released):
+ * how an optimizer gathers a module's parameters into one flat tensor behind the same handles. */
+void vkdl_tensor_rebind(vkdl_tensor *t, vkdl_storage *st, size_t offset);
+/* Collapse to [outer, n, inner] around axis. */
+void vkdl_split_axis(const vkdl_tensor *t, int axis, int64_t *outer, int64_t *n, int64_t *inner);
+
+/* f32 <-> f16 / bf16, round to nearest even, NaN and inf kept. */
+uint16_t vkdl_f32_to_f16(float f);
+float vkdl_f16_to_f32(uint16_t h);
+uint16_t vkdl_f32_to_bf16(float f);
+float vkdl_bf16_to_f32(uint16_t h);
+/* Convert n elements between dtypes (host memory). */
+void vkdl_convert(void *dst, vkdl_dtype dst_dtype, const void *src, vkdl_dtype src_dtype, size_t n);
+
+/* ------------------------------------------------------------------ kernels (pipeline.c) */
+
+#define VKDL_MAX_BINDINGS 8
+#define VKDL_MAX_SPEC 8
+
+enum vkdl_access { VKDL_READ = 1, VKDL_WRITE = 2, VKDL_RW = 3 };
+
+/* One compute kernel: embedded SPIR-V and its interface. Push constants start with one uint per
+ * binding: the binding's offset inside its descriptor range, in units of bind_unit bytes
+ * (0 = the tensor's element size); the kernel's own push constants follow. */
+typedef struct vkdl_kernel {
+    const char *name;
+    const uint32_t *spirv;
+    const size_t *spirv_size;
+    uint32_t n_bindings;
+    VkDescriptorType type[VKDL_MAX_BINDINGS]; /* 0 means STORAGE_BUFFER */
+    VkFormat format[VKDL_MAX_BINDINGS];       /* texel buffers only */
+    uint8_t access[VKDL_MAX_BINDINGS];        /* vkdl_access */
+    uint8_t unit[VKDL_MAX_BINDINGS];
+    uint32_t push_size;                       /* the kernel's own part, bytes */
+    uint32_t n_spec;
+    bool full_subgroups;            /* needs whole subgroups (subgroup ops across the group) */
+} vkdl_kernel;
+
+/* The name and embedded SPIR-V of a kernel row `name` in shaders/meson.build. */
+#define VKDL_SPIRV(k) .name = #k, .spirv = vkdl_spv_##k, .spirv_size = &vkdl_spv_##k##_size
+
+typedef struct vkdl_pipeline vkdl_pipeline;
+typedef struct vkdl_pipelines vkdl_pipelines;
+
+vkdl_status vkdl_pipelines_create(vkdl_context *ctx, vkdl_pipelines **out);
+void vkdl_pipelines_destroy(vkdl_pipelines *p);
+/* The pipeline for (kernel, spec constants), created on first use. */
+vkdl_status vkdl_pipeline_get(vkdl_context *ctx, const vkdl_kernel *k, const uint32_t *spec, vkdl_pipeline **out);
+VkPipeline vkdl_pipeline_handle(const vkdl_pipeline *p);
+VkPipelineLayout vkdl_pipeline_layout(const vkdl_pipeline *p);
+VkDescriptorSetLayout vkdl_pipeline_set_layout(const vkdl_pipeline *p);
+
+/* ------------------------------------------------------------------ scheduling (sched.c) */
+
+typedef struct vkdl_sched vkdl_sched;
+
+vkdl_status vkdl_sched_create(vkdl_context *ctx, vkdl_sched **out);
+void vkdl_sched_destroy(vkdl_sched *s);
+
+typedef struct vkdl_dispatch_info {
+    const vkdl_kernel *kernel;
+    const uint32_t *spec;           /* kernel->n_spec values */
+    const vkdl_tensor *tensors[VKDL_MAX_BINDINGS];
+    const void *push;               /* kernel->push_size bytes */
+    uint32_t groups[3];
+} vkdl_dispatch_info;
+
+/* Record one dispatch into the current batch (barrier only on a hazard). */
+vkdl_status vkdl_dispatch(vkdl_context *ctx, const vkdl_dispatch_info *info);
+/* Split n workgroups into an x/y grid within the device limits; shaders use vkdl_group_id(). */
+void vkdl_grid_1d(const vkdl_context *ctx, uint64_t n_groups, uint32_t groups[3]);
+/* Does the device have the subgroup arithmetic the *_sg kernel variants are built with? */
+static inline bool vkdl_has_subgroup_arith(const vkdl_caps *c)
+{
+    const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    return (c->subgroup_ops & need) == need;
+}
+/* Workgroup size for kernels where one workgroup walks a row of n elements `passes` times
+ * (reductions, softmax, norms): one subgroup on CPU drivers (no emulated barriers; *one_subgroup
+ * is set), else up to 256 invocations, growing as needed so no invocation loops past the
+ * driver's loop limit. Returns 0, with the failure recorded, when even the largest workgroup
+ * would. subgroup_ok: the kernel variant in use has subgroup arithmetic. */
+uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n, uint32_t passes, bool subgroup_ok,
+                            bool *one_subgroup);
+/* Can t be bound at binding b of k (offset divisible into units, range within limits)? */
+bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t);
+/* Submit everything recorded and wait for it. */
+vkdl_status vkdl_sched_flush(vkdl_context *ctx);
+/* Total kernel time measured so far by a profiling context (VKDL_CONTEXT_PROFILE), in ms. */
+double vkdl_sched_kernel_ms(const vkdl_context *ctx);
+/* Host access to [offset, offset+size) of a block: waits if pending GPU work touches it. */
+vkdl_status vkdl_sched_host_access(vkdl_context *ctx, const vkdl_block *b, VkDeviceSize offset, VkDeviceSize size);
+/* Copy between host and a tensor on a device without host-visible memory (staging). */
+vkdl_status vkdl_sched_upload(vkdl_context *ctx, const vkdl_tensor *t, const void *src);
+vkdl_status vkdl_sched_download(vkdl_context *ctx, const vkdl_tensor *t, void *dst);
+vkdl_status vkdl_sched_fill(vkdl_context *ctx, const vkdl_tensor *t, uint32_t pattern);
+
+/* ------------------------------------------------------------------ context (context.c) */
+
+struct vkdl_context {
+    vkdl_backend backend;
+    uint32_t flags;
+    vkdl_device dev;
+    vkdl_memory *mem;
+    vkdl_pipelines *pipes;
+    vkdl_sched *sched;
+    size_t bytes_current, bytes_peak, bytes_limit; /* tensor bytes; limit 0 = none */
+    bool force_staging;             /* VKDL_FORCE_STAGING=1: exercise the discrete-GPU path */
+    /* Owned by the nn layer, which the runtime cannot name: the autograd tape and the hook that
+     * frees it when the context is destroyed (set by nn/autograd.c on first use). */
+    struct vkdl_graph *graph;
+    void (*graph_destroy)(vkdl_context *ctx);
+    bool profile_quiet;             /* profile into vkdl_sched_kernel_ms without printing */
+    uint64_t modules_created;       /* gives each module's dropout its own reproducible seed */
+    bool no_grad;
+    char cache_dir[512];
+};
+
+/* Account for tensor memory; fails with OUT_OF_DEVICE_MEMORY past the VKDL_MEMORY_LIMIT budget. */
+vkdl_status vkdl_ctx_charge(vkdl_context *ctx, size_t bytes);
+void vkdl_ctx_uncharge(vkdl_context *ctx, size_t bytes);
+
+#endif

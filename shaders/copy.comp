@@ -6,20 +6,20 @@
 // into f16/bf16, truncation with saturation into i32/u8, NaN to 0.
 #include "common.glsl"
 #include "convert.glsl"
+#include "copy.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint SRC_T = 0;   // vkdl_dtype
-layout(constant_id = 2) const uint DST_T = 0;
+layout(local_size_x_id = COPY_SPEC_WG) in;
+layout(constant_id = COPY_SPEC_SRC_T) const uint SRC_T = 0;
+layout(constant_id = COPY_SPEC_DST_T) const uint DST_T = 0;
 
 layout(std430, binding = 0) readonly buffer X { uint x[]; };
 layout(std430, binding = 1) buffer Y { uint y[]; };
 layout(push_constant) uniform PC {
-    uint off_x, off_y;  // in elements of each tensor's dtype
-    uint n;             // elements
-    uint words;         // output words touched
+    uint off_x, off_y;
+    COPY_PUSH
 } pc;
 
-const uint F32 = 0, F16 = 1, BF16 = 2, I32 = 3, U8 = 4;
+const uint F32 = COPY_DTYPE_F32, F16 = COPY_DTYPE_F16, BF16 = COPY_DTYPE_BF16, I32 = COPY_DTYPE_I32, U8 = COPY_DTYPE_U8;
 
 uint dsize(uint t) { return t == F16 || t == BF16 ? 2 : t == U8 ? 1 : 4; }
 

@@ -1,8 +1,10 @@
-// Forward activations (op codes are vkdl_unary_op), shared by unary.comp and the fused epilogue
-// of matmul.comp so both compute exactly the same function.
+// Forward activations (op codes are unary.h's, the values of vkdl_unary_op), shared by unary.comp
+// and the fused epilogue of matmul.comp so both compute exactly the same function.
+#include "unary.h"
 
-const uint RELU = 0, GELU_TANH = 1, GELU_ERF = 2, SIGMOID = 3, TANH = 4, EXP = 5, LOG = 6,
-           SQRT = 7, NEG = 8, ABS = 9;
+const uint RELU = UNARY_OP_RELU, GELU_TANH = UNARY_OP_GELU_TANH, GELU_ERF = UNARY_OP_GELU_ERF,
+           SIGMOID = UNARY_OP_SIGMOID, TANH = UNARY_OP_TANH, EXP = UNARY_OP_EXP, LOG = UNARY_OP_LOG,
+           SQRT = UNARY_OP_SQRT, NEG = UNARY_OP_NEG, ABS = UNARY_OP_ABS;
 
 // GLSL has no erf. 1 + erf(z) is what gelu needs, and for z << 0 it must come from erfc
 // directly or it cancels to 0. Below |z| = 0.5 the Maclaurin series (error < 2e-8); above, the

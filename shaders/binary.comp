@@ -4,14 +4,15 @@
 // Built with BACKWARD: the gradient of one operand (WHICH), an invocation or a workgroup per
 // element of it (MODE).
 #include "common.glsl"
+#include "binary.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint OP = 0;      // vkdl_binary_op
-layout(constant_id = 2) const uint NDIM = 1;
+layout(local_size_x_id = BINARY_SPEC_WG) in;
+layout(constant_id = BINARY_SPEC_OP) const uint OP = 0;
+layout(constant_id = BINARY_SPEC_NDIM) const uint NDIM = 1;
 
 #ifdef BACKWARD
-layout(constant_id = 3) const uint WHICH = 0;   // 0: da, 1: db
-layout(constant_id = 4) const uint MODE = 0;    // see main
+layout(constant_id = BINARY_SPEC_WHICH) const uint WHICH = 0;
+layout(constant_id = BINARY_SPEC_MODE) const uint MODE = 0;    // see main
 
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };
@@ -19,35 +20,31 @@ layout(std430, binding = 2) readonly buffer DOUT { float dout[]; };
 layout(std430, binding = 3) writeonly buffer G { float g[]; };
 layout(push_constant) uniform PC {
     uint off_a, off_b, off_dout, off_g;
-    uint n;             // elements of the operand whose gradient this is
-    uint n_red;         // out elements summed into each of them
-    uint reduced;       // bit d: the operand is broadcast along collapsed dim d
-    uint shape[8];      // collapsed output shape, NDIM used
-    uint stride_a[8];   // 0 where a is broadcast
-    uint stride_b[8];
+    BINARY_BACKWARD_PUSH
 } pc;
 
 bool is_reduced(int d) { return (pc.reduced & (1u << d)) != 0; }
 
 // d out / d (the operand) times the upstream gradient d.
 float partial(float x, float y, float d) {
-    if (OP == 0) return d;
-    if (OP == 1) return WHICH == 0 ? d : -d;
-    if (OP == 2) return d * (WHICH == 0 ? y : x);
-    return WHICH == 0 ? d / y : -d * (x / y) / y;
+    if (OP == BINARY_OP_ADD) return d;
+    if (OP == BINARY_OP_SUB) return WHICH == BINARY_WHICH_A ? d : -d;
+    if (OP == BINARY_OP_MUL) return d * (WHICH == BINARY_WHICH_A ? y : x);
+    return WHICH == BINARY_WHICH_A ? d / y : -d * (x / y) / y;
 }
 
 shared float s_sum[gl_WorkGroupSize.x];
 
 void main() {
-    // MODE 0: invocation i sums all of element i's terms. MODE 1: workgroup i shares them out,
-    // invocation k taking terms k, k + WG, ..., for long sums (lavapipe also ends a shader's
-    // loops after 65535 iterations in all).
-    uint i = MODE == 0 ? GLOBAL_ID : GROUP_ID;
-    // Uniform per workgroup in MODE 1, so its barriers stay in uniform control flow.
+    // MODE INVOCATION: invocation i sums all of element i's terms. MODE WORKGROUP: workgroup i
+    // shares them out, invocation k taking terms k, k + WG, ..., for long sums (lavapipe also
+    // ends a shader's loops after 65535 iterations in all).
+    uint i = MODE == BINARY_MODE_INVOCATION ? GLOBAL_ID : GROUP_ID;
+    // Uniform per workgroup in MODE WORKGROUP, so its barriers stay in uniform control flow.
     if (i >= pc.n)
         return;
-    uint first = MODE == 0 ? 0 : gl_LocalInvocationID.x, step = MODE == 0 ? 1 : gl_WorkGroupSize.x;
+    uint first = MODE == BINARY_MODE_INVOCATION ? 0 : gl_LocalInvocationID.x;
+    uint step = MODE == BINARY_MODE_INVOCATION ? 1 : gl_WorkGroupSize.x;
     // The operand's elements are its kept dims in row-major order, so i splits over them.
     // dout's stride of dim d is the product of the sizes after it, kept as a running product
     // (a local array here would share its type with the push-constant arrays, and glslang then
@@ -82,7 +79,7 @@ void main() {
         comp = (t - sum) - v;
         sum = t;
     }
-    if (MODE == 0) {
+    if (MODE == BINARY_MODE_INVOCATION) {
         g[pc.off_g + i] = sum;
         return;
     }
@@ -104,10 +101,7 @@ layout(std430, binding = 1) readonly buffer B { float b[]; };
 layout(std430, binding = 2) writeonly buffer C { float c[]; };
 layout(push_constant) uniform PC {
     uint off_a, off_b, off_c;
-    uint n;
-    uint shape[8];     // collapsed output shape, NDIM used
-    uint stride_a[8];  // 0 where a is broadcast
-    uint stride_b[8];
+    BINARY_PUSH
 } pc;
 
 void main() {
@@ -122,9 +116,9 @@ void main() {
         ib += coord * pc.stride_b[d];
     }
     float x = a[pc.off_a + ia], y = b[pc.off_b + ib], r;
-    if (OP == 0) r = x + y;
-    else if (OP == 1) r = x - y;
-    else if (OP == 2) r = x * y;
+    if (OP == BINARY_OP_ADD) r = x + y;
+    else if (OP == BINARY_OP_SUB) r = x - y;
+    else if (OP == BINARY_OP_MUL) r = x * y;
     else r = x / y;
     c[pc.off_c + i] = r;
 }

@@ -2,9 +2,10 @@
 // Elementwise unary ops and y = alpha*x + beta. The op is a specialization constant, so each op
 // is its own pipeline with no per-element branch. Built with BACKWARD: dx = dy * op'(x).
 #include "common.glsl"
+#include "unary.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint OP = 0;   // vkdl_unary_op; SCALE = 100
+layout(local_size_x_id = UNARY_SPEC_WG) in;
+layout(constant_id = UNARY_SPEC_OP) const uint OP = 0;
 
 #ifdef BACKWARD
 layout(std430, binding = 0) readonly buffer X { float x[]; };
@@ -12,21 +13,20 @@ layout(std430, binding = 1) readonly buffer DY { float dy[]; };
 layout(std430, binding = 2) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_dy, off_dx;
-    uint n;
+    UNARY_BACKWARD_PUSH
 } pc;
 #else
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_y;
-    uint n;
-    float alpha, beta;
+    UNARY_PUSH
 } pc;
 #endif
 
 #include "activation.glsl"
 
-const uint SCALE = 100;   // OP for y = alpha * x + beta
+const uint SCALE = UNARY_OP_SCALE;
 
 #ifdef BACKWARD
 // 1 / (1 + e^-v) and 1 / (1 + e^v) each from their own exp, so 1 - sigmoid never cancels.

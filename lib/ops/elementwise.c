@@ -3,61 +3,30 @@
  * BACKWARD builds). Tests: tests/test_elementwise.c, tests/test_elementwise_backward.c. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "unary.h"
+#include "binary.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WG 256
-#define SCALE_OP 100 /* unary.comp's OP for alpha * x + beta */
+#define WG_SUM 64           /* workgroup of the long-sum mode */
+#define LONG_SUM 1024       /* terms per gradient element from which a workgroup shares them */
 
-/* ---------------------------------------------------------------- unary */
+/* The public op enums are passed to the shaders as they are. */
+_Static_assert(VKDL_RELU == UNARY_OP_RELU && VKDL_GELU_TANH == UNARY_OP_GELU_TANH &&
+                   VKDL_GELU_ERF == UNARY_OP_GELU_ERF && VKDL_SIGMOID == UNARY_OP_SIGMOID &&
+                   VKDL_TANH == UNARY_OP_TANH && VKDL_EXP == UNARY_OP_EXP && VKDL_LOG == UNARY_OP_LOG &&
+                   VKDL_SQRT == UNARY_OP_SQRT && VKDL_NEG == UNARY_OP_NEG && VKDL_ABS == UNARY_OP_ABS,
+               "vkdl_unary_op matches unary.h");
+_Static_assert(VKDL_UNARY_OP_COUNT <= UNARY_OP_SCALE, "UNARY_OP_SCALE is no vkdl_unary_op");
+_Static_assert(VKDL_ADD == BINARY_OP_ADD && VKDL_SUB == BINARY_OP_SUB && VKDL_MUL == BINARY_OP_MUL &&
+                   VKDL_DIV == BINARY_OP_DIV,
+               "vkdl_binary_op matches binary.h");
+_Static_assert(VKDL_MAX_DIMS <= BINARY_MAX_DIMS, "binary.comp takes every collapsed shape");
 
-static double unary_ref(vkdl_unary_op op, double v, double alpha, double beta)
-{
-    switch ((int)op) {
-    case VKDL_RELU: return v > 0 ? v : 0;
-    case VKDL_GELU_TANH: return 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
-    case VKDL_GELU_ERF: return 0.5 * v * (1 + erf(v * 0.7071067811865476));
-    case VKDL_SIGMOID: return 1 / (1 + exp(-v));
-    case VKDL_TANH: return tanh(v);
-    case VKDL_EXP: return exp(v);
-    case VKDL_LOG: return log(v);
-    case VKDL_SQRT: return sqrt(v);
-    case VKDL_NEG: return -v;
-    case VKDL_ABS: return fabs(v);
-    case SCALE_OP: return alpha * v + beta;
-    }
-    return NAN;
-}
-
-static void cpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alpha, float beta)
-{
-    const float *px = vkdl_tensor_host(x);
-    float *py = vkdl_tensor_host(out);
-    for (int64_t i = 0; i < x->numel; i++)
-        py[i] = (float)unary_ref((vkdl_unary_op)op, px[i], alpha, beta);
-}
-
-static const vkdl_kernel K_UNARY = {
-    VKDL_SPIRV(unary),
-    .n_bindings = 2,
-    .access = {VKDL_READ, VKDL_WRITE},
-    .push_size = 3 * sizeof(uint32_t),
-    .n_spec = 2,
-};
-
-static vkdl_status gpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alpha, float beta)
-{
-    struct {
-        uint32_t n;
-        float alpha, beta;
-    } push = {(uint32_t)x->numel, alpha, beta};
-    uint32_t spec[2] = {WG, (uint32_t)op};
-    vkdl_dispatch_info d = {.kernel = &K_UNARY, .spec = spec, .tensors = {x, out}, .push = &push};
-    vkdl_grid_1d(x->ctx, (x->numel + WG - 1) / WG, d.groups);
-    return vkdl_dispatch(x->ctx, &d);
-}
+/* ---------------------------------------------------------------- checks */
 
 /* x and out (out_name: its name in the public signature) are f32 tensors of one shape and context. */
 static vkdl_status check_unary(const char *op, const vkdl_tensor *x, const vkdl_tensor *out, const char *out_name)
@@ -73,94 +42,51 @@ static vkdl_status check_unary(const char *op, const vkdl_tensor *x, const vkdl_
     return VKDL_OK;
 }
 
-static vkdl_status run_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alpha, float beta)
-{
-    if (x->numel == 0)
-        return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        cpu_unary(op, x, out, alpha, beta);
-        return VKDL_OK;
-    }
-    return gpu_unary(op, x, out, alpha, beta);
-}
-
-vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out)
+static vkdl_status check_unary_op(const char *name, vkdl_unary_op op)
 {
     if ((unsigned)op >= VKDL_UNARY_OP_COUNT)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "unary: invalid op %d", (int)op);
-    VKDL_TRY(check_unary("unary", x, out, "out"));
-    return run_unary(op, x, out, 1, 0);
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: invalid op %d", name, (int)op);
+    return VKDL_OK;
 }
 
-vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out)
-{
-    VKDL_TRY(check_unary("scale", x, out, "out"));
-    return run_unary(SCALE_OP, x, out, alpha, beta);
-}
-
-/* d op(v) / dv; relu and abs take 0 at 0. */
-static double unary_grad_ref(vkdl_unary_op op, double v)
-{
-    switch (op) {
-    case VKDL_RELU: return v > 0 ? 1 : 0;
-    case VKDL_GELU_TANH: {
-        double k = 0.7978845608028654, t = tanh(k * (v + 0.044715 * v * v * v));
-        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v);
-    }
-    case VKDL_GELU_ERF: return 0.5 * (1 + erf(v * 0.7071067811865476)) + v * exp(-0.5 * v * v) * 0.3989422804014327;
-    case VKDL_SIGMOID: {
-        double s = 1 / (1 + exp(-v));
-        return s * (1 - s);
-    }
-    case VKDL_TANH: {
-        double t = tanh(v);
-        return 1 - t * t;
-    }
-    case VKDL_EXP: return exp(v);
-    case VKDL_LOG: return 1 / v;
-    case VKDL_SQRT: return 0.5 / sqrt(v);
-    case VKDL_NEG: return -1;
-    case VKDL_ABS: return v > 0 ? 1 : v < 0 ? -1 : 0;
-    case VKDL_UNARY_OP_COUNT: break;
-    }
-    return NAN;
-}
-
-static const vkdl_kernel K_UNARY_BACKWARD = {
-    VKDL_SPIRV(unary_backward),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
-    .push_size = sizeof(uint32_t),
-    .n_spec = 2,
-};
-
-vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+static vkdl_status check_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy,
+                                        const vkdl_tensor *dx)
 {
     const char *name = "unary_backward";
-    if ((unsigned)op >= VKDL_UNARY_OP_COUNT)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "unary_backward: invalid op %d", (int)op);
+    VKDL_TRY(check_unary_op(name, op));
     VKDL_TRY(check_unary(name, x, dx, "dx"));
     VKDL_TRY(vkdl_check_tensor(name, "dy", dy));
     VKDL_TRY(vkdl_check_same_ctx(name, dy, dx));
     VKDL_TRY(vkdl_check_dtype(name, "dy", dy, VKDL_F32));
-    VKDL_TRY(vkdl_check_same_shape(name, x, dy));
-    if (x->numel == 0)
-        return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *px = vkdl_tensor_host(x), *pdy = vkdl_tensor_host(dy);
-        float *pdx = vkdl_tensor_host(dx);
-        for (int64_t i = 0; i < x->numel; i++)
-            pdx[i] = (float)(pdy[i] * unary_grad_ref(op, px[i]));
-        return VKDL_OK;
-    }
-    uint32_t n = (uint32_t)x->numel;
-    uint32_t spec[2] = {WG, (uint32_t)op};
-    vkdl_dispatch_info d = {.kernel = &K_UNARY_BACKWARD, .spec = spec, .tensors = {x, dy, dx}, .push = &n};
-    vkdl_grid_1d(x->ctx, (x->numel + WG - 1) / WG, d.groups);
-    return vkdl_dispatch(x->ctx, &d);
+    return vkdl_check_same_shape(name, x, dy);
 }
 
-/* ---------------------------------------------------------------- binary */
+/* A valid op and three f32 tensors of one context; c is named c_name in the public signature. */
+static vkdl_status check_binary(const char *name, vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
+                                const vkdl_tensor *c, const char *c_name)
+{
+    if ((unsigned)op >= VKDL_BINARY_OP_COUNT)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: invalid op %d", name, (int)op);
+    VKDL_TRY(vkdl_check_tensor(name, "a", a));
+    VKDL_TRY(vkdl_check_tensor(name, "b", b));
+    VKDL_TRY(vkdl_check_tensor(name, c_name, c));
+    VKDL_TRY(vkdl_check_same_ctx(name, a, c));
+    VKDL_TRY(vkdl_check_same_ctx(name, b, c));
+    VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_F32));
+    return vkdl_check_dtype(name, c_name, c, VKDL_F32);
+}
+
+/* An optional gradient g (named g_name) of operand x: f32, x's shape, dout's context. */
+static vkdl_status check_operand_grad(const char *name, const char *g_name, const vkdl_tensor *g,
+                                      const vkdl_tensor *x, const vkdl_tensor *dout)
+{
+    if (!g)
+        return VKDL_OK;
+    VKDL_TRY(vkdl_check_same_ctx(name, g, dout));
+    VKDL_TRY(vkdl_check_dtype(name, g_name, g, VKDL_F32));
+    return vkdl_check_same_shape(name, x, g);
+}
 
 /* Broadcast a and b to out's shape and collapse dims that stay contiguous in all three, giving
  * shape and element strides (0 = broadcast) of at most VKDL_MAX_DIMS dims. */
@@ -218,7 +144,73 @@ mismatch:
                      vkdl_shape_str(a, s1, sizeof s1), vkdl_shape_str(b, s2, sizeof s2), vkdl_shape_str(out, s3, sizeof s3));
 }
 
-static void cpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out)
+/* ---------------------------------------------------------------- CPU twin */
+
+static double unary_ref(int op, double v, double alpha, double beta)
+{
+    switch (op) {
+    case VKDL_RELU: return v > 0 ? v : 0;
+    case VKDL_GELU_TANH: return 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    case VKDL_GELU_ERF: return 0.5 * v * (1 + erf(v * 0.7071067811865476));
+    case VKDL_SIGMOID: return 1 / (1 + exp(-v));
+    case VKDL_TANH: return tanh(v);
+    case VKDL_EXP: return exp(v);
+    case VKDL_LOG: return log(v);
+    case VKDL_SQRT: return sqrt(v);
+    case VKDL_NEG: return -v;
+    case VKDL_ABS: return fabs(v);
+    case UNARY_OP_SCALE: return alpha * v + beta;
+    }
+    return NAN;
+}
+
+/* op: a vkdl_unary_op or UNARY_OP_SCALE. */
+static void cpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alpha, float beta)
+{
+    const float *px = vkdl_tensor_host(x);
+    float *py = vkdl_tensor_host(out);
+    for (int64_t i = 0; i < x->numel; i++)
+        py[i] = (float)unary_ref(op, px[i], alpha, beta);
+}
+
+/* d op(v) / dv; relu and abs take 0 at 0. */
+static double unary_grad_ref(vkdl_unary_op op, double v)
+{
+    switch (op) {
+    case VKDL_RELU: return v > 0 ? 1 : 0;
+    case VKDL_GELU_TANH: {
+        double k = 0.7978845608028654, t = tanh(k * (v + 0.044715 * v * v * v));
+        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v);
+    }
+    case VKDL_GELU_ERF: return 0.5 * (1 + erf(v * 0.7071067811865476)) + v * exp(-0.5 * v * v) * 0.3989422804014327;
+    case VKDL_SIGMOID: {
+        double s = 1 / (1 + exp(-v));
+        return s * (1 - s);
+    }
+    case VKDL_TANH: {
+        double t = tanh(v);
+        return 1 - t * t;
+    }
+    case VKDL_EXP: return exp(v);
+    case VKDL_LOG: return 1 / v;
+    case VKDL_SQRT: return 0.5 / sqrt(v);
+    case VKDL_NEG: return -1;
+    case VKDL_ABS: return v > 0 ? 1 : v < 0 ? -1 : 0;
+    case VKDL_UNARY_OP_COUNT: break;
+    }
+    return NAN;
+}
+
+static void cpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    const float *px = vkdl_tensor_host(x), *pdy = vkdl_tensor_host(dy);
+    float *pdx = vkdl_tensor_host(dx);
+    for (int64_t i = 0; i < x->numel; i++)
+        pdx[i] = (float)(pdy[i] * unary_grad_ref(op, px[i]));
+}
+
+static void cpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a, const vkdl_tensor *b,
+                       vkdl_tensor *out)
 {
     const float *pa = vkdl_tensor_host(a), *pb = vkdl_tensor_host(b);
     float *pc = vkdl_tensor_host(out);
@@ -235,67 +227,7 @@ static void cpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a,
     }
 }
 
-static const vkdl_kernel K_BINARY = {
-    VKDL_SPIRV(binary),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
-    .push_size = 25 * sizeof(uint32_t),
-    .n_spec = 3,
-};
-
-static vkdl_status gpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a, const vkdl_tensor *b,
-                              vkdl_tensor *out)
-{
-    struct {
-        uint32_t n, shape[8], sa[8], sb[8];
-    } push = {.n = (uint32_t)out->numel};
-    for (int i = 0; i < bc->ndim; i++) {
-        push.shape[i] = (uint32_t)bc->shape[i];
-        push.sa[i] = (uint32_t)bc->sa[i];
-        push.sb[i] = (uint32_t)bc->sb[i];
-    }
-    uint32_t spec[3] = {WG, (uint32_t)op, (uint32_t)bc->ndim};
-    vkdl_dispatch_info d = {.kernel = &K_BINARY, .spec = spec, .tensors = {a, b, out}, .push = &push};
-    vkdl_grid_1d(out->ctx, (out->numel + WG - 1) / WG, d.groups);
-    return vkdl_dispatch(out->ctx, &d);
-}
-
-/* A valid op and three f32 tensors of one context; c is named c_name in the public signature. */
-static vkdl_status check_binary(const char *name, vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
-                                const vkdl_tensor *c, const char *c_name)
-{
-    if ((unsigned)op >= VKDL_BINARY_OP_COUNT)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: invalid op %d", name, (int)op);
-    VKDL_TRY(vkdl_check_tensor(name, "a", a));
-    VKDL_TRY(vkdl_check_tensor(name, "b", b));
-    VKDL_TRY(vkdl_check_tensor(name, c_name, c));
-    VKDL_TRY(vkdl_check_same_ctx(name, a, c));
-    VKDL_TRY(vkdl_check_same_ctx(name, b, c));
-    VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_F32));
-    return vkdl_check_dtype(name, c_name, c, VKDL_F32);
-}
-
-vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out)
-{
-    const char *name = "binary";
-    VKDL_TRY(check_binary(name, op, a, b, out, "out"));
-    bcast bc = {0};
-    VKDL_TRY(broadcast(name, a, b, out, &bc));
-    if (out->numel > UINT32_MAX)
-        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "binary: %lld elements exceed 2^32", (long long)out->numel);
-    if (out->numel == 0)
-        return VKDL_OK;
-    if (out->ctx->backend == VKDL_BACKEND_CPU) {
-        cpu_binary(op, &bc, a, b, out);
-        return VKDL_OK;
-    }
-    return gpu_binary(op, &bc, a, b, out);
-}
-
-/* ---------------------------------------------------------------- binary backward */
-
-/* d(a op b)/da (which 0) or d/db (which 1), times the upstream gradient g. */
+/* d(a op b)/da (which BINARY_WHICH_A) or d/db (BINARY_WHICH_B), times the upstream gradient g. */
 static double binary_partial(vkdl_binary_op op, int which, double a, double b, double g)
 {
     switch (op) {
@@ -342,41 +274,162 @@ static vkdl_status cpu_binary_backward(vkdl_binary_op op, const bcast *bc, const
     return VKDL_OK;
 }
 
-/* Spec constants: workgroup size, op, collapsed dims, which operand, mode (0 an invocation per
- * gradient element, 1 a power-of-two workgroup per element). */
+/* ---------------------------------------------------------------- GPU launcher */
+
+VKDL_PUSH_STRUCT(unary_push, UNARY_PUSH, 2);
+VKDL_PUSH_STRUCT(unary_backward_push, UNARY_BACKWARD_PUSH, 3);
+VKDL_PUSH_STRUCT(binary_push, BINARY_PUSH, 3);
+VKDL_PUSH_STRUCT(binary_backward_push, BINARY_BACKWARD_PUSH, 4);
+
+static const vkdl_kernel K_UNARY = {
+    VKDL_SPIRV(unary),
+    .n_bindings = 2,
+    .access = {VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct unary_push),
+    .n_spec = UNARY_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_UNARY_BACKWARD = {
+    VKDL_SPIRV(unary_backward),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct unary_backward_push),
+    .n_spec = UNARY_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_BINARY = {
+    VKDL_SPIRV(binary),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct binary_push),
+    .n_spec = BINARY_SPEC_COUNT,
+};
+
 static const vkdl_kernel K_BINARY_BACKWARD = {
     VKDL_SPIRV(binary_backward),
     .n_bindings = 4,
     .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE},
-    .push_size = 27 * sizeof(uint32_t),
-    .n_spec = 5,
+    .push_size = sizeof(struct binary_backward_push),
+    .n_spec = BINARY_BACKWARD_SPEC_COUNT,
 };
 
-#define WG_SUM 64           /* workgroup of the long-sum mode */
-#define LONG_SUM 1024       /* terms per gradient element from which a workgroup shares them */
+/* op: a vkdl_unary_op or UNARY_OP_SCALE. */
+static vkdl_status gpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alpha, float beta)
+{
+    struct unary_push push = {.n = (uint32_t)x->numel, .alpha = alpha, .beta = beta};
+    uint32_t spec[UNARY_SPEC_COUNT] = {[UNARY_SPEC_WG] = WG, [UNARY_SPEC_OP] = (uint32_t)op};
+    vkdl_dispatch_info d = {.kernel = &K_UNARY, .spec = spec, .tensors = {x, out}, .push = &push};
+    vkdl_grid_1d(x->ctx, (x->numel + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(x->ctx, &d);
+}
+
+static vkdl_status gpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    struct unary_backward_push push = {.n = (uint32_t)x->numel};
+    uint32_t spec[UNARY_SPEC_COUNT] = {[UNARY_SPEC_WG] = WG, [UNARY_SPEC_OP] = (uint32_t)op};
+    vkdl_dispatch_info d = {.kernel = &K_UNARY_BACKWARD, .spec = spec, .tensors = {x, dy, dx}, .push = &push};
+    vkdl_grid_1d(x->ctx, (x->numel + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(x->ctx, &d);
+}
+
+static vkdl_status gpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a, const vkdl_tensor *b,
+                              vkdl_tensor *out)
+{
+    struct binary_push push = {.n = (uint32_t)out->numel};
+    for (int i = 0; i < bc->ndim; i++) {
+        push.shape[i] = (uint32_t)bc->shape[i];
+        push.stride_a[i] = (uint32_t)bc->sa[i];
+        push.stride_b[i] = (uint32_t)bc->sb[i];
+    }
+    uint32_t spec[BINARY_SPEC_COUNT] = {
+        [BINARY_SPEC_WG] = WG, [BINARY_SPEC_OP] = (uint32_t)op, [BINARY_SPEC_NDIM] = (uint32_t)bc->ndim};
+    vkdl_dispatch_info d = {.kernel = &K_BINARY, .spec = spec, .tensors = {a, b, out}, .push = &push};
+    vkdl_grid_1d(out->ctx, (out->numel + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(out->ctx, &d);
+}
 
 /* One gradient: each element of the operand sums dout over the dims the operand was broadcast
  * along, in a fixed order (deterministic, no atomics). */
 static vkdl_status gpu_binary_grad(vkdl_binary_op op, int which, const bcast *bc, const vkdl_tensor *a,
                                    const vkdl_tensor *b, const vkdl_tensor *dout, vkdl_tensor *g)
 {
-    struct {
-        uint32_t n, n_red, reduced, shape[8], sa[8], sb[8];
-    } push = {.n = (uint32_t)g->numel, .n_red = 1};
+    struct binary_backward_push push = {.n = (uint32_t)g->numel, .n_red = 1};
     for (int i = 0; i < bc->ndim; i++) {
         push.shape[i] = (uint32_t)bc->shape[i];
-        push.sa[i] = (uint32_t)bc->sa[i];
-        push.sb[i] = (uint32_t)bc->sb[i];
-        if ((which ? bc->sb[i] : bc->sa[i]) == 0) {
+        push.stride_a[i] = (uint32_t)bc->sa[i];
+        push.stride_b[i] = (uint32_t)bc->sb[i];
+        if ((which == BINARY_WHICH_B ? bc->sb[i] : bc->sa[i]) == 0) {
             push.reduced |= 1u << i;
             push.n_red *= (uint32_t)bc->shape[i];
         }
     }
     bool long_sum = push.n_red >= LONG_SUM;
-    uint32_t spec[5] = {long_sum ? WG_SUM : WG, (uint32_t)op, (uint32_t)bc->ndim, (uint32_t)which, long_sum};
+    uint32_t spec[BINARY_BACKWARD_SPEC_COUNT] = {
+        [BINARY_SPEC_WG] = long_sum ? WG_SUM : WG,
+        [BINARY_SPEC_OP] = (uint32_t)op,
+        [BINARY_SPEC_NDIM] = (uint32_t)bc->ndim,
+        [BINARY_SPEC_WHICH] = (uint32_t)which,
+        [BINARY_SPEC_MODE] = long_sum ? BINARY_MODE_WORKGROUP : BINARY_MODE_INVOCATION,
+    };
     vkdl_dispatch_info d = {.kernel = &K_BINARY_BACKWARD, .spec = spec, .tensors = {a, b, dout, g}, .push = &push};
     vkdl_grid_1d(g->ctx, long_sum ? (uint64_t)g->numel : (uint64_t)(g->numel + WG - 1) / WG, d.groups);
     return vkdl_dispatch(g->ctx, &d);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+/* op: a vkdl_unary_op or UNARY_OP_SCALE. */
+static vkdl_status run_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alpha, float beta)
+{
+    if (x->numel == 0)
+        return VKDL_OK;
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_unary(op, x, out, alpha, beta);
+        return VKDL_OK;
+    }
+    return gpu_unary(op, x, out, alpha, beta);
+}
+
+vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out)
+{
+    VKDL_TRY(check_unary_op("unary", op));
+    VKDL_TRY(check_unary("unary", x, out, "out"));
+    return run_unary(op, x, out, 1, 0);
+}
+
+vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out)
+{
+    VKDL_TRY(check_unary("scale", x, out, "out"));
+    return run_unary(UNARY_OP_SCALE, x, out, alpha, beta);
+}
+
+vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    VKDL_TRY(check_unary_backward(op, x, dy, dx));
+    if (x->numel == 0)
+        return VKDL_OK;
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_unary_backward(op, x, dy, dx);
+        return VKDL_OK;
+    }
+    return gpu_unary_backward(op, x, dy, dx);
+}
+
+vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out)
+{
+    const char *name = "binary";
+    VKDL_TRY(check_binary(name, op, a, b, out, "out"));
+    bcast bc = {0};
+    VKDL_TRY(broadcast(name, a, b, out, &bc));
+    if (out->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "binary: %lld elements exceed 2^32", (long long)out->numel);
+    if (out->numel == 0)
+        return VKDL_OK;
+    if (out->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_binary(op, &bc, a, b, out);
+        return VKDL_OK;
+    }
+    return gpu_binary(op, &bc, a, b, out);
 }
 
 vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
@@ -384,16 +437,8 @@ vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const 
 {
     const char *name = "binary_backward";
     VKDL_TRY(check_binary(name, op, a, b, dout, "dout"));
-    if (da) {
-        VKDL_TRY(vkdl_check_same_ctx(name, da, dout));
-        VKDL_TRY(vkdl_check_dtype(name, "da", da, VKDL_F32));
-        VKDL_TRY(vkdl_check_same_shape(name, a, da));
-    }
-    if (db) {
-        VKDL_TRY(vkdl_check_same_ctx(name, db, dout));
-        VKDL_TRY(vkdl_check_dtype(name, "db", db, VKDL_F32));
-        VKDL_TRY(vkdl_check_same_shape(name, b, db));
-    }
+    VKDL_TRY(check_operand_grad(name, "da", da, a, dout));
+    VKDL_TRY(check_operand_grad(name, "db", db, b, dout));
     bcast bc = {0};
     VKDL_TRY(broadcast(name, a, b, dout, &bc));
     if (dout->numel > UINT32_MAX)
@@ -409,8 +454,8 @@ vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const 
     if (dout->ctx->backend == VKDL_BACKEND_CPU)
         return cpu_binary_backward(op, &bc, a, b, dout, da, db);
     if (da)
-        VKDL_TRY(gpu_binary_grad(op, 0, &bc, a, b, dout, da));
+        VKDL_TRY(gpu_binary_grad(op, BINARY_WHICH_A, &bc, a, b, dout, da));
     if (db)
-        VKDL_TRY(gpu_binary_grad(op, 1, &bc, a, b, dout, db));
+        VKDL_TRY(gpu_binary_grad(op, BINARY_WHICH_B, &bc, a, b, dout, db));
     return VKDL_OK;
 }

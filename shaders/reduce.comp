@@ -1,25 +1,26 @@
 #version 450
 // SUM / MEAN / MAX / ARGMAX along one axis of x viewed as [outer, n, inner]; output o covers
 // (o / inner, o % inner). Two launch shapes, picked by MODE:
-//  - MODE 0: an invocation per output, looping over the axis. Neighbouring invocations read
+//  - INVOCATION: an invocation per output, looping over the axis. Neighbouring invocations read
 //    neighbouring addresses when inner > 1, so this is the shape for many short reductions.
-//  - MODE 1: a workgroup per output; invocations stride over the axis and combine in the
+//  - WORKGROUP: a workgroup per output; invocations stride over the axis and combine in the
 //    workgroup. This is the shape for long reductions (few outputs, or the contiguous last axis).
 #ifdef SUBGROUP
 #extension GL_KHR_shader_subgroup_basic : enable
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #endif
 #include "common.glsl"
+#include "reduce.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint OP = 0;      // vkdl_reduce_op
-layout(constant_id = 2) const uint MODE = 0;
-// MODE 1 workgroups combine with subgroup ops when built with SUBGROUP (the device may lack
+layout(local_size_x_id = REDUCE_SPEC_WG) in;
+layout(constant_id = REDUCE_SPEC_OP) const uint OP = 0;
+layout(constant_id = REDUCE_SPEC_MODE) const uint MODE = 0;
+// WORKGROUP mode combines with subgroup ops when built with SUBGROUP (the device may lack
 // them: then a shared-memory tree, which needs a power-of-two workgroup). ONE_SUBGROUP says the
 // workgroup is a single subgroup, so no shared-memory step at all.
-layout(constant_id = 3) const bool ONE_SUBGROUP = false;
+layout(constant_id = REDUCE_SPEC_ONE_SUBGROUP) const bool ONE_SUBGROUP = false;
 
-const uint SUM = 0, MEAN = 1, MAX = 2, ARGMAX = 3;
+const uint SUM = REDUCE_OP_SUM, MEAN = REDUCE_OP_MEAN, MAX = REDUCE_OP_MAX, ARGMAX = REDUCE_OP_ARGMAX;
 const uint NONE = 0xffffffffu;
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
@@ -27,15 +28,13 @@ layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { uint y[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_y;
-    uint n_out;     // outer * inner
-    uint n;         // length of the reduced axis
-    uint inner;
+    REDUCE_PUSH
 } pc;
 
 shared float s_v[gl_WorkGroupSize.x];
 shared uint s_i[gl_WorkGroupSize.x];
 
-// One partial result. For sums, c is the Kahan compensation: long serial loops (MODE 0 with a
+// One partial result. For sums, c is the Kahan compensation: long serial loops (INVOCATION with a
 // long axis) would otherwise lose digits the double-precision CPU twin keeps.
 struct Acc {
     float v;
@@ -131,7 +130,7 @@ uint finish(Acc a) {
 }
 
 void main() {
-    if (MODE == 0) {
+    if (MODE == REDUCE_MODE_INVOCATION) {
         uint o = GLOBAL_ID;
         if (o >= pc.n_out)
             return;

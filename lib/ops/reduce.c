@@ -1,15 +1,21 @@
 /* vkdl_reduce: SUM, MEAN, MAX and ARGMAX along one axis. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "reduce.h"
 
 #include <math.h>
 
+/* The public op enum is passed to the shader as it is. */
+_Static_assert(VKDL_SUM == REDUCE_OP_SUM && VKDL_MEAN == REDUCE_OP_MEAN && VKDL_MAX == REDUCE_OP_MAX &&
+                   VKDL_ARGMAX == REDUCE_OP_ARGMAX,
+               "vkdl_reduce_op matches reduce.h");
+
 static const char *const OP_NAMES[] = {"sum", "mean", "max", "argmax"};
 
-static vkdl_status cpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out);
-static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out);
+/* ---------------------------------------------------------------- checks */
 
-vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out)
+/* On success *front is axis counted from the front. */
+static vkdl_status check_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, const vkdl_tensor *out, int *front)
 {
     VKDL_TRY(vkdl_check_tensor("reduce", "x", x));
     VKDL_TRY(vkdl_check_tensor("reduce", "out", out));
@@ -42,10 +48,8 @@ vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_
                          "removed or kept as 1", so, sx, axis);
     if (x->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "reduce: x %s has more than 2^32 elements", sx);
-
-    if (x->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_reduce(op, x, a, out);
-    return gpu_reduce(op, x, a, out);
+    *front = a;
+    return VKDL_OK;
 }
 
 /* ---------------------------------------------------------------- CPU twin */
@@ -85,19 +89,16 @@ static vkdl_status cpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- Vulkan */
+/* ---------------------------------------------------------------- GPU launcher */
 
-struct reduce_push {
-    uint32_t n_out, n, inner;
-};
+VKDL_PUSH_STRUCT(reduce_push, REDUCE_PUSH, 2);
 
-/* Spec constants: workgroup size, op, mode (0 invocation / 1 workgroup per output), one subgroup. */
 static const vkdl_kernel K_REDUCE = {
     VKDL_SPIRV(reduce),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct reduce_push),
-    .n_spec = 4,
+    .n_spec = REDUCE_SPEC_COUNT,
 };
 
 static const vkdl_kernel K_REDUCE_SG = {
@@ -105,7 +106,7 @@ static const vkdl_kernel K_REDUCE_SG = {
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct reduce_push),
-    .n_spec = 4,
+    .n_spec = REDUCE_SPEC_COUNT,
 };
 
 /* The largest power-of-two workgroup the device allows, capped at 256 (SwiftShader's limit, and
@@ -140,7 +141,7 @@ static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
      * whose per-invocation loop stays within a driver's loop limit on very long axes. */
     uint64_t limit = c->max_loop_iterations ? c->max_loop_iterations : UINT64_MAX;
     bool wg_mode = inner == 1 ? n >= 64 : (n >= 512 && n_out < 4096) || (uint64_t)n >= limit;
-    uint32_t wg, mode = wg_mode ? 1 : 0;
+    uint32_t wg;
     bool one_sg = false;
     uint64_t n_groups;
     if (!wg_mode) {
@@ -153,8 +154,13 @@ static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
             return VKDL_ERROR_TOO_LARGE;
     }
 
-    struct reduce_push pc = {(uint32_t)n_out, (uint32_t)n, (uint32_t)inner};
-    uint32_t spec[4] = {wg, (uint32_t)op, mode, one_sg ? 1 : 0};
+    struct reduce_push pc = {.n_out = (uint32_t)n_out, .n = (uint32_t)n, .inner = (uint32_t)inner};
+    uint32_t spec[REDUCE_SPEC_COUNT] = {
+        [REDUCE_SPEC_WG] = wg,
+        [REDUCE_SPEC_OP] = (uint32_t)op,
+        [REDUCE_SPEC_MODE] = wg_mode ? REDUCE_MODE_WORKGROUP : REDUCE_MODE_INVOCATION,
+        [REDUCE_SPEC_ONE_SUBGROUP] = one_sg,
+    };
     vkdl_dispatch_info info = {
         .kernel = k,
         .spec = spec,
@@ -163,4 +169,15 @@ static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
     };
     vkdl_grid_1d(ctx, n_groups, info.groups);
     return vkdl_dispatch(ctx, &info);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out)
+{
+    int a = 0;
+    VKDL_TRY(check_reduce(op, x, axis, out, &a));
+    if (x->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_reduce(op, x, a, out);
+    return gpu_reduce(op, x, a, out);
 }

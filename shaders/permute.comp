@@ -6,9 +6,10 @@
 // The dims arrive collapsed by the host (size-1 dims dropped, runs that stay adjacent merged),
 // innermost output dim first, with the x stride (in elements) of each.
 #include "common.glsl"
+#include "permute.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint ESIZE = 4;   // element bytes: 4, 2 or 1
+layout(local_size_x_id = PERMUTE_SPEC_WG) in;
+layout(constant_id = PERMUTE_SPEC_ESIZE) const uint ESIZE = 4;
 
 const uint PER = 4 / ESIZE;                     // elements per word
 const uint BITS = 8 * ESIZE;
@@ -19,10 +20,7 @@ layout(std430, binding = 0) readonly buffer X { uint x[]; };
 layout(std430, binding = 1) buffer Y { uint y[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_y;  // element offsets
-    uint n;             // elements
-    uint ndim;
-    uint dim[8];        // output dims, innermost first
-    uint stride[8];     // x stride of each
+    PERMUTE_PUSH
 } pc;
 
 uint source_element(uint j) {

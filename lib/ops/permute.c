@@ -1,13 +1,15 @@
 /* vkdl_permute: out.shape[i] = x.shape[perm[i]], any dtype. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "permute.h"
 
 #include <string.h>
 
-static vkdl_status cpu_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out);
-static vkdl_status gpu_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out);
+_Static_assert(VKDL_MAX_DIMS <= PERMUTE_MAX_DIMS, "permute.comp takes every collapsed shape");
 
-vkdl_status vkdl_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out)
+/* ---------------------------------------------------------------- checks */
+
+static vkdl_status check_permute(const vkdl_tensor *x, const int *perm, const vkdl_tensor *out)
 {
     VKDL_TRY(vkdl_check_tensor("permute", "x", x));
     VKDL_TRY(vkdl_check_tensor("permute", "out", out));
@@ -35,15 +37,14 @@ vkdl_status vkdl_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out
                          so, sx);
     if (x->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "permute: x %s has more than 2^32 elements", sx);
-
-    if (x->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_permute(x, perm, out);
-    return gpu_permute(x, perm, out);
+    return VKDL_OK;
 }
+
+/* ---------------------------------------------------------------- CPU twin */
 
 /* The permutation as output dims (innermost first) with the x stride of each, in elements:
  * size-1 dims dropped and neighbours that are also neighbours in x merged, which usually leaves
- * two or three dims. Returns the count (0 for a single element). */
+ * two or three dims. Returns the count (0 for a single element). Both backends walk these. */
 static int collapse(const vkdl_tensor *x, const int *perm, int64_t dim[VKDL_MAX_DIMS], int64_t stride[VKDL_MAX_DIMS])
 {
     int64_t xs[VKDL_MAX_DIMS];
@@ -67,8 +68,6 @@ static int collapse(const vkdl_tensor *x, const int *perm, int64_t dim[VKDL_MAX_
     }
     return nd;
 }
-
-/* ---------------------------------------------------------------- CPU twin */
 
 static vkdl_status cpu_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out)
 {
@@ -94,22 +93,18 @@ static vkdl_status cpu_permute(const vkdl_tensor *x, const int *perm, vkdl_tenso
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- Vulkan */
+/* ---------------------------------------------------------------- GPU launcher */
 
-struct permute_push {
-    uint32_t n, ndim;
-    uint32_t dim[VKDL_MAX_DIMS];
-    uint32_t stride[VKDL_MAX_DIMS];
-};
+VKDL_PUSH_STRUCT(permute_push, PERMUTE_PUSH, 2);
 
-/* Spec constants: workgroup size, element size in bytes. The output binding is read-write
- * because words shared with a neighbouring tensor are merged with atomics. */
+/* The output binding is read-write because words shared with a neighbouring tensor are merged
+ * with atomics. */
 static const vkdl_kernel K_PERMUTE = {
     VKDL_SPIRV(permute),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_RW},
     .push_size = sizeof(struct permute_push),
-    .n_spec = 2,
+    .n_spec = PERMUTE_SPEC_COUNT,
 };
 
 static vkdl_status gpu_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out)
@@ -131,7 +126,7 @@ static vkdl_status gpu_permute(const vkdl_tensor *x, const int *perm, vkdl_tenso
     uint64_t words = per == 1 ? (uint64_t)out->numel : ((uint64_t)out->numel + per - 1) / per + 1;
     uint32_t wg = c->max_wg_invocations < c->max_wg_size[0] ? c->max_wg_invocations : c->max_wg_size[0];
     wg = wg < 256 ? wg : 256;
-    uint32_t spec[2] = {wg, es};
+    uint32_t spec[PERMUTE_SPEC_COUNT] = {[PERMUTE_SPEC_WG] = wg, [PERMUTE_SPEC_ESIZE] = es};
     vkdl_dispatch_info info = {
         .kernel = &K_PERMUTE,
         .spec = spec,
@@ -140,4 +135,14 @@ static vkdl_status gpu_permute(const vkdl_tensor *x, const int *perm, vkdl_tenso
     };
     vkdl_grid_1d(ctx, (words + wg - 1) / wg, info.groups);
     return vkdl_dispatch(ctx, &info);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+vkdl_status vkdl_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out)
+{
+    VKDL_TRY(check_permute(x, perm, out));
+    if (x->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_permute(x, perm, out);
+    return gpu_permute(x, perm, out);
 }

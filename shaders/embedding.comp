@@ -5,9 +5,10 @@
 //    taken in increasing r, so the result is the same bits on every run without atomics.
 //    Invocations of one workgroup mostly share v, so the idx reads are uniform.
 #include "common.glsl"
+#include "embedding.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const bool BACKWARD = false;
+layout(local_size_x_id = EMBEDDING_SPEC_WG) in;
+layout(constant_id = EMBEDDING_SPEC_BACKWARD) const bool BACKWARD = false;
 
 layout(std430, binding = 0) readonly buffer SRC { float src[]; };    // weight, or dout
 layout(std430, binding = 1) readonly buffer IDX { int idx[]; };
@@ -19,9 +20,7 @@ const uint UNROLL = 16;
 
 layout(push_constant) uniform PC {
     uint off_src, off_idx, off_dst;
-    uint n;         // elements of dst
-    uint D, V;
-    uint n_idx;
+    EMBEDDING_PUSH
 } pc;
 
 void main() {

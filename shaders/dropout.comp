@@ -3,19 +3,17 @@
 // from Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011)
 // keyed by the 64-bit seed, counter = element index / 4: one call gives the 4 uniforms of 4
 // consecutive elements, so an invocation handles those 4. Element i is kept iff
-// (word[i % 4] >> 8) * 2^-24 >= p, exactly as lib/op_dropout.c computes it on the CPU.
+// (word[i % 4] >> 8) * 2^-24 >= p, exactly as lib/ops/dropout.c computes it on the CPU.
 #include "common.glsl"
+#include "dropout.h"
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = DROPOUT_SPEC_WG) in;
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_y;
-    uint n;
-    uint key0, key1;    // seed, low and high words
-    float p;
-    float scale;        // 1 / (1 - p), 0 when p = 1
+    DROPOUT_PUSH
 } pc;
 
 uvec4 philox4x32_10(uvec4 c, uvec2 k) {

@@ -2,8 +2,30 @@
  * every device and the CPU. Shader: shaders/dropout.comp. Tests: tests/test_dropout.c. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "dropout.h"
 
 #define WG 64
+
+/* ---------------------------------------------------------------- checks */
+
+/* Forward and backward are the same map of x (or dy) to out (or dx), named xname and oname. */
+static vkdl_status check_dropout(const char *op, const char *xname, const char *oname, const vkdl_tensor *x, float p,
+                                 const vkdl_tensor *out)
+{
+    VKDL_TRY(vkdl_check_tensor(op, xname, x));
+    VKDL_TRY(vkdl_check_tensor(op, oname, out));
+    VKDL_TRY(vkdl_check_same_ctx(op, x, out));
+    VKDL_TRY(vkdl_check_dtype(op, xname, x, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(op, oname, out, VKDL_F32));
+    VKDL_TRY(vkdl_check_same_shape(op, x, out));
+    if (!(p >= 0.0f && p <= 1.0f))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: p = %g is outside [0, 1]", op, (double)p);
+    if (x->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", op, (long long)x->numel);
+    return VKDL_OK;
+}
+
+/* ---------------------------------------------------------------- CPU twin */
 
 void vkdl_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
 {
@@ -47,41 +69,46 @@ static void cpu_dropout(const vkdl_tensor *x, float p, uint64_t seed, vkdl_tenso
     }
 }
 
+/* ---------------------------------------------------------------- GPU launcher */
+
+VKDL_PUSH_STRUCT(dropout_push, DROPOUT_PUSH, 2);
+
 static const vkdl_kernel K_DROPOUT = {
     VKDL_SPIRV(dropout),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
-    .push_size = 5 * sizeof(uint32_t),
-    .n_spec = 1,
+    .push_size = sizeof(struct dropout_push),
+    .n_spec = DROPOUT_SPEC_COUNT,
 };
+
+static vkdl_status gpu_dropout(const vkdl_tensor *x, float p, uint64_t seed, vkdl_tensor *out)
+{
+    struct dropout_push pc = {
+        .n = (uint32_t)x->numel,
+        .key0 = (uint32_t)seed,
+        .key1 = (uint32_t)(seed >> 32),
+        .p = p,
+        .scale = dropout_scale(p),
+    };
+    uint32_t spec[DROPOUT_SPEC_COUNT] = {[DROPOUT_SPEC_WG] = WG};
+    vkdl_dispatch_info d = {.kernel = &K_DROPOUT, .spec = spec, .tensors = {x, out}, .push = &pc};
+    vkdl_grid_1d(x->ctx, ((uint64_t)x->numel + 4 * WG - 1) / (4 * WG), d.groups);
+    return vkdl_dispatch(x->ctx, &d);
+}
+
+/* ---------------------------------------------------------------- entry points */
 
 static vkdl_status dropout_common(const char *op, const char *xname, const char *oname, const vkdl_tensor *x, float p,
                                   uint64_t seed, vkdl_tensor *out)
 {
-    VKDL_TRY(vkdl_check_tensor(op, xname, x));
-    VKDL_TRY(vkdl_check_tensor(op, oname, out));
-    VKDL_TRY(vkdl_check_same_ctx(op, x, out));
-    VKDL_TRY(vkdl_check_dtype(op, xname, x, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(op, oname, out, VKDL_F32));
-    VKDL_TRY(vkdl_check_same_shape(op, x, out));
-    if (!(p >= 0.0f && p <= 1.0f))
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: p = %g is outside [0, 1]", op, (double)p);
-    if (x->numel > UINT32_MAX)
-        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", op, (long long)x->numel);
+    VKDL_TRY(check_dropout(op, xname, oname, x, p, out));
     if (x->numel == 0)
         return VKDL_OK;
     if (x->ctx->backend == VKDL_BACKEND_CPU) {
         cpu_dropout(x, p, seed, out);
         return VKDL_OK;
     }
-    struct {
-        uint32_t n, key0, key1;
-        float p, scale;
-    } pc = {(uint32_t)x->numel, (uint32_t)seed, (uint32_t)(seed >> 32), p, dropout_scale(p)};
-    uint32_t spec[1] = {WG};
-    vkdl_dispatch_info d = {.kernel = &K_DROPOUT, .spec = spec, .tensors = {x, out}, .push = &pc};
-    vkdl_grid_1d(x->ctx, ((uint64_t)x->numel + 4 * WG - 1) / (4 * WG), d.groups);
-    return vkdl_dispatch(x->ctx, &d);
+    return gpu_dropout(x, p, seed, out);
 }
 
 vkdl_status vkdl_dropout(const vkdl_tensor *x, float p, uint64_t seed, vkdl_tensor *out)

@@ -2,17 +2,18 @@
 // Optimizer steps over one flat parameter tensor (an invocation per element), and, built with
 // CLIP, the global gradient norm for clipping.
 #include "common.glsl"
+#include "optim.h"
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = OPTIM_SPEC_WG) in;
 
 #ifndef CLIP
 
-layout(constant_id = 1) const uint TYPE = 0;            // vkdl_optimizer
-layout(constant_id = 2) const bool USE_M = false;       // momentum buffer (SGD, RMSprop) / Adam's m
-layout(constant_id = 3) const bool NESTEROV = false;
-layout(constant_id = 4) const bool HAS_SCALE = false;   // gradients times grad_scale[0]
+layout(constant_id = OPTIM_SPEC_TYPE) const uint TYPE = 0;
+layout(constant_id = OPTIM_SPEC_USE_M) const bool USE_M = false;
+layout(constant_id = OPTIM_SPEC_NESTEROV) const bool NESTEROV = false;
+layout(constant_id = OPTIM_SPEC_HAS_SCALE) const bool HAS_SCALE = false;
 
-const uint SGD = 0, ADAM = 1, ADAMW = 2, RMSPROP = 3;
+const uint SGD = OPTIM_TYPE_SGD, ADAM = OPTIM_TYPE_ADAM, ADAMW = OPTIM_TYPE_ADAMW, RMSPROP = OPTIM_TYPE_RMSPROP;
 
 // Unused state bindings are bound to some other tensor and never touched.
 layout(std430, binding = 0) buffer P { float p[]; };
@@ -22,12 +23,7 @@ layout(std430, binding = 3) buffer V { float v[]; };
 layout(std430, binding = 4) readonly buffer S { float s[]; };
 layout(push_constant) uniform PC {
     uint off_p, off_g, off_m, off_v, off_s;
-    uint n;
-    float lr, wd, momentum, dampening;
-    float beta1, beta2, eps, alpha;
-    float step_size;        // Adam: lr / (1 - beta1^step)
-    float inv_sqrt_bc2;     // Adam: 1 / sqrt(1 - beta2^step)
-    uint first;             // SGD: the momentum buffer starts as the gradient
+    OPTIM_PUSH
 } pc;
 
 void main() {
@@ -75,17 +71,15 @@ void main() {
 // Sum of squares in two passes with no atomics, so the result has the same bits on every run:
 // pass SQUARE sums src^2 over a contiguous chunk per workgroup into dst[group]; a FINAL pass
 // (one workgroup) turns its sum into the norm in dst[0] and the clip factor in scale[0].
-layout(constant_id = 1) const bool SQUARE = true;
-layout(constant_id = 2) const bool FINAL = true;
+layout(constant_id = OPTIM_CLIP_SPEC_SQUARE) const bool SQUARE = true;
+layout(constant_id = OPTIM_CLIP_SPEC_FINAL) const bool FINAL = true;
 
 layout(std430, binding = 0) readonly buffer Src { float src[]; };
 layout(std430, binding = 1) writeonly buffer Dst { float dst[]; };
 layout(std430, binding = 2) writeonly buffer Scale { float scale[]; };
 layout(push_constant) uniform PC {
     uint off_src, off_dst, off_scale;
-    uint n;
-    uint chunk;         // elements per workgroup
-    float max_norm;
+    OPTIM_CLIP_PUSH
 } pc;
 
 shared float s_sum[gl_WorkGroupSize.x];

@@ -3,6 +3,7 @@
  * Tests: tests/test_optim.c. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "optim.h"
 
 #include <math.h>
 
@@ -11,6 +12,11 @@
 /* The first clipping pass makes at most this many partial sums, so the final pass is short. */
 #define CLIP_MAX_PARTIALS 1024
 
+/* The public optimizer enum is passed to the shader as it is. */
+_Static_assert(VKDL_SGD == OPTIM_TYPE_SGD && VKDL_ADAM == OPTIM_TYPE_ADAM && VKDL_ADAMW == OPTIM_TYPE_ADAMW &&
+                   VKDL_RMSPROP == OPTIM_TYPE_RMSPROP,
+               "vkdl_optimizer matches optim.h");
+
 static const char *const TYPE_NAMES[] = {"sgd", "adam", "adamw", "rmsprop"};
 
 /* Per-step constants shared by both backends, derived once from the info in double. */
@@ -18,6 +24,8 @@ typedef struct optim_plan {
     bool use_m, use_v, first;
     double step_size, inv_sqrt_bc2;
 } optim_plan;
+
+/* ---------------------------------------------------------------- checks */
 
 static bool is_finite_nonneg(float f) { return f >= 0 && isfinite(f); }
 
@@ -112,6 +120,28 @@ static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param,
     return VKDL_OK;
 }
 
+static vkdl_status check_clip(const vkdl_tensor *grad, float max_norm, const vkdl_tensor *norm,
+                              const vkdl_tensor *scale)
+{
+    const char *name = "clip_grad_norm";
+    VKDL_TRY(vkdl_check_tensor(name, "grad", grad));
+    VKDL_TRY(vkdl_check_tensor(name, "norm", norm));
+    VKDL_TRY(vkdl_check_tensor(name, "scale", scale));
+    VKDL_TRY(vkdl_check_same_ctx(name, grad, norm));
+    VKDL_TRY(vkdl_check_same_ctx(name, grad, scale));
+    VKDL_TRY(vkdl_check_dtype(name, "grad", grad, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "norm", norm, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "scale", scale, VKDL_F32));
+    if (norm->numel != 1 || scale->numel != 1)
+        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: norm and scale must have one element (have %lld and %lld)",
+                         name, (long long)norm->numel, (long long)scale->numel);
+    if (!is_finite_nonneg(max_norm))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: max_norm %g must be finite and >= 0", name, (double)max_norm);
+    if (grad->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)grad->numel);
+    return VKDL_OK;
+}
+
 /* ---------------------------------------------------------------- CPU twin */
 
 static void cpu_optim(const vkdl_optim_info *in, const optim_plan *plan, vkdl_tensor *param, const vkdl_tensor *grad,
@@ -165,23 +195,36 @@ static void cpu_optim(const vkdl_optim_info *in, const optim_plan *plan, vkdl_te
     }
 }
 
-/* ---------------------------------------------------------------- Vulkan */
+static void cpu_clip(const vkdl_tensor *grad, float max_norm, vkdl_tensor *norm, vkdl_tensor *scale)
+{
+    const float *g = vkdl_tensor_host(grad);
+    double ss = 0;
+    for (int64_t i = 0; i < grad->numel; i++)
+        ss += (double)g[i] * g[i];
+    double n = sqrt(ss);
+    *(float *)vkdl_tensor_host(norm) = (float)n;
+    *(float *)vkdl_tensor_host(scale) = (float)fmin(1.0, max_norm / (n + 1e-6));
+}
 
-struct optim_push {
-    uint32_t n;
-    float lr, wd, momentum, dampening;
-    float beta1, beta2, eps, alpha;
-    float step_size, inv_sqrt_bc2;
-    uint32_t first;
-};
+/* ---------------------------------------------------------------- GPU launcher */
 
-/* Spec constants: workgroup size, type, use m, nesterov, has grad_scale. */
+VKDL_PUSH_STRUCT(optim_push, OPTIM_PUSH, 5);
+VKDL_PUSH_STRUCT(clip_push, OPTIM_CLIP_PUSH, 3);
+
 static const vkdl_kernel K_OPTIM = {
     VKDL_SPIRV(optim),
     .n_bindings = 5,
     .access = {VKDL_RW, VKDL_READ, VKDL_RW, VKDL_RW, VKDL_READ},
     .push_size = sizeof(struct optim_push),
-    .n_spec = 5,
+    .n_spec = OPTIM_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_CLIP = {
+    VKDL_SPIRV(optim_clip),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_WRITE, VKDL_WRITE},
+    .push_size = sizeof(struct clip_push),
+    .n_spec = OPTIM_CLIP_SPEC_COUNT,
 };
 
 static vkdl_status gpu_optim(const vkdl_optim_info *in, const optim_plan *plan, vkdl_tensor *param,
@@ -201,8 +244,13 @@ static vkdl_status gpu_optim(const vkdl_optim_info *in, const optim_plan *plan, 
         .inv_sqrt_bc2 = (float)plan->inv_sqrt_bc2,
         .first = plan->first,
     };
-    uint32_t spec[5] = {WG, (uint32_t)in->type, plan->use_m, in->type == VKDL_SGD && in->nesterov,
-                       in->grad_scale != NULL};
+    uint32_t spec[OPTIM_SPEC_COUNT] = {
+        [OPTIM_SPEC_WG] = WG,
+        [OPTIM_SPEC_TYPE] = (uint32_t)in->type,
+        [OPTIM_SPEC_USE_M] = plan->use_m,
+        [OPTIM_SPEC_NESTEROV] = in->type == VKDL_SGD && in->nesterov,
+        [OPTIM_SPEC_HAS_SCALE] = in->grad_scale != NULL,
+    };
     /* A binding the kernel does not use still needs a buffer: param stands in (never touched). */
     vkdl_dispatch_info d = {
         .kernel = &K_OPTIM,
@@ -215,42 +263,13 @@ static vkdl_status gpu_optim(const vkdl_optim_info *in, const optim_plan *plan, 
     return vkdl_dispatch(param->ctx, &d);
 }
 
-vkdl_status vkdl_optim_step(const vkdl_optim_info *info, vkdl_tensor *param, const vkdl_tensor *grad, vkdl_tensor *m,
-                            vkdl_tensor *v)
-{
-    optim_plan plan = {0};
-    VKDL_TRY(validate(info, param, grad, m, v, &plan));
-    if (param->numel == 0)
-        return VKDL_OK;
-    if (param->ctx->backend == VKDL_BACKEND_CPU) {
-        cpu_optim(info, &plan, param, grad, m, v);
-        return VKDL_OK;
-    }
-    return gpu_optim(info, &plan, param, grad, m, v);
-}
-
-/* ---------------------------------------------------------------- gradient clipping */
-
-struct clip_push {
-    uint32_t n, chunk;
-    float max_norm;
-};
-
-/* Spec constants: workgroup size, square the input, final pass. */
-static const vkdl_kernel K_CLIP = {
-    VKDL_SPIRV(optim_clip),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_WRITE, VKDL_WRITE},
-    .push_size = sizeof(struct clip_push),
-    .n_spec = 3,
-};
-
 static vkdl_status clip_pass(const vkdl_tensor *src, vkdl_tensor *dst, vkdl_tensor *scale, bool square, bool final,
                              uint32_t n_groups, float max_norm)
 {
     uint32_t n = (uint32_t)src->numel;
-    struct clip_push pc = {n, (n + n_groups - 1) / n_groups, max_norm};
-    uint32_t spec[3] = {CLIP_WG, square, final};
+    struct clip_push pc = {.n = n, .chunk = (n + n_groups - 1) / n_groups, .max_norm = max_norm};
+    uint32_t spec[OPTIM_CLIP_SPEC_COUNT] = {
+        [OPTIM_SPEC_WG] = CLIP_WG, [OPTIM_CLIP_SPEC_SQUARE] = square, [OPTIM_CLIP_SPEC_FINAL] = final};
     vkdl_dispatch_info d = {.kernel = &K_CLIP, .spec = spec, .tensors = {src, dst, scale}, .push = &pc};
     vkdl_grid_1d(src->ctx, n_groups, d.groups);
     return vkdl_dispatch(src->ctx, &d);
@@ -275,32 +294,27 @@ static vkdl_status gpu_clip(const vkdl_tensor *grad, float max_norm, vkdl_tensor
     return s;
 }
 
+/* ---------------------------------------------------------------- entry points */
+
+vkdl_status vkdl_optim_step(const vkdl_optim_info *info, vkdl_tensor *param, const vkdl_tensor *grad, vkdl_tensor *m,
+                            vkdl_tensor *v)
+{
+    optim_plan plan = {0};
+    VKDL_TRY(validate(info, param, grad, m, v, &plan));
+    if (param->numel == 0)
+        return VKDL_OK;
+    if (param->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_optim(info, &plan, param, grad, m, v);
+        return VKDL_OK;
+    }
+    return gpu_optim(info, &plan, param, grad, m, v);
+}
+
 vkdl_status vkdl_clip_grad_norm(const vkdl_tensor *grad, float max_norm, vkdl_tensor *norm, vkdl_tensor *scale)
 {
-    const char *name = "clip_grad_norm";
-    VKDL_TRY(vkdl_check_tensor(name, "grad", grad));
-    VKDL_TRY(vkdl_check_tensor(name, "norm", norm));
-    VKDL_TRY(vkdl_check_tensor(name, "scale", scale));
-    VKDL_TRY(vkdl_check_same_ctx(name, grad, norm));
-    VKDL_TRY(vkdl_check_same_ctx(name, grad, scale));
-    VKDL_TRY(vkdl_check_dtype(name, "grad", grad, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "norm", norm, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "scale", scale, VKDL_F32));
-    if (norm->numel != 1 || scale->numel != 1)
-        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: norm and scale must have one element (have %lld and %lld)",
-                         name, (long long)norm->numel, (long long)scale->numel);
-    if (!is_finite_nonneg(max_norm))
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: max_norm %g must be finite and >= 0", name, (double)max_norm);
-    if (grad->numel > UINT32_MAX)
-        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)grad->numel);
+    VKDL_TRY(check_clip(grad, max_norm, norm, scale));
     if (grad->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *g = vkdl_tensor_host(grad);
-        double ss = 0;
-        for (int64_t i = 0; i < grad->numel; i++)
-            ss += (double)g[i] * g[i];
-        double n = sqrt(ss);
-        *(float *)vkdl_tensor_host(norm) = (float)n;
-        *(float *)vkdl_tensor_host(scale) = (float)fmin(1.0, max_norm / (n + 1e-6));
+        cpu_clip(grad, max_norm, norm, scale);
         return VKDL_OK;
     }
     if (grad->numel == 0) { /* nothing to bind: the norm of nothing is 0 */

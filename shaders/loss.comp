@@ -14,8 +14,9 @@
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #endif
 #include "common.glsl"
+#include "loss.h"
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = LOSS_SPEC_WG) in;
 
 float nan_value() { return uintBitsToFloat(0x7fc00000u); }
 
@@ -32,18 +33,15 @@ void sum_add(inout Sum a, float v) {
 }
 
 #if defined(SUM)
-layout(constant_id = 1) const uint MODE = 0;
-const uint SCALED = 0, RATIO = 1, COUNT = 2;
+layout(constant_id = LOSS_SPEC_MODE) const uint MODE = 0;
+const uint SCALED = LOSS_SUM_SCALED, RATIO = LOSS_SUM_RATIO, COUNT = LOSS_SUM_COUNT;
 
 // f32 partials, (loss, weight) pairs for RATIO, or i32 targets for COUNT.
 layout(std430, binding = 0) readonly buffer P { uint p[]; };
 layout(std430, binding = 1) writeonly buffer OUT { float out_v[]; };
 layout(push_constant) uniform PC {
     uint off_p, off_out;
-    uint n;         // partials (pairs for RATIO, targets for COUNT)
-    float scale;    // SCALED: the result is sum * scale
-    int ignore;     // COUNT: targets equal to it are not counted,
-    uint has_ignore;    // if this is nonzero
+    LOSS_SUM_PUSH
 } pc;
 
 shared float s_v[gl_WorkGroupSize.x];
@@ -81,7 +79,7 @@ void main() {
 }
 
 #elif defined(CE)
-layout(constant_id = 1) const bool ONE_SUBGROUP = false;
+layout(constant_id = LOSS_SPEC_ONE_SUBGROUP) const bool ONE_SUBGROUP = false;
 
 layout(std430, binding = 0) readonly buffer L { float logits[]; };
 layout(std430, binding = 1) readonly buffer T { int targets[]; };
@@ -90,20 +88,13 @@ layout(std430, binding = 2) readonly buffer CNT { float count[]; };    // rows n
 layout(std430, binding = 3) writeonly buffer DL { float dlogits[]; };
 layout(push_constant) uniform PC {
     uint off_l, off_t, off_cnt, off_dl;
-    uint C, rows;
-    int ignore;
-    uint has_ignore;
-    float ls;       // label smoothing
-    float dloss;
+    LOSS_CE_BACKWARD_PUSH
 } pc;
 #else
 layout(std430, binding = 2) writeonly buffer OUT { float out_v[]; };   // (loss, weight) per row
 layout(push_constant) uniform PC {
     uint off_l, off_t, off_out;
-    uint C, rows;
-    int ignore;
-    uint has_ignore;
-    float ls;
+    LOSS_CE_PUSH
 } pc;
 #endif
 
@@ -225,17 +216,15 @@ void main() {
 }
 
 #else
-layout(constant_id = 1) const uint MODE = 0;
-const uint MSE_PART = 0, BCE_PART = 1, MSE_GRAD = 2, BCE_GRAD = 3;
+layout(constant_id = LOSS_SPEC_MODE) const uint MODE = 0;
+const uint MSE_PART = LOSS_MSE_PART, BCE_PART = LOSS_BCE_PART, MSE_GRAD = LOSS_MSE_GRAD, BCE_GRAD = LOSS_BCE_GRAD;
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) readonly buffer T { float t[]; };
 layout(std430, binding = 2) writeonly buffer OUT { float out_v[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_t, off_out;
-    uint n;
-    uint n_part;    // *_PART: invocations, each summing elements i, i + n_part, ...
-    float scale;    // *_GRAD: dloss / n (times 2 for MSE)
+    LOSS_PUSH
 } pc;
 
 float term(float v, float y) {

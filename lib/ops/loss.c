@@ -10,6 +10,7 @@
  * row a NaN loss (so the mean is NaN) and a NaN gradient row. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "loss.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -20,9 +21,7 @@
 #define MAX_PARTS 16384 /* enough slices to fill a large GPU; the fold stays one workgroup */
 #define MAX_PER_PART 32768 /* lavapipe ends a shader's loops after 65535 iterations in all */
 
-/* loss.comp MODE values */
-enum { MSE_PART, BCE_PART, MSE_GRAD, BCE_GRAD };
-enum { SUM_SCALED, SUM_RATIO, SUM_COUNT };
+/* ---------------------------------------------------------------- checks */
 
 static vkdl_status check_scalar(const char *op, const vkdl_tensor *loss)
 {
@@ -33,112 +32,6 @@ static vkdl_status check_scalar(const char *op, const vkdl_tensor *loss)
                          vkdl_shape_str(loss, s, sizeof s));
     }
     return VKDL_OK;
-}
-
-/* ---------------------------------------------------------------- kernels */
-
-struct loss_push {
-    uint32_t n, n_part;
-    float scale;
-};
-
-struct sum_push {
-    uint32_t n;
-    float scale;
-    int32_t ignore;
-    uint32_t has_ignore;
-};
-
-struct ce_push {
-    uint32_t C, rows;
-    int32_t ignore;
-    uint32_t has_ignore;
-    float ls;
-    float dloss;        /* backward only */
-};
-
-/* Spec constants: workgroup size, mode. */
-static const vkdl_kernel K_LOSS = {
-    VKDL_SPIRV(loss),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
-    .push_size = sizeof(struct loss_push),
-    .n_spec = 2,
-};
-
-/* Spec constants: workgroup size (a power of two), mode. */
-static const vkdl_kernel K_LOSS_SUM = {
-    VKDL_SPIRV(loss_sum),
-    .n_bindings = 2,
-    .access = {VKDL_READ, VKDL_WRITE},
-    .push_size = sizeof(struct sum_push),
-    .n_spec = 2,
-};
-
-/* Spec constants: workgroup size, one subgroup per workgroup. */
-#define CE_KERNEL(var, id, nb, ...)                     \
-    static const vkdl_kernel var = {                    \
-        VKDL_SPIRV(id),                                 \
-        .n_bindings = nb,                               \
-        .access = {__VA_ARGS__},                        \
-        .push_size = sizeof(struct ce_push),            \
-        .n_spec = 2,                                    \
-    }
-CE_KERNEL(K_CE, loss_ce, 3, VKDL_READ, VKDL_READ, VKDL_WRITE);
-CE_KERNEL(K_CE_SG, loss_ce_sg, 3, VKDL_READ, VKDL_READ, VKDL_WRITE);
-CE_KERNEL(K_CE_BACKWARD, loss_ce_backward, 4, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE);
-CE_KERNEL(K_CE_BACKWARD_SG, loss_ce_backward_sg, 4, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE);
-
-/* Fold the n partials (pairs for SUM_RATIO, i32 targets for SUM_COUNT) into out[0]. */
-static vkdl_status gpu_fold(const vkdl_tensor *parts, uint32_t mode, uint32_t n, float scale, int32_t ignore,
-                            bool has_ignore, vkdl_tensor *out)
-{
-    struct sum_push pc = {n, scale, ignore, has_ignore};
-    uint32_t spec[2] = {WG, mode};
-    vkdl_dispatch_info d = {.kernel = &K_LOSS_SUM, .spec = spec, .tensors = {parts, out}, .push = &pc,
-                            .groups = {1, 1, 1}};
-    return vkdl_dispatch(out->ctx, &d);
-}
-
-/* mean of MSE or BCE terms over x and t: slices into a scratch tensor, then the fold. */
-static vkdl_status gpu_mean(uint32_t mode, const vkdl_tensor *x, const vkdl_tensor *t, vkdl_tensor *loss)
-{
-    vkdl_context *ctx = x->ctx;
-    int64_t n_part = (x->numel + ELEMS_PER_PART - 1) / ELEMS_PER_PART;
-    if (n_part > MAX_PARTS)
-        n_part = MAX_PARTS;
-    if (n_part < (x->numel + MAX_PER_PART - 1) / MAX_PER_PART)
-        n_part = (x->numel + MAX_PER_PART - 1) / MAX_PER_PART;
-    vkdl_tensor *parts;
-    VKDL_TRY(vkdl_tensor_create(ctx, VKDL_F32, 1, &n_part, &parts));
-    struct loss_push pc = {(uint32_t)x->numel, (uint32_t)n_part, 0};
-    uint32_t spec[2] = {WG, mode};
-    vkdl_dispatch_info d = {.kernel = &K_LOSS, .spec = spec, .tensors = {x, t, parts}, .push = &pc};
-    vkdl_grid_1d(ctx, (uint64_t)(n_part + WG - 1) / WG, d.groups);
-    vkdl_status s = vkdl_dispatch(ctx, &d);
-    if (s == VKDL_OK)
-        s = gpu_fold(parts, SUM_SCALED, (uint32_t)n_part, (float)(1.0 / (double)x->numel), 0, false, loss);
-    /* freed safely while the dispatches are pending */
-    vkdl_tensor_destroy(parts);
-    return s;
-}
-
-static vkdl_status gpu_grad(uint32_t mode, const vkdl_tensor *x, const vkdl_tensor *t, float scale, vkdl_tensor *dx)
-{
-    struct loss_push pc = {(uint32_t)x->numel, 0, scale};
-    uint32_t spec[2] = {WG_ELEM, mode};
-    vkdl_dispatch_info d = {.kernel = &K_LOSS, .spec = spec, .tensors = {x, t, dx}, .push = &pc};
-    vkdl_grid_1d(x->ctx, (uint64_t)(x->numel + WG_ELEM - 1) / WG_ELEM, d.groups);
-    return vkdl_dispatch(x->ctx, &d);
-}
-
-/* ---------------------------------------------------------------- MSE and BCE */
-
-static double elem_term(bool bce, double x, double t)
-{
-    if (!bce)
-        return (x - t) * (x - t);
-    return fmax(x, 0) - x * t + log1p(exp(-fabs(x)));
 }
 
 static vkdl_status check_pair(const char *op, const char *xname, const vkdl_tensor *x, const vkdl_tensor *t,
@@ -156,71 +49,25 @@ static vkdl_status check_pair(const char *op, const char *xname, const vkdl_tens
     return VKDL_OK;
 }
 
-static vkdl_status elem_loss(const char *op, bool bce, const vkdl_tensor *x, const vkdl_tensor *t, vkdl_tensor *loss)
+static const char *elem_x_name(bool bce) { return bce ? "logits" : "pred"; }
+
+static vkdl_status check_elem_loss(const char *op, bool bce, const vkdl_tensor *x, const vkdl_tensor *t,
+                                   const vkdl_tensor *loss)
 {
-    const char *xname = bce ? "logits" : "pred";
     VKDL_TRY(vkdl_check_tensor(op, "loss", loss));
-    VKDL_TRY(check_pair(op, xname, x, t, loss));
-    VKDL_TRY(check_scalar(op, loss));
-    /* the mean of nothing, and x has no memory to bind */
-    if (x->numel == 0)
-        return vkdl_tensor_fill(loss, NAN);
-    if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *px = vkdl_tensor_host(x), *pt = vkdl_tensor_host(t);
-        double s = 0;
-        for (int64_t i = 0; i < x->numel; i++)
-            s += elem_term(bce, px[i], pt[i]);
-        *(float *)vkdl_tensor_host(loss) = (float)(s / (double)x->numel);
-        return VKDL_OK;
-    }
-    return gpu_mean(bce ? BCE_PART : MSE_PART, x, t, loss);
+    VKDL_TRY(check_pair(op, elem_x_name(bce), x, t, loss));
+    return check_scalar(op, loss);
 }
 
-static vkdl_status elem_loss_backward(const char *op, bool bce, const vkdl_tensor *x, const vkdl_tensor *t,
-                                      float dloss, vkdl_tensor *dx)
+static vkdl_status check_elem_loss_backward(const char *op, bool bce, const vkdl_tensor *x, const vkdl_tensor *t,
+                                            const vkdl_tensor *dx)
 {
-    const char *xname = bce ? "logits" : "pred", *dname = bce ? "dlogits" : "dpred";
+    const char *dname = bce ? "dlogits" : "dpred";
     VKDL_TRY(vkdl_check_tensor(op, dname, dx));
-    VKDL_TRY(check_pair(op, xname, x, t, dx));
+    VKDL_TRY(check_pair(op, elem_x_name(bce), x, t, dx));
     VKDL_TRY(vkdl_check_dtype(op, dname, dx, VKDL_F32));
-    VKDL_TRY(vkdl_check_same_shape(op, x, dx));
-    if (x->numel == 0)
-        return VKDL_OK;
-    double scale = (bce ? 1.0 : 2.0) * dloss / (double)x->numel;
-    if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *px = vkdl_tensor_host(x), *pt = vkdl_tensor_host(t);
-        float *pd = vkdl_tensor_host(dx);
-        for (int64_t i = 0; i < x->numel; i++) {
-            double v = px[i], d = bce ? 1 / (1 + exp(-v)) - pt[i] : v - pt[i];
-            pd[i] = (float)(scale * d);
-        }
-        return VKDL_OK;
-    }
-    return gpu_grad(bce ? BCE_GRAD : MSE_GRAD, x, t, (float)scale, dx);
+    return vkdl_check_same_shape(op, x, dx);
 }
-
-vkdl_status vkdl_mse_loss(const vkdl_tensor *pred, const vkdl_tensor *target, vkdl_tensor *loss)
-{
-    return elem_loss("mse_loss", false, pred, target, loss);
-}
-
-vkdl_status vkdl_mse_loss_backward(const vkdl_tensor *pred, const vkdl_tensor *target, float dloss, vkdl_tensor *dpred)
-{
-    return elem_loss_backward("mse_loss_backward", false, pred, target, dloss, dpred);
-}
-
-vkdl_status vkdl_bce_with_logits(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss)
-{
-    return elem_loss("bce_with_logits", true, logits, targets, loss);
-}
-
-vkdl_status vkdl_bce_with_logits_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
-                                          vkdl_tensor *dlogits)
-{
-    return elem_loss_backward("bce_with_logits_backward", true, logits, targets, dloss, dlogits);
-}
-
-/* ---------------------------------------------------------------- cross-entropy */
 
 typedef struct ce_args {
     int64_t N, C;
@@ -258,6 +105,35 @@ static vkdl_status ce_check(const char *op, const vkdl_tensor *logits, const vkd
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: label_smoothing %g is outside [0, 1]", op, (double)ls);
     *a = (ce_args){logits->shape[0], logits->shape[1], info ? info->ignore_index : 0, info != NULL, ls};
     return VKDL_OK;
+}
+
+/* ---------------------------------------------------------------- CPU twin */
+
+static double elem_term(bool bce, double x, double t)
+{
+    if (!bce)
+        return (x - t) * (x - t);
+    return fmax(x, 0) - x * t + log1p(exp(-fabs(x)));
+}
+
+static void cpu_elem_loss(bool bce, const vkdl_tensor *x, const vkdl_tensor *t, vkdl_tensor *loss)
+{
+    const float *px = vkdl_tensor_host(x), *pt = vkdl_tensor_host(t);
+    double s = 0;
+    for (int64_t i = 0; i < x->numel; i++)
+        s += elem_term(bce, px[i], pt[i]);
+    *(float *)vkdl_tensor_host(loss) = (float)(s / (double)x->numel);
+}
+
+/* scale: dloss / n, times 2 for MSE. */
+static void cpu_elem_loss_backward(bool bce, const vkdl_tensor *x, const vkdl_tensor *t, double scale, vkdl_tensor *dx)
+{
+    const float *px = vkdl_tensor_host(x), *pt = vkdl_tensor_host(t);
+    float *pd = vkdl_tensor_host(dx);
+    for (int64_t i = 0; i < x->numel; i++) {
+        double v = px[i], d = bce ? 1 / (1 + exp(-v)) - pt[i] : v - pt[i];
+        pd[i] = (float)(scale * d);
+    }
 }
 
 /* Rows not ignored; fails on a target outside [0, C). */
@@ -331,14 +207,94 @@ static vkdl_status cpu_cross_entropy_backward(const ce_args *a, const vkdl_tenso
     return VKDL_OK;
 }
 
+/* ---------------------------------------------------------------- GPU launcher */
+
+VKDL_PUSH_STRUCT(loss_push, LOSS_PUSH, 3);
+VKDL_PUSH_STRUCT(sum_push, LOSS_SUM_PUSH, 2);
+VKDL_PUSH_STRUCT(ce_push, LOSS_CE_PUSH, 3);
+VKDL_PUSH_STRUCT(ce_backward_push, LOSS_CE_BACKWARD_PUSH, 4);
+
+static const vkdl_kernel K_LOSS = {
+    VKDL_SPIRV(loss),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct loss_push),
+    .n_spec = LOSS_SPEC_COUNT,
+};
+
+/* A power-of-two workgroup. */
+static const vkdl_kernel K_LOSS_SUM = {
+    VKDL_SPIRV(loss_sum),
+    .n_bindings = 2,
+    .access = {VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct sum_push),
+    .n_spec = LOSS_SPEC_COUNT,
+};
+
+#define CE_KERNEL(var, id, push, nb, ...) \
+    static const vkdl_kernel var = {      \
+        VKDL_SPIRV(id),                   \
+        .n_bindings = nb,                 \
+        .access = {__VA_ARGS__},          \
+        .push_size = sizeof(struct push), \
+        .n_spec = LOSS_SPEC_COUNT,        \
+    }
+CE_KERNEL(K_CE, loss_ce, ce_push, 3, VKDL_READ, VKDL_READ, VKDL_WRITE);
+CE_KERNEL(K_CE_SG, loss_ce_sg, ce_push, 3, VKDL_READ, VKDL_READ, VKDL_WRITE);
+CE_KERNEL(K_CE_BACKWARD, loss_ce_backward, ce_backward_push, 4, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE);
+CE_KERNEL(K_CE_BACKWARD_SG, loss_ce_backward_sg, ce_backward_push, 4, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE);
+
+/* Fold the n partials (pairs for SUM_RATIO, i32 targets for SUM_COUNT) into out[0]. */
+static vkdl_status gpu_fold(const vkdl_tensor *parts, uint32_t mode, uint32_t n, float scale, int32_t ignore,
+                            bool has_ignore, vkdl_tensor *out)
+{
+    struct sum_push pc = {.n = n, .scale = scale, .ignore = ignore, .has_ignore = has_ignore};
+    uint32_t spec[LOSS_SPEC_COUNT] = {[LOSS_SPEC_WG] = WG, [LOSS_SPEC_MODE] = mode};
+    vkdl_dispatch_info d = {.kernel = &K_LOSS_SUM, .spec = spec, .tensors = {parts, out}, .push = &pc,
+                            .groups = {1, 1, 1}};
+    return vkdl_dispatch(out->ctx, &d);
+}
+
+/* mean of MSE or BCE terms over x and t: slices into a scratch tensor, then the fold. */
+static vkdl_status gpu_mean(uint32_t mode, const vkdl_tensor *x, const vkdl_tensor *t, vkdl_tensor *loss)
+{
+    vkdl_context *ctx = x->ctx;
+    int64_t n_part = (x->numel + ELEMS_PER_PART - 1) / ELEMS_PER_PART;
+    if (n_part > MAX_PARTS)
+        n_part = MAX_PARTS;
+    if (n_part < (x->numel + MAX_PER_PART - 1) / MAX_PER_PART)
+        n_part = (x->numel + MAX_PER_PART - 1) / MAX_PER_PART;
+    vkdl_tensor *parts;
+    VKDL_TRY(vkdl_tensor_create(ctx, VKDL_F32, 1, &n_part, &parts));
+    struct loss_push pc = {.n = (uint32_t)x->numel, .n_part = (uint32_t)n_part};
+    uint32_t spec[LOSS_SPEC_COUNT] = {[LOSS_SPEC_WG] = WG, [LOSS_SPEC_MODE] = mode};
+    vkdl_dispatch_info d = {.kernel = &K_LOSS, .spec = spec, .tensors = {x, t, parts}, .push = &pc};
+    vkdl_grid_1d(ctx, (uint64_t)(n_part + WG - 1) / WG, d.groups);
+    vkdl_status s = vkdl_dispatch(ctx, &d);
+    if (s == VKDL_OK)
+        s = gpu_fold(parts, LOSS_SUM_SCALED, (uint32_t)n_part, (float)(1.0 / (double)x->numel), 0, false, loss);
+    /* freed safely while the dispatches are pending */
+    vkdl_tensor_destroy(parts);
+    return s;
+}
+
+static vkdl_status gpu_grad(uint32_t mode, const vkdl_tensor *x, const vkdl_tensor *t, float scale, vkdl_tensor *dx)
+{
+    struct loss_push pc = {.n = (uint32_t)x->numel, .scale = scale};
+    uint32_t spec[LOSS_SPEC_COUNT] = {[LOSS_SPEC_WG] = WG_ELEM, [LOSS_SPEC_MODE] = mode};
+    vkdl_dispatch_info d = {.kernel = &K_LOSS, .spec = spec, .tensors = {x, t, dx}, .push = &pc};
+    vkdl_grid_1d(x->ctx, (uint64_t)(x->numel + WG_ELEM - 1) / WG_ELEM, d.groups);
+    return vkdl_dispatch(x->ctx, &d);
+}
+
 /* A workgroup per row of C logits, which the kernels walk twice. */
-static vkdl_status ce_launch(const vkdl_context *ctx, int64_t C, bool *sg, uint32_t spec[2])
+static vkdl_status ce_launch(const vkdl_context *ctx, int64_t C, bool *sg, uint32_t spec[LOSS_SPEC_COUNT])
 {
     bool one_sg;
     *sg = vkdl_has_subgroup_arith(&ctx->dev.caps);
-    spec[0] = vkdl_row_workgroup(ctx, "cross_entropy", (uint64_t)C, 2, *sg, &one_sg);
-    spec[1] = one_sg ? 1 : 0;
-    return spec[0] ? VKDL_OK : VKDL_ERROR_TOO_LARGE;
+    spec[LOSS_SPEC_WG] = vkdl_row_workgroup(ctx, "cross_entropy", (uint64_t)C, 2, *sg, &one_sg);
+    spec[LOSS_SPEC_ONE_SUBGROUP] = one_sg;
+    return spec[LOSS_SPEC_WG] ? VKDL_OK : VKDL_ERROR_TOO_LARGE;
 }
 
 static vkdl_status gpu_cross_entropy(const ce_args *a, const vkdl_tensor *logits, const vkdl_tensor *targets,
@@ -349,19 +305,20 @@ static vkdl_status gpu_cross_entropy(const ce_args *a, const vkdl_tensor *logits
     vkdl_tensor *parts;
     VKDL_TRY(vkdl_tensor_create(ctx, VKDL_F32, 1, &n_parts, &parts));
     bool sg;
-    uint32_t spec[2];
+    uint32_t spec[LOSS_SPEC_COUNT];
     vkdl_status s = ce_launch(ctx, a->C, &sg, spec);
     if (s != VKDL_OK) {
         vkdl_tensor_destroy(parts);
         return s;
     }
-    struct ce_push pc = {(uint32_t)a->C, (uint32_t)a->N, a->ignore, a->has_ignore, a->ls, 0};
+    struct ce_push pc = {.C = (uint32_t)a->C, .rows = (uint32_t)a->N, .ignore = a->ignore,
+                         .has_ignore = a->has_ignore, .ls = a->ls};
     vkdl_dispatch_info d = {.kernel = sg ? &K_CE_SG : &K_CE, .spec = spec, .tensors = {logits, targets, parts},
                             .push = &pc};
     vkdl_grid_1d(ctx, (uint64_t)a->N, d.groups);
     s = vkdl_dispatch(ctx, &d);
     if (s == VKDL_OK)
-        s = gpu_fold(parts, SUM_RATIO, (uint32_t)a->N, 1, 0, false, loss);
+        s = gpu_fold(parts, LOSS_SUM_RATIO, (uint32_t)a->N, 1, 0, false, loss);
     vkdl_tensor_destroy(parts);
     return s;
 }
@@ -374,13 +331,14 @@ static vkdl_status gpu_cross_entropy_backward(const ce_args *a, const vkdl_tenso
     vkdl_tensor *count;
     VKDL_TRY(vkdl_tensor_create(ctx, VKDL_F32, 1, &one, &count));
     /* The mean's denominator, counted on the device so no host round trip is needed. */
-    vkdl_status s = gpu_fold(targets, SUM_COUNT, (uint32_t)a->N, 1, a->ignore, a->has_ignore, count);
+    vkdl_status s = gpu_fold(targets, LOSS_SUM_COUNT, (uint32_t)a->N, 1, a->ignore, a->has_ignore, count);
     bool sg = false;
-    uint32_t spec[2];
+    uint32_t spec[LOSS_SPEC_COUNT];
     if (s == VKDL_OK)
         s = ce_launch(ctx, a->C, &sg, spec);
     if (s == VKDL_OK) {
-        struct ce_push pc = {(uint32_t)a->C, (uint32_t)a->N, a->ignore, a->has_ignore, a->ls, dloss};
+        struct ce_backward_push pc = {.C = (uint32_t)a->C, .rows = (uint32_t)a->N, .ignore = a->ignore,
+                                      .has_ignore = a->has_ignore, .ls = a->ls, .dloss = dloss};
         vkdl_dispatch_info d = {.kernel = sg ? &K_CE_BACKWARD_SG : &K_CE_BACKWARD, .spec = spec,
                                 .tensors = {logits, targets, count, dlogits}, .push = &pc};
         vkdl_grid_1d(ctx, (uint64_t)a->N, d.groups);
@@ -388,6 +346,56 @@ static vkdl_status gpu_cross_entropy_backward(const ce_args *a, const vkdl_tenso
     }
     vkdl_tensor_destroy(count);
     return s;
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+static vkdl_status elem_loss(const char *op, bool bce, const vkdl_tensor *x, const vkdl_tensor *t, vkdl_tensor *loss)
+{
+    VKDL_TRY(check_elem_loss(op, bce, x, t, loss));
+    /* the mean of nothing, and x has no memory to bind */
+    if (x->numel == 0)
+        return vkdl_tensor_fill(loss, NAN);
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_elem_loss(bce, x, t, loss);
+        return VKDL_OK;
+    }
+    return gpu_mean(bce ? LOSS_BCE_PART : LOSS_MSE_PART, x, t, loss);
+}
+
+static vkdl_status elem_loss_backward(const char *op, bool bce, const vkdl_tensor *x, const vkdl_tensor *t,
+                                      float dloss, vkdl_tensor *dx)
+{
+    VKDL_TRY(check_elem_loss_backward(op, bce, x, t, dx));
+    if (x->numel == 0)
+        return VKDL_OK;
+    double scale = (bce ? 1.0 : 2.0) * dloss / (double)x->numel;
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_elem_loss_backward(bce, x, t, scale, dx);
+        return VKDL_OK;
+    }
+    return gpu_grad(bce ? LOSS_BCE_GRAD : LOSS_MSE_GRAD, x, t, (float)scale, dx);
+}
+
+vkdl_status vkdl_mse_loss(const vkdl_tensor *pred, const vkdl_tensor *target, vkdl_tensor *loss)
+{
+    return elem_loss("mse_loss", false, pred, target, loss);
+}
+
+vkdl_status vkdl_mse_loss_backward(const vkdl_tensor *pred, const vkdl_tensor *target, float dloss, vkdl_tensor *dpred)
+{
+    return elem_loss_backward("mse_loss_backward", false, pred, target, dloss, dpred);
+}
+
+vkdl_status vkdl_bce_with_logits(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss)
+{
+    return elem_loss("bce_with_logits", true, logits, targets, loss);
+}
+
+vkdl_status vkdl_bce_with_logits_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,
+                                          vkdl_tensor *dlogits)
+{
+    return elem_loss_backward("bce_with_logits_backward", true, logits, targets, dloss, dlogits);
 }
 
 vkdl_status vkdl_cross_entropy(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss,

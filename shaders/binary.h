@@ -28,18 +28,18 @@
 
 /* The collapsed output shape (BINARY_SPEC_NDIM dims used) with each operand's element strides
  * along it, 0 where the operand is broadcast. */
-#define BINARY_PUSH                  \
-    u32 n;                           \
-    u32 shape[BINARY_MAX_DIMS];      \
-    u32 stride_a[BINARY_MAX_DIMS];   \
+#define BINARY_PUSH                \
+    u32 n;                         \
+    u32 shape[BINARY_MAX_DIMS];    \
+    u32 stride_a[BINARY_MAX_DIMS]; \
     u32 stride_b[BINARY_MAX_DIMS];
 
-#define BINARY_BACKWARD_PUSH                                                   \
-    u32 n;       /* elements of the operand whose gradient this is */          \
-    u32 n_red;   /* out elements summed into each of them */                   \
-    u32 reduced; /* bit d: the operand is broadcast along collapsed dim d */   \
-    u32 shape[BINARY_MAX_DIMS];                                                \
-    u32 stride_a[BINARY_MAX_DIMS];                                             \
+#define BINARY_BACKWARD_PUSH                                                 \
+    u32 n;       /* elements of the operand whose gradient this is */        \
+    u32 n_red;   /* out elements summed into each of them */                 \
+    u32 reduced; /* bit d: the operand is broadcast along collapsed dim d */ \
+    u32 shape[BINARY_MAX_DIMS];                                              \
+    u32 stride_a[BINARY_MAX_DIMS];                                           \
     u32 stride_b[BINARY_MAX_DIMS];
 
 #endif

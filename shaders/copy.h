@@ -16,8 +16,8 @@
 #define COPY_DTYPE_U8 4
 
 /* Binding offsets count elements of each tensor's dtype. */
-#define COPY_PUSH            \
-    u32 n;     /* elements */ \
+#define COPY_PUSH                         \
+    u32 n;     /* elements */             \
     u32 words; /* output words touched */
 
 #endif

@@ -6,11 +6,11 @@
 #define DROPOUT_SPEC_WG 0 /* workgroup size */
 #define DROPOUT_SPEC_COUNT 1
 
-#define DROPOUT_PUSH                                \
-    u32 n;                                          \
-    u32 key0; /* the seed's low word */             \
-    u32 key1; /* and high word */                   \
-    f32 p;                                          \
+#define DROPOUT_PUSH                           \
+    u32 n;                                     \
+    u32 key0; /* the seed's low word */        \
+    u32 key1; /* and high word */              \
+    f32 p;                                     \
     f32 scale; /* 1 / (1 - p), 0 when p = 1 */
 
 #endif

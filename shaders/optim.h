@@ -21,22 +21,22 @@
 #define OPTIM_TYPE_ADAMW 2
 #define OPTIM_TYPE_RMSPROP 3
 
-#define OPTIM_PUSH                                                         \
-    u32 n;                                                                 \
-    f32 lr;                                                                \
-    f32 wd;                                                                \
-    f32 momentum;                                                          \
-    f32 dampening;                                                         \
-    f32 beta1;                                                             \
-    f32 beta2;                                                             \
-    f32 eps;                                                               \
-    f32 alpha;                                                             \
-    f32 step_size;    /* Adam: lr / (1 - beta1^step) */                    \
-    f32 inv_sqrt_bc2; /* Adam: 1 / sqrt(1 - beta2^step) */                 \
+#define OPTIM_PUSH                                                          \
+    u32 n;                                                                  \
+    f32 lr;                                                                 \
+    f32 wd;                                                                 \
+    f32 momentum;                                                           \
+    f32 dampening;                                                          \
+    f32 beta1;                                                              \
+    f32 beta2;                                                              \
+    f32 eps;                                                                \
+    f32 alpha;                                                              \
+    f32 step_size;    /* Adam: lr / (1 - beta1^step) */                     \
+    f32 inv_sqrt_bc2; /* Adam: 1 / sqrt(1 - beta2^step) */                  \
     u32 first;        /* SGD: the momentum buffer starts as the gradient */
 
-#define OPTIM_CLIP_PUSH                    \
-    u32 n;                                 \
+#define OPTIM_CLIP_PUSH                     \
+    u32 n;                                  \
     u32 chunk; /* elements per workgroup */ \
     f32 max_norm;
 

@@ -10,10 +10,10 @@
 #define PERMUTE_MAX_DIMS 8
 
 /* The collapsed output dims, innermost first, with the x stride (in elements) of each. */
-#define PERMUTE_PUSH                               \
-    u32 n; /* elements */                          \
-    u32 ndim;                                      \
-    u32 dim[PERMUTE_MAX_DIMS];                     \
+#define PERMUTE_PUSH              \
+    u32 n; /* elements */         \
+    u32 ndim;                     \
+    u32 dim[PERMUTE_MAX_DIMS];    \
     u32 stride[PERMUTE_MAX_DIMS];
 
 #endif

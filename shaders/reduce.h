@@ -19,8 +19,8 @@
 #define REDUCE_MODE_WORKGROUP 1  /* a workgroup per output */
 
 /* x viewed as [outer, n, inner]. */
-#define REDUCE_PUSH                          \
-    u32 n_out; /* outer * inner */            \
+#define REDUCE_PUSH                             \
+    u32 n_out; /* outer * inner */              \
     u32 n;     /* length of the reduced axis */ \
     u32 inner;
 

@@ -9,21 +9,20 @@
 //               argmax are summed without races and deterministically; long planes take several
 //               dispatches, each a range of the outputs.
 #include "common.glsl"
+#include "pool.h"
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = POOL_SPEC_WG) in;
 
 #if defined(MAXPOOL)
 
-layout(constant_id = 1) const bool HAS_IDX = false;
+layout(constant_id = POOL_SPEC_HAS_IDX) const bool HAS_IDX = false;
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
 layout(std430, binding = 1) writeonly buffer Y { float y[]; };
 layout(std430, binding = 2) writeonly buffer I { int idx[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_y, off_i;
-    uint n;             // planes * OH * OW
-    uint H, W, OH, OW;
-    uint kh, kw, sh, sw, ph, pw;
+    POOL_MAX_PUSH
 } pc;
 
 void main() {
@@ -60,8 +59,7 @@ layout(std430, binding = 1) readonly buffer I { int idx[]; };
 layout(std430, binding = 2) buffer DX { float dx[]; };
 layout(push_constant) uniform PC {
     uint off_dy, off_i, off_dx;
-    uint planes, hw, ohw;
-    uint begin, end;    // this dispatch's outputs of each plane (dx starts zeroed)
+    POOL_MAX_BWD_PUSH
 } pc;
 
 void main() {
@@ -79,17 +77,15 @@ void main() {
 
 #else
 
-layout(constant_id = 1) const uint OP = 0;
-const uint AVG_FWD = 0, AVG_BWD = 1, GAP_BWD = 2, UP_FWD = 3, UP_BWD = 4;
+layout(constant_id = POOL_SPEC_OP) const uint OP = 0;
+const uint AVG_FWD = POOL_OP_AVG_FWD, AVG_BWD = POOL_OP_AVG_BWD, GAP_BWD = POOL_OP_GAP_BWD, UP_FWD = POOL_OP_UP_FWD,
+           UP_BWD = POOL_OP_UP_BWD;
 
 layout(std430, binding = 0) readonly buffer S { float src[]; };
 layout(std430, binding = 1) writeonly buffer D { float dst[]; };
 layout(push_constant) uniform PC {
     uint off_s, off_d;
-    uint n;             // elements of dst
-    uint H, W, OH, OW;
-    uint kh, kw, sh, sw, ph, pw;
-    uint include_pad;
+    POOL_PUSH
 } pc;
 
 // Average pool divisor of output (oh, ow). Without ceil mode a window never passes the padded

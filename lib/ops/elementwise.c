@@ -141,7 +141,8 @@ static vkdl_status broadcast(const char *op, const vkdl_tensor *a, const vkdl_te
     return VKDL_OK;
 mismatch:
     return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: cannot broadcast a %s and b %s to out %s", op,
-                     vkdl_shape_str(a, s1, sizeof s1), vkdl_shape_str(b, s2, sizeof s2), vkdl_shape_str(out, s3, sizeof s3));
+                     vkdl_shape_str(a, s1, sizeof s1), vkdl_shape_str(b, s2, sizeof s2),
+                     vkdl_shape_str(out, s3, sizeof s3));
 }
 
 /* ---------------------------------------------------------------- CPU twin */

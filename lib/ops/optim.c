@@ -136,7 +136,8 @@ static vkdl_status check_clip(const vkdl_tensor *grad, float max_norm, const vkd
         return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: norm and scale must have one element (have %lld and %lld)",
                          name, (long long)norm->numel, (long long)scale->numel);
     if (!is_finite_nonneg(max_norm))
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: max_norm %g must be finite and >= 0", name, (double)max_norm);
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: max_norm %g must be finite and >= 0", name,
+                         (double)max_norm);
     if (grad->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)grad->numel);
     return VKDL_OK;

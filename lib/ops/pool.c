@@ -7,6 +7,7 @@
  * one writer and a fixed summation order. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "pool.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,8 +17,6 @@
 /* Keeps window arithmetic (kernel area, padded extent) inside 32-bit integers in the shader. */
 #define MAX_POOL_PARAM 65535
 
-enum { AVG_FWD = 0, AVG_BWD = 1, GAP_BWD = 2, UP_FWD = 3, UP_BWD = 4 };
-
 /* x (the input side, [N, C, H, W]) and y (the pooled side, [N, C, OH, OW]). */
 typedef struct pool_geom {
     int64_t planes, h, w, oh, ow;
@@ -25,7 +24,7 @@ typedef struct pool_geom {
     bool include_pad;
 } pool_geom;
 
-/* ---------------------------------------------------------------- argument checks */
+/* ---------------------------------------------------------------- checks */
 
 static vkdl_status check_f32_4d(const char *op, const char *name, const vkdl_tensor *t, const vkdl_tensor *ref)
 {
@@ -105,60 +104,71 @@ static vkdl_status pool_plan(const char *op, const char *xname, const vkdl_tenso
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- Vulkan */
-
-struct pool_push {
-    uint32_t n, h, w, oh, ow, kh, kw, sh, sw, ph, pw, include_pad;
-};
-
-static const vkdl_kernel K_POOL = {
-    VKDL_SPIRV(pool),
-    .n_bindings = 2,
-    .access = {VKDL_READ, VKDL_WRITE},
-    .push_size = sizeof(struct pool_push),
-    .n_spec = 2,
-};
-
-static const vkdl_kernel K_POOL_MAX = {
-    VKDL_SPIRV(pool_max),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_WRITE, VKDL_WRITE},
-    .push_size = 11 * sizeof(uint32_t),
-    .n_spec = 2,
-};
-
-struct pool_max_bwd_push {
-    uint32_t planes, hw, ohw, begin, end;
-};
-
-static const vkdl_kernel K_POOL_MAX_BWD = {
-    VKDL_SPIRV(pool_max_bwd),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_READ, VKDL_RW},
-    .push_size = sizeof(struct pool_max_bwd_push),
-    .n_spec = 1,
-};
-
-static struct pool_push geom_push(const pool_geom *g, const vkdl_tensor *dst)
+/* first (checked first, with no context to match) and second are f32 [N, C, H, W] of one context. */
+static vkdl_status check_4d_pair(const char *op, const char *first_name, const vkdl_tensor *first,
+                                 const char *second_name, const vkdl_tensor *second)
 {
-    return (struct pool_push){
-        (uint32_t)dst->numel, (uint32_t)g->h, (uint32_t)g->w, (uint32_t)g->oh, (uint32_t)g->ow,
-        (uint32_t)g->kh, (uint32_t)g->kw, (uint32_t)g->sh, (uint32_t)g->sw, (uint32_t)g->ph, (uint32_t)g->pw,
-        g->include_pad,
-    };
+    VKDL_TRY(check_f32_4d(op, first_name, first, NULL));
+    return check_f32_4d(op, second_name, second, first);
 }
 
-/* One element of dst per invocation. */
-static vkdl_status gpu_pool(uint32_t op, const pool_geom *g, const vkdl_tensor *src, vkdl_tensor *dst)
+static vkdl_status check_maxpool(const vkdl_tensor *x, const vkdl_tensor *out, const vkdl_tensor *indices,
+                                 const vkdl_pool2d_info *info, pool_geom *g)
 {
-    struct pool_push pc = geom_push(g, dst);
-    uint32_t spec[2] = {WG, op};
-    vkdl_dispatch_info d = {.kernel = &K_POOL, .spec = spec, .tensors = {src, dst}, .push = &pc};
-    vkdl_grid_1d(dst->ctx, ((uint64_t)dst->numel + WG - 1) / WG, d.groups);
-    return vkdl_dispatch(dst->ctx, &d);
+    const char *op = "maxpool2d";
+    VKDL_TRY(check_4d_pair(op, "x", x, "out", out));
+    if (indices) {
+        VKDL_TRY(vkdl_check_same_ctx(op, x, indices));
+        VKDL_TRY(vkdl_check_dtype(op, "indices", indices, VKDL_I32));
+        VKDL_TRY(vkdl_check_same_shape(op, out, indices));
+    }
+    return pool_plan(op, "x", x, "out", out, info, g);
 }
 
-/* ---------------------------------------------------------------- max pool */
+static vkdl_status check_maxpool_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, const vkdl_tensor *dx)
+{
+    const char *op = "maxpool2d_backward";
+    VKDL_TRY(check_f32_4d(op, "dy", dy, NULL));
+    VKDL_TRY(vkdl_check_tensor(op, "indices", indices));
+    VKDL_TRY(vkdl_check_same_ctx(op, dy, indices));
+    VKDL_TRY(vkdl_check_dtype(op, "indices", indices, VKDL_I32));
+    VKDL_TRY(vkdl_check_same_shape(op, dy, indices));
+    VKDL_TRY(check_f32_4d(op, "dx", dx, dy));
+    return check_planes(op, "dx", dx, "dy", dy);
+}
+
+static vkdl_status check_global(const char *op, const char *xname, const vkdl_tensor *x, const char *yname,
+                                const vkdl_tensor *y)
+{
+    if (x->shape[0] != y->shape[0] || x->shape[1] != y->shape[1] || y->shape[2] != 1 || y->shape[3] != 1) {
+        char sx[VKDL_SHAPE_BUF], sy[VKDL_SHAPE_BUF];
+        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: %s is %s, expected %lldx%lldx1x1 for %s %s", op, yname,
+                         vkdl_shape_str(y, sy, sizeof sy), (long long)x->shape[0], (long long)x->shape[1], xname,
+                         vkdl_shape_str(x, sx, sizeof sx));
+    }
+    return VKDL_OK;
+}
+
+/* x [N, C, H, W] (the small side) and y [N, C, fh H, fw W]. */
+static vkdl_status upsample_plan(const char *op, const char *xname, const vkdl_tensor *x, const char *yname,
+                                 const vkdl_tensor *y, pool_geom *g)
+{
+    VKDL_TRY(check_planes(op, xname, x, yname, y));
+    if (y->shape[2] % x->shape[2] || y->shape[3] % x->shape[3] || y->shape[2] < x->shape[2] ||
+        y->shape[3] < x->shape[3]) {
+        char sx[VKDL_SHAPE_BUF], sy[VKDL_SHAPE_BUF];
+        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH,
+                         "%s: %s %s is not %s %s upsampled by integer factors (%lld/%lld, %lld/%lld)", op, yname,
+                         vkdl_shape_str(y, sy, sizeof sy), xname, vkdl_shape_str(x, sx, sizeof sx),
+                         (long long)y->shape[2], (long long)x->shape[2], (long long)y->shape[3],
+                         (long long)x->shape[3]);
+    }
+    *g = (pool_geom){.planes = x->shape[0] * x->shape[1], .h = x->shape[2], .w = x->shape[3], .oh = y->shape[2],
+                     .ow = y->shape[3]};
+    return VKDL_OK;
+}
+
+/* ---------------------------------------------------------------- CPU twin */
 
 static void cpu_maxpool(const pool_geom *g, const float *x, float *y, int32_t *idx)
 {
@@ -187,87 +197,28 @@ static void cpu_maxpool(const pool_geom *g, const float *x, float *y, int32_t *i
     }
 }
 
-vkdl_status vkdl_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out, vkdl_tensor *indices, const vkdl_pool2d_info *info)
+/* dx from dy and the argmax; fails on an index outside the plane. */
+static vkdl_status cpu_maxpool_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, vkdl_tensor *dx)
 {
-    const char *op = "maxpool2d";
-    VKDL_TRY(check_f32_4d(op, "x", x, NULL));
-    VKDL_TRY(check_f32_4d(op, "out", out, x));
-    if (indices) {
-        VKDL_TRY(vkdl_check_same_ctx(op, x, indices));
-        VKDL_TRY(vkdl_check_dtype(op, "indices", indices, VKDL_I32));
-        VKDL_TRY(vkdl_check_same_shape(op, out, indices));
-    }
-    pool_geom g;
-    VKDL_TRY(pool_plan(op, "x", x, "out", out, info, &g));
-    if (out->numel == 0)
-        return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        cpu_maxpool(&g, vkdl_tensor_host(x), vkdl_tensor_host(out), indices ? vkdl_tensor_host(indices) : NULL);
-        return VKDL_OK;
-    }
-    struct pool_push full = geom_push(&g, out);
-    uint32_t pc[11];
-    memcpy(pc, &full, sizeof pc); /* the max kernel takes the same fields, less include_pad */
-    uint32_t spec[2] = {WG, indices ? 1 : 0};
-    vkdl_dispatch_info d = {
-        .kernel = &K_POOL_MAX,
-        .spec = spec,
-        .tensors = {x, out, indices ? indices : out},
-        .push = pc,
-    };
-    vkdl_grid_1d(x->ctx, ((uint64_t)out->numel + WG - 1) / WG, d.groups);
-    return vkdl_dispatch(x->ctx, &d);
-}
-
-vkdl_status vkdl_maxpool2d_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, vkdl_tensor *dx)
-{
-    const char *op = "maxpool2d_backward";
-    VKDL_TRY(check_f32_4d(op, "dy", dy, NULL));
-    VKDL_TRY(vkdl_check_tensor(op, "indices", indices));
-    VKDL_TRY(vkdl_check_same_ctx(op, dy, indices));
-    VKDL_TRY(vkdl_check_dtype(op, "indices", indices, VKDL_I32));
-    VKDL_TRY(vkdl_check_same_shape(op, dy, indices));
-    VKDL_TRY(check_f32_4d(op, "dx", dx, dy));
-    VKDL_TRY(check_planes(op, "dx", dx, "dy", dy));
     int64_t planes = dx->shape[0] * dx->shape[1], hw = dx->shape[2] * dx->shape[3];
     int64_t ohw = dy->shape[2] * dy->shape[3];
-    if (dx->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *pdy = vkdl_tensor_host(dy);
-        const int32_t *pi = vkdl_tensor_host(indices);
-        float *pdx = vkdl_tensor_host(dx);
-        for (int64_t i = 0; i < dy->numel; i++) {
-            if (pi[i] < 0 || pi[i] >= hw) {
-                char s[VKDL_SHAPE_BUF];
-                return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,
-                                 "%s: indices[%lld] = %d is outside the H x W plane of dx %s", op, (long long)i,
-                                 (int)pi[i], vkdl_shape_str(dx, s, sizeof s));
-            }
+    const float *pdy = vkdl_tensor_host(dy);
+    const int32_t *pi = vkdl_tensor_host(indices);
+    float *pdx = vkdl_tensor_host(dx);
+    for (int64_t i = 0; i < dy->numel; i++) {
+        if (pi[i] < 0 || pi[i] >= hw) {
+            char s[VKDL_SHAPE_BUF];
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "maxpool2d_backward: indices[%lld] = %d is outside the "
+                             "H x W plane of dx %s", (long long)i, (int)pi[i], vkdl_shape_str(dx, s, sizeof s));
         }
-        if (dx->numel) /* an empty tensor's host pointer is NULL */
-            memset(pdx, 0, (size_t)dx->numel * sizeof *pdx);
-        for (int64_t p = 0; p < planes; p++)
-            for (int64_t k = 0; k < ohw; k++)
-                pdx[p * hw + pi[p * ohw + k]] += pdy[p * ohw + k];
-        return VKDL_OK;
     }
-    if (dx->numel == 0)
-        return VKDL_OK;
-    VKDL_TRY(vkdl_tensor_fill(dx, 0.0));
-    /* Each invocation walks its plane's outputs serially; llvmpipe (lavapipe) stops an
-     * invocation's loops after 65535 iterations, so long planes take several dispatches. */
-    const int64_t chunk = 32768;
-    for (int64_t b = 0; b < ohw; b += chunk) {
-        struct pool_max_bwd_push pc = {(uint32_t)planes, (uint32_t)hw, (uint32_t)ohw, (uint32_t)b,
-                                       (uint32_t)(b + chunk < ohw ? b + chunk : ohw)};
-        uint32_t spec[1] = {WG};
-        vkdl_dispatch_info d = {.kernel = &K_POOL_MAX_BWD, .spec = spec, .tensors = {dy, indices, dx}, .push = &pc};
-        vkdl_grid_1d(dx->ctx, ((uint64_t)planes + WG - 1) / WG, d.groups);
-        VKDL_TRY(vkdl_dispatch(dx->ctx, &d));
-    }
+    if (dx->numel) /* an empty tensor's host pointer is NULL */
+        memset(pdx, 0, (size_t)dx->numel * sizeof *pdx);
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t k = 0; k < ohw; k++)
+            pdx[p * hw + pi[p * ohw + k]] += pdy[p * ohw + k];
     return VKDL_OK;
 }
-
-/* ---------------------------------------------------------------- average pool */
 
 static double avg_divisor(const pool_geom *g, int64_t oh, int64_t ow)
 {
@@ -311,71 +262,144 @@ static vkdl_status cpu_avgpool(const pool_geom *g, const float *src, float *dst,
     return VKDL_OK;
 }
 
-vkdl_status vkdl_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_pool2d_info *info)
+static void cpu_global_avgpool(const vkdl_tensor *x, vkdl_tensor *out)
 {
-    const char *op = "avgpool2d";
-    VKDL_TRY(check_f32_4d(op, "x", x, NULL));
-    VKDL_TRY(check_f32_4d(op, "out", out, x));
-    pool_geom g;
-    VKDL_TRY(pool_plan(op, "x", x, "out", out, info, &g));
-    if (out->numel == 0)
-        return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_avgpool(&g, vkdl_tensor_host(x), vkdl_tensor_host(out), false);
-    return gpu_pool(AVG_FWD, &g, x, out);
+    int64_t planes = out->numel, hw = x->shape[2] * x->shape[3];
+    const float *px = vkdl_tensor_host(x);
+    float *py = vkdl_tensor_host(out);
+    for (int64_t p = 0; p < planes; p++) {
+        double s = 0;
+        for (int64_t k = 0; k < hw; k++)
+            s += px[p * hw + k];
+        py[p] = (float)(s / (double)hw);
+    }
 }
 
-vkdl_status vkdl_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx, const vkdl_pool2d_info *info)
+static void cpu_global_avgpool_backward(const vkdl_tensor *dy, vkdl_tensor *dx)
 {
-    const char *op = "avgpool2d_backward";
-    VKDL_TRY(check_f32_4d(op, "dy", dy, NULL));
-    VKDL_TRY(check_f32_4d(op, "dx", dx, dy));
-    pool_geom g;
-    VKDL_TRY(pool_plan(op, "dx", dx, "dy", dy, info, &g));
-    if (dx->numel == 0)
-        return VKDL_OK;
-    if (dx->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_avgpool(&g, vkdl_tensor_host(dy), vkdl_tensor_host(dx), true);
-    return gpu_pool(AVG_BWD, &g, dy, dx);
+    int64_t hw = dx->shape[2] * dx->shape[3];
+    const float *pdy = vkdl_tensor_host(dy);
+    float *pdx = vkdl_tensor_host(dx);
+    for (int64_t i = 0; i < dx->numel; i++)
+        pdx[i] = (float)((double)pdy[i / hw] / (double)hw);
 }
 
-/* ---------------------------------------------------------------- global average pool */
-
-static vkdl_status check_global(const char *op, const char *xname, const vkdl_tensor *x, const char *yname,
-                                const vkdl_tensor *y)
+static void cpu_upsample(const pool_geom *g, const vkdl_tensor *x, vkdl_tensor *out)
 {
-    if (x->shape[0] != y->shape[0] || x->shape[1] != y->shape[1] || y->shape[2] != 1 || y->shape[3] != 1) {
-        char sx[VKDL_SHAPE_BUF], sy[VKDL_SHAPE_BUF];
-        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: %s is %s, expected %lldx%lldx1x1 for %s %s", op, yname,
-                         vkdl_shape_str(y, sy, sizeof sy), (long long)x->shape[0], (long long)x->shape[1], xname,
-                         vkdl_shape_str(x, sx, sizeof sx));
+    const float *px = vkdl_tensor_host(x);
+    float *py = vkdl_tensor_host(out);
+    int64_t fh = g->oh / g->h, fw = g->ow / g->w;
+    for (int64_t p = 0; p < g->planes; p++)
+        for (int64_t oh = 0; oh < g->oh; oh++)
+            for (int64_t ow = 0; ow < g->ow; ow++)
+                py[(p * g->oh + oh) * g->ow + ow] = px[(p * g->h + oh / fh) * g->w + ow / fw];
+}
+
+static void cpu_upsample_backward(const pool_geom *g, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    const float *pdy = vkdl_tensor_host(dy);
+    float *pdx = vkdl_tensor_host(dx);
+    int64_t fh = g->oh / g->h, fw = g->ow / g->w;
+    for (int64_t p = 0; p < g->planes; p++)
+        for (int64_t h = 0; h < g->h; h++)
+            for (int64_t w = 0; w < g->w; w++) {
+                double s = 0;
+                for (int64_t a = 0; a < fh; a++)
+                    for (int64_t b = 0; b < fw; b++)
+                        s += pdy[(p * g->oh + h * fh + a) * g->ow + w * fw + b];
+                pdx[(p * g->h + h) * g->w + w] = (float)s;
+            }
+}
+
+/* ---------------------------------------------------------------- GPU launcher */
+
+VKDL_PUSH_STRUCT(pool_push, POOL_PUSH, 2);
+VKDL_PUSH_STRUCT(pool_max_push, POOL_MAX_PUSH, 3);
+VKDL_PUSH_STRUCT(pool_max_bwd_push, POOL_MAX_BWD_PUSH, 3);
+
+static const vkdl_kernel K_POOL = {
+    VKDL_SPIRV(pool),
+    .n_bindings = 2,
+    .access = {VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct pool_push),
+    .n_spec = POOL_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_POOL_MAX = {
+    VKDL_SPIRV(pool_max),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_WRITE, VKDL_WRITE},
+    .push_size = sizeof(struct pool_max_push),
+    .n_spec = POOL_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_POOL_MAX_BWD = {
+    VKDL_SPIRV(pool_max_bwd),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_RW},
+    .push_size = sizeof(struct pool_max_bwd_push),
+    .n_spec = POOL_MAX_BWD_SPEC_COUNT,
+};
+
+/* The fields POOL_PUSH shares with POOL_MAX_PUSH: the window g over dst's n elements. */
+#define WINDOW_FIELDS(g, count)                                                                         \
+    .n = (uint32_t)(count), .H = (uint32_t)(g)->h, .W = (uint32_t)(g)->w, .OH = (uint32_t)(g)->oh,      \
+    .OW = (uint32_t)(g)->ow, .kh = (uint32_t)(g)->kh, .kw = (uint32_t)(g)->kw, .sh = (uint32_t)(g)->sh, \
+    .sw = (uint32_t)(g)->sw, .ph = (uint32_t)(g)->ph, .pw = (uint32_t)(g)->pw
+
+/* One element of dst per invocation. */
+static vkdl_status gpu_pool(uint32_t op, const pool_geom *g, const vkdl_tensor *src, vkdl_tensor *dst)
+{
+    struct pool_push pc = {WINDOW_FIELDS(g, dst->numel), .include_pad = g->include_pad};
+    uint32_t spec[POOL_SPEC_COUNT] = {[POOL_SPEC_WG] = WG, [POOL_SPEC_OP] = op};
+    vkdl_dispatch_info d = {.kernel = &K_POOL, .spec = spec, .tensors = {src, dst}, .push = &pc};
+    vkdl_grid_1d(dst->ctx, ((uint64_t)dst->numel + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(dst->ctx, &d);
+}
+
+static vkdl_status gpu_maxpool(const pool_geom *g, const vkdl_tensor *x, vkdl_tensor *out, vkdl_tensor *indices)
+{
+    struct pool_max_push pc = {WINDOW_FIELDS(g, out->numel)};
+    uint32_t spec[POOL_SPEC_COUNT] = {[POOL_SPEC_WG] = WG, [POOL_SPEC_HAS_IDX] = indices != NULL};
+    vkdl_dispatch_info d = {
+        .kernel = &K_POOL_MAX,
+        .spec = spec,
+        .tensors = {x, out, indices ? indices : out},
+        .push = &pc,
+    };
+    vkdl_grid_1d(x->ctx, ((uint64_t)out->numel + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(x->ctx, &d);
+}
+
+static vkdl_status gpu_maxpool_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, vkdl_tensor *dx)
+{
+    int64_t planes = dx->shape[0] * dx->shape[1], hw = dx->shape[2] * dx->shape[3];
+    int64_t ohw = dy->shape[2] * dy->shape[3];
+    VKDL_TRY(vkdl_tensor_fill(dx, 0.0));
+    /* Each invocation walks its plane's outputs serially; llvmpipe (lavapipe) stops an
+     * invocation's loops after 65535 iterations, so long planes take several dispatches. */
+    const int64_t chunk = 32768;
+    for (int64_t b = 0; b < ohw; b += chunk) {
+        struct pool_max_bwd_push pc = {
+            .planes = (uint32_t)planes,
+            .hw = (uint32_t)hw,
+            .ohw = (uint32_t)ohw,
+            .begin = (uint32_t)b,
+            .end = (uint32_t)(b + chunk < ohw ? b + chunk : ohw),
+        };
+        uint32_t spec[POOL_MAX_BWD_SPEC_COUNT] = {[POOL_SPEC_WG] = WG};
+        vkdl_dispatch_info d = {.kernel = &K_POOL_MAX_BWD, .spec = spec, .tensors = {dy, indices, dx}, .push = &pc};
+        vkdl_grid_1d(dx->ctx, ((uint64_t)planes + WG - 1) / WG, d.groups);
+        VKDL_TRY(vkdl_dispatch(dx->ctx, &d));
     }
     return VKDL_OK;
 }
 
-vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out)
+/* A mean over the last axis of x seen as [planes, hw]: vkdl_reduce already picks the launch
+ * shape (an invocation or a workgroup per plane) for the device. */
+static vkdl_status gpu_global_avgpool(const vkdl_tensor *x, vkdl_tensor *out)
 {
-    const char *op = "global_avgpool2d";
-    VKDL_TRY(check_f32_4d(op, "x", x, NULL));
-    VKDL_TRY(check_f32_4d(op, "out", out, x));
-    VKDL_TRY(check_global(op, "x", x, "out", out));
-    int64_t planes = out->numel, hw = x->shape[2] * x->shape[3];
-    if (planes == 0)
-        return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *px = vkdl_tensor_host(x);
-        float *py = vkdl_tensor_host(out);
-        for (int64_t p = 0; p < planes; p++) {
-            double s = 0;
-            for (int64_t k = 0; k < hw; k++)
-                s += px[p * hw + k];
-            py[p] = (float)(s / (double)hw);
-        }
-        return VKDL_OK;
-    }
-    /* A mean over the last axis of x seen as [planes, hw]: vkdl_reduce already picks the launch
-     * shape (an invocation or a workgroup per plane) for the device. */
-    int64_t xs[2] = {planes, hw}, ys[1] = {planes};
+    int64_t xs[2] = {out->numel, x->shape[2] * x->shape[3]}, ys[1] = {out->numel};
     vkdl_tensor *xv = NULL, *yv = NULL;
     vkdl_status s = vkdl_tensor_reshape((vkdl_tensor *)x, 2, xs, &xv);
     if (s == VKDL_OK)
@@ -387,92 +411,112 @@ vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out)
     return s;
 }
 
+/* ---------------------------------------------------------------- entry points */
+
+vkdl_status vkdl_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out, vkdl_tensor *indices, const vkdl_pool2d_info *info)
+{
+    pool_geom g = {0};
+    VKDL_TRY(check_maxpool(x, out, indices, info, &g));
+    if (out->numel == 0)
+        return VKDL_OK;
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_maxpool(&g, vkdl_tensor_host(x), vkdl_tensor_host(out), indices ? vkdl_tensor_host(indices) : NULL);
+        return VKDL_OK;
+    }
+    return gpu_maxpool(&g, x, out, indices);
+}
+
+vkdl_status vkdl_maxpool2d_backward(const vkdl_tensor *dy, const vkdl_tensor *indices, vkdl_tensor *dx)
+{
+    VKDL_TRY(check_maxpool_backward(dy, indices, dx));
+    if (dx->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_maxpool_backward(dy, indices, dx);
+    if (dx->numel == 0)
+        return VKDL_OK;
+    return gpu_maxpool_backward(dy, indices, dx);
+}
+
+vkdl_status vkdl_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_pool2d_info *info)
+{
+    const char *op = "avgpool2d";
+    VKDL_TRY(check_4d_pair(op, "x", x, "out", out));
+    pool_geom g;
+    VKDL_TRY(pool_plan(op, "x", x, "out", out, info, &g));
+    if (out->numel == 0)
+        return VKDL_OK;
+    if (x->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_avgpool(&g, vkdl_tensor_host(x), vkdl_tensor_host(out), false);
+    return gpu_pool(POOL_OP_AVG_FWD, &g, x, out);
+}
+
+vkdl_status vkdl_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx, const vkdl_pool2d_info *info)
+{
+    const char *op = "avgpool2d_backward";
+    VKDL_TRY(check_4d_pair(op, "dy", dy, "dx", dx));
+    pool_geom g;
+    VKDL_TRY(pool_plan(op, "dx", dx, "dy", dy, info, &g));
+    if (dx->numel == 0)
+        return VKDL_OK;
+    if (dx->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_avgpool(&g, vkdl_tensor_host(dy), vkdl_tensor_host(dx), true);
+    return gpu_pool(POOL_OP_AVG_BWD, &g, dy, dx);
+}
+
+vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out)
+{
+    const char *op = "global_avgpool2d";
+    VKDL_TRY(check_4d_pair(op, "x", x, "out", out));
+    VKDL_TRY(check_global(op, "x", x, "out", out));
+    if (out->numel == 0)
+        return VKDL_OK;
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_global_avgpool(x, out);
+        return VKDL_OK;
+    }
+    return gpu_global_avgpool(x, out);
+}
+
 vkdl_status vkdl_global_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx)
 {
     const char *op = "global_avgpool2d_backward";
-    VKDL_TRY(check_f32_4d(op, "dy", dy, NULL));
-    VKDL_TRY(check_f32_4d(op, "dx", dx, dy));
+    VKDL_TRY(check_4d_pair(op, "dy", dy, "dx", dx));
     VKDL_TRY(check_global(op, "dx", dx, "dy", dy));
     if (dx->numel == 0)
         return VKDL_OK;
-    int64_t hw = dx->shape[2] * dx->shape[3];
     if (dx->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *pdy = vkdl_tensor_host(dy);
-        float *pdx = vkdl_tensor_host(dx);
-        for (int64_t i = 0; i < dx->numel; i++)
-            pdx[i] = (float)((double)pdy[i / hw] / (double)hw);
+        cpu_global_avgpool_backward(dy, dx);
         return VKDL_OK;
     }
     pool_geom g = {.planes = dy->numel, .h = dx->shape[2], .w = dx->shape[3], .oh = 1, .ow = 1};
-    return gpu_pool(GAP_BWD, &g, dy, dx);
-}
-
-/* ---------------------------------------------------------------- nearest upsampling */
-
-/* x [N, C, H, W] (the small side) and y [N, C, fh H, fw W]. */
-static vkdl_status upsample_plan(const char *op, const char *xname, const vkdl_tensor *x, const char *yname,
-                                 const vkdl_tensor *y, pool_geom *g)
-{
-    VKDL_TRY(check_planes(op, xname, x, yname, y));
-    if (y->shape[2] % x->shape[2] || y->shape[3] % x->shape[3] || y->shape[2] < x->shape[2] ||
-        y->shape[3] < x->shape[3]) {
-        char sx[VKDL_SHAPE_BUF], sy[VKDL_SHAPE_BUF];
-        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH,
-                         "%s: %s %s is not %s %s upsampled by integer factors (%lld/%lld, %lld/%lld)", op, yname,
-                         vkdl_shape_str(y, sy, sizeof sy), xname, vkdl_shape_str(x, sx, sizeof sx),
-                         (long long)y->shape[2], (long long)x->shape[2], (long long)y->shape[3],
-                         (long long)x->shape[3]);
-    }
-    *g = (pool_geom){.planes = x->shape[0] * x->shape[1], .h = x->shape[2], .w = x->shape[3], .oh = y->shape[2],
-                     .ow = y->shape[3]};
-    return VKDL_OK;
+    return gpu_pool(POOL_OP_GAP_BWD, &g, dy, dx);
 }
 
 vkdl_status vkdl_upsample_nearest2d(const vkdl_tensor *x, vkdl_tensor *out)
 {
     const char *op = "upsample_nearest2d";
-    VKDL_TRY(check_f32_4d(op, "x", x, NULL));
-    VKDL_TRY(check_f32_4d(op, "out", out, x));
+    VKDL_TRY(check_4d_pair(op, "x", x, "out", out));
     pool_geom g;
     VKDL_TRY(upsample_plan(op, "x", x, "out", out, &g));
     if (out->numel == 0)
         return VKDL_OK;
     if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *px = vkdl_tensor_host(x);
-        float *py = vkdl_tensor_host(out);
-        int64_t fh = g.oh / g.h, fw = g.ow / g.w;
-        for (int64_t p = 0; p < g.planes; p++)
-            for (int64_t oh = 0; oh < g.oh; oh++)
-                for (int64_t ow = 0; ow < g.ow; ow++)
-                    py[(p * g.oh + oh) * g.ow + ow] = px[(p * g.h + oh / fh) * g.w + ow / fw];
+        cpu_upsample(&g, x, out);
         return VKDL_OK;
     }
-    return gpu_pool(UP_FWD, &g, x, out);
+    return gpu_pool(POOL_OP_UP_FWD, &g, x, out);
 }
 
 vkdl_status vkdl_upsample_nearest2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx)
 {
     const char *op = "upsample_nearest2d_backward";
-    VKDL_TRY(check_f32_4d(op, "dy", dy, NULL));
-    VKDL_TRY(check_f32_4d(op, "dx", dx, dy));
+    VKDL_TRY(check_4d_pair(op, "dy", dy, "dx", dx));
     pool_geom g;
     VKDL_TRY(upsample_plan(op, "dx", dx, "dy", dy, &g));
     if (dx->numel == 0)
         return VKDL_OK;
     if (dx->ctx->backend == VKDL_BACKEND_CPU) {
-        const float *pdy = vkdl_tensor_host(dy);
-        float *pdx = vkdl_tensor_host(dx);
-        int64_t fh = g.oh / g.h, fw = g.ow / g.w;
-        for (int64_t p = 0; p < g.planes; p++)
-            for (int64_t h = 0; h < g.h; h++)
-                for (int64_t w = 0; w < g.w; w++) {
-                    double s = 0;
-                    for (int64_t a = 0; a < fh; a++)
-                        for (int64_t b = 0; b < fw; b++)
-                            s += pdy[(p * g.oh + h * fh + a) * g.ow + w * fw + b];
-                    pdx[(p * g.h + h) * g.w + w] = (float)s;
-                }
+        cpu_upsample_backward(&g, dy, dx);
         return VKDL_OK;
     }
-    return gpu_pool(UP_BWD, &g, dy, dx);
+    return gpu_pool(POOL_OP_UP_BWD, &g, dy, dx);
 }

@@ -5,10 +5,9 @@
 
 #include <math.h>
 
-static vkdl_status cpu_softmax(const vkdl_tensor *x, vkdl_tensor *out, bool log_out);
-static vkdl_status gpu_softmax(const char *name, const vkdl_tensor *x, vkdl_tensor *out, bool log_out);
+/* ---------------------------------------------------------------- checks */
 
-static vkdl_status softmax_common(const char *name, const vkdl_tensor *x, vkdl_tensor *out, bool log_out)
+static vkdl_status check_softmax(const char *name, const vkdl_tensor *x, const vkdl_tensor *out)
 {
     VKDL_TRY(vkdl_check_tensor(name, "x", x));
     VKDL_TRY(vkdl_check_tensor(name, "out", out));
@@ -18,25 +17,31 @@ static vkdl_status softmax_common(const char *name, const vkdl_tensor *x, vkdl_t
     VKDL_TRY(vkdl_check_same_shape(name, x, out));
     if (x->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)x->numel);
-    if (x->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_softmax(x, out, log_out);
-    return gpu_softmax(name, x, out, log_out);
+    return VKDL_OK;
 }
 
-vkdl_status vkdl_softmax(const vkdl_tensor *x, vkdl_tensor *out)
+static vkdl_status check_softmax_backward(const char *name, const vkdl_tensor *y, const vkdl_tensor *dy,
+                                          const vkdl_tensor *dx)
 {
-    return softmax_common("softmax", x, out, false);
+    VKDL_TRY(vkdl_check_tensor(name, "y", y));
+    VKDL_TRY(vkdl_check_tensor(name, "dy", dy));
+    VKDL_TRY(vkdl_check_tensor(name, "dx", dx));
+    VKDL_TRY(vkdl_check_same_ctx(name, y, dx));
+    VKDL_TRY(vkdl_check_same_ctx(name, dy, dx));
+    VKDL_TRY(vkdl_check_dtype(name, "y", y, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "dy", dy, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype(name, "dx", dx, VKDL_F32));
+    VKDL_TRY(vkdl_check_same_shape(name, y, dy));
+    VKDL_TRY(vkdl_check_same_shape(name, y, dx));
+    if (y->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)y->numel);
+    return VKDL_OK;
 }
 
-vkdl_status vkdl_log_softmax(const vkdl_tensor *x, vkdl_tensor *out)
-{
-    return softmax_common("log_softmax", x, out, true);
-}
+/* ---------------------------------------------------------------- CPU twin */
 
 /* A scalar is one row of length 1. */
 static int64_t row_len(const vkdl_tensor *x) { return x->ndim ? x->shape[x->ndim - 1] : 1; }
-
-/* ---------------------------------------------------------------- CPU twin */
 
 static vkdl_status cpu_softmax(const vkdl_tensor *x, vkdl_tensor *out, bool log_out)
 {
@@ -62,7 +67,25 @@ static vkdl_status cpu_softmax(const vkdl_tensor *x, vkdl_tensor *out, bool log_
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- Vulkan */
+static vkdl_status cpu_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx, bool log_out)
+{
+    int64_t n = row_len(y);
+    int64_t rows = y->numel / n;
+    const float *yp = vkdl_tensor_host(y), *dp = vkdl_tensor_host(dy);
+    float *xp = vkdl_tensor_host(dx);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *p = yp + r * n, *d = dp + r * n;
+        float *q = xp + r * n;
+        double s = 0;
+        for (int64_t k = 0; k < n; k++)
+            s += log_out ? (double)d[k] : (double)d[k] * p[k];
+        for (int64_t k = 0; k < n; k++)
+            q[k] = (float)(log_out ? d[k] - exp((double)p[k]) * s : p[k] * (d[k] - s));
+    }
+    return VKDL_OK;
+}
+
+/* ---------------------------------------------------------------- GPU launcher */
 
 VKDL_PUSH_STRUCT(softmax_push, SOFTMAX_PUSH, 3);
 
@@ -78,6 +101,22 @@ static const vkdl_kernel K_SOFTMAX_SG = {
     VKDL_SPIRV(softmax_sg),
     .n_bindings = 2,
     .access = {VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct softmax_push),
+    .n_spec = SOFTMAX_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_SOFTMAX_BACKWARD = {
+    VKDL_SPIRV(softmax_backward),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct softmax_push),
+    .n_spec = SOFTMAX_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_SOFTMAX_BACKWARD_SG = {
+    VKDL_SPIRV(softmax_backward_sg),
+    .n_bindings = 3,
+    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
     .push_size = sizeof(struct softmax_push),
     .n_spec = SOFTMAX_SPEC_COUNT,
 };
@@ -112,42 +151,6 @@ static vkdl_status gpu_softmax(const char *name, const vkdl_tensor *x, vkdl_tens
     return vkdl_dispatch(ctx, &info);
 }
 
-/* ---------------------------------------------------------------- backward */
-
-static vkdl_status cpu_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx, bool log_out)
-{
-    int64_t n = row_len(y);
-    int64_t rows = y->numel / n;
-    const float *yp = vkdl_tensor_host(y), *dp = vkdl_tensor_host(dy);
-    float *xp = vkdl_tensor_host(dx);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *p = yp + r * n, *d = dp + r * n;
-        float *q = xp + r * n;
-        double s = 0;
-        for (int64_t k = 0; k < n; k++)
-            s += log_out ? (double)d[k] : (double)d[k] * p[k];
-        for (int64_t k = 0; k < n; k++)
-            q[k] = (float)(log_out ? d[k] - exp((double)p[k]) * s : p[k] * (d[k] - s));
-    }
-    return VKDL_OK;
-}
-
-static const vkdl_kernel K_SOFTMAX_BACKWARD = {
-    VKDL_SPIRV(softmax_backward),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
-    .push_size = sizeof(struct softmax_push),
-    .n_spec = SOFTMAX_SPEC_COUNT,
-};
-
-static const vkdl_kernel K_SOFTMAX_BACKWARD_SG = {
-    VKDL_SPIRV(softmax_backward_sg),
-    .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
-    .push_size = sizeof(struct softmax_push),
-    .n_spec = SOFTMAX_SPEC_COUNT,
-};
-
 /* The same launch shape as the forward: a workgroup per row. */
 static vkdl_status gpu_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx, bool log_out)
 {
@@ -176,26 +179,35 @@ static vkdl_status gpu_softmax_backward(const vkdl_tensor *y, const vkdl_tensor 
     return vkdl_dispatch(ctx, &info);
 }
 
+/* ---------------------------------------------------------------- entry points */
+
+static vkdl_status softmax_common(const char *name, const vkdl_tensor *x, vkdl_tensor *out, bool log_out)
+{
+    VKDL_TRY(check_softmax(name, x, out));
+    if (x->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_softmax(x, out, log_out);
+    return gpu_softmax(name, x, out, log_out);
+}
+
 static vkdl_status softmax_backward_common(const char *name, const vkdl_tensor *y, const vkdl_tensor *dy,
                                            vkdl_tensor *dx, bool log_out)
 {
-    VKDL_TRY(vkdl_check_tensor(name, "y", y));
-    VKDL_TRY(vkdl_check_tensor(name, "dy", dy));
-    VKDL_TRY(vkdl_check_tensor(name, "dx", dx));
-    VKDL_TRY(vkdl_check_same_ctx(name, y, dx));
-    VKDL_TRY(vkdl_check_same_ctx(name, dy, dx));
-    VKDL_TRY(vkdl_check_dtype(name, "y", y, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "dy", dy, VKDL_F32));
-    VKDL_TRY(vkdl_check_dtype(name, "dx", dx, VKDL_F32));
-    VKDL_TRY(vkdl_check_same_shape(name, y, dy));
-    VKDL_TRY(vkdl_check_same_shape(name, y, dx));
-    if (y->numel > UINT32_MAX)
-        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: %lld elements exceed 2^32", name, (long long)y->numel);
+    VKDL_TRY(check_softmax_backward(name, y, dy, dx));
     if (y->numel == 0)
         return VKDL_OK;
     if (y->ctx->backend == VKDL_BACKEND_CPU)
         return cpu_softmax_backward(y, dy, dx, log_out);
     return gpu_softmax_backward(y, dy, dx, log_out);
+}
+
+vkdl_status vkdl_softmax(const vkdl_tensor *x, vkdl_tensor *out)
+{
+    return softmax_common("softmax", x, out, false);
+}
+
+vkdl_status vkdl_log_softmax(const vkdl_tensor *x, vkdl_tensor *out)
+{
+    return softmax_common("log_softmax", x, out, true);
 }
 
 vkdl_status vkdl_softmax_backward(const vkdl_tensor *y, const vkdl_tensor *dy, vkdl_tensor *dx)

@@ -244,7 +244,7 @@ CE_KERNEL(K_CE_SG, loss_ce_sg, ce_push, 3, VKDL_READ, VKDL_READ, VKDL_WRITE);
 CE_KERNEL(K_CE_BACKWARD, loss_ce_backward, ce_backward_push, 4, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE);
 CE_KERNEL(K_CE_BACKWARD_SG, loss_ce_backward_sg, ce_backward_push, 4, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE);
 
-/* Fold the n partials (pairs for SUM_RATIO, i32 targets for SUM_COUNT) into out[0]. */
+/* Fold the n partials (pairs for LOSS_SUM_RATIO, i32 targets for LOSS_SUM_COUNT) into out[0]. */
 static vkdl_status gpu_fold(const vkdl_tensor *parts, uint32_t mode, uint32_t n, float scale, int32_t ignore,
                             bool has_ignore, vkdl_tensor *out)
 {

@@ -5,9 +5,9 @@
  *   - <FAMILY>_PUSH: the kernel's own push-constant fields, one declaration per field (no commas),
  *     typed u32 / i32 / f32. The .comp writes them after its binding offsets:
  *         layout(push_constant) uniform PC { uint off_x, off_y; SOFTMAX_PUSH } pc;
- *     and the launcher declares  VKDL_PUSH_STRUCT(softmax_push, SOFTMAX_PUSH);  and sets
- *     vkdl_kernel.push_size = sizeof(struct softmax_push). Fields are 4-byte scalars or arrays of
- *     them, so std430 and C lay them out identically. */
+ *     and the launcher declares  VKDL_PUSH_STRUCT(softmax_push, SOFTMAX_PUSH, 3);  (3: the most
+ *     bindings any of its kernels has) and sets vkdl_kernel.push_size = sizeof(struct softmax_push).
+ *     Fields are 4-byte scalars or arrays of them, so std430 and C lay them out identically. */
 #ifndef VKDL_SHADER_INTERFACE_H
 #define VKDL_SHADER_INTERFACE_H
 

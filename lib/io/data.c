@@ -614,21 +614,12 @@ int vkdl_dataset_encode(const vkdl_dataset *ds, int byte)
 
 /* ------------------------------------------------------------------ order */
 
-/* SplitMix64 (Steele et al., OOPSLA 2014): integer-only, so the order is the same everywhere. */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in [0, bound) without modulo bias: draws below 2^64 mod bound are redrawn. */
 static uint64_t below(uint64_t *state, uint64_t bound)
 {
     uint64_t threshold = (0 - bound) % bound, r;
     do
-        r = splitmix64(state);
+        r = vkdl_splitmix64(state);
     while (r < threshold);
     return r % bound;
 }

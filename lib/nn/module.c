@@ -204,16 +204,8 @@ int64_t vkdl_module_numel(const vkdl_module *m)
 
 /* ---------------------------------------------------------------- initialisation */
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Uniform in (0, 1), never 0 (Box-Muller takes its log). */
-static double uniform01(uint64_t *s) { return ((double)(splitmix64(s) >> 11) + 0.5) / 9007199254740992.0; }
+static double uniform01(uint64_t *s) { return ((double)(vkdl_splitmix64(s) >> 11) + 0.5) / 9007199254740992.0; }
 
 static vkdl_status init_param(vkdl_param *p, uint64_t seed, int index)
 {
@@ -223,7 +215,7 @@ static vkdl_status init_param(vkdl_param *p, uint64_t seed, int index)
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "module_init: out of host memory");
     /* Each parameter has its own stream, so adding a layer does not change the others' values. */
     uint64_t s = seed ^ (0x632be59bd9b4e019ull * (uint64_t)(index + 1));
-    splitmix64(&s);
+    vkdl_splitmix64(&s);
     double bound = 0.0;
     switch (p->init) {
     case VKDL_INIT_FAN_IN:  /* PyTorch's kaiming_uniform_(a=sqrt(5)) and its bias rule */
@@ -257,7 +249,7 @@ static void seed_modules(vkdl_module *m, uint64_t seed, uint64_t *index)
 {
     uint64_t s = seed ^ (0xd1b54a32d192ed03ull * ++*index);
     /* A Dropout layer keeps the seed it was created with; layers with built-in dropout get one. */
-    m->seed = m->fixed_seed ? m->seed_base : splitmix64(&s);
+    m->seed = m->fixed_seed ? m->seed_base : vkdl_splitmix64(&s);
     m->calls = 0;
     for (int i = 0; i < m->n_children; i++)
         seed_modules(m->children[i].m, seed, index);

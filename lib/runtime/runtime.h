@@ -10,6 +10,16 @@
 
 #define VKDL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* SplitMix64 (Steele et al., OOPSLA 2014): advances *state and returns the next 64 random bits;
+ * integer-only, so seeded streams (initialisation, shuffles) are the same on every machine. */
+static inline uint64_t vkdl_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* ------------------------------------------------------------------ errors (error.c) */
 
 /* Record a formatted message for vkdl_last_error() and return status (so `return vkdl_fail(...)`). */

@@ -266,3 +266,112 @@ void vkdl_memory_free(vkdl_memory *m, vkdl_alloc *a)
 }
 
 void vkdl_memory_trim(vkdl_memory *m) { release_empty(m, false); }
+
+/* ---------------------------------------------------------------- staging */
+
+#define STAGING_CHUNK (16u << 20)
+
+typedef struct chunk {
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    void *map;
+    VkDeviceSize size, used;
+} chunk;
+
+struct vkdl_staging {
+    vkdl_context *ctx;
+    uint32_t type;                  /* host-visible coherent memory type; UINT32_MAX if none */
+    chunk *chunks;
+    size_t n;
+};
+
+vkdl_status vkdl_staging_create(vkdl_context *ctx, vkdl_staging **out)
+{
+    vkdl_staging *s = calloc(1, sizeof *s);
+    if (!s)
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "context_create: out of host memory");
+    s->ctx = ctx;
+    int t = find_type(&ctx->dev.caps, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT);
+    s->type = t < 0 ? UINT32_MAX : (uint32_t)t;
+    *out = s;
+    return VKDL_OK;
+}
+
+static void chunk_free(VkDevice dev, chunk *c)
+{
+    if (c->buffer)
+        vkDestroyBuffer(dev, c->buffer, NULL);
+    if (c->memory)
+        vkFreeMemory(dev, c->memory, NULL);
+}
+
+void vkdl_staging_destroy(vkdl_staging *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        chunk_free(s->ctx->dev.dev, &s->chunks[i]);
+    free(s->chunks);
+    free(s);
+}
+
+void vkdl_staging_reset(vkdl_staging *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        s->chunks[i].used = 0;
+}
+
+static vkdl_status chunk_create(vkdl_staging *s, VkDeviceSize size, chunk *c)
+{
+    VkDevice dev = s->ctx->dev.dev;
+    VkBufferCreateInfo bi = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = size,
+        .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+    };
+    *c = (chunk){.size = size};
+    VkResult r = vkCreateBuffer(dev, &bi, NULL, &c->buffer);
+    VkMemoryRequirements req;
+    if (r == VK_SUCCESS) {
+        vkGetBufferMemoryRequirements(dev, c->buffer, &req);
+        VkMemoryAllocateInfo ai = {
+            .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+            .allocationSize = req.size,
+            .memoryTypeIndex = s->type,
+        };
+        r = vkAllocateMemory(dev, &ai, NULL, &c->memory);
+    }
+    if (r == VK_SUCCESS)
+        r = vkBindBufferMemory(dev, c->buffer, c->memory, 0);
+    if (r == VK_SUCCESS)
+        r = vkMapMemory(dev, c->memory, 0, VK_WHOLE_SIZE, 0, &c->map);
+    if (r != VK_SUCCESS) {
+        chunk_free(dev, c);
+        return vkdl_vk_fail(r, "transfer: staging buffer");
+    }
+    return VKDL_OK;
+}
+
+vkdl_status vkdl_staging_get(vkdl_staging *s, VkDeviceSize size, vkdl_staging_range *out)
+{
+    /* Steps of 16 bytes, and chunks a multiple of them, so `used` never passes `size` (the
+     * free-space test would wrap around and hand out offsets past the end). */
+    VkDeviceSize rounded = (size + 15) & ~(VkDeviceSize)15;
+    chunk *c = NULL;
+    for (size_t i = 0; i < s->n && !c; i++)
+        if (s->chunks[i].size - s->chunks[i].used >= size)
+            c = &s->chunks[i];
+    if (!c) {
+        if (s->type == UINT32_MAX)
+            return vkdl_fail(VKDL_ERROR_UNSUPPORTED, "transfer: the device has no host-visible memory");
+        chunk *nc = realloc(s->chunks, (s->n + 1) * sizeof *nc);
+        if (!nc)
+            return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "transfer: out of host memory");
+        s->chunks = nc;
+        VKDL_TRY(chunk_create(s, rounded > STAGING_CHUNK ? rounded : STAGING_CHUNK, &s->chunks[s->n]));
+        c = &s->chunks[s->n++];
+    }
+    *out = (vkdl_staging_range){c->buffer, c->used, (char *)c->map + c->used};
+    c->used += rounded;
+    return VKDL_OK;
+}

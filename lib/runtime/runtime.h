@@ -121,6 +121,20 @@ VkBuffer vkdl_block_buffer(const vkdl_block *b);
 void *vkdl_block_map(const vkdl_block *b); /* NULL when not host visible */
 VkDeviceSize vkdl_block_size(const vkdl_block *b);
 
+/* Staging: host-visible chunks for copies to and from device-only memory. Each scheduler frame
+ * owns one; its ranges stay valid until the frame's work has completed and it is reset. */
+typedef struct vkdl_staging vkdl_staging;
+typedef struct vkdl_staging_range {
+    VkBuffer buffer;
+    VkDeviceSize offset;
+    void *map;                      /* host address of offset */
+} vkdl_staging_range;
+
+vkdl_status vkdl_staging_create(vkdl_context *ctx, vkdl_staging **out);
+void vkdl_staging_destroy(vkdl_staging *s);
+vkdl_status vkdl_staging_get(vkdl_staging *s, VkDeviceSize size, vkdl_staging_range *out);
+void vkdl_staging_reset(vkdl_staging *s);
+
 /* ------------------------------------------------------------------ tensors (tensor.c) */
 
 typedef struct vkdl_storage {
@@ -217,6 +231,38 @@ typedef struct vkdl_sched vkdl_sched;
 vkdl_status vkdl_sched_create(vkdl_context *ctx, vkdl_sched **out);
 void vkdl_sched_destroy(vkdl_sched *s);
 
+/* Submit everything recorded and wait for it. */
+vkdl_status vkdl_sched_flush(vkdl_context *ctx);
+/* Total kernel time measured so far by a profiling context (VKDL_CONTEXT_PROFILE), in ms. */
+double vkdl_sched_kernel_ms(const vkdl_context *ctx);
+/* Host access to [offset, offset+size) of a block: waits if pending GPU work touches it. */
+vkdl_status vkdl_sched_host_access(vkdl_context *ctx, const vkdl_block *b, VkDeviceSize offset, VkDeviceSize size);
+/* Copy between host and a tensor on a device without host-visible memory (staging). */
+vkdl_status vkdl_sched_upload(vkdl_context *ctx, const vkdl_tensor *t, const void *src);
+vkdl_status vkdl_sched_download(vkdl_context *ctx, const vkdl_tensor *t, void *dst);
+vkdl_status vkdl_sched_fill(vkdl_context *ctx, const vkdl_tensor *t, uint32_t pattern);
+
+/* The scheduler's side of recording a dispatch (for dispatch.c); all act on the current batch. */
+typedef struct vkdl_span {
+    const vkdl_block *block;
+    VkDeviceSize begin, end;
+} vkdl_span;
+/* Begin the current batch if needed; *cmd is its command buffer, valid until the next submit. */
+vkdl_status vkdl_sched_begin(vkdl_context *ctx, VkCommandBuffer *cmd);
+/* Record n ranges a command accesses (vkdl_access each), recording a barrier first on a hazard. */
+vkdl_status vkdl_sched_track(vkdl_context *ctx, const vkdl_span *sp, const uint8_t *access, uint32_t n);
+/* A descriptor set from the current batch's pools, valid until the batch has completed. */
+vkdl_status vkdl_sched_descriptor_set(vkdl_context *ctx, VkDescriptorSetLayout layout, VkDescriptorSet *out);
+/* Hand a texel view to the current batch, which destroys it once the batch has completed. */
+vkdl_status vkdl_sched_keep_view(vkdl_context *ctx, VkBufferView view);
+/* Timestamps around the next command when profiling: begin before recording it, end after. */
+void vkdl_sched_profile_begin(vkdl_context *ctx, const char *name);
+void vkdl_sched_profile_end(vkdl_context *ctx);
+/* Close the command just recorded: submits the batch once it is full. */
+vkdl_status vkdl_sched_end_command(vkdl_context *ctx);
+
+/* ------------------------------------------------------------------ dispatch (dispatch.c) */
+
 typedef struct vkdl_dispatch_info {
     const vkdl_kernel *kernel;
     const uint32_t *spec;           /* kernel->n_spec values */
@@ -244,16 +290,6 @@ uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n,
                             bool *one_subgroup);
 /* Can t be bound at binding b of k (offset divisible into units, range within limits)? */
 bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t);
-/* Submit everything recorded and wait for it. */
-vkdl_status vkdl_sched_flush(vkdl_context *ctx);
-/* Total kernel time measured so far by a profiling context (VKDL_CONTEXT_PROFILE), in ms. */
-double vkdl_sched_kernel_ms(const vkdl_context *ctx);
-/* Host access to [offset, offset+size) of a block: waits if pending GPU work touches it. */
-vkdl_status vkdl_sched_host_access(vkdl_context *ctx, const vkdl_block *b, VkDeviceSize offset, VkDeviceSize size);
-/* Copy between host and a tensor on a device without host-visible memory (staging). */
-vkdl_status vkdl_sched_upload(vkdl_context *ctx, const vkdl_tensor *t, const void *src);
-vkdl_status vkdl_sched_download(vkdl_context *ctx, const vkdl_tensor *t, void *dst);
-vkdl_status vkdl_sched_fill(vkdl_context *ctx, const vkdl_tensor *t, uint32_t pattern);
 
 /* ------------------------------------------------------------------ context (context.c) */
 

@@ -5,11 +5,6 @@
 
 #include <string.h>
 
-typedef struct bind_plan {
-    VkDeviceSize offset, range;
-    uint32_t elem_offset;
-} bind_plan;
-
 static bool is_texel(VkDescriptorType type)
 {
     return type == VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER || type == VK_DESCRIPTOR_TYPE_STORAGE_TEXEL_BUFFER;
@@ -38,8 +33,8 @@ static uint32_t format_size(VkFormat f)
     }
 }
 
-static bool plan_binding(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t,
-                         bind_plan *p, const char **why)
+bool vkdl_plan_binding(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t,
+                       vkdl_bind_plan *p, const char **why)
 {
     const vkdl_caps *c = &ctx->dev.caps;
     VkDescriptorType type = binding_type(k, b);
@@ -69,53 +64,7 @@ static bool plan_binding(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t
     return true;
 }
 
-bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t)
-{
-    bind_plan p;
-    const char *why;
-    return t->st->alloc.block && plan_binding(ctx, k, b, t, &p, &why);
-}
-
-uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n, uint32_t passes, bool subgroup_ok,
-                            bool *one_subgroup)
-{
-    const vkdl_caps *c = &ctx->dev.caps;
-    uint64_t limit = c->max_loop_iterations ? c->max_loop_iterations : UINT64_MAX;
-    uint64_t work = n * (passes ? passes : 1);
-    *one_subgroup = false;
-    if (subgroup_ok && (c->quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS) && c->subgroup_min == c->subgroup_max &&
-        work / c->subgroup_size < limit) {
-        *one_subgroup = true;
-        return c->subgroup_size;
-    }
-    uint32_t cap = c->max_wg_invocations < c->max_wg_size[0] ? c->max_wg_invocations : c->max_wg_size[0];
-    uint32_t wg = 1;
-    while (wg * 2 <= cap && wg < 256)
-        wg *= 2;
-    while (wg > 32 && wg / 2 >= n)
-        wg /= 2; /* short rows: fewer idle invocations */
-    while (work / wg >= limit && wg * 2 <= cap)
-        wg *= 2;
-    if (work / wg >= limit) {
-        vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: a row of %llu elements exceeds what %s can loop over in one workgroup", op,
-                  (unsigned long long)n, c->name);
-        return 0;
-    }
-    return wg;
-}
-
-void vkdl_grid_1d(const vkdl_context *ctx, uint64_t n, uint32_t groups[3])
-{
-    uint64_t maxx = ctx->dev.caps.max_wg_count[0] ? ctx->dev.caps.max_wg_count[0] : 65535;
-    if (n == 0)
-        n = 1;
-    groups[0] = (uint32_t)(n < maxx ? n : maxx);
-    groups[1] = (uint32_t)((n + groups[0] - 1) / groups[0]);
-    groups[2] = 1;
-}
-
-/* Plan every binding and check the launch against the device limits. */
-static vkdl_status plan_dispatch(const vkdl_context *ctx, const vkdl_dispatch_info *info, bind_plan *plan,
+static vkdl_status plan_dispatch(const vkdl_context *ctx, const vkdl_dispatch_info *info, vkdl_bind_plan *plan,
                                  vkdl_span *sp, uint32_t *push, size_t push_cap)
 {
     const vkdl_kernel *k = info->kernel;
@@ -127,7 +76,7 @@ static vkdl_status plan_dispatch(const vkdl_context *ctx, const vkdl_dispatch_in
     for (uint32_t b = 0; b < k->n_bindings; b++) {
         const vkdl_tensor *t = info->tensors[b];
         const char *why = "";
-        if (!plan_binding(ctx, k, b, t, &plan[b], &why)) {
+        if (!vkdl_plan_binding(ctx, k, b, t, &plan[b], &why)) {
             char sh[VKDL_SHAPE_BUF];
             return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: cannot bind tensor %u (%s %s): %s", k->name, b,
                              vkdl_shape_str(t, sh, sizeof sh), vkdl_dtype_name(t->dtype), why);
@@ -148,7 +97,7 @@ static vkdl_status plan_dispatch(const vkdl_context *ctx, const vkdl_dispatch_in
 }
 
 /* The descriptor writes for every binding; texel views are handed to the current batch. */
-static vkdl_status write_descriptors(vkdl_context *ctx, const vkdl_dispatch_info *info, const bind_plan *plan,
+static vkdl_status write_descriptors(vkdl_context *ctx, const vkdl_dispatch_info *info, const vkdl_bind_plan *plan,
                                      VkWriteDescriptorSet *w, VkDescriptorBufferInfo *bi, VkBufferView *views)
 {
     const vkdl_kernel *k = info->kernel;
@@ -201,7 +150,7 @@ static vkdl_status bind_descriptors(vkdl_context *ctx, VkCommandBuffer cmd, cons
 vkdl_status vkdl_dispatch(vkdl_context *ctx, const vkdl_dispatch_info *info)
 {
     const vkdl_kernel *k = info->kernel;
-    bind_plan plan[VKDL_MAX_BINDINGS];
+    vkdl_bind_plan plan[VKDL_MAX_BINDINGS];
     vkdl_span sp[VKDL_MAX_BINDINGS];
     uint32_t push[32];
     for (uint32_t b = 0; b < k->n_bindings; b++)

@@ -186,7 +186,7 @@ float vkdl_bf16_to_f32(uint16_t h);
 /* Convert n elements between dtypes (host memory). */
 void vkdl_convert(void *dst, vkdl_dtype dst_dtype, const void *src, vkdl_dtype src_dtype, size_t n);
 
-/* ------------------------------------------------------------------ kernels (pipeline.c) */
+/* ------------------------------------------------------------------ kernels (kernel.c) */
 
 #define VKDL_MAX_BINDINGS 8
 #define VKDL_MAX_SPEC 8
@@ -212,6 +212,26 @@ typedef struct vkdl_kernel {
 
 /* The name and embedded SPIR-V of a kernel row `name` in shaders/meson.build. */
 #define VKDL_SPIRV(k) .name = #k, .spirv = vkdl_spv_##k, .spirv_size = &vkdl_spv_##k##_size
+
+/* Split n workgroups into an x/y grid within the device limits; shaders use vkdl_group_id(). */
+void vkdl_grid_1d(const vkdl_context *ctx, uint64_t n_groups, uint32_t groups[3]);
+/* Does the device have the subgroup arithmetic the *_sg kernel variants are built with? */
+static inline bool vkdl_has_subgroup_arith(const vkdl_caps *c)
+{
+    const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    return (c->subgroup_ops & need) == need;
+}
+/* Workgroup size for kernels where one workgroup walks a row of n elements `passes` times
+ * (reductions, softmax, norms): one subgroup on CPU drivers (no emulated barriers; *one_subgroup
+ * is set), else up to 256 invocations, growing as needed so no invocation loops past the
+ * driver's loop limit. Returns 0, with the failure recorded, when even the largest workgroup
+ * would. subgroup_ok: the kernel variant in use has subgroup arithmetic. */
+uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n, uint32_t passes, bool subgroup_ok,
+                            bool *one_subgroup);
+/* Can t be bound at binding b of k (offset divisible into units, range within limits)? */
+bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t);
+
+/* ------------------------------------------------------------------ pipelines (pipeline.c) */
 
 typedef struct vkdl_pipeline vkdl_pipeline;
 typedef struct vkdl_pipelines vkdl_pipelines;
@@ -273,23 +293,16 @@ typedef struct vkdl_dispatch_info {
 
 /* Record one dispatch into the current batch (barrier only on a hazard). */
 vkdl_status vkdl_dispatch(vkdl_context *ctx, const vkdl_dispatch_info *info);
-/* Split n workgroups into an x/y grid within the device limits; shaders use vkdl_group_id(). */
-void vkdl_grid_1d(const vkdl_context *ctx, uint64_t n_groups, uint32_t groups[3]);
-/* Does the device have the subgroup arithmetic the *_sg kernel variants are built with? */
-static inline bool vkdl_has_subgroup_arith(const vkdl_caps *c)
-{
-    const uint32_t need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
-    return (c->subgroup_ops & need) == need;
-}
-/* Workgroup size for kernels where one workgroup walks a row of n elements `passes` times
- * (reductions, softmax, norms): one subgroup on CPU drivers (no emulated barriers; *one_subgroup
- * is set), else up to 256 invocations, growing as needed so no invocation loops past the
- * driver's loop limit. Returns 0, with the failure recorded, when even the largest workgroup
- * would. subgroup_ok: the kernel variant in use has subgroup arithmetic. */
-uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n, uint32_t passes, bool subgroup_ok,
-                            bool *one_subgroup);
-/* Can t be bound at binding b of k (offset divisible into units, range within limits)? */
-bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t);
+
+/* Where binding b of a kernel sees a tensor: the descriptor's range and the element offset passed
+ * in the push constants. */
+typedef struct vkdl_bind_plan {
+    VkDeviceSize offset, range;
+    uint32_t elem_offset;
+} vkdl_bind_plan;
+/* Plan binding b of k for t; false with *why set when the device cannot bind it. */
+bool vkdl_plan_binding(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t,
+                       vkdl_bind_plan *p, const char **why);
 
 /* ------------------------------------------------------------------ context (context.c) */
 

@@ -1,7 +1,10 @@
 /* The runtime itself: tensor creation and its failures, memory limits and reuse, host
- * conversions, views, fill, the staging path, the pipeline cache file, device selection and the
- * small public helpers. lib/context.c, tensor.c, memory.c, pipeline.c, sched.c, device.c, error.c */
+ * conversions, views, fill, the staging path, the pipeline cache file, device selection, the
+ * small public helpers and dispatches with empty bindings. lib/runtime/: context.c, tensor.c,
+ * memory.c, pipeline.c, sched.c, dispatch.c, device.c, error.c, file.c */
 #include "harness.h"
+#include "runtime/runtime.h"
+#include "shaders.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1475,6 +1478,46 @@ static void run_memory_churn(void *arg)
     TH_TRUE(mem_current(c) == cur0);
 }
 
+/* ------------------------------------------------------------------ 11. empty bindings */
+
+static const vkdl_kernel K_COPY = {
+    VKDL_SPIRV(copy),
+    .n_bindings = 2,
+    .access = {VKDL_READ, VKDL_RW},
+    .push_size = 2 * sizeof(uint32_t),
+    .n_spec = 3,
+};
+
+/* A dispatch that binds nothing (no tensor, or one of zero elements) is a caller's mistake, named
+ * as such, not a silent no-op. */
+static void run_empty_binding(void *arg)
+{
+    (void)arg;
+    int64_t zero = 0;
+    vkdl_tensor *x = mk1(th_gpu, VKDL_F32, 4), *empty = mk(th_gpu, VKDL_F32, 1, &zero);
+    if (!x || !empty) {
+        vkdl_tensor_destroy(x);
+        vkdl_tensor_destroy(empty);
+        return;
+    }
+    TH_OK(vkdl_tensor_fill(x, 1));
+    uint32_t spec[3] = {64, VKDL_F32, VKDL_F32}, push[2] = {4, 4};
+    vkdl_dispatch_info d = {.kernel = &K_COPY, .spec = spec, .tensors = {empty, x}, .push = push, .groups = {1, 1, 1}};
+    TH_STATUS(vkdl_dispatch(th_gpu, &d), VKDL_ERROR_INVALID_ARGUMENT, "binding 0 is empty");
+    TH_TRUE(strstr(vkdl_last_error(), "copy") != NULL);
+    d.tensors[0] = x;
+    d.tensors[1] = NULL;
+    TH_STATUS(vkdl_dispatch(th_gpu, &d), VKDL_ERROR_INVALID_ARGUMENT, "binding 1 is empty");
+    d.tensors[1] = empty;
+    TH_STATUS(vkdl_dispatch(th_gpu, &d), VKDL_ERROR_INVALID_ARGUMENT, "binding 1 is empty");
+    /* nothing was recorded: x still holds what was filled */
+    float h[4];
+    TH_OK(vkdl_tensor_download(x, h, VKDL_F32, sizeof h));
+    TH_TRUE(h[0] == 1 && h[3] == 1);
+    vkdl_tensor_destroy(x);
+    vkdl_tensor_destroy(empty);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1499,5 +1542,6 @@ int main(int argc, char **argv)
     th_run("runtime/misc", run_misc, NULL);
     th_run("runtime/memory-churn/cpu", run_memory_churn, &th_cpu);
     th_run("runtime/memory-churn/vulkan", run_memory_churn, &th_gpu);
+    th_run("runtime/empty-binding", run_empty_binding, NULL);
     return th_finish();
 }

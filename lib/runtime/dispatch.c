@@ -76,6 +76,9 @@ static vkdl_status plan_dispatch(const vkdl_context *ctx, const vkdl_dispatch_in
     for (uint32_t b = 0; b < k->n_bindings; b++) {
         const vkdl_tensor *t = info->tensors[b];
         const char *why = "";
+        if (!t || !t->st->alloc.block)
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: binding %u is empty (%s)", k->name, b,
+                             t ? "a zero-size tensor" : "no tensor");
         if (!vkdl_plan_binding(ctx, k, b, t, &plan[b], &why)) {
             char sh[VKDL_SHAPE_BUF];
             return vkdl_fail(VKDL_ERROR_TOO_LARGE, "%s: cannot bind tensor %u (%s %s): %s", k->name, b,
@@ -153,9 +156,6 @@ vkdl_status vkdl_dispatch(vkdl_context *ctx, const vkdl_dispatch_info *info)
     vkdl_bind_plan plan[VKDL_MAX_BINDINGS];
     vkdl_span sp[VKDL_MAX_BINDINGS];
     uint32_t push[32];
-    for (uint32_t b = 0; b < k->n_bindings; b++)
-        if (!info->tensors[b]->st->alloc.block)
-            return VKDL_OK; /* an empty tensor: nothing to compute */
     VKDL_TRY(plan_dispatch(ctx, info, plan, sp, push, sizeof push));
 
     vkdl_pipeline *pl;

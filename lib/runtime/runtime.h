@@ -291,7 +291,9 @@ typedef struct vkdl_dispatch_info {
     uint32_t groups[3];
 } vkdl_dispatch_info;
 
-/* Record one dispatch into the current batch (barrier only on a hazard). */
+/* Record one dispatch into the current batch (barrier only on a hazard). Every binding must hold
+ * a tensor with elements: an empty one (NULL, or zero-size) fails with INVALID_ARGUMENT naming
+ * the kernel and binding, since ops skip work on empty tensors before dispatching. */
 vkdl_status vkdl_dispatch(vkdl_context *ctx, const vkdl_dispatch_info *info);
 
 /* Where binding b of a kernel sees a tensor: the descriptor's range and the element offset passed

@@ -3,14 +3,10 @@
  * crash never leaves a half-written picture under the final name. Tests: tests/test_data.c. */
 #include "io/io.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <png.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* libpng's default limit on either side (PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX). */
 #define PNG_SIDE_MAX 1000000
@@ -57,51 +53,23 @@ static vkdl_status encode(const char *op, const char *tmp, FILE *f, uint32_t w, 
     return VKDL_OK;
 }
 
-/* Create a new file next to path, with the permissions (umask applied) a plain create would give. */
-static int open_temp(const char *path, char *tmp, size_t n)
+typedef struct picture {
+    const char *op;
+    uint32_t w, h;
+    int channels;
+    const uint8_t *pixels;
+} picture;
+
+static vkdl_status write_image(FILE *f, const char *tmp, void *user)
 {
-    static atomic_uint counter;
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(tmp, n, "%s.%ld.%u.tmp", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
+    const picture *im = user;
+    return encode(im->op, tmp, f, im->w, im->h, im->channels, im->pixels);
 }
 
 static vkdl_status write_png(const char *op, const char *path, uint32_t w, uint32_t h, int channels,
                              const uint8_t *pixels)
 {
-    size_t tmp_n = strlen(path) + 48;
-    char *tmp = malloc(tmp_n);
-    if (!tmp)
-        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", op);
-    int fd = open_temp(path, tmp, tmp_n);
-    if (fd < 0) {
-        vkdl_status s = vkdl_fail(VKDL_ERROR_IO, "%s: cannot create '%s': %s", op, tmp, strerror(errno));
-        free(tmp);
-        return s;
-    }
-    vkdl_status s = VKDL_OK;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        s = vkdl_fail(VKDL_ERROR_IO, "%s: fdopen '%s': %s", op, tmp, strerror(errno));
-        close(fd);
-    } else {
-        s = encode(op, tmp, f, w, h, channels, pixels);
-        /* Flushed and synced before the rename, so the final name never shows a partial file. */
-        if (s == VKDL_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
-            s = vkdl_fail(VKDL_ERROR_IO, "%s: writing '%s': %s", op, tmp, strerror(errno));
-        if (fclose(f) != 0 && s == VKDL_OK)
-            s = vkdl_fail(VKDL_ERROR_IO, "%s: closing '%s': %s", op, tmp, strerror(errno));
-    }
-    if (s == VKDL_OK && rename(tmp, path) != 0)
-        s = vkdl_fail(VKDL_ERROR_IO, "%s: renaming '%s' to '%s': %s", op, tmp, path, strerror(errno));
-    if (s != VKDL_OK)
-        unlink(tmp);
-    free(tmp);
-    return s;
+    return vkdl_atomic_write(op, path, write_image, &(picture){op, w, h, channels, pixels});
 }
 
 /* ------------------------------------------------------------------ grid */

@@ -6,14 +6,11 @@
 #include "io/io.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define MAX_HEADER ((uint64_t)100 << 20)
 /* Nesting allowed inside __metadata__ values: bounds the recursion of skip_value. */
@@ -174,31 +171,31 @@ static vkdl_status check_list(const char *op, const char *path, int count, const
 }
 
 /* Write all of buf or record the error. */
-static vkdl_status write_all(int fd, const void *buf, size_t n, const char *path)
+static vkdl_status write_all(FILE *f, const void *buf, size_t n, const char *path)
 {
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return vkdl_fail(VKDL_ERROR_IO, "safetensors_save: writing '%s': %s", path, strerror(errno));
-        p += w;
-        n -= (size_t)w;
-    }
+    if (fwrite(buf, 1, n, f) != n)
+        return vkdl_fail(VKDL_ERROR_IO, "safetensors_save: writing '%s': %s", path, strerror(errno));
     return VKDL_OK;
 }
 
-static vkdl_status write_file(int fd, const char *tmp, const sbuf *hdr, int count, const int *order,
-                              vkdl_tensor *const *tensors)
+typedef struct st_file {
+    const sbuf *hdr;
+    int count;
+    const int *order;
+    vkdl_tensor *const *tensors;
+} st_file;
+
+static vkdl_status write_file(FILE *f, const char *tmp, void *user)
 {
+    const st_file *sf = user;
+    const sbuf *hdr = sf->hdr;
     uint8_t len8[8];
     for (int i = 0; i < 8; i++)
         len8[i] = (uint8_t)((uint64_t)hdr->len >> (8 * i));
-    VKDL_TRY(write_all(fd, len8, 8, tmp));
-    VKDL_TRY(write_all(fd, hdr->p, hdr->len, tmp));
-    for (int k = 0; k < count; k++) {
-        vkdl_tensor *t = tensors[order[k]];
+    VKDL_TRY(write_all(f, len8, 8, tmp));
+    VKDL_TRY(write_all(f, hdr->p, hdr->len, tmp));
+    for (int k = 0; k < sf->count; k++) {
+        vkdl_tensor *t = sf->tensors[sf->order[k]];
         size_t bytes = vkdl_tensor_bytes(t);
         if (!bytes)
             continue;
@@ -208,42 +205,12 @@ static vkdl_status write_file(int fd, const char *tmp, const sbuf *hdr, int coun
         vkdl_status s = vkdl_tensor_download(t, data, t->dtype, bytes);
         if (s == VKDL_OK) {
             swap_if_big_endian(data, bytes, vkdl_dtype_size(t->dtype));
-            s = write_all(fd, data, bytes, tmp);
+            s = write_all(f, data, bytes, tmp);
         }
         free(data);
         VKDL_TRY(s);
     }
-    if (fsync(fd) != 0)
-        return vkdl_fail(VKDL_ERROR_IO, "safetensors_save: fsync '%s': %s", tmp, strerror(errno));
     return VKDL_OK;
-}
-
-/* Create a new file next to path, with the permissions (umask applied) a plain create would give. */
-static int open_temp(const char *path, char *tmp, size_t n)
-{
-    static atomic_uint counter;
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(tmp, n, "%s.%ld.%u.tmp", path, (long)getpid(), atomic_fetch_add(&counter, 1));
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
-}
-
-/* Persist the rename itself; a failure here loses nothing already written, so it is ignored. */
-static void sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 vkdl_status vkdl_safetensors_save(const char *path, int count, const char *const *names, vkdl_tensor *const *tensors)
@@ -297,26 +264,7 @@ vkdl_status vkdl_safetensors_save(const char *path, int count, const char *const
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory for the header", op);
     }
 
-    size_t tmp_n = strlen(path) + 48;
-    char *tmp = malloc(tmp_n);
-    vkdl_status s = VKDL_OK;
-    int fd = -1;
-    if (!tmp)
-        s = vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", op);
-    else if ((fd = open_temp(path, tmp, tmp_n)) < 0)
-        s = vkdl_fail(VKDL_ERROR_IO, "%s: cannot create '%s': %s", op, tmp, strerror(errno));
-    if (s == VKDL_OK) {
-        s = write_file(fd, tmp, &hdr, count, order, tensors);
-        if (close(fd) != 0 && s == VKDL_OK)
-            s = vkdl_fail(VKDL_ERROR_IO, "%s: closing '%s': %s", op, tmp, strerror(errno));
-        if (s == VKDL_OK && rename(tmp, path) != 0)
-            s = vkdl_fail(VKDL_ERROR_IO, "%s: renaming '%s' to '%s': %s", op, tmp, path, strerror(errno));
-        if (s == VKDL_OK)
-            sync_parent_dir(path);
-        else
-            unlink(tmp);
-    }
-    free(tmp);
+    vkdl_status s = vkdl_atomic_write(op, path, write_file, &(st_file){&hdr, count, order, tensors});
     free(hdr.p);
     free(order);
     return s;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 struct vkdl_pipeline {
     const vkdl_kernel *kernel;
@@ -112,7 +111,21 @@ static int mkdirs(const char *dir)
     return mkdir(tmp, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-/* Write to a temporary file in the same directory, then rename: readers never see a torn file. */
+typedef struct cache_file {
+    const cache_header *h;
+    const void *data;
+} cache_file;
+
+static vkdl_status write_cache(FILE *f, const char *tmp, void *user)
+{
+    const cache_file *c = user;
+    if (fwrite(c->h, sizeof *c->h, 1, f) != 1 || fwrite(c->data, 1, c->h->data_size, f) != c->h->data_size)
+        return vkdl_fail(VKDL_ERROR_IO, "pipeline cache: writing '%s'", tmp);
+    return VKDL_OK;
+}
+
+/* Atomically replaced: a reader never sees a torn file. Best effort and silent: a failure must
+ * not replace the message of an error the caller may still be reading. */
 static void save_cache(vkdl_pipelines *p)
 {
     vkdl_context *ctx = p->ctx;
@@ -130,14 +143,10 @@ static void save_cache(vkdl_pipelines *p)
     fill_header(&ctx->dev.caps, &h);
     h.data_size = size;
     h.checksum = fnv1a(data, size);
-    char tmp[700];
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", p->path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    bool ok = f && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(data, 1, size, f) == size;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, p->path) != 0)
-        remove(tmp);
+    char kept[512];
+    snprintf(kept, sizeof kept, "%s", vkdl_last_error());
+    if (vkdl_atomic_write("pipeline cache", p->path, write_cache, &(cache_file){&h, data}) != VKDL_OK)
+        vkdl_fail(VKDL_OK, "%s", kept);
     free(data);
 }
 

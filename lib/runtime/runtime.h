@@ -35,6 +35,16 @@ const char *vkdl_vk_result_name(VkResult r);
             return try_s_;              \
     } while (0)
 
+/* ------------------------------------------------------------------ files (file.c) */
+
+/* Writes a file's contents to f (named tmp, for messages); returns the status of the write. */
+typedef vkdl_status (*vkdl_write_fn)(FILE *f, const char *tmp, void *user);
+/* Replace path atomically: fn writes a temporary file next to it (unique per process and call),
+ * which is synced and renamed over path, keeping the mode of the file it replaces (new files:
+ * 0644 less the umask). On any failure the temporary is removed and path is untouched; failures
+ * are recorded as "<op>: ...". */
+vkdl_status vkdl_atomic_write(const char *op, const char *path, vkdl_write_fn fn, void *user);
+
 /* ------------------------------------------------------------------ shapes (shape.c) */
 
 /* "3x4x5" into buf (a scalar prints as "scalar"); returns buf. */

@@ -257,18 +257,108 @@ bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor 
 }
 
 const char *const TH_VARIANT_NAMES[TH_V_COUNT] = {"", " [no cpu quirk]", " [no subgroup ops]"};
-static vkdl_caps saved_caps;
+
+/* Contexts made with extra environment switches, by the switches' values. */
+typedef struct env_ctx {
+    char *disable, *limit;
+    vkdl_context *ctx;
+} env_ctx;
+static env_ctx env_ctxs[8];
+static int n_env_ctxs;
+static vkdl_context *th_gpu_default;
+
+static bool same_str(const char *a, const char *b) { return a == b || (a && b && strcmp(a, b) == 0); }
+
+/* Set name to what the run was given plus extra (comma-joined); returns the run's value to restore. */
+static char *env_add(const char *name, const char *extra)
+{
+    const char *old = getenv(name);
+    char *saved = old ? strdup(old) : NULL;
+    if (!extra)
+        return saved;
+    char joined[512];
+    snprintf(joined, sizeof joined, "%s%s%s", old ? old : "", old && *old ? "," : "", extra);
+    setenv(name, joined, 1);
+    return saved;
+}
+
+static void env_put_back(const char *name, char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
+static vkdl_context *gpu_context_create(void)
+{
+    vkdl_context_create_info ci = {.backend = VKDL_BACKEND_VULKAN, .flags = VKDL_CONTEXT_VALIDATE};
+    vkdl_context *c = NULL;
+    return vkdl_context_create(&ci, &c) == VKDL_OK ? c : NULL;
+}
+
+static vkdl_context *env_context(const char *disable, const char *limit)
+{
+    if (!disable && !limit)
+        return th_gpu_default;
+    for (int i = 0; i < n_env_ctxs; i++)
+        if (same_str(env_ctxs[i].disable, disable) && same_str(env_ctxs[i].limit, limit))
+            return env_ctxs[i].ctx;
+    if (n_env_ctxs == (int)(sizeof env_ctxs / sizeof env_ctxs[0])) {
+        th_fail("more than %d environment variants", n_env_ctxs);
+        return NULL;
+    }
+    char *saved_disable = env_add("VKDL_DISABLE", disable), *saved_limit = env_add("VKDL_LIMIT", limit);
+    vkdl_context *c = gpu_context_create();
+    env_put_back("VKDL_DISABLE", saved_disable);
+    env_put_back("VKDL_LIMIT", saved_limit);
+    if (!c) {
+        th_fail("context with VKDL_DISABLE+=%s VKDL_LIMIT+=%s: %s", disable ? disable : "", limit ? limit : "",
+                vkdl_last_error());
+        return NULL;
+    }
+    env_ctxs[n_env_ctxs++] = (env_ctx){disable ? strdup(disable) : NULL, limit ? strdup(limit) : NULL, c};
+    return c;
+}
+
+void th_env_begin(const char *disable, const char *limit)
+{
+    vkdl_context *c = env_context(disable, limit);
+    th_gpu = c ? c : th_gpu_default;
+}
+
+void th_env_end(void) { th_gpu = th_gpu_default; }
 
 void th_variant_begin(enum th_variant v)
 {
-    saved_caps = th_gpu->dev.caps;
-    if (v >= TH_V_NO_CPU_QUIRK)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-    if (v >= TH_V_NO_SUBGROUP)
-        th_gpu->dev.caps.subgroup_ops = 0;
+    static const char *const DISABLE[TH_V_COUNT] = {NULL, "cpu_quirk", "cpu_quirk,subgroup"};
+    th_env_begin(DISABLE[v], NULL);
 }
 
-void th_variant_end(void) { th_gpu->dev.caps = saved_caps; }
+void th_variant_end(void) { th_env_end(); }
+
+/* Every Vulkan context of the run: the default one, then the variants made so far. */
+static vkdl_context *gpu_context(int i) { return i == 0 ? th_gpu_default : env_ctxs[i - 1].ctx; }
+static int n_gpu_contexts(void) { return 1 + n_env_ctxs; }
+
+static uint64_t validation_messages(void)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < n_gpu_contexts(); i++)
+        n += vkdl_context_validation_messages(gpu_context(i));
+    return n;
+}
+
+static size_t gpu_memory(void)
+{
+    size_t total = 0, cur;
+    for (int i = 0; i < n_gpu_contexts(); i++) {
+        vkdl_context_memory(gpu_context(i), &cur, NULL);
+        total += cur;
+    }
+    return total;
+}
 
 static uint64_t hash_name(const char *s)
 {
@@ -284,24 +374,30 @@ void th_run(const char *name, th_case_fn fn, void *arg)
         return;
     case_failed = case_skipped = false;
     rng = hash_name(name);
-    uint64_t before = vkdl_context_validation_messages(th_gpu);
-    size_t mem_before, mem_after, cpu_before, cpu_after;
-    vkdl_context_memory(th_gpu, &mem_before, NULL);
+    uint64_t before = validation_messages();
+    size_t mem_before = gpu_memory(), cpu_before, cpu_after;
     vkdl_context_memory(th_cpu, &cpu_before, NULL);
     fn(arg);
+    if (th_gpu != th_gpu_default) {
+        th_fail("the case left an environment variant on (th_env_end missing)");
+        th_env_end();
+    }
     /* Autograd graph storage is pooled, and the pool lets go of what two graph frees in a row did
      * not use: after three, every byte still held is a leak. */
     for (int i = 0; i < 3; i++) {
         vkdl_graph_free(th_cpu);
-        vkdl_graph_free(th_gpu);
+        for (int c = 0; c < n_gpu_contexts(); c++)
+            vkdl_graph_free(gpu_context(c));
     }
-    vkdl_status s = vkdl_sync(th_gpu);
-    if (s != VKDL_OK)
-        th_fail("sync after case: %s: %s", vkdl_status_string(s), vkdl_last_error());
-    uint64_t after = vkdl_context_validation_messages(th_gpu);
+    for (int c = 0; c < n_gpu_contexts(); c++) {
+        vkdl_status s = vkdl_sync(gpu_context(c));
+        if (s != VKDL_OK)
+            th_fail("sync after case: %s: %s", vkdl_status_string(s), vkdl_last_error());
+    }
+    uint64_t after = validation_messages();
     if (after != before)
         th_fail("%llu validation message(s) (printed above)", (unsigned long long)(after - before));
-    vkdl_context_memory(th_gpu, &mem_after, NULL);
+    size_t mem_after = gpu_memory();
     if (mem_after != mem_before)
         th_fail("leaked %lld bytes of device memory", (long long)mem_after - (long long)mem_before);
     vkdl_context_memory(th_cpu, &cpu_after, NULL);
@@ -329,8 +425,7 @@ void th_init(int argc, char **argv)
         printf("cannot create the CPU context: %s\n0 passed, 1 failed\n", vkdl_last_error());
         exit(1);
     }
-    ci = (vkdl_context_create_info){.backend = VKDL_BACKEND_VULKAN, .flags = VKDL_CONTEXT_VALIDATE};
-    if (vkdl_context_create(&ci, &th_gpu) != VKDL_OK) {
+    if (!(th_gpu = th_gpu_default = gpu_context_create())) {
         printf("cannot create the Vulkan context: %s\n0 passed, 1 failed\n", vkdl_last_error());
         exit(1);
     }
@@ -339,7 +434,12 @@ void th_init(int argc, char **argv)
 
 int th_finish(void)
 {
-    vkdl_context_destroy(th_gpu);
+    for (int i = 0; i < n_env_ctxs; i++) {
+        vkdl_context_destroy(env_ctxs[i].ctx);
+        free(env_ctxs[i].disable);
+        free(env_ctxs[i].limit);
+    }
+    vkdl_context_destroy(th_gpu_default);
     vkdl_context_destroy(th_cpu);
     printf("%d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
     return n_fail ? 1 : 0;

@@ -55,11 +55,16 @@ bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor 
 /* Download a tensor (any backend) as f32 into a new malloc'd array. */
 float *th_download(const vkdl_tensor *t);
 
-/* The device paths an op can take, forced by hiding capabilities from it: kernel choice reads
- * ctx->dev.caps, and hiding a feature never makes a pipeline invalid. Wrap the GPU call in
- * th_variant_begin / th_variant_end. */
+/* The device paths an op can take, forced the way a user would: through the environment
+ * switches VKDL_DISABLE and VKDL_LIMIT (README.md), added to any the run itself was given.
+ * th_env_begin points th_gpu at a context created with those switches (one per combination, kept
+ * for the whole run; NULL, NULL is the default context) and th_env_end points it back. Begin
+ * before the case creates its device tensors, since they belong to the context th_gpu then is. */
+void th_env_begin(const char *disable, const char *limit);
+void th_env_end(void);
 enum th_variant { TH_V_DEFAULT, TH_V_NO_CPU_QUIRK, TH_V_NO_SUBGROUP, TH_V_COUNT };
 extern const char *const TH_VARIANT_NAMES[TH_V_COUNT]; /* "", " [no cpu quirk]", ... */
+/* th_env_begin with the variant's switches: no CPU-driver kernel choice; and no subgroup ops. */
 void th_variant_begin(enum th_variant v);
 void th_variant_end(void);
 

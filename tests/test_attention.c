@@ -19,23 +19,19 @@
 
 static const th_tol TOL_BWD = {2e-4, 1e-3, 1e-8};
 
-/* Device paths forced by hiding capabilities from the op: V_TILED drops the CPU-driver quirk so
- * lavapipe and SwiftShader run the shared-memory kernels; V_STORAGE leaves no room for texel
- * views, so CPU drivers read every row from storage buffers. */
+/* Device paths forced through the environment switches: V_TILED drops the CPU-driver kernel
+ * choice so lavapipe and SwiftShader run the shared-memory kernels; V_STORAGE leaves no room for
+ * texel views, so CPU drivers read every row from storage buffers. Begun before the case's
+ * tensors are made (see th_env_begin). */
 enum variant { V_DEFAULT, V_TILED, V_STORAGE };
 static const char *const VARIANT_NAMES[] = {"", " [tiled]", " [storage]"};
-static vkdl_caps saved_caps;
 
 static void variant_begin(enum variant v)
 {
-    saved_caps = th_gpu->dev.caps;
-    if (v == V_TILED)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-    if (v == V_STORAGE)
-        th_gpu->dev.caps.max_texel_elements = 0;
+    th_env_begin(v == V_TILED ? "cpu_quirk" : NULL, v == V_STORAGE ? "texel=0" : NULL);
 }
 
-static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
+static void variant_end(void) { th_env_end(); }
 
 enum mask_kind { M_NONE, M_2D, M_B1, M_BH };
 static const char *const MASK_NAMES[] = {"", " mask[Sq,Sk]", " mask[B,1,Sq,Sk]", " mask[B,H,Sq,Sk]"};
@@ -73,6 +69,7 @@ static th_pair make_mask(const acase *c)
 static void run_case(void *arg)
 {
     const acase *c = arg;
+    variant_begin(c->variant);
     int64_t sq[4] = {c->B, c->H, c->Sq, c->D}, sk[4] = {c->B, c->Hkv, c->Sk, c->D}, sl[3] = {c->B, c->H, c->Sq};
     th_pair q = th_rand(VKDL_F32, 4, sq, -1.0f, 1.0f);
     th_pair k = th_rand(VKDL_F32, 4, sk, -1.0f, 1.0f);
@@ -84,7 +81,6 @@ static void run_case(void *arg)
     vkdl_attention_info ic = {.scale = c->scale, .causal = c->causal, .mask = mask.cpu};
     vkdl_attention_info ig = {.scale = c->scale, .causal = c->causal, .mask = mask.gpu};
 
-    variant_begin(c->variant);
     TH_OK(vkdl_attention(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, &ic));
     TH_OK(vkdl_attention(q.gpu, k.gpu, v.gpu, out.gpu, lse.gpu, &ig));
     th_compare(&out, TH_TOL_GEMM);
@@ -102,13 +98,13 @@ static void run_case(void *arg)
         th_free(&dk);
         th_free(&dv);
     }
-    variant_end();
     th_free(&q);
     th_free(&k);
     th_free(&v);
     th_free(&mask);
     th_free(&out);
     th_free(&lse);
+    variant_end();
 }
 
 static void run(acase c)
@@ -164,6 +160,7 @@ static float *download(const vkdl_tensor *t) { return th_download(t); }
 static void run_fully_masked(void *arg)
 {
     enum variant var = (enum variant)(intptr_t)arg;
+    variant_begin(var);
     const int64_t B = 1, H = 2, Sq = 9, Sk = 5, D = 8;
     int64_t sq[4] = {B, H, Sq, D}, sk[4] = {B, H, Sk, D}, sl[3] = {B, H, Sq}, sm[2] = {Sq, Sk};
     float m[9 * 5];
@@ -175,12 +172,10 @@ static void run_fully_masked(void *arg)
     th_pair out = th_empty(VKDL_F32, 4, sq), lse = th_empty(VKDL_F32, 3, sl);
     th_pair dq = th_empty(VKDL_F32, 4, sq), dk = th_empty(VKDL_F32, 4, sk), dv = th_empty(VKDL_F32, 4, sk);
     vkdl_attention_info ic = {.causal = 1, .mask = mask.cpu}, ig = {.causal = 1, .mask = mask.gpu};
-    variant_begin(var);
     TH_OK(vkdl_attention(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, &ic));
     TH_OK(vkdl_attention(q.gpu, k.gpu, v.gpu, out.gpu, lse.gpu, &ig));
     TH_OK(vkdl_attention_backward(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, dout.cpu, dq.cpu, dk.cpu, dv.cpu, &ic));
     TH_OK(vkdl_attention_backward(q.gpu, k.gpu, v.gpu, out.gpu, lse.gpu, dout.gpu, dq.gpu, dk.gpu, dv.gpu, &ig));
-    variant_end();
     th_compare(&out, TH_TOL_GEMM);
     th_compare(&lse, TH_TOL_GEMM);
     th_compare(&dq, TOL_BWD);
@@ -209,6 +204,7 @@ static void run_fully_masked(void *arg)
     th_pair *all[] = {&q, &k, &v, &dout, &mask, &out, &lse, &dq, &dk, &dv};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
         th_free(all[i]);
+    variant_end();
 }
 
 /* q, k, v, out and the gradients as views 4 bytes into their buffers: not 16-byte aligned, so

@@ -16,17 +16,12 @@
 #include <string.h>
 
 enum variant { V_DEFAULT, V_NO_CPU_QUIRK };
-static vkdl_caps saved_caps;
 
-/* The GPU-style (shared-memory) kernels, forced on a CPU driver by hiding its quirk. */
-static void variant_begin(enum variant v)
-{
-    saved_caps = th_gpu->dev.caps;
-    if (v == V_NO_CPU_QUIRK)
-        th_gpu->dev.caps.quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS;
-}
+/* The GPU-style (shared-memory) kernels, forced on a CPU driver by VKDL_DISABLE=cpu_quirk; begun
+ * before the case's tensors are made (see th_env_begin). */
+static void variant_begin(enum variant v) { th_env_begin(v == V_NO_CPU_QUIRK ? "cpu_quirk" : NULL, NULL); }
 
-static void variant_end(void) { th_gpu->dev.caps = saved_caps; }
+static void variant_end(void) { th_env_end(); }
 
 typedef struct ccase {
     int64_t n, c, h, w, o, kh, kw;
@@ -126,6 +121,7 @@ static void compare_naive(const vkdl_tensor *t, const double *ref)
 static void run_conv(void *arg)
 {
     const ccase *c = arg;
+    variant_begin(c->variant);
     vkdl_conv2d_info info = info_of(c);
     int64_t g = groups_of(c);
     int64_t oh = out_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0]), ow = out_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1]);
@@ -139,11 +135,9 @@ static void run_conv(void *arg)
     TH_OK(vkdl_conv2d(x.cpu, w.cpu, c->bias ? b.cpu : NULL, y.cpu, &info));
     TH_OK(vkdl_conv2d_backward_data(dy.cpu, w.cpu, dx.cpu, &info));
     TH_OK(vkdl_conv2d_backward_weight(x.cpu, dy.cpu, dw.cpu, c->bias ? db.cpu : NULL, &info));
-    variant_begin(c->variant);
     TH_OK(vkdl_conv2d(x.gpu, w.gpu, c->bias ? b.gpu : NULL, y.gpu, &info));
     TH_OK(vkdl_conv2d_backward_data(dy.gpu, w.gpu, dx.gpu, &info));
     TH_OK(vkdl_conv2d_backward_weight(x.gpu, dy.gpu, dw.gpu, c->bias ? db.gpu : NULL, &info));
-    variant_end();
     th_compare(&y, TH_TOL_GEMM);
     th_compare(&dx, TH_TOL_GEMM);
     th_compare(&dw, TH_TOL_GEMM);
@@ -164,6 +158,7 @@ static void run_conv(void *arg)
     th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
         th_free(all[i]);
+    variant_end();
 }
 
 static void conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw, int s, int p, int d,
@@ -196,6 +191,7 @@ static void conv_full(const ccase *c, const char *what)
 static void run_transpose(void *arg)
 {
     const ccase *c = arg;
+    variant_begin(c->variant);
     vkdl_conv2d_info info = info_of(c);
     int64_t g = groups_of(c);
     int64_t oh = tr_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0], c->op[0]);
@@ -210,11 +206,9 @@ static void run_transpose(void *arg)
     TH_OK(vkdl_conv_transpose2d(x.cpu, w.cpu, c->bias ? b.cpu : NULL, y.cpu, &info));
     TH_OK(vkdl_conv2d(dy.cpu, w.cpu, NULL, dx.cpu, &info));
     TH_OK(vkdl_conv_transpose2d_backward_weight(x.cpu, dy.cpu, dw.cpu, c->bias ? db.cpu : NULL, &info));
-    variant_begin(c->variant);
     TH_OK(vkdl_conv_transpose2d(x.gpu, w.gpu, c->bias ? b.gpu : NULL, y.gpu, &info));
     TH_OK(vkdl_conv2d(dy.gpu, w.gpu, NULL, dx.gpu, &info));
     TH_OK(vkdl_conv_transpose2d_backward_weight(x.gpu, dy.gpu, dw.gpu, c->bias ? db.gpu : NULL, &info));
-    variant_end();
     th_compare(&y, TH_TOL_GEMM);
     th_compare(&dx, TH_TOL_GEMM);
     th_compare(&dw, TH_TOL_GEMM);
@@ -232,6 +226,7 @@ static void run_transpose(void *arg)
     th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
     for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
         th_free(all[i]);
+    variant_end();
 }
 
 static void transpose(const ccase *c)

@@ -346,11 +346,11 @@ static void run_golden(void *arg)
         return;
     }
     cur_fx = fx;
-    cur_ctx = r->gpu ? th_gpu : th_cpu;
     th_variant_begin(r->variant);
+    cur_ctx = r->gpu ? th_gpu : th_cpu;
     r->c->run();
-    th_variant_end();
     release_all();
+    th_variant_end();
     cur_fx = NULL;
     fx_free(fx);
 }

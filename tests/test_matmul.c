@@ -37,6 +37,7 @@ static void run_mm(void *arg)
     int64_t so[3] = {c->batch, c->m, c->n};
     /* log and sqrt need positive pre-activations */
     float lo = c->act1 == VKDL_LOG + 1 || c->act1 == VKDL_SQRT + 1 ? 0.05f : -1.0f;
+    th_variant_begin(mm_variant);
     th_pair a = th_rand(c->dtype, 3, sa, lo, 1);
     th_pair b = c->shared_b ? th_rand(c->dtype, 2, sb + 1, lo, 1) : th_rand(c->dtype, 3, sb, lo, 1);
     th_pair o = c->beta != 0 ? th_rand(c->odt, 3, so, -1, 1) : th_empty(c->odt, 3, so);
@@ -48,15 +49,14 @@ static void run_mm(void *arg)
     info.bias = bias.cpu;
     TH_OK(vkdl_matmul(a.cpu, b.cpu, o.cpu, &info));
     info.bias = bias.gpu;
-    th_variant_begin(mm_variant);
     TH_OK(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info));
-    th_variant_end();
     th_compare(&o, out_tol(c->odt));
     th_free(&a);
     th_free(&b);
     th_free(&o);
     if (c->bias)
         th_free(&bias);
+    th_variant_end();
 }
 
 /* 16-bit operands and out as views at odd element offsets: the word-packed storage path, and

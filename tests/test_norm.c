@@ -87,6 +87,7 @@ static vkdl_status row_forward(const row_case *c, vkdl_tensor *x, vkdl_tensor *g
 static void run_row_fwd(void *arg)
 {
     const row_case *c = arg;
+    th_variant_begin(c->variant);
     int64_t d = c->shape[c->ndim - 1], rows = numel_of(c->ndim, c->shape) / d;
     th_pair x = make_x(c->ndim, c->shape, c->offset);
     th_pair g = th_rand(VKDL_F32, 1, &d, 0.5f, 1.5f), b = th_rand(VKDL_F32, 1, &d, -0.5f, 0.5f);
@@ -94,10 +95,8 @@ static void run_row_fwd(void *arg)
     th_pair m = th_empty(VKDL_F32, 1, &rows), r = th_empty(VKDL_F32, 1, &rows);
     TH_OK(row_forward(c, x.cpu, c->gamma ? g.cpu : NULL, c->beta ? b.cpu : NULL, y.cpu, c->save ? m.cpu : NULL,
                       c->save ? r.cpu : NULL));
-    th_variant_begin(c->variant);
     TH_OK(row_forward(c, x.gpu, c->gamma ? g.gpu : NULL, c->beta ? b.gpu : NULL, y.gpu, c->save ? m.gpu : NULL,
                       c->save ? r.gpu : NULL));
-    th_variant_end();
     th_compare(&y, TH_TOL_F32);
     if (c->save) {
         if (!c->rms)
@@ -135,12 +134,14 @@ static void run_row_fwd(void *arg)
     th_free(&y);
     th_free(&m);
     th_free(&r);
+    th_variant_end();
 }
 
 /* GPU backward against CPU backward, from the CPU forward's saved statistics. */
 static void run_row_bwd(void *arg)
 {
     const row_case *c = arg;
+    th_variant_begin(c->variant);
     int64_t d = c->shape[c->ndim - 1], rows = numel_of(c->ndim, c->shape) / d;
     th_pair x = make_x(c->ndim, c->shape, c->offset);
     th_pair g = th_rand(VKDL_F32, 1, &d, 0.5f, 1.5f);
@@ -155,16 +156,12 @@ static void run_row_bwd(void *arg)
     bool sums = c->save;
     if (c->rms) {
         TH_OK(vkdl_rmsnorm_backward(dy.cpu, x.cpu, c->gamma ? g.cpu : NULL, r.cpu, dx.cpu, sums ? dg.cpu : NULL));
-        th_variant_begin(c->variant);
         TH_OK(vkdl_rmsnorm_backward(dy.gpu, x.gpu, c->gamma ? g.gpu : NULL, r.gpu, dx.gpu, sums ? dg.gpu : NULL));
-        th_variant_end();
     } else {
         TH_OK(vkdl_layernorm_backward(dy.cpu, x.cpu, c->gamma ? g.cpu : NULL, m.cpu, r.cpu, dx.cpu,
                                       sums ? dg.cpu : NULL, sums && c->beta ? db.cpu : NULL));
-        th_variant_begin(c->variant);
         TH_OK(vkdl_layernorm_backward(dy.gpu, x.gpu, c->gamma ? g.gpu : NULL, m.gpu, r.gpu, dx.gpu,
                                       sums ? dg.gpu : NULL, sums && c->beta ? db.gpu : NULL));
-        th_variant_end();
     }
     /* RMS norm of one element is sign(x) whatever its size, so dx is rounding noise around 0:
      * only the elementwise bound applies, not the relative (NMSE) one. */
@@ -179,6 +176,7 @@ static void run_row_bwd(void *arg)
     }
     th_pair all[] = {x, g, dy, y, m0, r0, m, r, dx, dg, db};
     free_all(all, (int)VKDL_ARRAY_LEN(all));
+    th_variant_end();
 }
 
 typedef struct row_gc {
@@ -257,6 +255,7 @@ static void bn_name(const bn_case *c, const char *what, char *name, size_t n)
 static void run_bn_fwd(void *arg)
 {
     const bn_case *c = arg;
+    th_variant_begin(c->variant);
     int64_t ch = c->shape[1];
     th_pair x = make_x(c->ndim, c->shape, c->offset);
     th_pair g = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f), b = th_rand(VKDL_F32, 1, &ch, -0.5f, 0.5f);
@@ -267,9 +266,7 @@ static void run_bn_fwd(void *arg)
     x.s, c->gamma ? g.s : NULL, c->beta ? b.s : NULL, c->running ? rm.s : NULL, c->running ? rv.s : NULL, 1, 0.1f, \
         EPS, y.s, c->save ? m.s : NULL, c->save ? r.s : NULL
     TH_OK(vkdl_batchnorm(BN_ARGS(cpu)));
-    th_variant_begin(c->variant);
     TH_OK(vkdl_batchnorm(BN_ARGS(gpu)));
-    th_variant_end();
 #undef BN_ARGS
     th_compare(&y, TH_TOL_F32);
     if (c->save) {
@@ -282,11 +279,13 @@ static void run_bn_fwd(void *arg)
     }
     th_pair all[] = {x, g, b, rm, rv, y, m, r};
     free_all(all, (int)VKDL_ARRAY_LEN(all));
+    th_variant_end();
 }
 
 static void run_bn_bwd(void *arg)
 {
     const bn_case *c = arg;
+    th_variant_begin(c->variant);
     int64_t ch = c->shape[1];
     th_pair x = make_x(c->ndim, c->shape, c->offset);
     th_pair g = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f);
@@ -301,9 +300,7 @@ static void run_bn_bwd(void *arg)
 #define BN_BWD_ARGS(s)                                                                                          \
     dy.s, x.s, c->gamma ? g.s : NULL, m.s, r.s, c->save ? dx.s : NULL, c->gamma ? dg.s : NULL, c->beta ? db.s : NULL
     TH_OK(vkdl_batchnorm_backward(BN_BWD_ARGS(cpu)));
-    th_variant_begin(c->variant);
     TH_OK(vkdl_batchnorm_backward(BN_BWD_ARGS(gpu)));
-    th_variant_end();
 #undef BN_BWD_ARGS
     /* With two values per channel the normalised output is +-1 whatever x is, so dx is rounding
      * noise around 0: only the elementwise bound applies, not the relative (NMSE) one. */
@@ -318,6 +315,7 @@ static void run_bn_bwd(void *arg)
         th_compare(&db, TH_TOL_F32);
     th_pair all[] = {x, g, dy, y, m0, r0, m, r, dx, dg, db};
     free_all(all, (int)VKDL_ARRAY_LEN(all));
+    th_variant_end();
 }
 
 static void run_bn(const bn_case *c)
@@ -431,6 +429,7 @@ static void run_bn_running(void *arg)
 static void run_bn_eval(void *arg)
 {
     const bn_case *c = arg;
+    th_variant_begin(c->variant);
     int64_t ch = c->shape[1];
     th_pair x = make_x(c->ndim, c->shape, c->offset);
     th_pair g = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f), b = th_rand(VKDL_F32, 1, &ch, -0.5f, 0.5f);
@@ -438,16 +437,15 @@ static void run_bn_eval(void *arg)
     th_pair y = th_empty(VKDL_F32, c->ndim, c->shape), m = th_rand(VKDL_F32, 1, &ch, 7.0f, 8.0f);
     TH_OK(vkdl_batchnorm(x.cpu, c->gamma ? g.cpu : NULL, c->beta ? b.cpu : NULL, rm.cpu, rv.cpu, 0, 0.1f, EPS, y.cpu,
                          m.cpu, NULL));
-    th_variant_begin(c->variant);
     TH_OK(vkdl_batchnorm(x.gpu, c->gamma ? g.gpu : NULL, c->beta ? b.gpu : NULL, rm.gpu, rv.gpu, 0, 0.1f, EPS, y.gpu,
                          m.gpu, NULL));
-    th_variant_end();
     th_compare(&y, TH_TOL_F32);
     th_compare(&m, TH_TOL_EXACT);
     th_compare(&rm, TH_TOL_EXACT);
     th_compare(&rv, TH_TOL_EXACT);
     th_pair all[] = {x, g, b, rm, rv, y, m};
     free_all(all, (int)VKDL_ARRAY_LEN(all));
+    th_variant_end();
 }
 
 /* Views at element offsets that are not multiples of the descriptor alignment. */

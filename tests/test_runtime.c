@@ -1,6 +1,6 @@
 /* The runtime itself: tensor creation and its failures, memory limits and reuse, host
  * conversions, views, fill, the staging path, the pipeline cache file, device selection, the
- * small public helpers and dispatches with empty bindings. lib/runtime/: context.c, tensor.c,
+ * small public helpers, dispatches with empty bindings and the environment switches. lib/runtime/: context.c, tensor.c,
  * memory.c, pipeline.c, sched.c, dispatch.c, device.c, error.c, file.c */
 #include "harness.h"
 #include "runtime/runtime.h"
@@ -1518,6 +1518,80 @@ static void run_empty_binding(void *arg)
     vkdl_tensor_destroy(empty);
 }
 
+/* ------------------------------------------------------------------ 12. environment switches */
+
+static vkdl_status ctx_with(const char *name, const char *value, vkdl_context **out)
+{
+    char *saved = env_set(name, value);
+    vkdl_context_create_info ci = {.backend = VKDL_BACKEND_VULKAN, .flags = VKDL_CONTEXT_VALIDATE |
+                                                                             VKDL_CONTEXT_NO_DISK_CACHE};
+    *out = NULL;
+    vkdl_status s = vkdl_context_create(&ci, out);
+    env_restore(name, saved);
+    return s;
+}
+
+/* A context made with the switch works: a scale and a sum over 100000 elements match the host. */
+static void check_switched(const char *name, const char *value)
+{
+    vkdl_context *c;
+    if (!TH_OK(ctx_with(name, value, &c)))
+        return;
+    const int64_t n = 100000;
+    vkdl_tensor *x = mk1(c, VKDL_F32, n), *y = mk1(c, VKDL_F32, n), *s = mk(c, VKDL_F32, 0, &n);
+    float got = 0;
+    TH_OK(vkdl_tensor_fill(x, 0.5));
+    TH_OK(vkdl_scale(x, 2, 1, y));
+    TH_OK(vkdl_reduce(VKDL_SUM, y, -1, s));
+    TH_OK(vkdl_tensor_download(s, &got, VKDL_F32, sizeof got));
+    if (got != 200000.0f)
+        th_fail("%s=%s: sum %g, expected 200000", name, value, got);
+    vkdl_tensor_destroy(x);
+    vkdl_tensor_destroy(y);
+    vkdl_tensor_destroy(s);
+    ctx_done(c);
+}
+
+/* VKDL_DISABLE, VKDL_LIMIT and VKDL_SERIALIZE reach the caps (only ever lowering them), and a bad
+ * word fails context creation naming it and the valid ones. */
+static void run_env_switches(void *arg)
+{
+    (void)arg;
+    const vkdl_caps *dev = &th_gpu->dev.caps;
+    vkdl_context *c;
+    if (TH_OK(ctx_with("VKDL_DISABLE", "subgroup,f16,push_descriptor,cpu_quirk,timestamps,loop_limit,coopmat", &c))) {
+        const vkdl_caps *k = &c->dev.caps;
+        TH_TRUE(k->subgroup_ops == 0 && !k->fp16 && !k->f16_texel && !k->storage16 && !k->push_descriptor);
+        TH_TRUE(!k->timestamps && (k->quirks & VKDL_QUIRK_NO_TIMESTAMPS) && !k->coopmat && k->n_coopmat == 0);
+        TH_TRUE(!(k->quirks & (VKDL_QUIRK_CPU_FRIENDLY_KERNELS | VKDL_QUIRK_LOOP_LIMIT)) && !k->max_loop_iterations);
+        ctx_done(c);
+    }
+    if (TH_OK(ctx_with("VKDL_DISABLE_PUSH_DESCRIPTOR", "1", &c))) {
+        TH_TRUE(!c->dev.caps.push_descriptor && c->dev.caps.subgroup_ops == dev->subgroup_ops);
+        ctx_done(c);
+    }
+    if (TH_OK(ctx_with("VKDL_LIMIT", "shared=1024,invocations=64,push=96,storage_range=65536,texel=0", &c))) {
+        const vkdl_caps *k = &c->dev.caps;
+        TH_TRUE(k->max_shared == 1024 && k->max_wg_invocations == 64 && k->max_push_constants == 96);
+        TH_TRUE(k->max_storage_range == 65536 && k->max_texel_elements == 0 && k->max_wg_size[0] <= 64);
+        ctx_done(c);
+    }
+    if (TH_OK(ctx_with("VKDL_LIMIT", "shared=18446744073709551615", &c))) {
+        TH_TRUE(c->dev.caps.max_shared == dev->max_shared); /* never raised */
+        ctx_done(c);
+    }
+    TH_STATUS(ctx_with("VKDL_DISABLE", "subgroup,fp16", &c), VKDL_ERROR_INVALID_ARGUMENT, "\"fp16\"");
+    TH_TRUE(c == NULL && strstr(vkdl_last_error(), "subgroup, f16, push_descriptor") != NULL);
+    TH_STATUS(ctx_with("VKDL_LIMIT", "subgroup=8", &c), VKDL_ERROR_INVALID_ARGUMENT, "\"subgroup\"");
+    TH_STATUS(ctx_with("VKDL_LIMIT", "shared", &c), VKDL_ERROR_INVALID_ARGUMENT, "<name>=<decimal value>");
+    TH_STATUS(ctx_with("VKDL_LIMIT", "shared=1k", &c), VKDL_ERROR_INVALID_ARGUMENT, "<name>=<decimal value>");
+    TH_STATUS(ctx_with("VKDL_LIMIT", "shared=-1", &c), VKDL_ERROR_INVALID_ARGUMENT, "<name>=<decimal value>");
+    TH_TRUE(c == NULL);
+    check_switched("VKDL_SERIALIZE", "1");
+    check_switched("VKDL_DISABLE", "subgroup,cpu_quirk,push_descriptor");
+    check_switched("VKDL_LIMIT", "invocations=64,shared=4096");
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1543,5 +1617,6 @@ int main(int argc, char **argv)
     th_run("runtime/memory-churn/cpu", run_memory_churn, &th_cpu);
     th_run("runtime/memory-churn/vulkan", run_memory_churn, &th_gpu);
     th_run("runtime/empty-binding", run_empty_binding, NULL);
+    th_run("runtime/env-switches", run_env_switches, NULL);
     return th_finish();
 }

@@ -142,6 +142,120 @@ static uint32_t quirks_for(const vkdl_caps *c)
     return q;
 }
 
+/* Escape hatches for users' machines (VKDL_DISABLE), in the spirit of the quirks above: each
+ * turns one capability off, so a driver bug on that path can be confirmed and worked around. */
+enum { OFF_SUBGROUP, OFF_F16, OFF_PUSH_DESCRIPTOR, OFF_CPU_QUIRK, OFF_TIMESTAMPS, OFF_LOOP_LIMIT, OFF_COOPMAT };
+static const char *const DISABLE_NAMES[] = {
+    [OFF_SUBGROUP] = "subgroup",     [OFF_F16] = "f16",               [OFF_PUSH_DESCRIPTOR] = "push_descriptor",
+    [OFF_CPU_QUIRK] = "cpu_quirk",   [OFF_TIMESTAMPS] = "timestamps", [OFF_LOOP_LIMIT] = "loop_limit",
+    [OFF_COOPMAT] = "coopmat",
+};
+
+static void disable(vkdl_caps *c, int which)
+{
+    switch (which) {
+    case OFF_SUBGROUP: c->subgroup_ops = 0; break;
+    case OFF_F16: c->fp16 = c->f16_texel = c->storage16 = false; break;
+    case OFF_PUSH_DESCRIPTOR: c->push_descriptor = false; break;
+    case OFF_CPU_QUIRK: c->quirks &= ~(uint32_t)VKDL_QUIRK_CPU_FRIENDLY_KERNELS; break;
+    case OFF_TIMESTAMPS: c->timestamps = false, c->quirks |= VKDL_QUIRK_NO_TIMESTAMPS; break;
+    case OFF_LOOP_LIMIT: c->quirks &= ~(uint32_t)VKDL_QUIRK_LOOP_LIMIT, c->max_loop_iterations = 0; break;
+    case OFF_COOPMAT: c->coopmat = false, c->n_coopmat = 0; break;
+    }
+}
+
+enum { LIM_SHARED, LIM_INVOCATIONS, LIM_PUSH, LIM_STORAGE_RANGE, LIM_TEXEL };
+static const char *const LIMIT_NAMES[] = {
+    [LIM_SHARED] = "shared", [LIM_INVOCATIONS] = "invocations", [LIM_PUSH] = "push",
+    [LIM_STORAGE_RANGE] = "storage_range", [LIM_TEXEL] = "texel",
+};
+
+static int word_index(const char *w, size_t n, const char *const *names, size_t n_names)
+{
+    for (size_t i = 0; i < n_names; i++)
+        if (strlen(names[i]) == n && strncmp(w, names[i], n) == 0)
+            return (int)i;
+    return -1;
+}
+
+static vkdl_status bad_word(const char *var, const char *w, size_t n, const char *const *names, size_t n_names)
+{
+    char valid[160] = "";
+    for (size_t i = 0; i < n_names; i++)
+        snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", i ? ", " : "", names[i]);
+    return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "context_create: %s: unknown name \"%.*s\" (valid: %s)", var, (int)n,
+                     w, valid);
+}
+
+static vkdl_status apply_disable(vkdl_caps *c, const char *list)
+{
+    for (const char *w = list; *w;) {
+        size_t n = strcspn(w, ",");
+        int i = word_index(w, n, DISABLE_NAMES, VKDL_ARRAY_LEN(DISABLE_NAMES));
+        if (i < 0 && n > 0)
+            return bad_word("VKDL_DISABLE", w, n, DISABLE_NAMES, VKDL_ARRAY_LEN(DISABLE_NAMES));
+        if (i >= 0)
+            disable(c, i);
+        w += n + (w[n] == ',');
+    }
+    return VKDL_OK;
+}
+
+/* Lower one limit; a value above what the device reports leaves the device's. */
+static void lower(vkdl_caps *c, int which, uint64_t v)
+{
+    uint32_t v32 = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+    switch (which) {
+    case LIM_SHARED: c->max_shared = v32 < c->max_shared ? v32 : c->max_shared; break;
+    case LIM_INVOCATIONS:
+        c->max_wg_invocations = v32 < c->max_wg_invocations ? v32 : c->max_wg_invocations;
+        for (int d = 0; d < 3; d++)
+            c->max_wg_size[d] = c->max_wg_size[d] < c->max_wg_invocations ? c->max_wg_size[d] : c->max_wg_invocations;
+        break;
+    case LIM_PUSH: c->max_push_constants = v32 < c->max_push_constants ? v32 : c->max_push_constants; break;
+    case LIM_STORAGE_RANGE: c->max_storage_range = v < c->max_storage_range ? v : c->max_storage_range; break;
+    case LIM_TEXEL: c->max_texel_elements = v32 < c->max_texel_elements ? v32 : c->max_texel_elements; break;
+    }
+}
+
+/* VKDL_LIMIT=<name>=<value>,...: smaller device limits, so tests reach the paths that large
+ * problems take on small devices. The subgroup size is not among them: kernels built for one
+ * cannot be told it is another. */
+static vkdl_status apply_limits(vkdl_caps *c, const char *list)
+{
+    for (const char *w = list; *w;) {
+        size_t n = strcspn(w, ","), name_n = strcspn(w, "=,");
+        int i = word_index(w, name_n, LIMIT_NAMES, VKDL_ARRAY_LEN(LIMIT_NAMES));
+        if (i < 0 && n > 0)
+            return bad_word("VKDL_LIMIT", w, name_n, LIMIT_NAMES, VKDL_ARRAY_LEN(LIMIT_NAMES));
+        if (i >= 0) {
+            char *end = NULL;
+            const char *val = w + name_n + 1;
+            unsigned long long v = name_n < n && *val >= '0' && *val <= '9' ? strtoull(val, &end, 10) : 0;
+            if (!end || end != w + n)
+                return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "context_create: VKDL_LIMIT: \"%.*s\" is not "
+                                 "<name>=<decimal value>", (int)n, w);
+            lower(c, i, v);
+        }
+        w += n + (w[n] == ',');
+    }
+    return VKDL_OK;
+}
+
+/* The environment's switches, applied once to the caps of the device being opened, before any
+ * kernel is chosen (and before the device is created, so disabled features are not enabled). */
+static vkdl_status apply_env(vkdl_caps *c)
+{
+    const char *e = getenv("VKDL_DISABLE_PUSH_DESCRIPTOR"); /* older spelling of VKDL_DISABLE=push_descriptor */
+    if (e && *e && strcmp(e, "0") != 0)
+        disable(c, OFF_PUSH_DESCRIPTOR);
+    if ((e = getenv("VKDL_DISABLE")))
+        VKDL_TRY(apply_disable(c, e));
+    if ((e = getenv("VKDL_LIMIT")))
+        VKDL_TRY(apply_limits(c, e));
+    return VKDL_OK;
+}
+
 static void probe(VkPhysicalDevice pd, uint32_t family, vkdl_caps *c)
 {
     memset(c, 0, sizeof *c);
@@ -416,10 +530,6 @@ static vkdl_status create_device(vkdl_device *d)
         if (!d->push_descriptor_set)
             c->push_descriptor = false;
     }
-    /* Escape hatch for users in the field (as in ggml): force the descriptor-pool path. */
-    const char *e = getenv("VKDL_DISABLE_PUSH_DESCRIPTOR");
-    if (e && *e && strcmp(e, "0") != 0)
-        c->push_descriptor = false;
     return VKDL_OK;
 }
 
@@ -446,6 +556,8 @@ vkdl_status vkdl_device_open(vkdl_device *d, const char *select, bool validate)
             d->queue_family = (uint32_t)fam;
     }
     free(pds);
+    if (s == VKDL_OK)
+        s = apply_env(&d->caps);
     if (s == VKDL_OK)
         s = create_device(d);
     if (s != VKDL_OK) {

@@ -288,7 +288,7 @@ vkdl_status vkdl_sched_keep_view(vkdl_context *ctx, VkBufferView view);
 /* Timestamps around the next command when profiling: begin before recording it, end after. */
 void vkdl_sched_profile_begin(vkdl_context *ctx, const char *name);
 void vkdl_sched_profile_end(vkdl_context *ctx);
-/* Close the command just recorded: submits the batch once it is full. */
+/* Close the command just recorded: submits the batch once it is full (VKDL_SERIALIZE: waits for it). */
 vkdl_status vkdl_sched_end_command(vkdl_context *ctx);
 
 /* ------------------------------------------------------------------ dispatch (dispatch.c) */

@@ -44,6 +44,7 @@ struct vkdl_sched {
     int cur;
     span_list read, written;        /* since the last barrier in the current batch */
     bool profile;
+    bool serialize;                 /* VKDL_SERIALIZE=1: every command waited for (driver-bug hunting) */
     uint64_t batches;
     double kernel_ms;               /* all profiled kernel time so far */
 };
@@ -146,6 +147,8 @@ vkdl_status vkdl_sched_create(vkdl_context *ctx, vkdl_sched **out)
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "context_create: out of host memory");
     s->ctx = ctx;
     s->profile = (ctx->flags & VKDL_CONTEXT_PROFILE) && ctx->dev.caps.timestamps;
+    const char *e = getenv("VKDL_SERIALIZE");
+    s->serialize = e && *e && strcmp(e, "0") != 0;
     if ((ctx->flags & VKDL_CONTEXT_PROFILE) && !ctx->dev.caps.timestamps)
         fprintf(stderr, "vkdl: profiling requested but %s has no compute timestamps\n", ctx->dev.caps.name);
     *out = s;
@@ -385,6 +388,8 @@ vkdl_status vkdl_sched_track(vkdl_context *ctx, const span *sp, const uint8_t *a
 vkdl_status vkdl_sched_end_command(vkdl_context *ctx)
 {
     vkdl_sched *s = ctx->sched;
+    if (s->serialize)
+        return vkdl_sched_flush(ctx);
     if (++s->frames[s->cur].n_dispatch >= BATCH_DISPATCHES)
         return submit(s);
     return VKDL_OK;

@@ -64,6 +64,7 @@ bool vkdl_plan_binding(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b
     return true;
 }
 
+/* Plan every binding and check the launch against the device limits. */
 static vkdl_status plan_dispatch(const vkdl_context *ctx, const vkdl_dispatch_info *info, vkdl_bind_plan *plan,
                                  vkdl_span *sp, uint32_t *push, size_t push_cap)
 {

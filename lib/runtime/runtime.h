@@ -106,6 +106,7 @@ typedef struct vkdl_device {
     PFN_vkCmdPushDescriptorSetKHR push_descriptor_set;
 } vkdl_device;
 
+/* Open the chosen device; the VKDL_DISABLE / VKDL_LIMIT switches go into its caps here, once. */
 vkdl_status vkdl_device_open(vkdl_device *d, const char *select, bool validate);
 void vkdl_device_close(vkdl_device *d);
 void vkdl_caps_print(FILE *out, const vkdl_caps *c);
@@ -273,6 +274,7 @@ vkdl_status vkdl_sched_download(vkdl_context *ctx, const vkdl_tensor *t, void *d
 vkdl_status vkdl_sched_fill(vkdl_context *ctx, const vkdl_tensor *t, uint32_t pattern);
 
 /* The scheduler's side of recording a dispatch (for dispatch.c); all act on the current batch. */
+/* A byte range [begin, end) of a memory block, the unit of hazard tracking. */
 typedef struct vkdl_span {
     const vkdl_block *block;
     VkDeviceSize begin, end;

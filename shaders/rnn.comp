@@ -1,5 +1,5 @@
 #version 450
-// The fused per-step gate kernels of the recurrent layers (lib/op_rnn.c); the matmuls around them
+// The fused per-step gate kernels of the recurrent layers (lib/ops/rnn.c); the matmuls around them
 // are vkdl_matmul. One invocation per (batch row b, hidden unit j) of a [B, H] step; gate k of
 // row b sits at [b, k H + j] of a [B, G H] tensor (PyTorch's gate order).
 //  LSTM:          gates i, f, g, o; c = f c_prev + i g; h = o tanh(c)
@@ -7,8 +7,9 @@
 //  GRU:           gates r, z, n; n = tanh(xn + r hn), h = (1 - z) n + z h_prev
 //  GRU BACKWARD:  gradients of the input- and hidden-side pre-activations, and dh z
 #include "common.glsl"
+#include "rnn.h"
 
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = RNN_SPEC_WG) in;
 
 layout(push_constant) uniform PC {
 #if defined(LSTM) && !defined(BACKWARD)
@@ -20,8 +21,7 @@ layout(push_constant) uniform PC {
 #else
     uint off_gates, off_hn, off_h_prev, off_dout, off_dh, off_dxg, off_dhg;
 #endif
-    uint n;     // B * H
-    uint H;
+    RNN_PUSH    // n = B * H
 } pc;
 
 float sigmoid(float v) {
@@ -89,7 +89,7 @@ void main() {
 
 #elif !defined(BACKWARD)
 
-layout(constant_id = 1) const bool HAS_BIAS = false;   // else binding 2 is a stand-in
+layout(constant_id = RNN_SPEC_HAS_BIAS) const bool HAS_BIAS = false;   // else binding 2 is a stand-in
 
 layout(std430, binding = 0) buffer Gates { float gates[]; };   // W_ih x + b_ih in, r z n out
 layout(std430, binding = 1) readonly buffer Hh { float hh[]; }; // W_hh h_prev

@@ -14,6 +14,7 @@
  *   LSTM: [T*B, 4H] gate activations i, f, g, o, then [T*B, H] cell states c;
  *   GRU:  [T*B, 3H] gate activations r, z, n, then [T*B, H] hn = w_hn h_prev + b_hn. */
 #include "ops/ops.h"
+#include "rnn.h"
 #include "shaders.h"
 
 #include <math.h>
@@ -25,6 +26,11 @@ typedef struct rnn_dims {
     int64_t T, B, I, H;
     int G;                  /* gates: 4 LSTM, 3 GRU */
 } rnn_dims;
+
+/* The gradients the backward may write; each NULL when not wanted. */
+typedef struct rnn_grads {
+    vkdl_tensor *dx, *dh0, *dw_ih, *dw_hh, *db_ih, *db_hh;
+} rnn_grads;
 
 /* A temporary 2-D view [rows, cols] of t starting `off` elements in. It lives on the stack for
  * the duration of one call and borrows t's storage (no reference taken), so making one cannot
@@ -41,7 +47,7 @@ static vkdl_tensor view2(const vkdl_tensor *t, int64_t off, int64_t rows, int64_
     return v;
 }
 
-/* ---------------------------------------------------------------- validation */
+/* ---------------------------------------------------------------- checks */
 
 static bool shape_is(const vkdl_tensor *t, int ndim, int64_t d0, int64_t d1, int64_t d2)
 {
@@ -120,66 +126,54 @@ static vkdl_status check_workspace(const char *op, const vkdl_tensor *ws, const 
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- gate kernels */
-
-struct gate_push {
-    uint32_t n, H;
-};
-
-static const vkdl_kernel K_LSTM = {
-    VKDL_SPIRV(rnn_lstm),
-    .n_bindings = 4,
-    .access = {VKDL_RW, VKDL_READ, VKDL_WRITE, VKDL_WRITE},
-    .push_size = sizeof(struct gate_push),
-    .n_spec = 1,
-};
-
-static const vkdl_kernel K_LSTM_BWD = {
-    VKDL_SPIRV(rnn_lstm_bwd),
-    .n_bindings = 7,
-    .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_RW, VKDL_WRITE},
-    .push_size = sizeof(struct gate_push),
-    .n_spec = 1,
-};
-
-/* Spec constants: workgroup size, has b_hh. */
-static const vkdl_kernel K_GRU = {
-    VKDL_SPIRV(rnn_gru),
-    .n_bindings = 6,
-    .access = {VKDL_RW, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE, VKDL_WRITE},
-    .push_size = sizeof(struct gate_push),
-    .n_spec = 2,
-};
-
-static const vkdl_kernel K_GRU_BWD = {
-    VKDL_SPIRV(rnn_gru_bwd),
-    .n_bindings = 7,
-    .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_RW, VKDL_WRITE, VKDL_WRITE},
-    .push_size = sizeof(struct gate_push),
-    .n_spec = 1,
-};
-
-static vkdl_status gate_dispatch(const vkdl_kernel *k, uint32_t spec1, const rnn_dims *d, const vkdl_tensor *t0,
-                                 const vkdl_tensor *t1, const vkdl_tensor *t2, const vkdl_tensor *t3,
-                                 const vkdl_tensor *t4, const vkdl_tensor *t5, const vkdl_tensor *t6)
+/* A required tensor of the given shape. */
+static vkdl_status expect_tensor(const char *op, const char *name, const vkdl_tensor *t, const vkdl_tensor *ref,
+                                 int ndim, int64_t d0, int64_t d1, int64_t d2)
 {
-    struct gate_push pc = {(uint32_t)(d->B * d->H), (uint32_t)d->H};
-    uint32_t spec[2] = {WG, spec1};
-    vkdl_dispatch_info info = {.kernel = k, .spec = spec, .tensors = {t0, t1, t2, t3, t4, t5, t6}, .push = &pc};
-    vkdl_grid_1d(t0->ctx, ((uint64_t)pc.n + WG - 1) / WG, info.groups);
-    return vkdl_dispatch(t0->ctx, &info);
+    VKDL_TRY(vkdl_check_tensor(op, name, t));
+    return expect_shape(op, name, t, ref, ndim, d0, d1, d2);
 }
+
+/* The per-step outputs of the forward, read again by the backward: out [T, B, H] and the workspace. */
+static vkdl_status check_sequence(const char *op, const rnn_dims *d, const vkdl_tensor *x, const vkdl_tensor *out,
+                                  const vkdl_tensor *workspace)
+{
+    VKDL_TRY(expect_tensor(op, "out", out, x, 3, d->T, d->B, d->H));
+    return check_workspace(op, workspace, x, d, d->G + 1);
+}
+
+static vkdl_status check_biases(const char *op, const rnn_dims *d, const vkdl_tensor *x, const vkdl_tensor *b_ih,
+                                const vkdl_tensor *b_hh)
+{
+    VKDL_TRY(expect_opt(op, "b_ih", b_ih, x, 1, d->G * d->H, 0, 0));
+    return expect_opt(op, "b_hh", b_hh, x, 1, d->G * d->H, 0, 0);
+}
+
+/* The backward's inputs from upstream (dout, dh_n) and the optional gradients it writes. */
+static vkdl_status check_grads(const char *op, const rnn_dims *d, const vkdl_tensor *x, const vkdl_tensor *dout,
+                               const vkdl_tensor *dh_n, const rnn_grads *g)
+{
+    int64_t GH = d->G * d->H;
+    VKDL_TRY(expect_tensor(op, "dout", dout, x, 3, d->T, d->B, d->H));
+    VKDL_TRY(expect_opt(op, "dh_n", dh_n, x, 2, d->B, d->H, 0));
+    VKDL_TRY(expect_opt(op, "dx", g->dx, x, 3, d->T, d->B, d->I));
+    VKDL_TRY(expect_opt(op, "dh0", g->dh0, x, 2, d->B, d->H, 0));
+    VKDL_TRY(expect_opt(op, "dw_ih", g->dw_ih, x, 2, GH, d->I, 0));
+    VKDL_TRY(expect_opt(op, "dw_hh", g->dw_hh, x, 2, GH, d->H, 0));
+    VKDL_TRY(expect_opt(op, "db_ih", g->db_ih, x, 1, GH, 0, 0));
+    return expect_opt(op, "db_hh", g->db_hh, x, 1, GH, 0, 0);
+}
+
+/* ---------------------------------------------------------------- CPU twin */
 
 static double sigm(double v) { return 1.0 / (1.0 + exp(-v)); }
 
 #define HOST(t) ((float *)vkdl_tensor_host(t))
 
 /* gates [B, 4H]: pre-activations in, activations out. */
-static vkdl_status lstm_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_tensor *c_prev, vkdl_tensor *c,
-                              vkdl_tensor *h)
+static vkdl_status cpu_lstm_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_tensor *c_prev, vkdl_tensor *c,
+                                  vkdl_tensor *h)
 {
-    if (gates->ctx->backend != VKDL_BACKEND_CPU)
-        return gate_dispatch(&K_LSTM, 0, d, gates, c_prev, c, h, NULL, NULL, NULL);
     int64_t H = d->H;
     for (int64_t b = 0; b < d->B; b++) {
         float *g = HOST(gates) + b * 4 * H;
@@ -197,12 +191,10 @@ static vkdl_status lstm_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_
     return VKDL_OK;
 }
 
-static vkdl_status lstm_gates_backward(const rnn_dims *d, const vkdl_tensor *gates, const vkdl_tensor *c,
-                                       const vkdl_tensor *c_prev, const vkdl_tensor *dout, const vkdl_tensor *dh,
-                                       vkdl_tensor *dc, vkdl_tensor *dgates)
+static vkdl_status cpu_lstm_gates_backward(const rnn_dims *d, const vkdl_tensor *gates, const vkdl_tensor *c,
+                                           const vkdl_tensor *c_prev, const vkdl_tensor *dout, const vkdl_tensor *dh,
+                                           vkdl_tensor *dc, vkdl_tensor *dgates)
 {
-    if (gates->ctx->backend != VKDL_BACKEND_CPU)
-        return gate_dispatch(&K_LSTM_BWD, 0, d, gates, c, c_prev, dout, dh, dc, dgates);
     int64_t H = d->H;
     for (int64_t b = 0; b < d->B; b++) {
         const float *g = HOST(gates) + b * 4 * H;
@@ -224,12 +216,9 @@ static vkdl_status lstm_gates_backward(const rnn_dims *d, const vkdl_tensor *gat
 }
 
 /* gates [B, 3H]: w_ih x + b_ih in, activations out; hh = w_hh h_prev; b_hh may be NULL. */
-static vkdl_status gru_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_tensor *hh, const vkdl_tensor *b_hh,
-                             const vkdl_tensor *h_prev, vkdl_tensor *h, vkdl_tensor *hn)
+static vkdl_status cpu_gru_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_tensor *hh, const vkdl_tensor *b_hh,
+                                 const vkdl_tensor *h_prev, vkdl_tensor *h, vkdl_tensor *hn)
 {
-    /* the kernel ignores its bias binding without HAS_BIAS; hh stands in */
-    if (gates->ctx->backend != VKDL_BACKEND_CPU)
-        return gate_dispatch(&K_GRU, b_hh != NULL, d, gates, hh, b_hh ? b_hh : hh, h_prev, h, hn, NULL);
     int64_t H = d->H;
     const float *bias = b_hh ? HOST(b_hh) : NULL;
     for (int64_t b = 0; b < d->B; b++) {
@@ -251,12 +240,10 @@ static vkdl_status gru_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_t
     return VKDL_OK;
 }
 
-static vkdl_status gru_gates_backward(const rnn_dims *d, const vkdl_tensor *gates, const vkdl_tensor *hn,
-                                      const vkdl_tensor *h_prev, const vkdl_tensor *dout, vkdl_tensor *dh,
-                                      vkdl_tensor *dxg, vkdl_tensor *dhg)
+static vkdl_status cpu_gru_gates_backward(const rnn_dims *d, const vkdl_tensor *gates, const vkdl_tensor *hn,
+                                          const vkdl_tensor *h_prev, const vkdl_tensor *dout, vkdl_tensor *dh,
+                                          vkdl_tensor *dxg, vkdl_tensor *dhg)
 {
-    if (gates->ctx->backend != VKDL_BACKEND_CPU)
-        return gate_dispatch(&K_GRU_BWD, 0, d, gates, hn, h_prev, dout, dh, dxg, dhg);
     int64_t H = d->H;
     for (int64_t b = 0; b < d->B; b++) {
         const float *g = HOST(gates) + b * 3 * H;
@@ -278,7 +265,71 @@ static vkdl_status gru_gates_backward(const rnn_dims *d, const vkdl_tensor *gate
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- shared pieces */
+/* ---------------------------------------------------------------- GPU launcher */
+
+VKDL_PUSH_STRUCT(rnn_push, RNN_PUSH, 7);
+
+#define GATE_KERNEL(var, n, ...)                                                                    \
+    {                                                                                               \
+        VKDL_SPIRV(var), .n_bindings = n, .access = {__VA_ARGS__},                                  \
+        .push_size = sizeof(struct rnn_push), .n_spec = RNN_SPEC_COUNT,                             \
+    }
+static const vkdl_kernel K_LSTM = GATE_KERNEL(rnn_lstm, 4, VKDL_RW, VKDL_READ, VKDL_WRITE, VKDL_WRITE);
+static const vkdl_kernel K_LSTM_BWD = GATE_KERNEL(rnn_lstm_bwd, 7, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ,
+                                                 VKDL_READ, VKDL_RW, VKDL_WRITE);
+static const vkdl_kernel K_GRU = GATE_KERNEL(rnn_gru, 6, VKDL_RW, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE,
+                                             VKDL_WRITE);
+static const vkdl_kernel K_GRU_BWD = GATE_KERNEL(rnn_gru_bwd, 7, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_RW,
+                                                 VKDL_WRITE, VKDL_WRITE);
+
+static vkdl_status gate_dispatch(const vkdl_kernel *k, bool has_bias, const rnn_dims *d, const vkdl_tensor *t0,
+                                 const vkdl_tensor *t1, const vkdl_tensor *t2, const vkdl_tensor *t3,
+                                 const vkdl_tensor *t4, const vkdl_tensor *t5, const vkdl_tensor *t6)
+{
+    struct rnn_push pc = {(uint32_t)(d->B * d->H), (uint32_t)d->H};
+    uint32_t spec[RNN_SPEC_COUNT] = {[RNN_SPEC_WG] = WG, [RNN_SPEC_HAS_BIAS] = has_bias};
+    vkdl_dispatch_info info = {.kernel = k, .spec = spec, .tensors = {t0, t1, t2, t3, t4, t5, t6}, .push = &pc};
+    vkdl_grid_1d(t0->ctx, ((uint64_t)pc.n + WG - 1) / WG, info.groups);
+    return vkdl_dispatch(t0->ctx, &info);
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+/* The step kernels on either backend; arguments as their CPU twins. */
+static vkdl_status lstm_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_tensor *c_prev, vkdl_tensor *c,
+                              vkdl_tensor *h)
+{
+    if (gates->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_lstm_gates(d, gates, c_prev, c, h);
+    return gate_dispatch(&K_LSTM, false, d, gates, c_prev, c, h, NULL, NULL, NULL);
+}
+
+static vkdl_status lstm_gates_backward(const rnn_dims *d, const vkdl_tensor *gates, const vkdl_tensor *c,
+                                       const vkdl_tensor *c_prev, const vkdl_tensor *dout, const vkdl_tensor *dh,
+                                       vkdl_tensor *dc, vkdl_tensor *dgates)
+{
+    if (gates->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_lstm_gates_backward(d, gates, c, c_prev, dout, dh, dc, dgates);
+    return gate_dispatch(&K_LSTM_BWD, false, d, gates, c, c_prev, dout, dh, dc, dgates);
+}
+
+static vkdl_status gru_gates(const rnn_dims *d, vkdl_tensor *gates, const vkdl_tensor *hh, const vkdl_tensor *b_hh,
+                             const vkdl_tensor *h_prev, vkdl_tensor *h, vkdl_tensor *hn)
+{
+    if (gates->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_gru_gates(d, gates, hh, b_hh, h_prev, h, hn);
+    /* the kernel ignores its bias binding without HAS_BIAS; hh stands in */
+    return gate_dispatch(&K_GRU, b_hh != NULL, d, gates, hh, b_hh ? b_hh : hh, h_prev, h, hn, NULL);
+}
+
+static vkdl_status gru_gates_backward(const rnn_dims *d, const vkdl_tensor *gates, const vkdl_tensor *hn,
+                                      const vkdl_tensor *h_prev, const vkdl_tensor *dout, vkdl_tensor *dh,
+                                      vkdl_tensor *dxg, vkdl_tensor *dhg)
+{
+    if (gates->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_gru_gates_backward(d, gates, hn, h_prev, dout, dh, dxg, dhg);
+    return gate_dispatch(&K_GRU_BWD, false, d, gates, hn, h_prev, dout, dh, dxg, dhg);
+}
 
 static const vkdl_matmul_info MM_NT = {.trans_b = 1, .alpha = 1};          /* a b^T */
 static const vkdl_matmul_info MM_NT_ACC = {.trans_b = 1, .alpha = 1, .beta = 1};
@@ -324,9 +375,10 @@ static vkdl_status copy_or_zero(const vkdl_tensor *src, vkdl_tensor *dst)
  * dw_ih = dxg^T x, dw_hh = dhg^T [h0; out[0..T-2]], db_ih / db_hh = column sums, dx = dxg w_ih. */
 static vkdl_status sequence_grads(const rnn_dims *d, const vkdl_tensor *x, const vkdl_tensor *h0,
                                   const vkdl_tensor *w_ih, const vkdl_tensor *out, const vkdl_tensor *dxg,
-                                  const vkdl_tensor *dhg, vkdl_tensor *dx, vkdl_tensor *dw_ih, vkdl_tensor *dw_hh,
-                                  vkdl_tensor *db_ih, vkdl_tensor *db_hh)
+                                  const vkdl_tensor *dhg, const rnn_grads *grads)
 {
+    vkdl_tensor *dx = grads->dx, *dw_ih = grads->dw_ih, *dw_hh = grads->dw_hh;
+    vkdl_tensor *db_ih = grads->db_ih, *db_hh = grads->db_hh;
     int64_t T = d->T, B = d->B, GH = d->G * d->H, H = d->H;
     vkdl_tensor x2 = view2(x, 0, T * B, d->I);
     if (dw_ih) {
@@ -364,8 +416,6 @@ static vkdl_status sequence_grads(const rnn_dims *d, const vkdl_tensor *x, const
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- LSTM */
-
 void vkdl_lstm_workspace_shape(int64_t T, int64_t B, int64_t H, int64_t shape[3])
 {
     shape[0] = T;
@@ -389,13 +439,10 @@ vkdl_status vkdl_lstm(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_te
     VKDL_TRY(check_inputs(op, 4, x, h0, w_ih, w_hh, &d));
     int64_t T = d.T, B = d.B, H = d.H, G4 = 4 * d.H;
     VKDL_TRY(expect_opt(op, "c0", c0, x, 2, B, H, 0));
-    VKDL_TRY(expect_opt(op, "b_ih", b_ih, x, 1, G4, 0, 0));
-    VKDL_TRY(expect_opt(op, "b_hh", b_hh, x, 1, G4, 0, 0));
-    VKDL_TRY(vkdl_check_tensor(op, "out", out));
-    VKDL_TRY(expect_shape(op, "out", out, x, 3, T, B, H));
+    VKDL_TRY(check_biases(op, &d, x, b_ih, b_hh));
+    VKDL_TRY(check_sequence(op, &d, x, out, workspace));
     VKDL_TRY(expect_opt(op, "h_n", h_n, x, 2, B, H, 0));
     VKDL_TRY(expect_opt(op, "c_n", c_n, x, 2, B, H, 0));
-    VKDL_TRY(check_workspace(op, workspace, x, &d, 5));
 
     vkdl_status s = VKDL_OK;
     vkdl_tensor *zeros = NULL;
@@ -450,21 +497,12 @@ vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor *h0, cons
     rnn_dims d;
     VKDL_TRY(check_inputs(op, 4, x, h0, w_ih, w_hh, &d));
     int64_t T = d.T, B = d.B, H = d.H, G4 = 4 * d.H;
+    rnn_grads grads = {dx, dh0, dw_ih, dw_hh, db_ih, db_hh};
     VKDL_TRY(expect_opt(op, "c0", c0, x, 2, B, H, 0));
-    VKDL_TRY(vkdl_check_tensor(op, "out", out));
-    VKDL_TRY(expect_shape(op, "out", out, x, 3, T, B, H));
-    VKDL_TRY(check_workspace(op, workspace, x, &d, 5));
-    VKDL_TRY(vkdl_check_tensor(op, "dout", dout));
-    VKDL_TRY(expect_shape(op, "dout", dout, x, 3, T, B, H));
-    VKDL_TRY(expect_opt(op, "dh_n", dh_n, x, 2, B, H, 0));
+    VKDL_TRY(check_sequence(op, &d, x, out, workspace));
+    VKDL_TRY(check_grads(op, &d, x, dout, dh_n, &grads));
     VKDL_TRY(expect_opt(op, "dc_n", dc_n, x, 2, B, H, 0));
-    VKDL_TRY(expect_opt(op, "dx", dx, x, 3, T, B, d.I));
-    VKDL_TRY(expect_opt(op, "dh0", dh0, x, 2, B, H, 0));
     VKDL_TRY(expect_opt(op, "dc0", dc0, x, 2, B, H, 0));
-    VKDL_TRY(expect_opt(op, "dw_ih", dw_ih, x, 2, G4, d.I, 0));
-    VKDL_TRY(expect_opt(op, "dw_hh", dw_hh, x, 2, G4, H, 0));
-    VKDL_TRY(expect_opt(op, "db_ih", db_ih, x, 1, G4, 0, 0));
-    VKDL_TRY(expect_opt(op, "db_hh", db_hh, x, 1, G4, 0, 0));
 
     vkdl_context *ctx = x->ctx;
     vkdl_status s = VKDL_OK;
@@ -490,7 +528,7 @@ vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor *h0, cons
         TRY_GOTO(vkdl_copy(dh, dh0));
     if (dc0)
         TRY_GOTO(vkdl_copy(dc, dc0));
-    TRY_GOTO(sequence_grads(&d, x, h0, w_ih, out, dg, dg, dx, dw_ih, dw_hh, db_ih, db_hh));
+    TRY_GOTO(sequence_grads(&d, x, h0, w_ih, out, dg, dg, &grads));
 done:
     vkdl_tensor_destroy(zeros);
     vkdl_tensor_destroy(dg);
@@ -498,8 +536,6 @@ done:
     vkdl_tensor_destroy(dc);
     return s;
 }
-
-/* ---------------------------------------------------------------- GRU */
 
 vkdl_status vkdl_gru(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih, const vkdl_tensor *w_hh,
                      const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out, vkdl_tensor *h_n,
@@ -509,12 +545,9 @@ vkdl_status vkdl_gru(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_ten
     rnn_dims d;
     VKDL_TRY(check_inputs(op, 3, x, h0, w_ih, w_hh, &d));
     int64_t T = d.T, B = d.B, H = d.H, G3 = 3 * d.H;
-    VKDL_TRY(expect_opt(op, "b_ih", b_ih, x, 1, G3, 0, 0));
-    VKDL_TRY(expect_opt(op, "b_hh", b_hh, x, 1, G3, 0, 0));
-    VKDL_TRY(vkdl_check_tensor(op, "out", out));
-    VKDL_TRY(expect_shape(op, "out", out, x, 3, T, B, H));
+    VKDL_TRY(check_biases(op, &d, x, b_ih, b_hh));
+    VKDL_TRY(check_sequence(op, &d, x, out, workspace));
     VKDL_TRY(expect_opt(op, "h_n", h_n, x, 2, B, H, 0));
-    VKDL_TRY(check_workspace(op, workspace, x, &d, 4));
 
     vkdl_status s = VKDL_OK;
     vkdl_tensor *zeros = NULL, *hh = NULL;
@@ -564,18 +597,9 @@ vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const
     int64_t T = d.T, B = d.B, H = d.H, G3 = 3 * d.H;
     /* b_hh is accepted for symmetry with vkdl_gru; its effect (hn) is in the workspace already */
     VKDL_TRY(expect_opt(op, "b_hh", b_hh, x, 1, G3, 0, 0));
-    VKDL_TRY(vkdl_check_tensor(op, "out", out));
-    VKDL_TRY(expect_shape(op, "out", out, x, 3, T, B, H));
-    VKDL_TRY(check_workspace(op, workspace, x, &d, 4));
-    VKDL_TRY(vkdl_check_tensor(op, "dout", dout));
-    VKDL_TRY(expect_shape(op, "dout", dout, x, 3, T, B, H));
-    VKDL_TRY(expect_opt(op, "dh_n", dh_n, x, 2, B, H, 0));
-    VKDL_TRY(expect_opt(op, "dx", dx, x, 3, T, B, d.I));
-    VKDL_TRY(expect_opt(op, "dh0", dh0, x, 2, B, H, 0));
-    VKDL_TRY(expect_opt(op, "dw_ih", dw_ih, x, 2, G3, d.I, 0));
-    VKDL_TRY(expect_opt(op, "dw_hh", dw_hh, x, 2, G3, H, 0));
-    VKDL_TRY(expect_opt(op, "db_ih", db_ih, x, 1, G3, 0, 0));
-    VKDL_TRY(expect_opt(op, "db_hh", db_hh, x, 1, G3, 0, 0));
+    rnn_grads grads = {dx, dh0, dw_ih, dw_hh, db_ih, db_hh};
+    VKDL_TRY(check_sequence(op, &d, x, out, workspace));
+    VKDL_TRY(check_grads(op, &d, x, dout, dh_n, &grads));
 
     vkdl_context *ctx = x->ctx;
     vkdl_status s = VKDL_OK;
@@ -599,7 +623,7 @@ vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const
     }
     if (dh0)
         TRY_GOTO(vkdl_copy(dh, dh0));
-    TRY_GOTO(sequence_grads(&d, x, h0, w_ih, out, dxg, dhg, dx, dw_ih, dw_hh, db_ih, db_hh));
+    TRY_GOTO(sequence_grads(&d, x, h0, w_ih, out, dxg, dhg, &grads));
 done:
     vkdl_tensor_destroy(zeros);
     vkdl_tensor_destroy(dxg);

@@ -14,8 +14,8 @@
  *   LSTM: [T*B, 4H] gate activations i, f, g, o, then [T*B, H] cell states c;
  *   GRU:  [T*B, 3H] gate activations r, z, n, then [T*B, H] hn = w_hn h_prev + b_hn. */
 #include "ops/ops.h"
-#include "rnn.h"
 #include "shaders.h"
+#include "rnn.h"
 
 #include <math.h>
 #include <string.h>

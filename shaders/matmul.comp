@@ -47,28 +47,21 @@
 //   binding 3 = bias: always STORAGE_BUFFER (float[]), read only when hasBias (bind any
 //                 non-empty tensor otherwise).
 //
-// PUSH CONSTANTS (std430, 68 bytes):
-//   struct { uint32_t offA, offB, offC, offBias; // offsets of matrix 0 inside the bound ranges:
-//                                            //   offA/offB in texels of the view format (TEXEL=4:
-//                                            //   units of 4 elements, TEXEL=1 WORDS=1: units of 2),
-//                                            //   otherwise in elements; offC, offBias in elements
-//            uint32_t M, N, K;               // op(A) is MxK, op(B) is KxN, C is MxN
-//            uint32_t lda, ldb, ldc;         // row pitches in elements of the STORED matrices
-//            uint32_t strideA, strideB, strideC;  // batch strides in elements; 0 = broadcast operand
-//            float alpha, beta;              // beta == 0: C is never read (may hold NaN)
-//            uint32_t hasBias, act; }        // EPILOGUE only: add bias; vkdl_unary_op or 255 = none
+// PUSH CONSTANTS (std430): offA, offB, offC, offBias, then MATMUL_PUSH (matmul.h). offA/offB are
+//   offsets of matrix 0 inside the bound ranges in texels of the view format (TEXEL=4: units of 4
+//   elements, TEXEL=1 WORDS=1: units of 2), otherwise in elements; offC, offBias in elements.
 //
 // SPECIALIZATION CONSTANTS
-//   id 0: local_size_x  CPU: invocations per workgroup (default 8 = one llvmpipe SIMD row)
-//                       GPU: LX threads along N (default 16)
-//   id 1: local_size_y  CPU: must stay 1.  GPU: LY threads along M (default 16)
-//   id 2: TM  rows per invocation (CPU default 16, use 8 when M*N <= 256*256; GPU default 4)
-//   id 3: TN  CPU: vec4 column groups per invocation (default 2 -> 8 columns); GPU: columns per
-//             thread (default 4)
-//   id 4: TRANS_A (bool) A stored K x M (lda >= M) instead of M x K
-//   id 5: TRANS_B (bool) B stored N x K (ldb >= K) instead of K x N
-//   id 6: BK  GPU only: K slice staged in shared memory (default 16)
-//   id 7: EPI types and epilogue, packed (the pipeline key holds 8 constants):
+//   MATMUL_SPEC_WG_X     CPU: invocations per workgroup (default 8 = one llvmpipe SIMD row)
+//                        GPU: LX threads along N (default 16)
+//   MATMUL_SPEC_WG_Y     CPU: must stay 1.  GPU: LY threads along M (default 16)
+//   MATMUL_SPEC_TM       rows per invocation (CPU default 16, use 8 when M*N <= 256*256; GPU default 4)
+//   MATMUL_SPEC_TN       CPU: vec4 column groups per invocation (default 2 -> 8 columns); GPU: columns per
+//                        thread (default 4)
+//   MATMUL_SPEC_TRANS_A (bool) A stored K x M (lda >= M) instead of M x K
+//   MATMUL_SPEC_TRANS_B (bool) B stored N x K (ldb >= K) instead of K x N
+//   MATMUL_SPEC_BK       GPU only: K slice staged in shared memory (default 16)
+//   MATMUL_SPEC_EPI      types and epilogue, packed (the pipeline key holds 8 constants):
 //         bits 0-1  IN_KIND  what A/B bindings deliver: 0 floats (f32, or f16 through a float
 //                            view), 1 f16 pairs in words, 2 bf16 pairs in words; texel variants
 //                            without WORDS need 0, with WORDS 1 or 2
@@ -99,32 +92,29 @@
 
 #include "activation.glsl"
 #include "convert.glsl"
+#include "matmul.h"
 
 layout(push_constant) uniform PC {
     uint offA, offB, offC, offBias;
-    uint M, N, K;
-    uint lda, ldb, ldc;
-    uint strideA, strideB, strideC;
-    float alpha, beta;
-    uint hasBias, act;
+    MATMUL_PUSH
 } pc;
 
 #if defined(GPU_TILED)
-layout(constant_id = 2) const uint TM = 4;
-layout(constant_id = 3) const uint TN = 4;
+layout(constant_id = MATMUL_SPEC_TM) const uint TM = 4;
+layout(constant_id = MATMUL_SPEC_TN) const uint TN = 4;
 #else
-layout(constant_id = 2) const uint TM = 16;
-layout(constant_id = 3) const uint TN = 2;
+layout(constant_id = MATMUL_SPEC_TM) const uint TM = 16;
+layout(constant_id = MATMUL_SPEC_TN) const uint TN = 2;
 #endif
-layout(constant_id = 4) const bool TRANS_A = false;
-layout(constant_id = 5) const bool TRANS_B = false;
-layout(constant_id = 6) const uint BK = 16;
-layout(constant_id = 7) const uint EPI = 0u;
-const uint IN_KIND = EPI & 3u;
-const uint OUT_KIND = (EPI >> 2u) & 3u;
-const bool EPILOGUE = (EPI & 16u) != 0u;
-const uint NO_ACT = 255u;
-const uint KIND_BF16 = 2u;
+layout(constant_id = MATMUL_SPEC_TRANS_A) const bool TRANS_A = false;
+layout(constant_id = MATMUL_SPEC_TRANS_B) const bool TRANS_B = false;
+layout(constant_id = MATMUL_SPEC_BK) const uint BK = 16;
+layout(constant_id = MATMUL_SPEC_EPI) const uint EPI = 0u;
+const uint IN_KIND = EPI & MATMUL_EPI_KIND_MASK;
+const uint OUT_KIND = (EPI >> MATMUL_EPI_OUT_SHIFT) & MATMUL_EPI_KIND_MASK;
+const bool EPILOGUE = (EPI & MATMUL_EPI_EPILOGUE) != 0u;
+const uint NO_ACT = MATMUL_ACT_NONE;
+const uint KIND_BF16 = MATMUL_KIND_BF16;
 
 layout(set = 0, binding = 2) buffer CBuf { uint c[]; };
 layout(set = 0, binding = 3) readonly buffer BiasBuf { float bias[]; };
@@ -236,7 +226,7 @@ void storeRun(uint e0, vec4 v, uint nv) {
 
 #if !defined(GPU_TILED)
 // ---------------------------------------------------------------- CPU kernel
-layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
+layout(local_size_x_id = MATMUL_SPEC_WG_X, local_size_y_id = MATMUL_SPEC_WG_Y, local_size_z = 1) in;
 const uint LX = gl_WorkGroupSize.x;
 const uint BN = LX * 4u * TN;
 
@@ -336,7 +326,7 @@ void main() {
 
 #else
 // ---------------------------------------------------------------- GPU kernel
-layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
+layout(local_size_x_id = MATMUL_SPEC_WG_X, local_size_y_id = MATMUL_SPEC_WG_Y, local_size_z = 1) in;
 const uint LX = gl_WorkGroupSize.x;
 const uint LY = gl_WorkGroupSize.y;
 const uint NT = LX * LY;

@@ -5,6 +5,7 @@
  * OpenBLAS sgemm on f32 copies, then the epilogue. Tests: tests/test_matmul.c. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "matmul.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -21,6 +22,10 @@ typedef struct mm_problem {
     const vkdl_tensor *bias;        /* NULL: none */
     int act;                        /* vkdl_unary_op, or -1: none */
 } mm_problem;
+
+/* ---------------------------------------------------------------- checks */
+
+static bool mm_dtype(vkdl_dtype t) { return t == VKDL_F32 || t == VKDL_F16 || t == VKDL_BF16; }
 
 static vkdl_status plan(const vkdl_tensor *a, const vkdl_tensor *b, const vkdl_tensor *out,
                         const vkdl_matmul_info *info, mm_problem *p)
@@ -76,6 +81,45 @@ static vkdl_status plan(const vkdl_tensor *a, const vkdl_tensor *b, const vkdl_t
     p->stride_c = p->m * p->n;
     return VKDL_OK;
 }
+
+/* Every argument check; fills p. */
+static vkdl_status check_matmul(const vkdl_tensor *a, const vkdl_tensor *b, const vkdl_tensor *out,
+                                const vkdl_matmul_info *info, mm_problem *p)
+{
+    VKDL_TRY(vkdl_check_tensor("matmul", "a", a));
+    VKDL_TRY(vkdl_check_tensor("matmul", "b", b));
+    VKDL_TRY(vkdl_check_tensor("matmul", "out", out));
+    VKDL_TRY(vkdl_check_same_ctx("matmul", a, out));
+    VKDL_TRY(vkdl_check_same_ctx("matmul", b, out));
+    if (!mm_dtype(a->dtype))
+        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "matmul: a is %s; a and b must be f32, f16 or bf16",
+                         vkdl_dtype_name(a->dtype));
+    if (b->dtype != a->dtype)
+        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "matmul: b is %s but a is %s; they must match",
+                         vkdl_dtype_name(b->dtype), vkdl_dtype_name(a->dtype));
+    if (out->dtype != VKDL_F32 && out->dtype != a->dtype)
+        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "matmul: out is %s; it must be f32 or a's dtype %s",
+                         vkdl_dtype_name(out->dtype), vkdl_dtype_name(a->dtype));
+    if (info->fuse_act && (unsigned)info->act >= VKDL_UNARY_OP_COUNT)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "matmul: invalid act %d", (int)info->act);
+    VKDL_TRY(plan(a, b, out, info, p));
+    if (p->bias) {
+        VKDL_TRY(vkdl_check_tensor("matmul", "bias", p->bias));
+        VKDL_TRY(vkdl_check_same_ctx("matmul", p->bias, out));
+        VKDL_TRY(vkdl_check_dtype("matmul", "bias", p->bias, VKDL_F32));
+        if (p->bias->ndim != 1 || p->bias->shape[0] != p->n) {
+            char sbias[VKDL_SHAPE_BUF], so[VKDL_SHAPE_BUF];
+            return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "matmul: bias is %s, expected [%lld] for out %s",
+                             vkdl_shape_str(p->bias, sbias, sizeof sbias), (long long)p->n,
+                             vkdl_shape_str(out, so, sizeof so));
+        }
+    }
+    if (a->numel > INT32_MAX || b->numel > INT32_MAX || out->numel > INT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "matmul: operands of more than 2^31 elements");
+    return VKDL_OK;
+}
+
+/* ---------------------------------------------------------------- CPU twin */
 
 /* Widen a 16-bit operand to f32 (exactly), so sgemm sees the values the GPU reads. */
 static const float *widen(const vkdl_tensor *t, float **buf)
@@ -147,52 +191,12 @@ static vkdl_status cpu_matmul(const mm_problem *p, const vkdl_tensor *a, const v
     return s;
 }
 
-static vkdl_status gpu_matmul(const mm_problem *p, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out);
+/* ---------------------------------------------------------------- GPU launcher */
 
-static bool mm_dtype(vkdl_dtype t) { return t == VKDL_F32 || t == VKDL_F16 || t == VKDL_BF16; }
+VKDL_PUSH_STRUCT(matmul_push, MATMUL_PUSH, 4);
 
-vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out, const vkdl_matmul_info *info)
-{
-    static const vkdl_matmul_info defaults = {.alpha = 1.0f};
-    VKDL_TRY(vkdl_check_tensor("matmul", "a", a));
-    VKDL_TRY(vkdl_check_tensor("matmul", "b", b));
-    VKDL_TRY(vkdl_check_tensor("matmul", "out", out));
-    VKDL_TRY(vkdl_check_same_ctx("matmul", a, out));
-    VKDL_TRY(vkdl_check_same_ctx("matmul", b, out));
-    if (!info)
-        info = &defaults;
-    if (!mm_dtype(a->dtype))
-        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "matmul: a is %s; a and b must be f32, f16 or bf16",
-                         vkdl_dtype_name(a->dtype));
-    if (b->dtype != a->dtype)
-        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "matmul: b is %s but a is %s; they must match",
-                         vkdl_dtype_name(b->dtype), vkdl_dtype_name(a->dtype));
-    if (out->dtype != VKDL_F32 && out->dtype != a->dtype)
-        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "matmul: out is %s; it must be f32 or a's dtype %s",
-                         vkdl_dtype_name(out->dtype), vkdl_dtype_name(a->dtype));
-    if (info->fuse_act && (unsigned)info->act >= VKDL_UNARY_OP_COUNT)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "matmul: invalid act %d", (int)info->act);
-    mm_problem p;
-    VKDL_TRY(plan(a, b, out, info, &p));
-    if (p.bias) {
-        VKDL_TRY(vkdl_check_tensor("matmul", "bias", p.bias));
-        VKDL_TRY(vkdl_check_same_ctx("matmul", p.bias, out));
-        VKDL_TRY(vkdl_check_dtype("matmul", "bias", p.bias, VKDL_F32));
-        if (p.bias->ndim != 1 || p.bias->shape[0] != p.n) {
-            char sbias[VKDL_SHAPE_BUF], so[VKDL_SHAPE_BUF];
-            return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "matmul: bias is %s, expected [%lld] for out %s",
-                             vkdl_shape_str(p.bias, sbias, sizeof sbias), (long long)p.n,
-                             vkdl_shape_str(out, so, sizeof so));
-        }
-    }
-    if (a->numel > INT32_MAX || b->numel > INT32_MAX || out->numel > INT32_MAX)
-        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "matmul: operands of more than 2^31 elements");
-    if (out->numel == 0)
-        return VKDL_OK;
-    if (out->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_matmul(&p, a, b, out);
-    return gpu_matmul(&p, a, b, out);
-}
+/* A vkdl_unary_op passes as the epilogue's act unless it is the code for none. */
+_Static_assert(VKDL_UNARY_OP_COUNT <= MATMUL_ACT_NONE, "every activation has a code apart from none");
 
 /* Variants of shaders/matmul.comp (see the comment at its top). On CPU-type drivers a register-
  * tiled kernel reading A and B through texel buffers: 4-element texels (RGBA32F, RGBA16F, or
@@ -202,8 +206,8 @@ vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor 
     {                                                                                               \
         .name = "matmul", .spirv = vkdl_spv_##var, .spirv_size = &vkdl_spv_##var##_size,           \
         .n_bindings = 4, .type = {ty, ty}, .format = {fmt, fmt},                                    \
-        .access = {VKDL_READ, VKDL_READ, VKDL_RW, VKDL_READ}, .push_size = 13 * sizeof(uint32_t),   \
-        .n_spec = 8,                                                                                \
+        .access = {VKDL_READ, VKDL_READ, VKDL_RW, VKDL_READ},                                      \
+        .push_size = sizeof(struct matmul_push), .n_spec = MATMUL_SPEC_COUNT,                       \
     }
 #define MM_TEXEL VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
 static const vkdl_kernel K_MM_TEXEL4 = MM_KERNEL(matmul_texel4, MM_TEXEL, VK_FORMAT_R32G32B32A32_SFLOAT);
@@ -214,18 +218,6 @@ static const vkdl_kernel K_MM_TEXEL4_W16 = MM_KERNEL(matmul_texel4_w16, MM_TEXEL
 static const vkdl_kernel K_MM_TEXEL1_W16 = MM_KERNEL(matmul_texel1_w16, MM_TEXEL, VK_FORMAT_R32_UINT);
 static const vkdl_kernel K_MM_STORAGE = MM_KERNEL(matmul_storage, 0, 0);
 static const vkdl_kernel K_MM_TILED = MM_KERNEL(matmul_tiled, 0, 0);
-
-/* matmul.comp's spec constant 7 (EPI): types, and whether there is an epilogue. */
-enum { MM_IN_FLOATS = 0, MM_IN_F16_WORDS = 1, MM_IN_BF16_WORDS = 2 };
-#define MM_OUT_SHIFT 2
-#define MM_EPILOGUE (1u << 4)
-#define MM_NO_ACT 255u
-
-typedef struct mm_push {
-    uint32_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c;
-    float alpha, beta;
-    uint32_t has_bias, act;
-} mm_push;
 
 static bool binds(const vkdl_context *ctx, const vkdl_kernel *k, const vkdl_tensor *a, const vkdl_tensor *b)
 {
@@ -249,13 +241,18 @@ static const vkdl_kernel *cpu_kernel(const vkdl_context *ctx, const mm_problem *
     return &K_MM_STORAGE;
 }
 
+/* What a binding of dtype t delivers (an f16 float view delivers floats). */
+static uint32_t kind(vkdl_dtype t)
+{
+    return t == VKDL_F32 ? MATMUL_KIND_F32 : t == VKDL_F16 ? MATMUL_KIND_F16 : MATMUL_KIND_BF16;
+}
+
 static vkdl_status gpu_matmul_chunk(const mm_problem *p, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out)
 {
     vkdl_context *ctx = out->ctx;
     const vkdl_caps *c = &ctx->dev.caps;
     const vkdl_kernel *k;
-    uint32_t spec[8] = {0, 1, 0, 0, p->ta, p->tb, 16, 0};
-    uint32_t bm, bn;
+    uint32_t wg_x, wg_y = 1, tm, tn, bm, bn;
     /* With K = 0 the operands are empty (dispatch would skip them) and never read: out stands in
      * for them in the storage variant, which binds any tensor. */
     if (p->k == 0)
@@ -264,31 +261,42 @@ static vkdl_status gpu_matmul_chunk(const mm_problem *p, const vkdl_tensor *a, c
         k = p->k == 0 ? &K_MM_STORAGE : cpu_kernel(ctx, p, a, b);
         /* 8 lanes = one llvmpipe SIMD row; 16x8 register tiles, 8x8 for small outputs where
          * 16-row tiles would leave cores idle (measured on lavapipe). */
-        spec[0] = 8;
-        spec[2] = p->m * p->n <= 256 * 256 ? 8 : 16;
-        spec[3] = 2;
-        bm = spec[2];
-        bn = spec[0] * 4 * spec[3];
+        wg_x = 8;
+        tm = p->m * p->n <= 256 * 256 ? 8 : 16;
+        tn = 2;
+        bm = tm;
+        bn = wg_x * 4 * tn;
     } else {
         k = &K_MM_TILED;
-        spec[0] = 16;
-        spec[1] = 16;
+        wg_x = wg_y = 16;
         if (c->max_wg_invocations < 256 || c->max_shared < 8192)
-            spec[0] = spec[1] = 8;
-        spec[2] = 4;
-        spec[3] = 4;
-        bm = spec[1] * spec[2];
-        bn = spec[0] * spec[3];
+            wg_x = wg_y = 8;
+        tm = tn = 4;
+        bm = wg_y * tm;
+        bn = wg_x * tn;
     }
     bool float_view = k == &K_MM_TEXEL4_F16 || k == &K_MM_TEXEL1_F16;
-    uint32_t in = a->dtype == VKDL_F32 || float_view ? MM_IN_FLOATS
-                  : a->dtype == VKDL_F16            ? MM_IN_F16_WORDS
-                                                    : MM_IN_BF16_WORDS;
-    uint32_t outk = out->dtype == VKDL_F32 ? 0 : out->dtype == VKDL_F16 ? 1 : 2;
-    spec[7] = in | outk << MM_OUT_SHIFT | (p->bias || p->act >= 0 ? MM_EPILOGUE : 0);
-    mm_push push = {(uint32_t)p->m, (uint32_t)p->n, (uint32_t)p->k, (uint32_t)p->lda, (uint32_t)p->ldb,
-                    (uint32_t)p->ldc, (uint32_t)p->stride_a, (uint32_t)p->stride_b, (uint32_t)p->stride_c,
-                    p->alpha, p->beta, p->bias != NULL, p->act >= 0 ? (uint32_t)p->act : MM_NO_ACT};
+    uint32_t epi = (float_view ? MATMUL_KIND_F32 : kind(a->dtype)) | kind(out->dtype) << MATMUL_EPI_OUT_SHIFT |
+                   (p->bias || p->act >= 0 ? MATMUL_EPI_EPILOGUE : 0);
+    uint32_t spec[MATMUL_SPEC_COUNT] = {
+        [MATMUL_SPEC_WG_X] = wg_x,     [MATMUL_SPEC_WG_Y] = wg_y,     [MATMUL_SPEC_TM] = tm,  [MATMUL_SPEC_TN] = tn,
+        [MATMUL_SPEC_TRANS_A] = p->ta, [MATMUL_SPEC_TRANS_B] = p->tb, [MATMUL_SPEC_BK] = 16, [MATMUL_SPEC_EPI] = epi,
+    };
+    struct matmul_push push = {
+        .M = (uint32_t)p->m,
+        .N = (uint32_t)p->n,
+        .K = (uint32_t)p->k,
+        .lda = (uint32_t)p->lda,
+        .ldb = (uint32_t)p->ldb,
+        .ldc = (uint32_t)p->ldc,
+        .strideA = (uint32_t)p->stride_a,
+        .strideB = (uint32_t)p->stride_b,
+        .strideC = (uint32_t)p->stride_c,
+        .alpha = p->alpha,
+        .beta = p->beta,
+        .hasBias = p->bias != NULL,
+        .act = p->act >= 0 ? (uint32_t)p->act : MATMUL_ACT_NONE,
+    };
     vkdl_dispatch_info d = {
         .kernel = k,
         .spec = spec,
@@ -329,4 +337,18 @@ static vkdl_status gpu_matmul(const mm_problem *p, const vkdl_tensor *a, const v
         }
     }
     return s;
+}
+
+/* ---------------------------------------------------------------- entry points */
+
+vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out, const vkdl_matmul_info *info)
+{
+    static const vkdl_matmul_info defaults = {.alpha = 1.0f};
+    mm_problem p;
+    VKDL_TRY(check_matmul(a, b, out, info ? info : &defaults, &p));
+    if (out->numel == 0)
+        return VKDL_OK;
+    if (out->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_matmul(&p, a, b, out);
+    return gpu_matmul(&p, a, b, out);
 }

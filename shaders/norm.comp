@@ -16,15 +16,12 @@
 #extension GL_KHR_shader_subgroup_arithmetic : enable
 #endif
 #include "common.glsl"
+#include "norm.h"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint FLAGS = 0;
+layout(local_size_x_id = NORM_SPEC_WG) in;
+layout(constant_id = NORM_SPEC_FLAGS) const uint FLAGS = 0;
 // The workgroup is a single subgroup: combine without shared memory (SUBGROUP builds only).
-layout(constant_id = 2) const bool ONE_SUBGROUP = false;
-
-// Keep in step with lib/op_norm.c.
-const uint F_GAMMA = 1, F_BETA = 2, F_RMS = 4, F_SAVE_MEAN = 8, F_SAVE_RSTD = 16, F_RUN_MEAN = 32,
-           F_RUN_VAR = 64, F_TRAINING = 128, F_DX = 256, F_DGAMMA = 512, F_DBETA = 1024;
+layout(constant_id = NORM_SPEC_ONE_SUBGROUP) const bool ONE_SUBGROUP = false;
 
 bool has(uint f) { return (FLAGS & f) != 0u; }
 
@@ -79,8 +76,7 @@ layout(std430, binding = 4) writeonly buffer M { float save_mean[]; };
 layout(std430, binding = 5) writeonly buffer R { float save_rstd[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_g, off_b, off_y, off_m, off_r;
-    uint n, rows;
-    float eps;
+    NORM_ROW_FWD_PUSH
 } pc;
 
 void main() {
@@ -92,7 +88,7 @@ void main() {
     uint bx = pc.off_x + row * pc.n, by = pc.off_y + row * pc.n;
     float pivot = 0.0, mean_d = 0.0, rstd;
     vec2 s = vec2(0.0), c = vec2(0.0);
-    if (has(F_RMS)) {
+    if (has(NORM_FLAG_RMS)) {
         for (uint k = lid; k < pc.n; k += wg) {
             float v = x[bx + k];
             kadd(s, c, vec2(v * v, 0.0));
@@ -113,18 +109,18 @@ void main() {
         rstd = 1.0 / sqrt(var + pc.eps);
     }
     for (uint k = lid; k < pc.n; k += wg) {
-        float v = has(F_RMS) ? x[bx + k] : (x[bx + k] - pivot) - mean_d;
+        float v = has(NORM_FLAG_RMS) ? x[bx + k] : (x[bx + k] - pivot) - mean_d;
         v *= rstd;
-        if (has(F_GAMMA))
+        if (has(NORM_FLAG_GAMMA))
             v *= gamma[pc.off_g + k];
-        if (has(F_BETA))
+        if (has(NORM_FLAG_BETA))
             v += beta[pc.off_b + k];
         y[by + k] = v;
     }
     if (lid == 0) {
-        if (has(F_SAVE_MEAN))
+        if (has(NORM_FLAG_SAVE_MEAN))
             save_mean[pc.off_m + row] = pivot + mean_d;
-        if (has(F_SAVE_RSTD))
+        if (has(NORM_FLAG_SAVE_RSTD))
             save_rstd[pc.off_r + row] = rstd;
     }
 }
@@ -139,7 +135,7 @@ layout(std430, binding = 4) readonly buffer DY { float dy[]; };
 layout(std430, binding = 5) writeonly buffer DX { float dx[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_g, off_m, off_r, off_dy, off_dx;
-    uint n, rows;
+    NORM_ROW_BWD_PUSH
 } pc;
 
 // With g = gamma * dy and xhat the normalised x:
@@ -149,21 +145,21 @@ void main() {
     if (row >= pc.rows)
         return;
     uint lid = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x, base = row * pc.n;
-    float mu = has(F_RMS) ? 0.0 : mean[pc.off_m + row], r = rstd[pc.off_r + row];
+    float mu = has(NORM_FLAG_RMS) ? 0.0 : mean[pc.off_m + row], r = rstd[pc.off_r + row];
     vec2 s = vec2(0.0), c = vec2(0.0);
     for (uint k = lid; k < pc.n; k += wg) {
         float xh = (x[pc.off_x + base + k] - mu) * r;
         float g = dy[pc.off_dy + base + k];
-        if (has(F_GAMMA))
+        if (has(NORM_FLAG_GAMMA))
             g *= gamma[pc.off_g + k];
         kadd(s, c, vec2(g, g * xh));
     }
     vec2 m = workgroup_sum(s - c) / float(pc.n);
-    float m_g = has(F_RMS) ? 0.0 : m.x;
+    float m_g = has(NORM_FLAG_RMS) ? 0.0 : m.x;
     for (uint k = lid; k < pc.n; k += wg) {
         float xh = (x[pc.off_x + base + k] - mu) * r;
         float g = dy[pc.off_dy + base + k];
-        if (has(F_GAMMA))
+        if (has(NORM_FLAG_GAMMA))
             g *= gamma[pc.off_g + k];
         dx[pc.off_dx + base + k] = r * (g - m_g - xh * m.y);
     }
@@ -179,7 +175,7 @@ layout(std430, binding = 4) writeonly buffer DG { float dgamma[]; };
 layout(std430, binding = 5) writeonly buffer DB { float dbeta[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_m, off_r, off_dy, off_dg, off_db;
-    uint n, rows;
+    NORM_ROW_BWD_PUSH
 } pc;
 
 void main() {
@@ -188,16 +184,16 @@ void main() {
         return;
     vec2 s = vec2(0.0), c = vec2(0.0);
     for (uint row = gl_LocalInvocationID.x; row < pc.rows; row += gl_WorkGroupSize.x) {
-        float mu = has(F_RMS) ? 0.0 : mean[pc.off_m + row];
+        float mu = has(NORM_FLAG_RMS) ? 0.0 : mean[pc.off_m + row];
         float xh = (x[pc.off_x + row * pc.n + j] - mu) * rstd[pc.off_r + row];
         float g = dy[pc.off_dy + row * pc.n + j];
         kadd(s, c, vec2(g * xh, g));
     }
     vec2 sum = workgroup_sum(s - c);
     if (gl_LocalInvocationID.x == 0) {
-        if (has(F_DGAMMA))
+        if (has(NORM_FLAG_DGAMMA))
             dgamma[pc.off_dg + j] = sum.x;
-        if (has(F_DBETA))
+        if (has(NORM_FLAG_DBETA))
             dbeta[pc.off_db + j] = sum.y;
     }
 }
@@ -214,9 +210,7 @@ layout(std430, binding = 6) writeonly buffer M { float save_mean[]; };
 layout(std430, binding = 7) writeonly buffer R { float save_rstd[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_g, off_b, off_rm, off_rv, off_y, off_m, off_r;
-    uint channels, hw;
-    uint count;     // N * hw, the elements of one channel
-    float eps, momentum;
+    NORM_BN_FWD_PUSH
 } pc;
 
 // Element k of channel ch (k < count), relative to the tensor's start.
@@ -231,7 +225,7 @@ void main() {
         return;
     uint lid = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
     float pivot, mean_d, rstd;
-    if (has(F_TRAINING)) {
+    if (has(NORM_FLAG_TRAINING)) {
         pivot = x[pc.off_x + at(ch, 0)];
         vec2 s = vec2(0.0), c = vec2(0.0);
         for (uint k = lid; k < pc.count; k += wg)
@@ -246,14 +240,14 @@ void main() {
         rstd = 1.0 / sqrt(m2 / float(pc.count) + pc.eps);
         if (lid == 0) {
             float mean = pivot + mean_d, m = pc.momentum;
-            if (has(F_SAVE_MEAN))
+            if (has(NORM_FLAG_SAVE_MEAN))
                 save_mean[pc.off_m + ch] = mean;
-            if (has(F_SAVE_RSTD))
+            if (has(NORM_FLAG_SAVE_RSTD))
                 save_rstd[pc.off_r + ch] = rstd;
             // running_var takes the unbiased variance, as PyTorch does
-            if (has(F_RUN_MEAN))
+            if (has(NORM_FLAG_RUN_MEAN))
                 run_mean[pc.off_rm + ch] = (1.0 - m) * run_mean[pc.off_rm + ch] + m * mean;
-            if (has(F_RUN_VAR))
+            if (has(NORM_FLAG_RUN_VAR))
                 run_var[pc.off_rv + ch] = (1.0 - m) * run_var[pc.off_rv + ch] + m * (m2 / float(pc.count - 1));
         }
     } else {
@@ -261,8 +255,8 @@ void main() {
         mean_d = 0.0;
         rstd = 1.0 / sqrt(run_var[pc.off_rv + ch] + pc.eps);
     }
-    float g = has(F_GAMMA) ? gamma[pc.off_g + ch] : 1.0;
-    float b = has(F_BETA) ? beta[pc.off_b + ch] : 0.0;
+    float g = has(NORM_FLAG_GAMMA) ? gamma[pc.off_g + ch] : 1.0;
+    float b = has(NORM_FLAG_BETA) ? beta[pc.off_b + ch] : 0.0;
     for (uint k = lid; k < pc.count; k += wg) {
         uint i = at(ch, k);
         y[pc.off_y + i] = ((x[pc.off_x + i] - pivot) - mean_d) * rstd * g + b;
@@ -281,7 +275,7 @@ layout(std430, binding = 6) writeonly buffer DG { float dgamma[]; };
 layout(std430, binding = 7) writeonly buffer DB { float dbeta[]; };
 layout(push_constant) uniform PC {
     uint off_x, off_g, off_m, off_r, off_dy, off_dx, off_dg, off_db;
-    uint channels, hw, count;
+    NORM_BN_BWD_PUSH
 } pc;
 
 uint at(uint ch, uint k) {
@@ -304,15 +298,15 @@ void main() {
     }
     vec2 sum = workgroup_sum(s - c);
     if (lid == 0) {
-        if (has(F_DGAMMA))
+        if (has(NORM_FLAG_DGAMMA))
             dgamma[pc.off_dg + ch] = sum.y;
-        if (has(F_DBETA))
+        if (has(NORM_FLAG_DBETA))
             dbeta[pc.off_db + ch] = sum.x;
     }
-    if (!has(F_DX))
+    if (!has(NORM_FLAG_DX))
         return;
     vec2 m = sum / float(pc.count);
-    float scale = r * (has(F_GAMMA) ? gamma[pc.off_g + ch] : 1.0);
+    float scale = r * (has(NORM_FLAG_GAMMA) ? gamma[pc.off_g + ch] : 1.0);
     for (uint k = lid; k < pc.count; k += wg) {
         uint i = at(ch, k);
         float xh = (x[pc.off_x + i] - mu) * r;

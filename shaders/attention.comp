@@ -18,6 +18,7 @@
 // rows in registers); loops over keys or queries are never unrolled: unrolling those too made
 // lavapipe spend seconds compiling one D = 128 pipeline (tens of seconds at D = 256).
 #include "common.glsl"
+#include "attention.h"
 
 #ifdef VEC4
 #define VT vec4
@@ -25,19 +26,15 @@
 #define VT float
 #endif
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 1) const uint DV = 1;
-layout(constant_id = 2) const uint T = 16;
-layout(constant_id = 3) const bool HAS_MASK = false;
-layout(constant_id = 4) const bool OUT_A = true;    // pass 0: write lse; pass 3: write dk
-layout(constant_id = 5) const bool OUT_B = true;    // pass 3: write dv
+layout(local_size_x_id = ATTENTION_SPEC_WG) in;
+layout(constant_id = ATTENTION_SPEC_DV) const uint DV = 1;
+layout(constant_id = ATTENTION_SPEC_TILE) const uint T = 16;
+layout(constant_id = ATTENTION_SPEC_HAS_MASK) const bool HAS_MASK = false;
+layout(constant_id = ATTENTION_SPEC_OUT_A) const bool OUT_A = true;    // pass 0: write lse; pass 3: write dk
+layout(constant_id = ATTENTION_SPEC_OUT_B) const bool OUT_B = true;    // pass 3: write dv
 
 const float LN2 = 0.6931471805599453;
 const float POS_INF = 1.0 / 0.0;
-
-// scale_log2 = scale * log2(e): scores are kept in log2 units so exp2 does the softmax.
-// Mask strides are in elements; a mask row is Sk long.
-#define PUSH_TAIL uint B, H, Hkv, Sq, Sk; float scale_log2; float scale; uint causal; uint mask_sb; uint mask_sh;
 
 // Rows an invocation reads once (its own) come from storage buffers. The rows every invocation
 // reads in turn (the other side), the mask and, in pass 3, the stats come through texel buffers
@@ -66,7 +63,7 @@ SIDE_IN(2, V, v, VT)
 SIDE_IN(3, M, mask, float)
 OUT(4, O, o, VT)
 OUT(5, L, lse, float)
-layout(push_constant) uniform PC { uint off_q, off_k, off_v, off_mask, off_o, off_lse; PUSH_TAIL } pc;
+layout(push_constant) uniform PC { uint off_q, off_k, off_v, off_mask, off_o, off_lse; ATTENTION_PUSH } pc;
 #define A_BUF k
 #define A_OFF pc.off_k
 #define B_BUF v
@@ -76,7 +73,7 @@ OWN_IN(0, O, o, VT)
 OWN_IN(1, GO, gout, VT)
 OWN_IN(2, L, lse, float)
 OUT(3, ST, st, float)
-layout(push_constant) uniform PC { uint off_o, off_gout, off_lse, off_st; PUSH_TAIL } pc;
+layout(push_constant) uniform PC { uint off_o, off_gout, off_lse, off_st; ATTENTION_PUSH } pc;
 #elif PASS == 2
 OWN_IN(0, Q, q, VT)
 SIDE_IN(1, K, k, VT)
@@ -85,7 +82,7 @@ SIDE_IN(3, M, mask, float)
 OWN_IN(4, GO, gout, VT)
 OWN_IN(5, ST, st, float)       // (lse * log2 e, Di) per query row
 OUT(6, DQ, dq, VT)
-layout(push_constant) uniform PC { uint off_q, off_k, off_v, off_mask, off_gout, off_st, off_dq; PUSH_TAIL } pc;
+layout(push_constant) uniform PC { uint off_q, off_k, off_v, off_mask, off_gout, off_st, off_dq; ATTENTION_PUSH } pc;
 #define A_BUF k
 #define A_OFF pc.off_k
 #define B_BUF v
@@ -99,7 +96,10 @@ SIDE_IN(4, GO, gout, VT)
 SIDE_IN(5, ST, st, float)      // TEXEL: one RG32F texel (lse * log2 e, Di) per query row
 OUT(6, DK, dk, VT)
 OUT(7, DVB, dv, VT)
-layout(push_constant) uniform PC { uint off_q, off_k, off_v, off_mask, off_gout, off_st, off_dk, off_dv; PUSH_TAIL } pc;
+layout(push_constant) uniform PC {
+    uint off_q, off_k, off_v, off_mask, off_gout, off_st, off_dk, off_dv;
+    ATTENTION_PUSH
+} pc;
 #define A_BUF q
 #define A_OFF pc.off_q
 #define B_BUF gout

@@ -7,6 +7,7 @@
  * row. Shader: shaders/attention.comp. Tests: tests/test_attention.c. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "attention.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@ typedef struct attn_dims {
     int64_t mask_sb, mask_sh;       /* mask strides (elements) per batch and per head; 0 = shared */
 } attn_dims;
 
-/* ---------------------------------------------------------------- validation */
+/* ---------------------------------------------------------------- checks */
 
 static vkdl_status check_f32(const char *op, const char *name, const vkdl_tensor *t, const vkdl_tensor *ref)
 {
@@ -135,6 +136,33 @@ static vkdl_status check_qkv(const char *op, const vkdl_tensor *q, const vkdl_te
         }
     }
     return VKDL_OK;
+}
+
+static vkdl_status check_forward(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v,
+                                 const vkdl_tensor *out, const vkdl_tensor *lse, const vkdl_attention_info *info,
+                                 attn_dims *a)
+{
+    const char *op = "attention";
+    VKDL_TRY(check_qkv(op, q, k, v, info, a));
+    VKDL_TRY(check_like(op, "out", out, "q", q));
+    return lse ? check_lse(op, lse, q, a) : VKDL_OK;
+}
+
+static vkdl_status check_backward(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v,
+                                  const vkdl_tensor *out, const vkdl_tensor *lse, const vkdl_tensor *dout,
+                                  const vkdl_tensor *dq, const vkdl_tensor *dk, const vkdl_tensor *dv,
+                                  const vkdl_attention_info *info, attn_dims *a)
+{
+    const char *op = "attention_backward";
+    VKDL_TRY(check_qkv(op, q, k, v, info, a));
+    VKDL_TRY(check_like(op, "out", out, "q", q));
+    VKDL_TRY(check_like(op, "dout", dout, "q", q));
+    VKDL_TRY(check_lse(op, lse, q, a));
+    if (dq)
+        VKDL_TRY(check_like(op, "dq", dq, "q", q));
+    if (dk)
+        VKDL_TRY(check_like(op, "dk", dk, "k", k));
+    return dv ? check_like(op, "dv", dv, "v", v) : VKDL_OK;
 }
 
 /* ---------------------------------------------------------------- CPU twin */
@@ -269,13 +297,9 @@ static vkdl_status cpu_backward(const attn_dims *a, const vkdl_tensor *q, const 
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- Vulkan */
+/* ---------------------------------------------------------------- GPU launcher */
 
-struct attn_push {
-    uint32_t B, H, Hkv, Sq, Sk;
-    float scale_log2, scale;
-    uint32_t causal, mask_sb, mask_sh;
-};
+VKDL_PUSH_STRUCT(attention_push, ATTENTION_PUSH, 8);
 
 /* Kernel variants, in the order pick() prefers them on CPU drivers (TILED is for GPUs). */
 enum { TILED, TEX4, TEX1, VEC4, SCALAR, N_VARIANTS };
@@ -288,10 +312,9 @@ static const bool IS_VEC4[N_VARIANTS] = {true, true, false, true, false};
 #define F4 VK_FORMAT_R32G32B32A32_SFLOAT
 #define F2 VK_FORMAT_R32G32_SFLOAT
 #define F1 VK_FORMAT_R32_SFLOAT
-#define ATTN_KERNEL(sym, nb, acc, units, types, formats)                                                   \
-    {VKDL_SPIRV(sym), .n_bindings = nb,          \
-     .access = acc, .unit = units, .type = types, .format = formats, .push_size = sizeof(struct attn_push),   \
-     .n_spec = 6}
+#define ATTN_KERNEL(sym, nb, acc, units, types, formats)                                              \
+    {VKDL_SPIRV(sym), .n_bindings = nb, .access = acc, .unit = units, .type = types, .format = formats, \
+     .push_size = sizeof(struct attention_push), .n_spec = ATTENTION_SPEC_COUNT}
 
 #define FMT_KV4 {0, F4, F4, F1}
 #define FMT_KV1 {0, F1, F1, F1}
@@ -387,9 +410,9 @@ static attn_launch pick(const vkdl_context *ctx, const vkdl_kernel *ks, const vk
     return l;
 }
 
-static struct attn_push make_push(const attn_dims *a)
+static struct attention_push make_push(const attn_dims *a)
 {
-    return (struct attn_push){
+    return (struct attention_push){
         .B = (uint32_t)a->B, .H = (uint32_t)a->H, .Hkv = (uint32_t)a->Hkv, .Sq = (uint32_t)a->Sq,
         .Sk = (uint32_t)a->Sk, .scale_log2 = (float)(a->scale * LOG2E), .scale = a->scale,
         .causal = a->causal ? 1u : 0u, .mask_sb = (uint32_t)a->mask_sb, .mask_sh = (uint32_t)a->mask_sh,
@@ -399,9 +422,16 @@ static struct attn_push make_push(const attn_dims *a)
 static vkdl_status launch(vkdl_context *ctx, const attn_launch *l, const attn_dims *a, uint64_t n_groups,
                           const vkdl_tensor *const *bind, bool out_a, bool out_b)
 {
-    struct attn_push pc = make_push(a);
+    struct attention_push pc = make_push(a);
     uint32_t dv = (uint32_t)(l->vec4 ? a->D / 4 : a->D);
-    uint32_t spec[6] = {l->wg, dv, l->tile, a->mask ? 1u : 0u, out_a ? 1u : 0u, out_b ? 1u : 0u};
+    uint32_t spec[ATTENTION_SPEC_COUNT] = {
+        [ATTENTION_SPEC_WG] = l->wg,
+        [ATTENTION_SPEC_DV] = dv,
+        [ATTENTION_SPEC_TILE] = l->tile,
+        [ATTENTION_SPEC_HAS_MASK] = a->mask != NULL,
+        [ATTENTION_SPEC_OUT_A] = out_a,
+        [ATTENTION_SPEC_OUT_B] = out_b,
+    };
     vkdl_dispatch_info d = {.kernel = l->k, .spec = spec, .push = &pc};
     for (uint32_t b = 0; b < l->k->n_bindings; b++)
         d.tensors[b] = bind[b];
@@ -476,17 +506,13 @@ static vkdl_status gpu_backward(const attn_dims *a, const vkdl_tensor *q, const 
     return s;
 }
 
-/* ---------------------------------------------------------------- public */
+/* ---------------------------------------------------------------- entry points */
 
 vkdl_status vkdl_attention(const vkdl_tensor *q, const vkdl_tensor *k, const vkdl_tensor *v, vkdl_tensor *out,
                            vkdl_tensor *lse, const vkdl_attention_info *info)
 {
-    const char *op = "attention";
     attn_dims a;
-    VKDL_TRY(check_qkv(op, q, k, v, info, &a));
-    VKDL_TRY(check_like(op, "out", out, "q", q));
-    if (lse)
-        VKDL_TRY(check_lse(op, lse, q, &a));
+    VKDL_TRY(check_forward(q, k, v, out, lse, info, &a));
     if (q->ctx->backend == VKDL_BACKEND_CPU)
         return cpu_forward(&a, q, k, v, out, lse);
     return gpu_forward(&a, q, k, v, out, lse);
@@ -497,18 +523,8 @@ vkdl_status vkdl_attention_backward(const vkdl_tensor *q, const vkdl_tensor *k, 
                                     vkdl_tensor *dq, vkdl_tensor *dk, vkdl_tensor *dv,
                                     const vkdl_attention_info *info)
 {
-    const char *op = "attention_backward";
     attn_dims a;
-    VKDL_TRY(check_qkv(op, q, k, v, info, &a));
-    VKDL_TRY(check_like(op, "out", out, "q", q));
-    VKDL_TRY(check_like(op, "dout", dout, "q", q));
-    VKDL_TRY(check_lse(op, lse, q, &a));
-    if (dq)
-        VKDL_TRY(check_like(op, "dq", dq, "q", q));
-    if (dk)
-        VKDL_TRY(check_like(op, "dk", dk, "k", k));
-    if (dv)
-        VKDL_TRY(check_like(op, "dv", dv, "v", v));
+    VKDL_TRY(check_backward(q, k, v, out, lse, dout, dq, dk, dv, info, &a));
     if (q->ctx->backend == VKDL_BACKEND_CPU)
         return cpu_backward(&a, q, k, v, out, lse, dout, dq, dk, dv);
     return gpu_backward(&a, q, k, v, out, lse, dout, dq, dk, dv);

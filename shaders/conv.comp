@@ -36,43 +36,27 @@
 //   GPU (-DGPU_TILED=1): BM x BN block per workgroup staged through shared memory in BK slices,
 //     TM x TN register tile per thread, storage buffers.
 //
-// SPECIALIZATION CONSTANTS: 0 local_size_x, 1 local_size_y (CPU: 1), 2 TM, 3 TN, 4 BWD (backward-
-//   data row grid), 5 BK (GPU).
+// SPECIALIZATION CONSTANTS AND PUSH CONSTANTS: conv.h.
 // DISPATCH: CPU (ceil(M / TM), ceil(CO / (LX 4 TN)), G [x S]); GPU (ceil(M / (LY TM)),
 //   ceil(CO / (LX TN)), G [x S]); DIRECT: vkdl_grid_1d over ceil(pixels / (WG TM)) (z = G), or
 //   (WGRAD) over every (split, group, weight element).
 #include "common.glsl"
+#include "conv.h"
 
-layout(constant_id = 2) const uint TM = 16;
-layout(constant_id = 3) const uint TN = 2;
-layout(constant_id = 4) const bool BWD = false;
-layout(constant_id = 5) const uint BK = 16;
+layout(constant_id = CONV_SPEC_TM) const uint TM = 16;
+layout(constant_id = CONV_SPEC_TN) const uint TN = 2;
+layout(constant_id = CONV_SPEC_BWD) const bool BWD = false;
+layout(constant_id = CONV_SPEC_BK) const uint BK = 16;
 
 #if defined(WGRAD)
 layout(push_constant) uniform PC {
     uint offA, offB, offD;
-    uint N, OH, OW;         // pixel grid of dy
-    uint SC, SH, SW;        // x: channels, plane
-    uint O;                 // dy channels (all groups)
-    uint CR, CO;            // channels per group of x and of dy
-    uint sh, sw;
-    int sh0, sw0, tsh, tsw;
-    uint kdim;              // KH | KW << 16
-    uint L, S, G;           // pixels per split, splits, groups
+    CONV_WGRAD_PUSH
 } pc;
 #else
 layout(push_constant) uniform PC {
     uint offA, offB, offBias, offD;
-    uint N, RH, RW;         // row grid
-    uint SC, SH, SW;        // source: channels (all groups), plane
-    uint DC, DH, DW;        // destination
-    uint CR, CO;            // reduction channels and destination channels per group
-    uint dh0, dw0, sh, sw;  // phase and stride
-    int sh0, sw0, tsh, tsw; // source pixel of row (0, 0) at tap (0, 0); source step per tap
-    uint nk;                // nKH | nKW << 16: taps enumerated
-    uint kdim;              // KH | KW << 16: the weight's kernel size
-    uint khab, kwab;        // first kernel index | index step << 16, per dim
-    uint hasBias;
+    CONV_PUSH
 } pc;
 layout(set = 0, binding = 2) readonly buffer BiasBuf { float bias[]; };
 #endif
@@ -145,7 +129,7 @@ uint wRow(uint c, uint i, uint j) {
 }
 
 #if defined(DIRECT)
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = CONV_SPEC_WG_X) in;
 
 // Each lane takes TM rows WG apart (neighbouring lanes: neighbouring pixels), so the four
 // lane-uniform weight loads of a tap feed TM pixels, and llvmpipe's per-workgroup cost is spread
@@ -186,7 +170,7 @@ void main() {
 }
 
 #elif !defined(GPU_TILED)
-layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
+layout(local_size_x_id = CONV_SPEC_WG_X, local_size_y_id = CONV_SPEC_WG_Y, local_size_z = 1) in;
 const uint LX = gl_WorkGroupSize.x;
 const uint BN = LX * 4u * TN;
 
@@ -247,7 +231,7 @@ void main() {
 }
 
 #else
-layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
+layout(local_size_x_id = CONV_SPEC_WG_X, local_size_y_id = CONV_SPEC_WG_Y, local_size_z = 1) in;
 const uint LX = gl_WorkGroupSize.x;
 const uint LY = gl_WorkGroupSize.y;
 const uint NT = LX * LY;
@@ -340,7 +324,7 @@ float xAt(uint chan, int hoff, int woff, uint n, uint oh, uint ow) {
 }
 
 #if defined(DIRECT)
-layout(local_size_x_id = 0) in;
+layout(local_size_x_id = CONV_SPEC_WG_X) in;
 
 void main() {
     initLast();
@@ -364,7 +348,7 @@ void main() {
 }
 
 #elif !defined(GPU_TILED)
-layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
+layout(local_size_x_id = CONV_SPEC_WG_X, local_size_y_id = CONV_SPEC_WG_Y, local_size_z = 1) in;
 const uint LX = gl_WorkGroupSize.x;
 const uint BN = LX * 4u * TN;
 
@@ -410,7 +394,7 @@ void main() {
 }
 
 #else
-layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z = 1) in;
+layout(local_size_x_id = CONV_SPEC_WG_X, local_size_y_id = CONV_SPEC_WG_Y, local_size_z = 1) in;
 const uint LX = gl_WorkGroupSize.x;
 const uint LY = gl_WorkGroupSize.y;
 const uint NT = LX * LY;

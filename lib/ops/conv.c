@@ -9,6 +9,7 @@
  * result is deterministic. */
 #include "ops/ops.h"
 #include "shaders.h"
+#include "conv.h"
 
 #include <cblas.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 
 /* Kernel sizes, strides and dilations travel as 16-bit halves of push constants. */
 #define MAX_KERNEL_PARAM 65535
-#define DIRECT_MAX_CO 4 /* up to this many output channels per group: the direct kernels */
 
 /* The convolution every op reduces to: x [n, c, h, w] -> y [n, o, oh, ow] with w [o, c / groups,
  * kh, kw]. For conv_transpose2d, x is the transpose's output and y its input. */
@@ -31,7 +31,7 @@ typedef struct conv_params {
     int stride[2], pad[2], dil[2], out_pad[2], groups;
 } conv_params;
 
-/* ---------------------------------------------------------------- argument checks */
+/* ---------------------------------------------------------------- checks */
 
 static vkdl_status resolve_info(const char *op, const vkdl_conv2d_info *info, conv_params *p)
 {
@@ -202,6 +202,36 @@ static vkdl_status geom_transpose(const char *op, const vkdl_tensor *xt, const v
                      .kh = kh, .kw = kw, .groups = p->groups, .sh = p->stride[0], .sw = p->stride[1],
                      .ph = p->pad[0], .pw = p->pad[1], .dh = p->dil[0], .dw = p->dil[1]};
     return VKDL_OK;
+}
+
+/* The three 4-D tensors every op takes (the first is the others' context) and the info. */
+static vkdl_status check_args(const char *op, const char *n0, const vkdl_tensor *t0, const char *n1,
+                              const vkdl_tensor *t1, const char *n2, const vkdl_tensor *t2,
+                              const vkdl_conv2d_info *info, conv_params *p)
+{
+    VKDL_TRY(check_4d(op, n0, t0, NULL));
+    VKDL_TRY(check_4d(op, n1, t1, t0));
+    VKDL_TRY(check_4d(op, n2, t2, t0));
+    return resolve_info(op, info, p);
+}
+
+/* A convolution x -> y with weight w [O, C / groups, KH, KW] and an optional bias on y's channels. */
+static vkdl_status check_conv(const char *op, const char *xname, const vkdl_tensor *x, const vkdl_tensor *w,
+                              const char *bname, const vkdl_tensor *bias, const char *yname, const vkdl_tensor *y,
+                              const conv_params *p, conv_geom *g)
+{
+    VKDL_TRY(geom_channels(op, xname, x, w, w->shape[1], w->shape[0], p, g));
+    VKDL_TRY(check_bias(op, bname, bias, x, g->o));
+    return geom_out(op, g, p, yname, y);
+}
+
+/* A transposed convolution x -> out (see geom_transpose) and an optional bias on out's channels. */
+static vkdl_status check_transpose(const char *op, const vkdl_tensor *x, const vkdl_tensor *w, const char *outname,
+                                   const vkdl_tensor *out, const char *bname, const vkdl_tensor *bias,
+                                   const conv_params *p, conv_geom *g)
+{
+    VKDL_TRY(geom_transpose(op, x, w, outname, out, p, g));
+    return check_bias(op, bname, bias, x, g->c);
 }
 
 /* ---------------------------------------------------------------- CPU twin */
@@ -404,46 +434,35 @@ static vkdl_status cpu_backward_weight(const conv_geom *g, const float *x, const
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- GPU kernels */
+/* ---------------------------------------------------------------- GPU launcher */
 
-#define CONV_KERNEL(var, ta, fa, tb, fb, nb, push)                                                             \
+VKDL_PUSH_STRUCT(conv_push, CONV_PUSH, 4);
+VKDL_PUSH_STRUCT(conv_wgrad_push, CONV_WGRAD_PUSH, 3);
+
+/* Forward / backward-data kernels have 4 bindings (the bias third), weight-gradient kernels 3. */
+#define CONV_KERNEL(var, ta, fa, tb, fb, nb)                                                                   \
     {                                                                                                          \
-        VKDL_SPIRV(var), .n_bindings = nb,          \
-        .type = {ta, tb}, .format = {fa, fb},                                                                 \
+        VKDL_SPIRV(var), .n_bindings = nb, .type = {ta, tb}, .format = {fa, fb},                               \
         .access = {VKDL_READ, VKDL_READ, nb == 4 ? VKDL_READ : VKDL_WRITE, VKDL_WRITE},                        \
-        .push_size = push * sizeof(uint32_t), .n_spec = 6,                                                     \
+        .push_size = nb == 4 ? sizeof(struct conv_push) : sizeof(struct conv_wgrad_push),                      \
+        .n_spec = CONV_SPEC_COUNT,                                                                             \
     }
 #define UTB VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
 #define R32 VK_FORMAT_R32_SFLOAT
 #define RGBA32 VK_FORMAT_R32G32B32A32_SFLOAT
-#define FB_PUSH 24
-#define WG_PUSH 19
 
-static const vkdl_kernel K_TEXEL4 = CONV_KERNEL(conv_texel4, UTB, R32, UTB, RGBA32, 4, FB_PUSH);
-static const vkdl_kernel K_TEXEL1 = CONV_KERNEL(conv_texel1, UTB, R32, UTB, R32, 4, FB_PUSH);
-static const vkdl_kernel K_STORAGE = CONV_KERNEL(conv_storage, 0, 0, 0, 0, 4, FB_PUSH);
-static const vkdl_kernel K_TILED = CONV_KERNEL(conv_tiled, 0, 0, 0, 0, 4, FB_PUSH);
-static const vkdl_kernel K_DIRECT_TEXEL = CONV_KERNEL(conv_direct_texel, UTB, R32, UTB, R32, 4, FB_PUSH);
-static const vkdl_kernel K_DIRECT = CONV_KERNEL(conv_direct, 0, 0, 0, 0, 4, FB_PUSH);
-static const vkdl_kernel K_WG_TEXEL4 = CONV_KERNEL(conv_wgrad_texel4, UTB, R32, UTB, RGBA32, 3, WG_PUSH);
-static const vkdl_kernel K_WG_TEXEL1 = CONV_KERNEL(conv_wgrad_texel1, UTB, R32, UTB, R32, 3, WG_PUSH);
-static const vkdl_kernel K_WG_STORAGE = CONV_KERNEL(conv_wgrad_storage, 0, 0, 0, 0, 3, WG_PUSH);
-static const vkdl_kernel K_WG_TILED = CONV_KERNEL(conv_wgrad_tiled, 0, 0, 0, 0, 3, WG_PUSH);
-static const vkdl_kernel K_WG_DIRECT_TEXEL = CONV_KERNEL(conv_wgrad_direct_texel, UTB, R32, UTB, R32, 3, WG_PUSH);
-static const vkdl_kernel K_WG_DIRECT = CONV_KERNEL(conv_wgrad_direct, 0, 0, 0, 0, 3, WG_PUSH);
-
-/* Push constants of the forward / backward-data kernels (conv.comp's PC, after the offsets). */
-typedef struct fb_push {
-    uint32_t n, rh, rw, sc, sh_, sw_, dc, dh_, dw_, cr, co, dh0, dw0, sh, sw;
-    int32_t sh0, sw0, tsh, tsw;
-    uint32_t nk, kdim, khab, kwab, has_bias;
-} fb_push;
-
-typedef struct wg_push {
-    uint32_t n, oh, ow, sc, sh_, sw_, o, cr, co, sh, sw;
-    int32_t sh0, sw0, tsh, tsw;
-    uint32_t kdim, l, s, g;
-} wg_push;
+static const vkdl_kernel K_TEXEL4 = CONV_KERNEL(conv_texel4, UTB, R32, UTB, RGBA32, 4);
+static const vkdl_kernel K_TEXEL1 = CONV_KERNEL(conv_texel1, UTB, R32, UTB, R32, 4);
+static const vkdl_kernel K_STORAGE = CONV_KERNEL(conv_storage, 0, 0, 0, 0, 4);
+static const vkdl_kernel K_TILED = CONV_KERNEL(conv_tiled, 0, 0, 0, 0, 4);
+static const vkdl_kernel K_DIRECT_TEXEL = CONV_KERNEL(conv_direct_texel, UTB, R32, UTB, R32, 4);
+static const vkdl_kernel K_DIRECT = CONV_KERNEL(conv_direct, 0, 0, 0, 0, 4);
+static const vkdl_kernel K_WG_TEXEL4 = CONV_KERNEL(conv_wgrad_texel4, UTB, R32, UTB, RGBA32, 3);
+static const vkdl_kernel K_WG_TEXEL1 = CONV_KERNEL(conv_wgrad_texel1, UTB, R32, UTB, R32, 3);
+static const vkdl_kernel K_WG_STORAGE = CONV_KERNEL(conv_wgrad_storage, 0, 0, 0, 0, 3);
+static const vkdl_kernel K_WG_TILED = CONV_KERNEL(conv_wgrad_tiled, 0, 0, 0, 0, 3);
+static const vkdl_kernel K_WG_DIRECT_TEXEL = CONV_KERNEL(conv_wgrad_direct_texel, UTB, R32, UTB, R32, 3);
+static const vkdl_kernel K_WG_DIRECT = CONV_KERNEL(conv_wgrad_direct, 0, 0, 0, 0, 3);
 
 static bool cpu_style(const vkdl_context *ctx) { return ctx->dev.caps.quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS; }
 /* Direct kernels: on CPU drivers, small workgroups with many pixels per invocation spread
@@ -458,59 +477,59 @@ static bool both_ok(const vkdl_context *ctx, const vkdl_kernel *k, const vkdl_te
 
 /* The GEMM tile shape for a kernel style: spec constants and the rows / columns a workgroup covers. */
 typedef struct tile {
-    uint32_t spec[6];
+    uint32_t spec[CONV_SPEC_COUNT];
     uint32_t bm, bn;
 } tile;
+
+static tile make_tile(uint32_t wg_x, uint32_t wg_y, uint32_t tm, uint32_t tn, bool bwd, uint32_t bm, uint32_t bn)
+{
+    return (tile){
+        .spec = {[CONV_SPEC_WG_X] = wg_x, [CONV_SPEC_WG_Y] = wg_y, [CONV_SPEC_TM] = tm, [CONV_SPEC_TN] = tn,
+                 [CONV_SPEC_BWD] = bwd, [CONV_SPEC_BK] = 16},
+        .bm = bm,
+        .bn = bn,
+    };
+}
 
 static tile pick_tile(const vkdl_context *ctx, int64_t rows, int64_t cols, bool bwd)
 {
     const vkdl_caps *c = &ctx->dev.caps;
-    tile t = {{0, 1, 0, 0, bwd, 16}, 0, 0};
     if (cpu_style(ctx)) {
         /* As matmul: 8 lanes = one llvmpipe SIMD row; 8-row tiles where 16 would idle cores, and
          * 32-column tiles for narrow groups. */
-        t.spec[0] = 8;
-        t.spec[2] = rows * cols <= 256 * 256 ? 8 : 16;
-        t.spec[3] = cols <= 32 ? 1 : 2;
-        t.bm = t.spec[2];
-        t.bn = t.spec[0] * 4 * t.spec[3];
-    } else {
-        t.spec[0] = t.spec[1] = 16;
-        if (c->max_wg_invocations < 256 || c->max_shared < 8192)
-            t.spec[0] = t.spec[1] = 8;
-        t.spec[2] = t.spec[3] = 4;
-        t.bm = t.spec[1] * t.spec[2];
-        t.bn = t.spec[0] * t.spec[3];
+        uint32_t tm = rows * cols <= 256 * 256 ? 8 : 16, tn = cols <= 32 ? 1 : 2;
+        return make_tile(8, 1, tm, tn, bwd, tm, 8 * 4 * tn);
     }
-    return t;
+    uint32_t wg = c->max_wg_invocations < 256 || c->max_shared < 8192 ? 8 : 16;
+    return make_tile(wg, wg, 4, 4, bwd, wg * 4, wg * 4);
 }
 
 /* One forward / backward-data launch: src [N, SC, SH, SW] gathered into dst [N, DC, DH, DW] with the
  * rearranged weight wt [G, CR, KH, KW, CO]. Batches whose row grid exceeds the device's grid limit
  * go in chunks of images. */
-static vkdl_status launch_fb(const fb_push *pp, bool bwd, uint32_t groups, const vkdl_tensor *src,
+static vkdl_status launch_fb(const struct conv_push *pp, bool bwd, uint32_t groups, const vkdl_tensor *src,
                              const vkdl_tensor *wt, const vkdl_tensor *bias, vkdl_tensor *dst)
 {
     vkdl_context *ctx = dst->ctx;
     const vkdl_caps *c = &ctx->dev.caps;
     const vkdl_tensor *bias_bind = bias ? bias : wt;
-    int64_t img_rows = (int64_t)pp->rh * pp->rw;
-    if (img_rows == 0 || pp->n == 0)
+    int64_t img_rows = (int64_t)pp->RH * pp->RW;
+    if (img_rows == 0 || pp->N == 0)
         return VKDL_OK;
     if (groups > c->max_wg_count[2])
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "conv2d: %u groups exceed the device's grid limit %u", groups,
                          c->max_wg_count[2]);
     const vkdl_kernel *k;
     tile t = {{0}, 0, 0};
-    bool direct = pp->co <= DIRECT_MAX_CO;
+    bool direct = pp->CO <= CONV_DIRECT_MAX_CO;
     if (direct) {
         k = cpu_style(ctx) && both_ok(ctx, &K_DIRECT_TEXEL, src, wt) ? &K_DIRECT_TEXEL : &K_DIRECT;
-        t = (tile){{direct_wg(ctx), 1, direct_rows(ctx), 2, bwd, 16}, direct_wg(ctx) * direct_rows(ctx), 1};
+        t = make_tile(direct_wg(ctx), 1, direct_rows(ctx), 2, bwd, direct_wg(ctx) * direct_rows(ctx), 1);
     } else {
-        t = pick_tile(ctx, img_rows * pp->n, pp->co, bwd);
+        t = pick_tile(ctx, img_rows * pp->N, pp->CO, bwd);
         if (!cpu_style(ctx))
             k = &K_TILED;
-        else if (pp->co % 4 == 0 && both_ok(ctx, &K_TEXEL4, src, wt))
+        else if (pp->CO % 4 == 0 && both_ok(ctx, &K_TEXEL4, src, wt))
             k = &K_TEXEL4;
         else if (both_ok(ctx, &K_TEXEL1, src, wt))
             k = &K_TEXEL1;
@@ -518,30 +537,30 @@ static vkdl_status launch_fb(const fb_push *pp, bool bwd, uint32_t groups, const
             k = &K_STORAGE;
     }
     int64_t maxx = c->max_wg_count[0];
-    int64_t per = direct ? pp->n : maxx * t.bm / img_rows;
+    int64_t per = direct ? pp->N : maxx * t.bm / img_rows;
     if (per < 1)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "conv2d: a %ux%u output plane exceeds the device's grid limit",
-                         pp->rh, pp->rw);
+                         pp->RH, pp->RW);
     vkdl_status s = VKDL_OK;
-    for (int64_t n0 = 0; n0 < pp->n && s == VKDL_OK; n0 += per) {
-        int64_t n1 = n0 + per < pp->n ? n0 + per : pp->n;
+    for (int64_t n0 = 0; n0 < pp->N && s == VKDL_OK; n0 += per) {
+        int64_t n1 = n0 + per < pp->N ? n0 + per : pp->N;
         vkdl_tensor *sv = NULL, *dv = NULL;
-        bool whole = n0 == 0 && n1 == pp->n;
+        bool whole = n0 == 0 && n1 == pp->N;
         if (!whole) {
             s = vkdl_tensor_slice((vkdl_tensor *)src, n0, n1, &sv);
             if (s == VKDL_OK)
                 s = vkdl_tensor_slice(dst, n0, n1, &dv);
         }
-        fb_push q = *pp;
-        q.n = (uint32_t)(n1 - n0);
-        uint64_t rows = (uint64_t)q.n * (uint64_t)img_rows;
+        struct conv_push q = *pp;
+        q.N = (uint32_t)(n1 - n0);
+        uint64_t rows = (uint64_t)q.N * (uint64_t)img_rows;
         vkdl_dispatch_info d = {.kernel = k, .spec = t.spec, .tensors = {whole ? src : sv, wt, bias_bind,
                                 whole ? dst : dv}, .push = &q};
         if (direct) {
             vkdl_grid_1d(ctx, (rows + t.bm - 1) / t.bm, d.groups);
         } else {
             d.groups[0] = (uint32_t)((rows + t.bm - 1) / t.bm);
-            d.groups[1] = (uint32_t)((q.co + t.bn - 1) / t.bn);
+            d.groups[1] = (uint32_t)((q.CO + t.bn - 1) / t.bn);
         }
         d.groups[2] = groups;
         if (s == VKDL_OK)
@@ -552,11 +571,12 @@ static vkdl_status launch_fb(const fb_push *pp, bool bwd, uint32_t groups, const
     return s;
 }
 
-/* w viewed as [a, b, c, d] permuted by perm into a new tensor (the kernels' weight layout). */
-static vkdl_status rearrange(const vkdl_tensor *w, const int64_t shape[4], const int perm[4], vkdl_tensor **out)
+/* w viewed as [a, b, c] into a new tensor [a, c, b] (the kernels' operand layouts). */
+static vkdl_status rearrange(const vkdl_tensor *w, int64_t a, int64_t b, int64_t c, vkdl_tensor **out)
 {
+    static const int perm[4] = {0, 2, 1, 3};
     vkdl_tensor *view = NULL;
-    int64_t ps[4] = {shape[perm[0]], shape[perm[1]], shape[perm[2]], shape[perm[3]]};
+    int64_t shape[4] = {a, b, c, 1}, ps[4] = {a, c, b, 1};
     VKDL_TRY(vkdl_tensor_reshape((vkdl_tensor *)w, 4, shape, &view));
     vkdl_status s = vkdl_tensor_create(w->ctx, VKDL_F32, 4, ps, out);
     if (s == VKDL_OK)
@@ -645,32 +665,42 @@ static vkdl_status matmul_wgrad(const vkdl_tensor *x, const vkdl_tensor *dy, vkd
     return s;
 }
 
+/* Forward (trans 0) and data-gradient (trans 1) cases no conv kernel runs for: an empty reduction
+ * (zeros and the bias) and a 1x1 convolution (a matmul). Returns whether it handled dst, in *s. */
+static bool shortcut(const conv_geom *g, const vkdl_tensor *src, const vkdl_tensor *w, const vkdl_tensor *bias,
+                     vkdl_tensor *dst, int trans, vkdl_status *s)
+{
+    if (src->numel == 0 || w->numel == 0)
+        *s = fill_bias(dst, bias);
+    else if (matmul_shaped(g))
+        *s = matmul_conv(w, src, bias, dst, trans);
+    else
+        return false;
+    return true;
+}
+
 static uint32_t pack(int64_t lo, int64_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
 
 static vkdl_status gpu_forward(const conv_geom *g, const vkdl_tensor *x, const vkdl_tensor *w,
                                const vkdl_tensor *bias, vkdl_tensor *y)
 {
     int64_t cg = g->c / g->groups, og = g->o / g->groups, kk = g->kh * g->kw;
-    if (x->numel == 0 || w->numel == 0)
-        return fill_bias(y, bias);
-    if (matmul_shaped(g))
-        return matmul_conv(w, x, bias, y, 0);
+    vkdl_status s;
+    if (shortcut(g, x, w, bias, y, 0, &s))
+        return s;
     vkdl_tensor *wt = NULL;
-    if (og > 1) {
-        int64_t shape[4] = {g->groups, og, cg * kk, 1};
-        int perm[4] = {0, 2, 1, 3};
-        VKDL_TRY(rearrange(w, shape, perm, &wt));
-    }
-    fb_push pp = {
-        .n = (uint32_t)g->n, .rh = (uint32_t)g->oh, .rw = (uint32_t)g->ow,
-        .sc = (uint32_t)g->c, .sh_ = (uint32_t)g->h, .sw_ = (uint32_t)g->w,
-        .dc = (uint32_t)g->o, .dh_ = (uint32_t)g->oh, .dw_ = (uint32_t)g->ow,
-        .cr = (uint32_t)cg, .co = (uint32_t)og, .sh = (uint32_t)g->sh, .sw = (uint32_t)g->sw,
+    if (og > 1)
+        VKDL_TRY(rearrange(w, g->groups, og, cg * kk, &wt));
+    struct conv_push pp = {
+        .N = (uint32_t)g->n, .RH = (uint32_t)g->oh, .RW = (uint32_t)g->ow,
+        .SC = (uint32_t)g->c, .SH = (uint32_t)g->h, .SW = (uint32_t)g->w,
+        .DC = (uint32_t)g->o, .DH = (uint32_t)g->oh, .DW = (uint32_t)g->ow,
+        .CR = (uint32_t)cg, .CO = (uint32_t)og, .sh = (uint32_t)g->sh, .sw = (uint32_t)g->sw,
         .sh0 = -g->ph, .sw0 = -g->pw, .tsh = g->dh, .tsw = g->dw,
         .nk = pack(g->kh, g->kw), .kdim = pack(g->kh, g->kw), .khab = pack(0, 1), .kwab = pack(0, 1),
-        .has_bias = bias != NULL,
+        .hasBias = bias != NULL,
     };
-    vkdl_status s = launch_fb(&pp, false, (uint32_t)g->groups, x, wt ? wt : w, bias, y);
+    s = launch_fb(&pp, false, (uint32_t)g->groups, x, wt ? wt : w, bias, y);
     vkdl_tensor_destroy(wt);
     return s;
 }
@@ -711,33 +741,29 @@ static vkdl_status gpu_backward_data(const conv_geom *g, const vkdl_tensor *dy, 
                                      const vkdl_tensor *bias, vkdl_tensor *dx)
 {
     int64_t cg = g->c / g->groups, og = g->o / g->groups, kk = g->kh * g->kw;
-    if (dy->numel == 0 || w->numel == 0)
-        return fill_bias(dx, bias);
-    if (matmul_shaped(g))
-        return matmul_conv(w, dy, bias, dx, 1);
+    vkdl_status s;
+    if (shortcut(g, dy, w, bias, dx, 1, &s))
+        return s;
     vkdl_tensor *wt = NULL;
-    if (cg > 1 && kk > 1) {
-        int64_t shape[4] = {g->groups * og, cg, kk, 1};
-        int perm[4] = {0, 2, 1, 3};
-        VKDL_TRY(rearrange(w, shape, perm, &wt));
-    }
-    vkdl_status s = VKDL_OK;
+    if (cg > 1 && kk > 1)
+        VKDL_TRY(rearrange(w, g->groups * og, cg, kk, &wt));
+    s = VKDL_OK;
     for (int64_t ph = 0; ph < g->sh && ph < g->h && s == VKDL_OK; ph++)
         for (int64_t pw = 0; pw < g->sw && pw < g->w && s == VKDL_OK; pw++) {
             phase_taps th = taps_for_phase(ph, g->kh, g->sh, g->ph, g->dh);
             phase_taps tw = taps_for_phase(pw, g->kw, g->sw, g->pw, g->dw);
-            fb_push pp = {
-                .n = (uint32_t)g->n, .rh = (uint32_t)((g->h - ph + g->sh - 1) / g->sh),
-                .rw = (uint32_t)((g->w - pw + g->sw - 1) / g->sw),
-                .sc = (uint32_t)g->o, .sh_ = (uint32_t)g->oh, .sw_ = (uint32_t)g->ow,
-                .dc = (uint32_t)g->c, .dh_ = (uint32_t)g->h, .dw_ = (uint32_t)g->w,
-                .cr = (uint32_t)og, .co = (uint32_t)cg, .dh0 = (uint32_t)ph, .dw0 = (uint32_t)pw,
+            struct conv_push pp = {
+                .N = (uint32_t)g->n, .RH = (uint32_t)((g->h - ph + g->sh - 1) / g->sh),
+                .RW = (uint32_t)((g->w - pw + g->sw - 1) / g->sw),
+                .SC = (uint32_t)g->o, .SH = (uint32_t)g->oh, .SW = (uint32_t)g->ow,
+                .DC = (uint32_t)g->c, .DH = (uint32_t)g->h, .DW = (uint32_t)g->w,
+                .CR = (uint32_t)og, .CO = (uint32_t)cg, .dh0 = (uint32_t)ph, .dw0 = (uint32_t)pw,
                 .sh = (uint32_t)g->sh, .sw = (uint32_t)g->sw,
                 .sh0 = (int32_t)th.off, .sw0 = (int32_t)tw.off, .tsh = (int32_t)th.tap_step,
                 .tsw = (int32_t)tw.tap_step,
                 .nk = pack(th.count, tw.count), .kdim = pack(g->kh, g->kw),
                 .khab = pack(th.first, th.step), .kwab = pack(tw.first, tw.step),
-                .has_bias = bias != NULL,
+                .hasBias = bias != NULL,
             };
             s = launch_fb(&pp, true, (uint32_t)g->groups, dy, wt ? wt : w, bias, dx);
         }
@@ -775,8 +801,8 @@ static vkdl_status gpu_backward_weight(const conv_geom *g, const vkdl_tensor *x,
         return vkdl_tensor_fill(dw, 0.0);
     if (matmul_shaped(g))
         return matmul_wgrad(x, dy, dw);
-    bool direct = og <= DIRECT_MAX_CO;
-    tile t = direct ? (tile){{direct_wg(ctx), 1, 16, 2, 0, 16}, 0, 0} : pick_tile(ctx, kt, og, false);
+    bool direct = og <= CONV_DIRECT_MAX_CO;
+    tile t = direct ? make_tile(direct_wg(ctx), 1, 16, 2, false, 0, 0) : pick_tile(ctx, kt, og, false);
     /* Split the pixels until the grid fills the device: enough splits of at least min_len pixels
      * (which also bounds the f32 accumulation length); the partial sums stay under ~64 MiB. */
     int64_t tiles = direct ? (g->groups * og * kt + direct_wg(ctx) - 1) / direct_wg(ctx)
@@ -801,11 +827,8 @@ static vkdl_status gpu_backward_weight(const conv_geom *g, const vkdl_tensor *x,
 
     vkdl_tensor *dyt = NULL, *part = NULL;
     vkdl_status s = VKDL_OK;
-    if (!direct) {
-        int64_t shape[4] = {g->n, g->o, p_n, 1};
-        int perm[4] = {0, 2, 1, 3};
-        s = rearrange(dy, shape, perm, &dyt);
-    }
+    if (!direct)
+        s = rearrange(dy, g->n, g->o, p_n, &dyt);
     if (s == VKDL_OK && splits > 1) {
         int64_t shape[3] = {splits, g->o, kt};
         s = vkdl_tensor_create(ctx, VKDL_F32, 3, shape, &part);
@@ -822,12 +845,12 @@ static vkdl_status gpu_backward_weight(const conv_geom *g, const vkdl_tensor *x,
         k = &K_WG_TEXEL1;
     else
         k = &K_WG_STORAGE;
-    wg_push pp = {
-        .n = (uint32_t)g->n, .oh = (uint32_t)g->oh, .ow = (uint32_t)g->ow,
-        .sc = (uint32_t)g->c, .sh_ = (uint32_t)g->h, .sw_ = (uint32_t)g->w, .o = (uint32_t)g->o,
-        .cr = (uint32_t)cg, .co = (uint32_t)og, .sh = (uint32_t)g->sh, .sw = (uint32_t)g->sw,
+    struct conv_wgrad_push pp = {
+        .N = (uint32_t)g->n, .OH = (uint32_t)g->oh, .OW = (uint32_t)g->ow,
+        .SC = (uint32_t)g->c, .SH = (uint32_t)g->h, .SW = (uint32_t)g->w, .O = (uint32_t)g->o,
+        .CR = (uint32_t)cg, .CO = (uint32_t)og, .sh = (uint32_t)g->sh, .sw = (uint32_t)g->sw,
         .sh0 = -g->ph, .sw0 = -g->pw, .tsh = g->dh, .tsw = g->dw,
-        .kdim = pack(g->kh, g->kw), .l = (uint32_t)len, .s = (uint32_t)splits, .g = (uint32_t)g->groups,
+        .kdim = pack(g->kh, g->kw), .L = (uint32_t)len, .S = (uint32_t)splits, .G = (uint32_t)g->groups,
     };
     vkdl_dispatch_info d = {.kernel = k, .spec = t.spec, .tensors = {x, b, part ? part : dw}, .push = &pp};
     if (direct) {
@@ -852,48 +875,9 @@ static vkdl_status gpu_backward_weight(const conv_geom *g, const vkdl_tensor *x,
     return s;
 }
 
-/* ---------------------------------------------------------------- public ops */
+/* ---------------------------------------------------------------- entry points */
 
 static const float *host_or_null(const vkdl_tensor *t) { return t ? vkdl_tensor_host(t) : NULL; }
-
-vkdl_status vkdl_conv2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias, vkdl_tensor *out,
-                        const vkdl_conv2d_info *info)
-{
-    const char *op = "conv2d";
-    conv_params p;
-    conv_geom g;
-    VKDL_TRY(check_4d(op, "x", x, NULL));
-    VKDL_TRY(check_4d(op, "w", w, x));
-    VKDL_TRY(check_4d(op, "out", out, x));
-    VKDL_TRY(resolve_info(op, info, &p));
-    VKDL_TRY(geom_channels(op, "x", x, w, w->shape[1], w->shape[0], &p, &g));
-    VKDL_TRY(check_bias(op, "bias", bias, x, g.o));
-    VKDL_TRY(geom_out(op, &g, &p, "out", out));
-    if (out->numel == 0)
-        return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_forward(&g, vkdl_tensor_host(x), vkdl_tensor_host(w), host_or_null(bias), vkdl_tensor_host(out));
-    return gpu_forward(&g, x, w, bias, out);
-}
-
-vkdl_status vkdl_conv2d_backward_data(const vkdl_tensor *dy, const vkdl_tensor *w, vkdl_tensor *dx,
-                                      const vkdl_conv2d_info *info)
-{
-    const char *op = "conv2d_backward_data";
-    conv_params p;
-    conv_geom g;
-    VKDL_TRY(check_4d(op, "dy", dy, NULL));
-    VKDL_TRY(check_4d(op, "w", w, dy));
-    VKDL_TRY(check_4d(op, "dx", dx, dy));
-    VKDL_TRY(resolve_info(op, info, &p));
-    VKDL_TRY(geom_channels(op, "dx", dx, w, w->shape[1], w->shape[0], &p, &g));
-    VKDL_TRY(geom_out(op, &g, &p, "dy", dy));
-    if (dx->numel == 0)
-        return VKDL_OK;
-    if (dy->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_backward_data(&g, vkdl_tensor_host(dy), vkdl_tensor_host(w), NULL, vkdl_tensor_host(dx));
-    return gpu_backward_data(&g, dy, w, NULL, dx);
-}
 
 /* dw (and dbias from db_src, the tensor whose channels the bias was added to) for geometry g. */
 static vkdl_status backward_weight(const conv_geom *g, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
@@ -914,20 +898,63 @@ static vkdl_status backward_weight(const conv_geom *g, const vkdl_tensor *x, con
     return gpu_backward_weight(g, x, dy, dw);
 }
 
+/* The weight gradient of conv2d, or with transpose of conv_transpose2d (x and dy swap sides). */
+static vkdl_status weight_grad(const char *op, bool transpose, const vkdl_tensor *x, const vkdl_tensor *dy,
+                               vkdl_tensor *dw, vkdl_tensor *dbias, const vkdl_conv2d_info *info)
+{
+    conv_params p;
+    conv_geom g;
+    VKDL_TRY(check_args(op, "x", x, "dy", dy, "dw", dw, info, &p));
+    if (transpose) {
+        VKDL_TRY(check_transpose(op, x, dw, "dy", dy, "dbias", dbias, &p, &g));
+        return backward_weight(&g, dy, x, dw, dy, dbias);
+    }
+    VKDL_TRY(check_conv(op, "x", x, dw, "dbias", dbias, "dy", dy, &p, &g));
+    return backward_weight(&g, x, dy, dw, dy, dbias);
+}
+
+/* dst, the x side of geometry g, from src on its y side (the data gradient, or the transpose). */
+static vkdl_status data_grad(const conv_geom *g, const vkdl_tensor *src, const vkdl_tensor *w,
+                             const vkdl_tensor *bias, vkdl_tensor *dst)
+{
+    if (dst->numel == 0)
+        return VKDL_OK;
+    if (dst->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_backward_data(g, vkdl_tensor_host(src), vkdl_tensor_host(w), host_or_null(bias),
+                                 vkdl_tensor_host(dst));
+    return gpu_backward_data(g, src, w, bias, dst);
+}
+
+vkdl_status vkdl_conv2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_tensor *bias, vkdl_tensor *out,
+                        const vkdl_conv2d_info *info)
+{
+    const char *op = "conv2d";
+    conv_params p;
+    conv_geom g;
+    VKDL_TRY(check_args(op, "x", x, "w", w, "out", out, info, &p));
+    VKDL_TRY(check_conv(op, "x", x, w, "bias", bias, "out", out, &p, &g));
+    if (out->numel == 0)
+        return VKDL_OK;
+    if (x->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_forward(&g, vkdl_tensor_host(x), vkdl_tensor_host(w), host_or_null(bias), vkdl_tensor_host(out));
+    return gpu_forward(&g, x, w, bias, out);
+}
+
+vkdl_status vkdl_conv2d_backward_data(const vkdl_tensor *dy, const vkdl_tensor *w, vkdl_tensor *dx,
+                                      const vkdl_conv2d_info *info)
+{
+    const char *op = "conv2d_backward_data";
+    conv_params p;
+    conv_geom g;
+    VKDL_TRY(check_args(op, "dy", dy, "w", w, "dx", dx, info, &p));
+    VKDL_TRY(check_conv(op, "dx", dx, w, NULL, NULL, "dy", dy, &p, &g));
+    return data_grad(&g, dy, w, NULL, dx);
+}
+
 vkdl_status vkdl_conv2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
                                         vkdl_tensor *dbias, const vkdl_conv2d_info *info)
 {
-    const char *op = "conv2d_backward_weight";
-    conv_params p;
-    conv_geom g;
-    VKDL_TRY(check_4d(op, "x", x, NULL));
-    VKDL_TRY(check_4d(op, "dy", dy, x));
-    VKDL_TRY(check_4d(op, "dw", dw, x));
-    VKDL_TRY(resolve_info(op, info, &p));
-    VKDL_TRY(geom_channels(op, "x", x, dw, dw->shape[1], dw->shape[0], &p, &g));
-    VKDL_TRY(check_bias(op, "dbias", dbias, x, g.o));
-    VKDL_TRY(geom_out(op, &g, &p, "dy", dy));
-    return backward_weight(&g, x, dy, dw, dy, dbias);
+    return weight_grad("conv2d_backward_weight", false, x, dy, dw, dbias, info);
 }
 
 /* The data gradient of conv_transpose2d is vkdl_conv2d(dy, w, NULL, dx, info): the transpose's
@@ -938,31 +965,13 @@ vkdl_status vkdl_conv_transpose2d(const vkdl_tensor *x, const vkdl_tensor *w, co
     const char *op = "conv_transpose2d";
     conv_params p;
     conv_geom g;
-    VKDL_TRY(check_4d(op, "x", x, NULL));
-    VKDL_TRY(check_4d(op, "w", w, x));
-    VKDL_TRY(check_4d(op, "out", out, x));
-    VKDL_TRY(resolve_info(op, info, &p));
-    VKDL_TRY(geom_transpose(op, x, w, "out", out, &p, &g));
-    VKDL_TRY(check_bias(op, "bias", bias, x, g.c));
-    if (out->numel == 0)
-        return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_backward_data(&g, vkdl_tensor_host(x), vkdl_tensor_host(w), host_or_null(bias),
-                                 vkdl_tensor_host(out));
-    return gpu_backward_data(&g, x, w, bias, out);
+    VKDL_TRY(check_args(op, "x", x, "w", w, "out", out, info, &p));
+    VKDL_TRY(check_transpose(op, x, w, "out", out, "bias", bias, &p, &g));
+    return data_grad(&g, x, w, bias, out);
 }
 
 vkdl_status vkdl_conv_transpose2d_backward_weight(const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dw,
                                                   vkdl_tensor *dbias, const vkdl_conv2d_info *info)
 {
-    const char *op = "conv_transpose2d_backward_weight";
-    conv_params p;
-    conv_geom g;
-    VKDL_TRY(check_4d(op, "x", x, NULL));
-    VKDL_TRY(check_4d(op, "dy", dy, x));
-    VKDL_TRY(check_4d(op, "dw", dw, x));
-    VKDL_TRY(resolve_info(op, info, &p));
-    VKDL_TRY(geom_transpose(op, x, dw, "dy", dy, &p, &g));
-    VKDL_TRY(check_bias(op, "dbias", dbias, x, g.c));
-    return backward_weight(&g, dy, x, dw, dy, dbias);
+    return weight_grad("conv_transpose2d_backward_weight", true, x, dy, dw, dbias, info);
 }

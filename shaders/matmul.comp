@@ -112,7 +112,7 @@ layout(constant_id = MATMUL_SPEC_BK) const uint BK = 16;
 layout(constant_id = MATMUL_SPEC_EPI) const uint EPI = 0u;
 const uint IN_KIND = EPI & MATMUL_EPI_KIND_MASK;
 const uint OUT_KIND = (EPI >> MATMUL_EPI_OUT_SHIFT) & MATMUL_EPI_KIND_MASK;
-const bool EPILOGUE = (EPI & MATMUL_EPI_EPILOGUE) != 0u;
+const bool EPILOGUE = (EPI & MATMUL_FLAG_EPILOGUE) != 0u;
 const uint NO_ACT = MATMUL_ACT_NONE;
 const uint KIND_BF16 = MATMUL_KIND_BF16;
 

@@ -18,18 +18,18 @@
  * MATMUL_KIND_*), and whether there is an epilogue. */
 #define MATMUL_EPI_KIND_MASK 3u
 #define MATMUL_EPI_OUT_SHIFT 2u
-#define MATMUL_EPI_EPILOGUE (1u << 4)
+#define MATMUL_FLAG_EPILOGUE (1u << 4)
 /* A and B: floats (f32, or f16 through a float view), or 16-bit pairs in words; C: its dtype. */
 #define MATMUL_KIND_F32 0u
 #define MATMUL_KIND_F16 1u
 #define MATMUL_KIND_BF16 2u
 
-/* act: a vkdl_unary_op (activation.glsl's codes), or none. */
+/* act: a vkdl_unary_op (unary.h's UNARY_OP_* codes, as activation.glsl reads them), or none. */
 #define MATMUL_ACT_NONE 255u
 
 /* After the binding offsets offA, offB, offC, offBias. op(A) is M x K, op(B) K x N; lda, ldb, ldc
  * are the row pitches of the stored matrices; strides are per batch (0: a shared operand); beta 0
- * never reads C; hasBias and act only with MATMUL_EPI_EPILOGUE. */
+ * never reads C; hasBias and act only with MATMUL_FLAG_EPILOGUE. */
 #define MATMUL_PUSH \
     u32 M;          \
     u32 N;          \

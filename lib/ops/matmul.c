@@ -6,6 +6,7 @@
 #include "ops/ops.h"
 #include "shaders.h"
 #include "matmul.h"
+#include "unary.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -195,7 +196,10 @@ static vkdl_status cpu_matmul(const mm_problem *p, const vkdl_tensor *a, const v
 
 VKDL_PUSH_STRUCT(matmul_push, MATMUL_PUSH, 4);
 
-/* A vkdl_unary_op passes as the epilogue's act unless it is the code for none. */
+/* The epilogue's act is a vkdl_unary_op, which activation.glsl reads as unary.h's codes (both run
+ * 0, 1, ... in the same order), or the code for none. */
+_Static_assert(VKDL_RELU == UNARY_OP_RELU && VKDL_UNARY_OP_COUNT == UNARY_OP_ABS + 1,
+               "vkdl_unary_op and the UNARY_OP_* codes of the epilogue's activations agree");
 _Static_assert(VKDL_UNARY_OP_COUNT <= MATMUL_ACT_NONE, "every activation has a code apart from none");
 
 /* Variants of shaders/matmul.comp (see the comment at its top). On CPU-type drivers a register-
@@ -277,7 +281,7 @@ static vkdl_status gpu_matmul_chunk(const mm_problem *p, const vkdl_tensor *a, c
     }
     bool float_view = k == &K_MM_TEXEL4_F16 || k == &K_MM_TEXEL1_F16;
     uint32_t epi = (float_view ? MATMUL_KIND_F32 : kind(a->dtype)) | kind(out->dtype) << MATMUL_EPI_OUT_SHIFT |
-                   (p->bias || p->act >= 0 ? MATMUL_EPI_EPILOGUE : 0);
+                   (p->bias || p->act >= 0 ? MATMUL_FLAG_EPILOGUE : 0);
     uint32_t spec[MATMUL_SPEC_COUNT] = {
         [MATMUL_SPEC_WG_X] = wg_x,     [MATMUL_SPEC_WG_Y] = wg_y,     [MATMUL_SPEC_TM] = tm,  [MATMUL_SPEC_TN] = tn,
         [MATMUL_SPEC_TRANS_A] = p->ta, [MATMUL_SPEC_TRANS_B] = p->tb, [MATMUL_SPEC_BK] = 16, [MATMUL_SPEC_EPI] = epi,

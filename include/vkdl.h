@@ -30,26 +30,33 @@ extern "C" {
 #define VKDL_VERSION_MINOR 1
 #define VKDL_MAX_DIMS 8
 
-typedef enum vkdl_status {
-    VKDL_OK = 0,
-    VKDL_ERROR_INVALID_ARGUMENT,    /* NULL handle, bad enum, bad axis or parameter */
-    VKDL_ERROR_SHAPE_MISMATCH,      /* shapes cannot be combined as the op requires */
-    VKDL_ERROR_DTYPE_MISMATCH,      /* dtype not accepted by the op, or tensors disagree */
-    VKDL_ERROR_SIZE_OVERFLOW,       /* element count or byte size does not fit */
-    VKDL_ERROR_OUT_OF_HOST_MEMORY,
-    VKDL_ERROR_OUT_OF_DEVICE_MEMORY,
-    VKDL_ERROR_TOO_LARGE,           /* exceeds a device limit (binding range, allocation size) */
-    VKDL_ERROR_UNSUPPORTED,         /* the device lacks a feature the op needs */
-    VKDL_ERROR_NO_DEVICE,           /* no Vulkan device, or none matches VKDL_DEVICE */
-    VKDL_ERROR_DEVICE_LOST,
-    VKDL_ERROR_VULKAN,              /* any other Vulkan failure; the message has the VkResult */
-    VKDL_ERROR_IO,
-    VKDL_ERROR_CORRUPT_DATA,        /* a file or blob failed its checks */
-    VKDL_ERROR_CONTEXT_MISMATCH,    /* tensors from different contexts in one op */
-} vkdl_status;
+/* Every public enum is declared once as a list X(NAME, value, "string") that feeds the enum and
+ * its name functions; each value is pinned, as it is part of the ABI. */
+#define VKDL_STATUS_LIST(X)                                                                                 \
+    X(OK, 0, "ok")                                                                                          \
+    X(ERROR_INVALID_ARGUMENT, 1, "invalid argument")         /* NULL handle, bad enum, axis or parameter */ \
+    X(ERROR_SHAPE_MISMATCH, 2, "shape mismatch")             /* shapes cannot be combined as required */    \
+    X(ERROR_DTYPE_MISMATCH, 3, "dtype mismatch")             /* dtype not accepted, or tensors disagree */  \
+    X(ERROR_SIZE_OVERFLOW, 4, "size overflow")               /* element count or byte size does not fit */  \
+    X(ERROR_OUT_OF_HOST_MEMORY, 5, "out of host memory")                                                    \
+    X(ERROR_OUT_OF_DEVICE_MEMORY, 6, "out of device memory")                                                \
+    X(ERROR_TOO_LARGE, 7, "exceeds a device limit")          /* binding range, allocation size */           \
+    X(ERROR_UNSUPPORTED, 8, "unsupported by the device")     /* the device lacks a feature the op needs */  \
+    X(ERROR_NO_DEVICE, 9, "no suitable Vulkan device")       /* none at all, or none matches VKDL_DEVICE */ \
+    X(ERROR_DEVICE_LOST, 10, "device lost")                                                                 \
+    X(ERROR_VULKAN, 11, "Vulkan error")                      /* other Vulkan failures; message has VkResult */\
+    X(ERROR_IO, 12, "I/O error")                                                                            \
+    X(ERROR_CORRUPT_DATA, 13, "corrupt data")                /* a file or blob failed its checks */         \
+    X(ERROR_CONTEXT_MISMATCH, 14, "tensors from different contexts") /* tensors of two contexts in one op */
 
-/* A static English name for a status, e.g. "shape mismatch". */
+#define VKDL_ENUM_VALUE_(name, value, string) VKDL_##name = value,
+
+typedef enum vkdl_status { VKDL_STATUS_LIST(VKDL_ENUM_VALUE_) } vkdl_status;
+
+/* A static English name for a status, e.g. "shape mismatch" ("unknown status" if out of range). */
 VKDL_API const char *vkdl_status_string(vkdl_status status);
+/* The status's identifier, e.g. "VKDL_ERROR_SHAPE_MISMATCH" ("unknown" if out of range). */
+VKDL_API const char *vkdl_status_name(vkdl_status status);
 /* The calling thread's message for its last failed call ("matmul: inner dims differ: ..."). */
 VKDL_API const char *vkdl_last_error(void);
 
@@ -140,35 +147,34 @@ VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
 /* ------------------------------------------------------------------ ops
  * f32 unless stated. Output shapes must be exactly what the op produces. */
 
-typedef enum vkdl_unary_op {
-    VKDL_RELU = 0,
-    VKDL_GELU_TANH,                 /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
-    VKDL_GELU_ERF,                  /* 0.5x(1+erf(x/sqrt 2)) */
-    VKDL_SIGMOID,
-    VKDL_TANH,
-    VKDL_EXP,
-    VKDL_LOG,
-    VKDL_SQRT,
-    VKDL_NEG,
-    VKDL_ABS,
-    VKDL_UNARY_OP_COUNT
-} vkdl_unary_op;
+#define VKDL_UNARY_OP_LIST(X)                                                     \
+    X(RELU, 0, "relu")                                                            \
+    X(GELU_TANH, 1, "gelu_tanh")    /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */ \
+    X(GELU_ERF, 2, "gelu_erf")      /* 0.5x(1+erf(x/sqrt 2)) */                   \
+    X(SIGMOID, 3, "sigmoid")                                                      \
+    X(TANH, 4, "tanh")                                                            \
+    X(EXP, 5, "exp")                                                              \
+    X(LOG, 6, "log")                                                              \
+    X(SQRT, 7, "sqrt")                                                            \
+    X(NEG, 8, "neg")                                                              \
+    X(ABS, 9, "abs")
 
-typedef enum vkdl_binary_op {
-    VKDL_ADD = 0,
-    VKDL_SUB,
-    VKDL_MUL,
-    VKDL_DIV,
-    VKDL_BINARY_OP_COUNT
-} vkdl_binary_op;
+#define VKDL_BINARY_OP_LIST(X) X(ADD, 0, "add") X(SUB, 1, "sub") X(MUL, 2, "mul") X(DIV, 3, "div")
 
-typedef enum vkdl_reduce_op {
-    VKDL_SUM = 0,
-    VKDL_MEAN,
-    VKDL_MAX,
-    VKDL_ARGMAX,                    /* output i32: first index of the maximum */
-    VKDL_REDUCE_OP_COUNT
-} vkdl_reduce_op;
+#define VKDL_REDUCE_OP_LIST(X)                                                    \
+    X(SUM, 0, "sum")                                                              \
+    X(MEAN, 1, "mean")                                                            \
+    X(MAX, 2, "max")                                                              \
+    X(ARGMAX, 3, "argmax")          /* output i32: first index of the maximum */
+
+typedef enum vkdl_unary_op { VKDL_UNARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_UNARY_OP_COUNT = 10 } vkdl_unary_op;
+typedef enum vkdl_binary_op { VKDL_BINARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_BINARY_OP_COUNT = 4 } vkdl_binary_op;
+typedef enum vkdl_reduce_op { VKDL_REDUCE_OP_LIST(VKDL_ENUM_VALUE_) VKDL_REDUCE_OP_COUNT = 4 } vkdl_reduce_op;
+
+/* An op's lower-case name, e.g. "gelu_tanh", "add", "argmax" ("unknown" if out of range). */
+VKDL_API const char *vkdl_unary_op_name(vkdl_unary_op op);
+VKDL_API const char *vkdl_binary_op_name(vkdl_binary_op op);
+VKDL_API const char *vkdl_reduce_op_name(vkdl_reduce_op op);
 
 /* out = op(x), same shape. */
 VKDL_API vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out);
@@ -378,12 +384,16 @@ VKDL_API vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *
  * Parameters, gradients and optimizer state are flat f32 tensors of equal numel: keep every
  * parameter of a model as a view of one flat tensor and a whole step is one dispatch. */
 
-typedef enum vkdl_optimizer {
-    VKDL_SGD = 0,                   /* momentum, dampening, nesterov, weight_decay (state: m) */
-    VKDL_ADAM,                      /* beta1, beta2, eps, L2 weight_decay (state: m, v) */
-    VKDL_ADAMW,                     /* decoupled weight_decay (state: m, v) */
-    VKDL_RMSPROP,                   /* alpha, eps, momentum, weight_decay (state: v, and m if momentum) */
-} vkdl_optimizer;
+#define VKDL_OPTIMIZER_LIST(X)                                                                      \
+    X(SGD, 0, "sgd")                /* momentum, dampening, nesterov, weight_decay (state: m) */        \
+    X(ADAM, 1, "adam")              /* beta1, beta2, eps, L2 weight_decay (state: m, v) */              \
+    X(ADAMW, 2, "adamw")            /* decoupled weight_decay (state: m, v) */                          \
+    X(RMSPROP, 3, "rmsprop")        /* alpha, eps, momentum, weight_decay (state: v, and m if momentum) */
+
+typedef enum vkdl_optimizer { VKDL_OPTIMIZER_LIST(VKDL_ENUM_VALUE_) } vkdl_optimizer;
+
+/* "sgd", "adam", "adamw", "rmsprop" ("unknown" if out of range). */
+VKDL_API const char *vkdl_optimizer_name(vkdl_optimizer type);
 
 typedef struct vkdl_optim_info {
     vkdl_optimizer type;

@@ -11,7 +11,7 @@
  *                                            into kernel time (timestamps) and overhead
  *   options: --json --device D --peak GFLOPS --min-time S
  *   matmul options: --dtype f16|bf16 (a, b and out; the reference stays OpenBLAS sgemm in f32),
- *                   --bias (fused f32 bias), --act relu|gelu-tanh|... (fused activation)
+ *                   --bias (fused f32 bias), --act relu|gelu_tanh|... (fused activation)
  *
  * Each measurement is the best of repeated runs lasting at least --min-time seconds in all; GPU
  * timings include recording and submission, as a user sees them. conv, attention and lstm compare
@@ -35,8 +35,6 @@ static vkdl_context *gpu;
 static vkdl_dtype mm_dtype = VKDL_F32;
 static bool mm_bias;
 static int mm_act = -1; /* vkdl_unary_op, -1: none */
-static const char *const ACT_NAMES[VKDL_UNARY_OP_COUNT] = {"relu", "gelu-tanh", "gelu-erf", "sigmoid", "tanh",
-                                                           "exp", "log", "sqrt", "neg", "abs"};
 
 #define CHECK(call)                                                                                         \
     do {                                                                                                    \
@@ -182,7 +180,7 @@ static void bench_matmul(int m, int n, int k)
     double t = best_time(mm_gpu, &b), rt = best_time(mm_ref, &b);
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%dx%d%s%s%s", m, n, k, mm_bias ? "+bias" : "", mm_act >= 0 ? "+" : "",
-             mm_act >= 0 ? ACT_NAMES[mm_act] : "");
+             mm_act >= 0 ? vkdl_unary_op_name(mm_act) : "");
     if (mm_dtype == VKDL_F32)
         report("matmul", shape, "f32", 2.0 * m * n * k, t, rt);
     else /* the reference is still OpenBLAS sgemm on f32 data */
@@ -572,7 +570,7 @@ static void bench_train(const char *which)
 static int usage(void)
 {
     fprintf(stderr, "usage: vkdl-bench [--json] [--device D] [--peak GFLOPS] [--min-time S]\n"
-                    "                  [--dtype f16|bf16] [--bias] [--act relu|gelu-tanh|...] (matmul)\n"
+                    "                  [--dtype f16|bf16] [--bias] [--act relu|gelu_tanh|...] (matmul)\n"
                     "                  matmul [M N K] | conv [N] | attention [SEQ D] | lstm [T B I H] | train [mnist|gpt]\n");
     return 2;
 }
@@ -595,7 +593,7 @@ int main(int argc, char **argv)
             mm_bias = true;
         else if (!strcmp(argv[i], "--act") && i + 1 < argc) {
             for (int a = 0; a < VKDL_UNARY_OP_COUNT; a++)
-                if (!strcmp(argv[i + 1], ACT_NAMES[a]))
+                if (!strcmp(argv[i + 1], vkdl_unary_op_name(a)))
                     mm_act = a;
             if (mm_act < 0)
                 return usage();

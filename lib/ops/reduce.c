@@ -10,8 +10,6 @@ _Static_assert(VKDL_SUM == REDUCE_OP_SUM && VKDL_MEAN == REDUCE_OP_MEAN && VKDL_
                    VKDL_ARGMAX == REDUCE_OP_ARGMAX,
                "vkdl_reduce_op matches reduce.h");
 
-static const char *const OP_NAMES[] = {"sum", "mean", "max", "argmax"};
-
 /* ---------------------------------------------------------------- checks */
 
 /* On success *front is axis counted from the front. */
@@ -33,7 +31,7 @@ static vkdl_status check_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axi
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "reduce: axis %d out of range for x %s", axis, sx);
     if ((op == VKDL_MAX || op == VKDL_ARGMAX) && x->shape[a] == 0)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "reduce: %s over axis %d of x %s, which is empty",
-                         OP_NAMES[op], axis, sx);
+                         vkdl_reduce_op_name(op), axis, sx);
 
     bool keep = out->ndim == x->ndim;
     bool ok = keep || out->ndim == x->ndim - 1;

@@ -1,4 +1,4 @@
-/* Status strings and the thread-local last-error message. */
+/* Names of the public enums (from their lists in vkdl.h) and the thread-local last-error message. */
 #include "runtime/runtime.h"
 
 #include <stdarg.h>
@@ -6,26 +6,56 @@
 
 static _Thread_local char last_error[512];
 
+#define VKDL_CASE_STRING_(name, value, string) case VKDL_##name: return string;
+#define VKDL_CASE_NAME_(name, value, string) case VKDL_##name: return "VKDL_" #name;
+
+/* Each switch is on an int so that an out-of-range value (or a *_COUNT) reaches its default. */
 const char *vkdl_status_string(vkdl_status s)
 {
-    switch (s) {
-    case VKDL_OK: return "ok";
-    case VKDL_ERROR_INVALID_ARGUMENT: return "invalid argument";
-    case VKDL_ERROR_SHAPE_MISMATCH: return "shape mismatch";
-    case VKDL_ERROR_DTYPE_MISMATCH: return "dtype mismatch";
-    case VKDL_ERROR_SIZE_OVERFLOW: return "size overflow";
-    case VKDL_ERROR_OUT_OF_HOST_MEMORY: return "out of host memory";
-    case VKDL_ERROR_OUT_OF_DEVICE_MEMORY: return "out of device memory";
-    case VKDL_ERROR_TOO_LARGE: return "exceeds a device limit";
-    case VKDL_ERROR_UNSUPPORTED: return "unsupported by the device";
-    case VKDL_ERROR_NO_DEVICE: return "no suitable Vulkan device";
-    case VKDL_ERROR_DEVICE_LOST: return "device lost";
-    case VKDL_ERROR_VULKAN: return "Vulkan error";
-    case VKDL_ERROR_IO: return "I/O error";
-    case VKDL_ERROR_CORRUPT_DATA: return "corrupt data";
-    case VKDL_ERROR_CONTEXT_MISMATCH: return "tensors from different contexts";
+    switch ((int)s) {
+    VKDL_STATUS_LIST(VKDL_CASE_STRING_)
+    default: return "unknown status";
     }
-    return "unknown status";
+}
+
+const char *vkdl_status_name(vkdl_status s)
+{
+    switch ((int)s) {
+    VKDL_STATUS_LIST(VKDL_CASE_NAME_)
+    default: return "unknown";
+    }
+}
+
+const char *vkdl_unary_op_name(vkdl_unary_op op)
+{
+    switch ((int)op) {
+    VKDL_UNARY_OP_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
+}
+
+const char *vkdl_binary_op_name(vkdl_binary_op op)
+{
+    switch ((int)op) {
+    VKDL_BINARY_OP_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
+}
+
+const char *vkdl_reduce_op_name(vkdl_reduce_op op)
+{
+    switch ((int)op) {
+    VKDL_REDUCE_OP_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
+}
+
+const char *vkdl_optimizer_name(vkdl_optimizer type)
+{
+    switch ((int)type) {
+    VKDL_OPTIMIZER_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
 }
 
 const char *vkdl_last_error(void) { return last_error; }

@@ -80,9 +80,22 @@ static void run_enum_names(void *arg)
     TH_TRUE(VKDL_RMSPROP == 3);
 }
 
+static void run_version(void *arg)
+{
+    (void)arg;
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", VKDL_VERSION_MAJOR, VKDL_VERSION_MINOR, VKDL_VERSION_PATCH);
+    TH_TRUE(vkdl_version() == VKDL_MAKE_VERSION(VKDL_VERSION_MAJOR, VKDL_VERSION_MINOR, VKDL_VERSION_PATCH));
+    TH_TRUE(vkdl_version() == VKDL_VERSION);
+    TH_TRUE(!strcmp(vkdl_version_string(), want) && !strcmp(vkdl_version_string(), VKDL_VERSION_STRING));
+    TH_TRUE(VKDL_MAKE_VERSION(0, 1, 0) < VKDL_MAKE_VERSION(0, 1, 1));
+    TH_TRUE(VKDL_MAKE_VERSION(0, 9, 9) < VKDL_MAKE_VERSION(1, 0, 0));
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
     th_run("api/enum-names", run_enum_names, NULL);
+    th_run("api/version", run_version, NULL);
     return th_finish();
 }

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+uint32_t vkdl_version(void) { return VKDL_VERSION; }
+const char *vkdl_version_string(void) { return VKDL_VERSION_STRING; }
+
 static bool env_flag(const char *name)
 {
     const char *v = getenv(name);

@@ -77,7 +77,7 @@ static vkdl_status create_instance(vkdl_device *d, bool validate)
         .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
         .pApplicationName = "vkdl",
         .pEngineName = "vkdl",
-        .engineVersion = VK_MAKE_API_VERSION(0, VKDL_VERSION_MAJOR, VKDL_VERSION_MINOR, 0),
+        .engineVersion = VK_MAKE_API_VERSION(0, VKDL_VERSION_MAJOR, VKDL_VERSION_MINOR, VKDL_VERSION_PATCH),
         .apiVersion = VK_API_VERSION_1_3,
     };
     const char *exts[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};

@@ -7,6 +7,13 @@
  *    the caller's back; all tensors of one op belong to one context;
  *  - GPU work is recorded and submitted lazily; vkdl_tensor_download() and vkdl_sync() wait;
  *  - a context and its tensors are used by one thread at a time; separate contexts are independent.
+ *
+ * Growing structs without breaking old binaries (Vulkan's pNext chain): every *_info struct begins
+ * with `const void *next`. A struct never grows; later versions add fields in extension structs,
+ * each beginning with `vkdl_structure_type type; const void *next;`, chained from next. No
+ * extension exists yet, so next must be NULL: any other value gives VKDL_ERROR_INVALID_ARGUMENT
+ * ("...: unknown extension struct type N"). A zero-initialised struct means the defaults; set
+ * fields with designated initialisers ({.stride = {2, 2}}), never positionally.
  */
 #ifndef VKDL_H
 #define VKDL_H
@@ -82,6 +89,15 @@ typedef enum vkdl_dtype {
 VKDL_API const char *vkdl_dtype_name(vkdl_dtype dtype);
 VKDL_API size_t vkdl_dtype_size(vkdl_dtype dtype);
 
+/* The type tag of an extension struct; 0 is none (extension types will start at 1). */
+typedef enum vkdl_structure_type { VKDL_STRUCTURE_TYPE_NONE = 0 } vkdl_structure_type;
+
+/* How every extension struct begins: the library reads type and follows next. */
+typedef struct vkdl_base_struct {
+    vkdl_structure_type type;
+    const void *next;
+} vkdl_base_struct;
+
 /* ------------------------------------------------------------------ context */
 
 typedef struct vkdl_context vkdl_context;
@@ -100,6 +116,7 @@ typedef enum vkdl_context_flags {
 } vkdl_context_flags;
 
 typedef struct vkdl_context_create_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     vkdl_backend backend;
     /* Device index or case-insensitive name substring; NULL means $VKDL_DEVICE, else the best
      * device (discrete > integrated > virtual > CPU). */
@@ -204,6 +221,7 @@ VKDL_API vkdl_status vkdl_permute(const vkdl_tensor *x, const int *perm, vkdl_te
 VKDL_API vkdl_status vkdl_copy(const vkdl_tensor *x, vkdl_tensor *out);
 
 typedef struct vkdl_matmul_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     int trans_a, trans_b;           /* use A^T / B^T */
     float alpha, beta;              /* out = act(alpha * op(A) op(B) + bias) + beta * out */
     const vkdl_tensor *bias;        /* optional f32 [N], added to every row (fused epilogue) */
@@ -235,6 +253,7 @@ VKDL_API vkdl_status vkdl_log_softmax_backward(const vkdl_tensor *y, const vkdl_
 /* ------------------------------------------------------------------ convolution (NCHW) */
 
 typedef struct vkdl_conv2d_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     int stride[2];                  /* (h, w); 0 means 1 */
     int padding[2];                 /* zero padding on both sides */
     int dilation[2];                /* 0 means 1 */
@@ -263,6 +282,7 @@ VKDL_API vkdl_status vkdl_conv_transpose2d_backward_weight(const vkdl_tensor *x,
 /* ------------------------------------------------------------------ pooling and upsampling (NCHW) */
 
 typedef struct vkdl_pool2d_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     int kernel[2];
     int stride[2];                  /* 0 means the kernel size */
     int padding[2];
@@ -309,6 +329,7 @@ VKDL_API vkdl_status vkdl_rmsnorm_backward(const vkdl_tensor *dy, const vkdl_ten
 /* ------------------------------------------------------------------ attention */
 
 typedef struct vkdl_attention_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     float scale;                    /* 0 means 1/sqrt(head_dim) */
     int causal;                     /* query i sees keys j <= i + (Sk - Sq) */
     const vkdl_tensor *mask;        /* optional additive f32 mask [Sq, Sk] or [B, 1 or H, Sq, Sk] */
@@ -347,6 +368,7 @@ VKDL_API vkdl_status vkdl_mse_loss_backward(const vkdl_tensor *pred, const vkdl_
                                    vkdl_tensor *dpred);
 
 typedef struct vkdl_cross_entropy_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     int ignore_index;               /* targets equal to it add nothing (set to e.g. -100) */
     float label_smoothing;          /* 0..1 */
 } vkdl_cross_entropy_info;
@@ -406,6 +428,7 @@ typedef enum vkdl_optimizer { VKDL_OPTIMIZER_LIST(VKDL_ENUM_VALUE_) } vkdl_optim
 VKDL_API const char *vkdl_optimizer_name(vkdl_optimizer type);
 
 typedef struct vkdl_optim_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     vkdl_optimizer type;
     float lr, weight_decay;
     float momentum, dampening;
@@ -567,6 +590,7 @@ VKDL_API int64_t vkdl_module_numel(const vkdl_module *m);
 typedef struct vkdl_optim vkdl_optim;
 
 typedef struct vkdl_optim_create_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
     vkdl_optim_info hyper;          /* type and hyper-parameters; lr is the peak rate; step, grad_scale unused */
     int64_t warmup_steps;           /* linear warm-up from lr / warmup_steps to lr */
     int64_t total_steps;            /* > 0: cosine decay from lr to min_lr at total_steps (then min_lr) */

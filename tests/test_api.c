@@ -92,10 +92,64 @@ static void run_version(void *arg)
     TH_TRUE(VKDL_MAKE_VERSION(0, 9, 9) < VKDL_MAKE_VERSION(1, 0, 0));
 }
 
+/* Every entry point that takes an *_info struct refuses an extension chain it does not know, before
+ * doing anything; NULL next (a zero-initialised struct) keeps working. */
+static void run_next_chain(void *arg)
+{
+    (void)arg;
+    const vkdl_base_struct ext = {.type = (vkdl_structure_type)42};
+    const char *want = "unknown extension struct type 42";
+    vkdl_context *ctx;
+    TH_STATUS(vkdl_context_create(&(vkdl_context_create_info){.next = &ext, .backend = VKDL_BACKEND_CPU}, &ctx),
+              VKDL_ERROR_INVALID_ARGUMENT, "context_create: unknown extension struct type 42");
+    int64_t s2[2] = {2, 2}, s4[4] = {1, 1, 2, 2}, s1 = 1, s3[3] = {1, 1, 2};
+    for (int g = 0; g < 2; g++) {
+        th_pair a = th_rand(VKDL_F32, 2, s2, -1, 1), b = th_rand(VKDL_F32, 2, s2, -1, 1), o = th_empty(VKDL_F32, 2, s2);
+        th_pair x = th_rand(VKDL_F32, 4, s4, -1, 1), y = th_empty(VKDL_F32, 4, s4), l = th_empty(VKDL_F32, 1, &s1);
+        th_pair t = th_from(VKDL_I32, 1, &s1, &(int32_t){1}, VKDL_I32), lse = th_empty(VKDL_F32, 3, s3);
+        vkdl_tensor *A = g ? a.gpu : a.cpu, *B = g ? b.gpu : b.cpu, *O = g ? o.gpu : o.cpu, *X = g ? x.gpu : x.cpu;
+        vkdl_tensor *Y = g ? y.gpu : y.cpu, *L = g ? l.gpu : l.cpu, *T = g ? t.gpu : t.cpu, *S = g ? lse.gpu : lse.cpu;
+        vkdl_tensor *row;
+        TH_OK(vkdl_tensor_slice(A, 0, 1, &row));
+        TH_STATUS(vkdl_matmul(A, B, O, &(vkdl_matmul_info){.next = &ext, .alpha = 1}), VKDL_ERROR_INVALID_ARGUMENT, want);
+        TH_STATUS(vkdl_conv2d(X, X, NULL, Y, &(vkdl_conv2d_info){.next = &ext}), VKDL_ERROR_INVALID_ARGUMENT, want);
+        TH_STATUS(vkdl_avgpool2d(X, Y, &(vkdl_pool2d_info){.next = &ext, .kernel = {1, 1}}), VKDL_ERROR_INVALID_ARGUMENT,
+                  want);
+        TH_STATUS(vkdl_attention(X, X, X, Y, S, &(vkdl_attention_info){.next = &ext}), VKDL_ERROR_INVALID_ARGUMENT, want);
+        TH_STATUS(vkdl_cross_entropy(row, T, L, &(vkdl_cross_entropy_info){.next = &ext}), VKDL_ERROR_INVALID_ARGUMENT,
+                  want);
+        TH_STATUS(vkdl_optim_step(&(vkdl_optim_info){.next = &ext, .lr = 1}, A, B, NULL, NULL),
+                  VKDL_ERROR_INVALID_ARGUMENT, want);
+        /* The same calls with next NULL succeed. */
+        TH_OK(vkdl_matmul(A, B, O, &(vkdl_matmul_info){.alpha = 1}));
+        TH_OK(vkdl_avgpool2d(X, Y, &(vkdl_pool2d_info){.kernel = {1, 1}}));
+        TH_OK(vkdl_cross_entropy(row, T, L, &(vkdl_cross_entropy_info){0}));
+        vkdl_tensor_destroy(row);
+        th_pair *all[] = {&a, &b, &o, &x, &y, &l, &t, &lse};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            th_free(all[i]);
+    }
+    vkdl_module *m = NULL;
+    TH_STATUS(vkdl_maxpool2d_create(th_cpu, &(vkdl_pool2d_info){.next = &ext, .kernel = {2, 2}}, &m),
+              VKDL_ERROR_INVALID_ARGUMENT, want);
+    TH_STATUS(vkdl_conv2d_create(th_cpu, 1, 1, 1, &(vkdl_conv2d_info){.next = &ext}, 1, &m), VKDL_ERROR_INVALID_ARGUMENT,
+              want);
+    TH_OK(vkdl_linear_create(th_cpu, 2, 2, 1, &m));
+    vkdl_optim *opt = NULL;
+    TH_STATUS(vkdl_optim_create(m, &(vkdl_optim_create_info){.next = &ext, .hyper = {.lr = 1}}, &opt),
+              VKDL_ERROR_INVALID_ARGUMENT, want);
+    TH_STATUS(vkdl_optim_create(m, &(vkdl_optim_create_info){.hyper = {.next = &ext, .lr = 1}}, &opt),
+              VKDL_ERROR_INVALID_ARGUMENT, want);
+    TH_OK(vkdl_optim_create(m, &(vkdl_optim_create_info){.hyper = {.lr = 1}}, &opt));
+    vkdl_optim_destroy(opt);
+    vkdl_module_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
     th_run("api/enum-names", run_enum_names, NULL);
     th_run("api/version", run_version, NULL);
+    th_run("api/next-chain", run_next_chain, NULL);
     return th_finish();
 }

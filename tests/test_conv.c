@@ -32,8 +32,8 @@ typedef struct ccase {
 
 static vkdl_conv2d_info info_of(const ccase *c)
 {
-    vkdl_conv2d_info i = {{c->s[0], c->s[1]}, {c->p[0], c->p[1]}, {c->d[0], c->d[1]}, c->groups,
-                          {c->op[0], c->op[1]}};
+    vkdl_conv2d_info i = {.stride = {c->s[0], c->s[1]}, .padding = {c->p[0], c->p[1]}, .dilation = {c->d[0], c->d[1]},
+                          .groups = c->groups, .output_padding = {c->op[0], c->op[1]}};
     return i;
 }
 
@@ -325,7 +325,7 @@ static double dot(const vkdl_tensor *a, const vkdl_tensor *b)
 static void run_adjoint(void *arg)
 {
     (void)arg;
-    vkdl_conv2d_info info = {{2, 3}, {1, 2}, {2, 1}, 2, {0, 0}};
+    vkdl_conv2d_info info = {.stride = {2, 3}, .padding = {1, 2}, .dilation = {2, 1}, .groups = 2};
     int64_t xs[4] = {2, 6, 13, 11}, ws[4] = {10, 3, 3, 4}, ys[4] = {2, 10, 6, 4};
     th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
     th_pair dy = th_rand(VKDL_F32, 4, ys, -1, 1), y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs);
@@ -347,7 +347,7 @@ static void run_adjoint(void *arg)
 static void run_views(void *arg)
 {
     (void)arg;
-    vkdl_conv2d_info info = {{1, 1}, {1, 1}, {1, 1}, 1, {0, 0}};
+    vkdl_conv2d_info info = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1};
     int64_t xb[4] = {4, 5, 7, 9}, wb[4] = {11, 5, 3, 3}, yb[4] = {5, 8, 7, 9};
     th_pair xa = th_rand(VKDL_F32, 4, xb, -1, 1), wa = th_rand(VKDL_F32, 4, wb, -1, 1);
     th_pair ya = th_rand(VKDL_F32, 4, yb, -1, 1);
@@ -404,7 +404,7 @@ static void run_bad(void *arg)
     TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, ws, &w));
     TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, ys, &y));
     TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, bs, &b));
-    vkdl_conv2d_info info = {{0, 0}, {0, 0}, {0, 0}, 0, {0, 0}};
+    vkdl_conv2d_info info = {0};
     TH_STATUS(vkdl_conv2d(NULL, w, NULL, y, &info), VKDL_ERROR_INVALID_ARGUMENT, "conv2d: x is NULL");
     TH_STATUS(vkdl_conv2d(x, w, NULL, NULL, &info), VKDL_ERROR_INVALID_ARGUMENT, "out is NULL");
     TH_STATUS(vkdl_conv2d_backward_weight(x, y, NULL, NULL, &info), VKDL_ERROR_INVALID_ARGUMENT, "dw is NULL");
@@ -457,7 +457,8 @@ static void run_bad(void *arg)
 
     /* conv_transpose2d: x [2, 6, 6, 6] with w [6, 4, 3, 3] gives out [2, 4, 8, 8]. */
     TH_OK(vkdl_conv_transpose2d(y, w, NULL, x, &info));
-    vkdl_conv2d_info tr = {{2, 2}, {1, 1}, {1, 1}, 1, {2, 0}};
+    vkdl_conv2d_info tr = {.stride = {2, 2}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1,
+                           .output_padding = {2, 0}};
     TH_STATUS(vkdl_conv_transpose2d(y, w, NULL, x, &tr), VKDL_ERROR_INVALID_ARGUMENT, "output_padding (2, 0)");
     tr.output_padding[0] = 1;
     TH_STATUS(vkdl_conv_transpose2d(y, w, NULL, x, &tr), VKDL_ERROR_SHAPE_MISMATCH, "out is 2x4x8x8, expected 2x4x12x11");

@@ -366,6 +366,7 @@ vkdl_status vkdl_f_matmul(vkdl_tensor *a, vkdl_tensor *b, const vkdl_matmul_info
     VKDL_TRY(vkdl_check_tensor(op, "b", b));
     vkdl_matmul_info mi = {.alpha = 1.0f};
     if (info) {
+        VKDL_TRY(vkdl_check_next(op, info->next));
         if (info->bias || info->fuse_act || info->beta != 0.0f)
             return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: bias, beta and fused activations are not differentiable here "
                              "(use vkdl_f_linear and vkdl_f_unary)", op);
@@ -558,6 +559,7 @@ static vkdl_status pool_shape(const char *op, const vkdl_tensor *x, const vkdl_p
     VKDL_TRY(check_ndim(op, "x", x, 4));
     if (!info)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: info is NULL", op);
+    VKDL_TRY(vkdl_check_next(op, info->next));
     shape[0] = x->shape[0];
     shape[1] = x->shape[1];
     for (int i = 0; i < 2; i++) {

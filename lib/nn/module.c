@@ -349,6 +349,7 @@ static vkdl_status conv_create(vkdl_context *ctx, bool transposed, int64_t in_ch
                                const vkdl_conv2d_info *info, int bias, vkdl_module **m)
 {
     const char *op = transposed ? "conv_transpose2d_create" : "conv2d_create";
+    VKDL_TRY(info ? vkdl_check_next(op, info->next) : VKDL_OK);
     VKDL_TRY(module_new(ctx, &conv_ops, op, m));
     vkdl_conv2d_info c = info ? *info : (vkdl_conv2d_info){0};
     int groups = c.groups ? c.groups : 1;
@@ -688,6 +689,7 @@ static const vkdl_module_ops maxpool_ops = {"maxpool2d", maxpool_forward};
 
 vkdl_status vkdl_maxpool2d_create(vkdl_context *ctx, const vkdl_pool2d_info *info, vkdl_module **m)
 {
+    VKDL_TRY(info ? vkdl_check_next("maxpool2d_create", info->next) : VKDL_OK);
     VKDL_TRY(module_new(ctx, &maxpool_ops, "maxpool2d_create", m));
     if (!info || info->kernel[0] < 1 || info->kernel[1] < 1)
         return module_abort(*m, m, vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "maxpool2d_create: need info with a positive kernel"));

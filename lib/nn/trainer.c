@@ -35,6 +35,8 @@ float vkdl_lr_schedule(const vkdl_optim_create_info *info, int64_t step)
 static vkdl_status check_info(const vkdl_optim_create_info *info)
 {
     const vkdl_optim_info *h = &info->hyper;
+    VKDL_TRY(vkdl_check_next("optim_create", info->next));
+    VKDL_TRY(vkdl_check_next("optim_create: hyper", h->next));
     if ((unsigned)h->type > VKDL_RMSPROP)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_create: unknown optimizer %d", (int)h->type);
     if (!(h->lr >= 0.0f) || !isfinite(h->lr) || !(info->min_lr >= 0.0f) || info->warmup_steps < 0 ||

@@ -79,6 +79,7 @@ static vkdl_status check_qkv(const char *op, const vkdl_tensor *q, const vkdl_te
                              const vkdl_attention_info *info, attn_dims *a)
 {
     char sq[VKDL_SHAPE_BUF], sk[VKDL_SHAPE_BUF], sv[VKDL_SHAPE_BUF];
+    VKDL_TRY(info ? vkdl_check_next(op, info->next) : VKDL_OK);
     VKDL_TRY(vkdl_check_tensor(op, "q", q));
     VKDL_TRY(check_f32(op, "q", q, q));
     VKDL_TRY(check_f32(op, "k", k, q));

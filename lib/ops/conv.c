@@ -35,9 +35,10 @@ typedef struct conv_params {
 
 static vkdl_status resolve_info(const char *op, const vkdl_conv2d_info *info, conv_params *p)
 {
-    static const vkdl_conv2d_info defaults = {{0, 0}, {0, 0}, {0, 0}, 0, {0, 0}};
+    static const vkdl_conv2d_info defaults = {0};
     if (!info)
         info = &defaults;
+    VKDL_TRY(vkdl_check_next(op, info->next));
     for (int i = 0; i < 2; i++) {
         if (info->stride[i] < 0 || info->dilation[i] < 0)
             return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,

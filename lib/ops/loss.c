@@ -80,6 +80,7 @@ static vkdl_status ce_check(const char *op, const vkdl_tensor *logits, const vkd
                             const vkdl_tensor *out, const char *out_name, const vkdl_cross_entropy_info *info,
                             ce_args *a)
 {
+    VKDL_TRY(info ? vkdl_check_next(op, info->next) : VKDL_OK);
     VKDL_TRY(vkdl_check_tensor(op, "logits", logits));
     VKDL_TRY(vkdl_check_tensor(op, "targets", targets));
     VKDL_TRY(vkdl_check_tensor(op, out_name, out));

@@ -92,6 +92,7 @@ static vkdl_status check_matmul(const vkdl_tensor *a, const vkdl_tensor *b, cons
     VKDL_TRY(vkdl_check_tensor("matmul", "out", out));
     VKDL_TRY(vkdl_check_same_ctx("matmul", a, out));
     VKDL_TRY(vkdl_check_same_ctx("matmul", b, out));
+    VKDL_TRY(vkdl_check_next("matmul", info->next));
     if (!mm_dtype(a->dtype))
         return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "matmul: a is %s; a and b must be f32, f16 or bf16",
                          vkdl_dtype_name(a->dtype));

@@ -47,6 +47,7 @@ static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param,
 {
     if (!in)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: info is NULL");
+    VKDL_TRY(vkdl_check_next("optim_step", in->next));
     if ((unsigned)in->type > VKDL_RMSPROP)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: invalid optimizer type %d", (int)in->type);
     const char *name = TYPE_NAMES[in->type];

@@ -66,6 +66,7 @@ static vkdl_status pool_plan(const char *op, const char *xname, const vkdl_tenso
 {
     if (!info)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: info is NULL", op);
+    VKDL_TRY(vkdl_check_next(op, info->next));
     VKDL_TRY(check_planes(op, xname, x, yname, y));
     int k[2] = {info->kernel[0], info->kernel[1]}, p[2] = {info->padding[0], info->padding[1]};
     int s[2] = {info->stride[0] ? info->stride[0] : k[0], info->stride[1] ? info->stride[1] : k[1]};

@@ -32,6 +32,7 @@ vkdl_status vkdl_context_create(const vkdl_context_create_info *info, vkdl_conte
     vkdl_context_create_info defaults = {0};
     if (!info)
         info = &defaults;
+    VKDL_TRY(vkdl_check_next("context_create", info->next));
     if (info->backend != VKDL_BACKEND_VULKAN && info->backend != VKDL_BACKEND_CPU)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "context_create: invalid backend %d", (int)info->backend);
     vkdl_context *ctx = calloc(1, sizeof *ctx);

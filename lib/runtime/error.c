@@ -69,6 +69,14 @@ vkdl_status vkdl_fail(vkdl_status status, const char *fmt, ...)
     return status;
 }
 
+vkdl_status vkdl_check_next(const char *op, const void *next)
+{
+    if (!next)
+        return VKDL_OK;
+    const vkdl_base_struct *ext = next;
+    return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: unknown extension struct type %d", op, (int)ext->type);
+}
+
 const char *vkdl_vk_result_name(VkResult r)
 {
     switch (r) {

@@ -27,6 +27,9 @@ vkdl_status vkdl_fail(vkdl_status status, const char *fmt, ...) __attribute__((f
 /* Map a VkResult to a status, recording "what: VK_ERROR_..." as the message. */
 vkdl_status vkdl_vk_fail(VkResult r, const char *what);
 const char *vkdl_vk_result_name(VkResult r);
+/* The extension chain of an *_info struct (its next field): VKDL_OK when empty; no extension struct
+ * is known yet, so any link fails "<op>: unknown extension struct type N". */
+vkdl_status vkdl_check_next(const char *op, const void *next);
 
 #define VKDL_TRY(expr)                  \
     do {                                \

@@ -74,6 +74,21 @@ VKDL_API const char *vkdl_version_string(void);
 VKDL_API const char *vkdl_status_string(vkdl_status status);
 /* The status's identifier, e.g. "VKDL_ERROR_SHAPE_MISMATCH" ("unknown" if out of range). */
 VKDL_API const char *vkdl_status_name(vkdl_status status);
+/* ------------------------------------------------------------------ log */
+
+typedef enum vkdl_log_level {
+    VKDL_LOG_INFO = 0,              /* profile reports */
+    VKDL_LOG_WARNING = 1,           /* validation-layer warnings, a request the device cannot honour */
+    VKDL_LOG_ERROR = 2,             /* validation-layer errors */
+} vkdl_log_level;
+
+/* Receives each line the library writes (without its newline); called from the thread that caused it
+ * (or the validation layer's callback), so it must be thread-safe if contexts run on several threads. */
+typedef void (*vkdl_log_fn)(vkdl_log_level level, const char *message, void *user);
+/* Send the library's messages to fn, process-wide (thread-safe; a message already being delivered may
+ * still reach the previous fn); NULL restores the default, which writes them to stderr. */
+VKDL_API void vkdl_set_log(vkdl_log_fn fn, void *user);
+
 /* The calling thread's message for its last failed call ("matmul: inner dims differ: ..."). */
 VKDL_API const char *vkdl_last_error(void);
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One row per value of a list: its value, its name function's answer. */
 typedef struct enum_row {
@@ -50,6 +51,8 @@ static const char *reduce_name(int v) { return vkdl_reduce_op_name((vkdl_reduce_
 static const char *optimizer_name(int v) { return vkdl_optimizer_name((vkdl_optimizer)v); }
 
 #define LEN(a) ((int)(sizeof(a) / sizeof *(a)))
+/* TH_TRUE as a statement, without the unused-value warning. */
+#define EXPECT(cond) ((void)TH_TRUE(cond))
 
 static void run_enum_names(void *arg)
 {
@@ -69,15 +72,15 @@ static void run_enum_names(void *arg)
     for (int i = 0; i < LEN(status); i++)
         strings[i] = (enum_row){status[i].value, vkdl_status_string((vkdl_status)status[i].value)};
     check_list("status string", strings, LEN(strings), status_string);
-    TH_TRUE(LEN(unary) == VKDL_UNARY_OP_COUNT && LEN(binary) == VKDL_BINARY_OP_COUNT &&
-            LEN(reduce) == VKDL_REDUCE_OP_COUNT);
-    TH_TRUE(!strcmp(vkdl_status_name(VKDL_ERROR_SHAPE_MISMATCH), "VKDL_ERROR_SHAPE_MISMATCH"));
-    TH_TRUE(!strcmp(vkdl_status_string(VKDL_ERROR_SHAPE_MISMATCH), "shape mismatch"));
-    TH_TRUE(!strcmp(vkdl_unary_op_name(VKDL_GELU_TANH), "gelu_tanh"));
-    TH_TRUE(!strcmp(vkdl_reduce_op_name(VKDL_ARGMAX), "argmax"));
+    EXPECT(LEN(unary) == VKDL_UNARY_OP_COUNT && LEN(binary) == VKDL_BINARY_OP_COUNT &&
+           LEN(reduce) == VKDL_REDUCE_OP_COUNT);
+    EXPECT(!strcmp(vkdl_status_name(VKDL_ERROR_SHAPE_MISMATCH), "VKDL_ERROR_SHAPE_MISMATCH"));
+    EXPECT(!strcmp(vkdl_status_string(VKDL_ERROR_SHAPE_MISMATCH), "shape mismatch"));
+    EXPECT(!strcmp(vkdl_unary_op_name(VKDL_GELU_TANH), "gelu_tanh"));
+    EXPECT(!strcmp(vkdl_reduce_op_name(VKDL_ARGMAX), "argmax"));
     /* Pinned values: the ABI. */
-    TH_TRUE(VKDL_ERROR_CONTEXT_MISMATCH == 14 && VKDL_ABS == 9 && VKDL_DIV == 3 && VKDL_ARGMAX == 3);
-    TH_TRUE(VKDL_RMSPROP == 3);
+    EXPECT(VKDL_ERROR_CONTEXT_MISMATCH == 14 && VKDL_ABS == 9 && VKDL_DIV == 3 && VKDL_ARGMAX == 3);
+    EXPECT(VKDL_RMSPROP == 3);
 }
 
 static void run_version(void *arg)
@@ -85,11 +88,11 @@ static void run_version(void *arg)
     (void)arg;
     char want[32];
     snprintf(want, sizeof want, "%d.%d.%d", VKDL_VERSION_MAJOR, VKDL_VERSION_MINOR, VKDL_VERSION_PATCH);
-    TH_TRUE(vkdl_version() == VKDL_MAKE_VERSION(VKDL_VERSION_MAJOR, VKDL_VERSION_MINOR, VKDL_VERSION_PATCH));
-    TH_TRUE(vkdl_version() == VKDL_VERSION);
-    TH_TRUE(!strcmp(vkdl_version_string(), want) && !strcmp(vkdl_version_string(), VKDL_VERSION_STRING));
-    TH_TRUE(VKDL_MAKE_VERSION(0, 1, 0) < VKDL_MAKE_VERSION(0, 1, 1));
-    TH_TRUE(VKDL_MAKE_VERSION(0, 9, 9) < VKDL_MAKE_VERSION(1, 0, 0));
+    EXPECT(vkdl_version() == VKDL_MAKE_VERSION(VKDL_VERSION_MAJOR, VKDL_VERSION_MINOR, VKDL_VERSION_PATCH));
+    EXPECT(vkdl_version() == VKDL_VERSION);
+    EXPECT(!strcmp(vkdl_version_string(), want) && !strcmp(vkdl_version_string(), VKDL_VERSION_STRING));
+    EXPECT(VKDL_MAKE_VERSION(0, 1, 0) < VKDL_MAKE_VERSION(0, 1, 1));
+    EXPECT(VKDL_MAKE_VERSION(0, 9, 9) < VKDL_MAKE_VERSION(1, 0, 0));
 }
 
 /* Every entry point that takes an *_info struct refuses an extension chain it does not know, before
@@ -145,11 +148,85 @@ static void run_next_chain(void *arg)
     vkdl_module_destroy(m);
 }
 
+typedef struct captured {
+    int count;
+    vkdl_log_level level;
+    char first[256];
+} captured;
+
+static void capture(vkdl_log_level level, const char *message, void *user)
+{
+    captured *c = user;
+    if (c->count++ == 0) {
+        c->level = level;
+        snprintf(c->first, sizeof c->first, "%s", message);
+    }
+}
+
+/* One relu on a profiling context, then sync: the report (or, on a device without timestamps, the
+ * warning that it cannot profile) is logged. */
+static void profiled_dispatch(vkdl_context *ctx)
+{
+    int64_t n = 64;
+    vkdl_tensor *t;
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, &n, &t));
+    TH_OK(vkdl_tensor_fill(t, 1.0));
+    TH_OK(vkdl_unary(VKDL_RELU, t, t));
+    TH_OK(vkdl_sync(ctx));
+    vkdl_tensor_destroy(t);
+}
+
+static bool is_profile_line(const char *s)
+{
+    return strstr(s, "vkdl profile: batch") || strstr(s, "has no compute timestamps");
+}
+
+static void run_log(void *arg)
+{
+    (void)arg;
+    captured cap = {0};
+    vkdl_set_log(capture, &cap);
+    vkdl_context *ctx;
+    vkdl_context_create_info ci = {.flags = VKDL_CONTEXT_PROFILE | VKDL_CONTEXT_VALIDATE};
+    if (!TH_OK(vkdl_context_create(&ci, &ctx))) {
+        vkdl_set_log(NULL, NULL);
+        return;
+    }
+    profiled_dispatch(ctx);
+    vkdl_set_log(NULL, NULL);
+    if (!TH_TRUE(cap.count > 0 && is_profile_line(cap.first)))
+        th_fail("    first message (%d in all): \"%s\"", cap.count, cap.first);
+    EXPECT(cap.level == VKDL_LOG_INFO || cap.level == VKDL_LOG_WARNING);
+
+    /* With the default restored the same lines go to stderr, and the callback hears nothing. */
+    int count = cap.count;
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    if (!TH_TRUE(tmp && saved >= 0)) {
+        vkdl_context_destroy(ctx);
+        return;
+    }
+    fflush(stderr);
+    dup2(fileno(tmp), 2);
+    profiled_dispatch(ctx);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char text[4096] = {0};
+    rewind(tmp);
+    size_t got = fread(text, 1, sizeof text - 1, tmp);
+    fclose(tmp);
+    EXPECT(got > 0 && is_profile_line(text));
+    EXPECT(cap.count == count);
+    vkdl_context_destroy(ctx);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
     th_run("api/enum-names", run_enum_names, NULL);
     th_run("api/version", run_version, NULL);
     th_run("api/next-chain", run_next_chain, NULL);
+    th_run("api/log", run_log, NULL);
     return th_finish();
 }

@@ -29,9 +29,9 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL debug_callback(VkDebugUtilsMessageSeverity
     if (severity < VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)
         return VK_FALSE;
     __atomic_add_fetch(&d->validation_messages, 1, __ATOMIC_RELAXED);
-    fprintf(stderr, "vkdl: validation %s: %s\n",
-            severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning",
-            data->pMessage ? data->pMessage : "(no message)");
+    bool error = severity >= VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT;
+    vkdl_log(error ? VKDL_LOG_ERROR : VKDL_LOG_WARNING, "vkdl: validation %s: %s", error ? "error" : "warning",
+             data->pMessage ? data->pMessage : "(no message)");
     return VK_FALSE;
 }
 

@@ -1,10 +1,17 @@
 /* Names of the public enums (from their lists in vkdl.h) and the thread-local last-error message. */
 #include "runtime/runtime.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static _Thread_local char last_error[512];
+
+/* fn and user change together, so both are read under one lock. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static vkdl_log_fn log_fn;
+static void *log_user;
 
 #define VKDL_CASE_STRING_(name, value, string) case VKDL_##name: return string;
 #define VKDL_CASE_NAME_(name, value, string) case VKDL_##name: return "VKDL_" #name;
@@ -59,6 +66,41 @@ const char *vkdl_optimizer_name(vkdl_optimizer type)
 }
 
 const char *vkdl_last_error(void) { return last_error; }
+
+void vkdl_set_log(vkdl_log_fn fn, void *user)
+{
+    pthread_mutex_lock(&log_lock);
+    log_fn = fn;
+    log_user = user;
+    pthread_mutex_unlock(&log_lock);
+}
+
+void vkdl_log(vkdl_log_level level, const char *fmt, ...)
+{
+    char buf[1024], *msg = buf;
+    va_list ap, again;
+    va_start(ap, fmt);
+    va_copy(again, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    /* Validation messages can run to several kilobytes; a failed malloc delivers them cut short. */
+    if (n >= (int)sizeof buf && (msg = malloc((size_t)n + 1)) != NULL)
+        vsnprintf(msg, (size_t)n + 1, fmt, again);
+    else
+        msg = buf;
+    va_end(again);
+    va_end(ap);
+    pthread_mutex_lock(&log_lock);
+    vkdl_log_fn fn = log_fn;
+    void *user = log_user;
+    pthread_mutex_unlock(&log_lock);
+    /* Called outside the lock, so that fn may itself call vkdl_set_log. */
+    if (fn)
+        fn(level, msg, user);
+    else
+        fprintf(stderr, "%s\n", msg);
+    if (msg != buf)
+        free(msg);
+}
 
 vkdl_status vkdl_fail(vkdl_status status, const char *fmt, ...)
 {

@@ -24,6 +24,8 @@ static inline uint64_t vkdl_splitmix64(uint64_t *state)
 
 /* Record a formatted message for vkdl_last_error() and return status (so `return vkdl_fail(...)`). */
 vkdl_status vkdl_fail(vkdl_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Deliver one line to the vkdl_set_log callback, or to stderr by default. */
+void vkdl_log(vkdl_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Map a VkResult to a status, recording "what: VK_ERROR_..." as the message. */
 vkdl_status vkdl_vk_fail(VkResult r, const char *what);
 const char *vkdl_vk_result_name(VkResult r);

@@ -150,7 +150,7 @@ vkdl_status vkdl_sched_create(vkdl_context *ctx, vkdl_sched **out)
     const char *e = getenv("VKDL_SERIALIZE");
     s->serialize = e && *e && strcmp(e, "0") != 0;
     if ((ctx->flags & VKDL_CONTEXT_PROFILE) && !ctx->dev.caps.timestamps)
-        fprintf(stderr, "vkdl: profiling requested but %s has no compute timestamps\n", ctx->dev.caps.name);
+        vkdl_log(VKDL_LOG_WARNING, "vkdl: profiling requested but %s has no compute timestamps", ctx->dev.caps.name);
     *out = s;
     for (int i = 0; i < N_FRAMES; i++)
         VKDL_TRY(frame_init(s, &s->frames[i]));
@@ -209,11 +209,11 @@ static void report_profile(vkdl_sched *s, frame *f)
         s->kernel_ms += total;
         if (!s->ctx->profile_quiet) {
             qsort(rows, n_rows, sizeof *rows, prof_cmp);
-            fprintf(stderr, "vkdl profile: batch %llu: %u dispatches, %.3f ms on the GPU\n",
-                    (unsigned long long)s->batches, n, total);
+            vkdl_log(VKDL_LOG_INFO, "vkdl profile: batch %llu: %u dispatches, %.3f ms on the GPU",
+                     (unsigned long long)s->batches, n, total);
             for (uint32_t r = 0; r < n_rows; r++)
-                fprintf(stderr, "  %-24s %5u x  %9.3f ms  %5.1f%%\n", rows[r].name, rows[r].count, rows[r].ms,
-                        total > 0 ? 100.0 * rows[r].ms / total : 0.0);
+                vkdl_log(VKDL_LOG_INFO, "  %-24s %5u x  %9.3f ms  %5.1f%%", rows[r].name, rows[r].count, rows[r].ms,
+                         total > 0 ? 100.0 * rows[r].ms / total : 0.0);
         }
     }
     free(ts);

@@ -159,6 +159,48 @@ VKDL_API uint64_t vkdl_context_validation_messages(const vkdl_context *ctx);
 /* Print every Vulkan device with its probed features, and which one `device` selects. */
 VKDL_API vkdl_status vkdl_devices_print(FILE *out, const char *device);
 
+/* ------------------------------------------------------------------ devices as data */
+
+typedef enum vkdl_device_type {     /* VkPhysicalDeviceType's values */
+    VKDL_DEVICE_TYPE_OTHER = 0,
+    VKDL_DEVICE_TYPE_INTEGRATED_GPU = 1,
+    VKDL_DEVICE_TYPE_DISCRETE_GPU = 2,
+    VKDL_DEVICE_TYPE_VIRTUAL_GPU = 3,
+    VKDL_DEVICE_TYPE_CPU = 4,
+} vkdl_device_type;
+
+typedef enum vkdl_device_features {
+    VKDL_FEATURE_FP16 = 1 << 0,                 /* f16 arithmetic in shaders */
+    VKDL_FEATURE_INT8 = 1 << 1,                 /* int8 arithmetic in shaders */
+    VKDL_FEATURE_STORAGE_16BIT = 1 << 2,        /* 16-bit loads and stores in storage buffers */
+    VKDL_FEATURE_STORAGE_8BIT = 1 << 3,
+    VKDL_FEATURE_SUBGROUP_ARITHMETIC = 1 << 4,  /* subgroup reductions in compute shaders */
+    VKDL_FEATURE_PUSH_DESCRIPTOR = 1 << 5,
+    VKDL_FEATURE_TIMESTAMPS = 1 << 6,           /* compute timestamps: VKDL_CONTEXT_PROFILE works */
+    VKDL_FEATURE_COOPERATIVE_MATRIX = 1 << 7,   /* VK_KHR_cooperative_matrix */
+} vkdl_device_features;
+
+/* An output struct: set next to NULL (zero it) before the call; the library fills the rest. */
+typedef struct vkdl_device_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
+    char name[256];                 /* "llvmpipe (LLVM 15.0.6, 256 bits)"; "cpu" for the CPU backend */
+    vkdl_device_type type;
+    uint32_t vendor_id, device_id;  /* PCI ids (or the driver's own) */
+    char driver_name[256], driver_info[256];
+    uint32_t api_version;           /* Vulkan version, packed as VK_MAKE_API_VERSION */
+    uint32_t driver_version;        /* vendor-specific encoding */
+    uint64_t device_local_bytes;    /* sum of the device-local memory heaps */
+    uint32_t subgroup_size;
+    uint32_t features;              /* vkdl_device_features */
+} vkdl_device_info;
+
+/* Number of Vulkan devices; device indices (VKDL_DEVICE, vkdl_context_create_info.device) run from 0. */
+VKDL_API vkdl_status vkdl_device_count(int *count);
+/* What device `index` is and can do (VKDL_ERROR_INVALID_ARGUMENT if out of range). */
+VKDL_API vkdl_status vkdl_device_get_info(int index, vkdl_device_info *out);
+/* The context's device, with the features it uses (after switches such as VKDL_DISABLE_PUSH_DESCRIPTOR). */
+VKDL_API vkdl_status vkdl_context_device_info(const vkdl_context *ctx, vkdl_device_info *out);
+
 /* ------------------------------------------------------------------ tensors */
 
 /* A contiguous row-major tensor of up to VKDL_MAX_DIMS dims; contents are undefined. */

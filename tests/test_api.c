@@ -221,6 +221,50 @@ static void run_log(void *arg)
     vkdl_context_destroy(ctx);
 }
 
+static bool info_filled(const vkdl_device_info *d)
+{
+    return d->name[0] && d->driver_name[0] && d->api_version && d->subgroup_size && d->device_local_bytes &&
+           d->type <= VKDL_DEVICE_TYPE_CPU && !d->next;
+}
+
+static void run_devices(void *arg)
+{
+    (void)arg;
+    int n = 0;
+    TH_OK(vkdl_device_count(&n));
+    EXPECT(n >= 1);
+    vkdl_device_info ctx_info = {0}, info;
+    TH_OK(vkdl_context_device_info(th_gpu, &ctx_info));
+    EXPECT(info_filled(&ctx_info) && !strcmp(ctx_info.name, vkdl_context_device_name(th_gpu)));
+    bool found = false;
+    for (int i = 0; i < n; i++) {
+        info = (vkdl_device_info){0};
+        if (!TH_OK(vkdl_device_get_info(i, &info)))
+            continue;
+        if (!TH_TRUE(info_filled(&info)))
+            th_fail("    device %d: \"%s\" driver \"%s\" api 0x%x subgroup %u memory %llu", i, info.name,
+                    info.driver_name, info.api_version, info.subgroup_size, (unsigned long long)info.device_local_bytes);
+        found = found || (!strcmp(info.name, ctx_info.name) && info.type == ctx_info.type &&
+                          info.vendor_id == ctx_info.vendor_id && info.device_id == ctx_info.device_id);
+    }
+    EXPECT(found);
+    info = (vkdl_device_info){0};
+    TH_STATUS(vkdl_device_get_info(n, &info), VKDL_ERROR_INVALID_ARGUMENT, "out of range");
+    TH_STATUS(vkdl_device_get_info(-1, &info), VKDL_ERROR_INVALID_ARGUMENT, "device index -1 out of range");
+    TH_STATUS(vkdl_device_get_info(0, NULL), VKDL_ERROR_INVALID_ARGUMENT, "out is NULL");
+    TH_STATUS(vkdl_device_count(NULL), VKDL_ERROR_INVALID_ARGUMENT, "count is NULL");
+    const vkdl_base_struct ext = {.type = (vkdl_structure_type)7};
+    info.next = &ext;
+    TH_STATUS(vkdl_device_get_info(0, &info), VKDL_ERROR_INVALID_ARGUMENT, "unknown extension struct type 7");
+    TH_STATUS(vkdl_context_device_info(th_gpu, &info), VKDL_ERROR_INVALID_ARGUMENT, "unknown extension struct type 7");
+    info = (vkdl_device_info){0};
+    TH_OK(vkdl_context_device_info(th_cpu, &info));
+    EXPECT(!strcmp(info.name, "cpu") && info.type == VKDL_DEVICE_TYPE_CPU);
+    printf("    %d device(s); this one: %s, %s %s, %u MiB device-local, subgroup %u, features 0x%x\n", n,
+           ctx_info.name, ctx_info.driver_name, ctx_info.driver_info, (unsigned)(ctx_info.device_local_bytes >> 20),
+           ctx_info.subgroup_size, ctx_info.features);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -228,5 +272,6 @@ int main(int argc, char **argv)
     th_run("api/version", run_version, NULL);
     th_run("api/next-chain", run_next_chain, NULL);
     th_run("api/log", run_log, NULL);
+    th_run("api/devices", run_devices, NULL);
     return th_finish();
 }

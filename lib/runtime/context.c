@@ -110,6 +110,22 @@ const char *vkdl_context_device_name(const vkdl_context *ctx)
     return ctx->backend == VKDL_BACKEND_CPU ? "cpu" : ctx->dev.caps.name;
 }
 
+vkdl_status vkdl_context_device_info(const vkdl_context *ctx, vkdl_device_info *out)
+{
+    if (!ctx || !out)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "context_device_info: %s is NULL", ctx ? "out" : "context");
+    VKDL_TRY(vkdl_check_next("context_device_info", out->next));
+    if (ctx->backend == VKDL_BACKEND_VULKAN) {
+        vkdl_caps_info(&ctx->dev.caps, out);
+        return VKDL_OK;
+    }
+    /* The CPU backend: the host, which runs every op without any device feature. */
+    *out = (vkdl_device_info){.type = VKDL_DEVICE_TYPE_CPU};
+    snprintf(out->name, sizeof out->name, "cpu");
+    snprintf(out->driver_name, sizeof out->driver_name, "vkdl CPU backend");
+    return VKDL_OK;
+}
+
 vkdl_backend vkdl_context_backend(const vkdl_context *ctx) { return ctx ? ctx->backend : VKDL_BACKEND_CPU; }
 
 void vkdl_context_memory(const vkdl_context *ctx, size_t *current, size_t *peak)

@@ -678,3 +678,77 @@ vkdl_status vkdl_devices_print(FILE *out, const char *select)
     vkdl_device_close(&d);
     return s;
 }
+
+/* ---------------------------------------------------------------- devices as data */
+
+void vkdl_caps_info(const vkdl_caps *c, vkdl_device_info *out)
+{
+    const void *next = out->next;
+    memset(out, 0, sizeof *out);
+    out->next = next;
+    snprintf(out->name, sizeof out->name, "%s", c->name);
+    snprintf(out->driver_name, sizeof out->driver_name, "%s", c->driver_name);
+    snprintf(out->driver_info, sizeof out->driver_info, "%s", c->driver_info);
+    out->type = (vkdl_device_type)c->type;
+    out->vendor_id = c->vendor_id;
+    out->device_id = c->device_id;
+    out->api_version = c->api_version;
+    out->driver_version = c->driver_version;
+    for (uint32_t i = 0; i < c->mem.memoryHeapCount; i++)
+        if (c->mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+            out->device_local_bytes += c->mem.memoryHeaps[i].size;
+    out->subgroup_size = c->subgroup_size;
+    const struct { bool on; uint32_t bit; } f[] = {
+        {c->fp16, VKDL_FEATURE_FP16}, {c->int8, VKDL_FEATURE_INT8}, {c->storage16, VKDL_FEATURE_STORAGE_16BIT},
+        {c->storage8, VKDL_FEATURE_STORAGE_8BIT},
+        {(c->subgroup_ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) != 0, VKDL_FEATURE_SUBGROUP_ARITHMETIC},
+        {c->push_descriptor, VKDL_FEATURE_PUSH_DESCRIPTOR}, {c->timestamps, VKDL_FEATURE_TIMESTAMPS},
+        {c->coopmat, VKDL_FEATURE_COOPERATIVE_MATRIX},
+    };
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(f); i++)
+        out->features |= f[i].on ? f[i].bit : 0;
+}
+
+/* Probe device index (or only count them when caps is NULL) on a throwaway instance. */
+static vkdl_status probe_index(const char *op, int index, int *count, vkdl_caps *caps)
+{
+    vkdl_device d;
+    memset(&d, 0, sizeof d);
+    VKDL_TRY(create_instance(&d, false));
+    VkPhysicalDevice *pds;
+    uint32_t n;
+    vkdl_status s = enumerate(d.instance, &pds, &n);
+    if (s == VKDL_OK) {
+        *count = (int)n;
+        if (caps && (index < 0 || (uint32_t)index >= n))
+            s = vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: device index %d out of range (%u devices)", op, index, n);
+        else if (caps) {
+            int fam = compute_family(pds[index]);
+            probe(pds[index], fam < 0 ? 0 : (uint32_t)fam, caps);
+            probe_coopmat(d.instance, pds[index], caps);
+        }
+        free(pds);
+    }
+    vkdl_device_close(&d);
+    return s;
+}
+
+vkdl_status vkdl_device_count(int *count)
+{
+    if (!count)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "device_count: count is NULL");
+    *count = 0;
+    return probe_index("device_count", 0, count, NULL);
+}
+
+vkdl_status vkdl_device_get_info(int index, vkdl_device_info *out)
+{
+    if (!out)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "device_get_info: out is NULL");
+    VKDL_TRY(vkdl_check_next("device_get_info", out->next));
+    vkdl_caps c;
+    int count;
+    VKDL_TRY(probe_index("device_get_info", index, &count, &c));
+    vkdl_caps_info(&c, out);
+    return VKDL_OK;
+}

@@ -115,6 +115,8 @@ typedef struct vkdl_device {
 vkdl_status vkdl_device_open(vkdl_device *d, const char *select, bool validate);
 void vkdl_device_close(vkdl_device *d);
 void vkdl_caps_print(FILE *out, const vkdl_caps *c);
+/* The public view of c (out->next already checked). */
+void vkdl_caps_info(const vkdl_caps *c, vkdl_device_info *out);
 
 /* ------------------------------------------------------------------ memory (memory.c) */
 

@@ -56,10 +56,11 @@ extern "C" {
     X(ERROR_UNSUPPORTED, 8, "unsupported by the device")     /* the device lacks a feature the op needs */  \
     X(ERROR_NO_DEVICE, 9, "no suitable Vulkan device")       /* none at all, or none matches VKDL_DEVICE */ \
     X(ERROR_DEVICE_LOST, 10, "device lost")                                                                 \
-    X(ERROR_VULKAN, 11, "Vulkan error")                      /* other Vulkan failures; message has VkResult */\
+    X(ERROR_VULKAN, 11, "Vulkan error")                      /* any other; the message has the VkResult */  \
     X(ERROR_IO, 12, "I/O error")                                                                            \
     X(ERROR_CORRUPT_DATA, 13, "corrupt data")                /* a file or blob failed its checks */         \
-    X(ERROR_CONTEXT_MISMATCH, 14, "tensors from different contexts") /* tensors of two contexts in one op */
+    X(ERROR_CONTEXT_MISMATCH, 14, "tensors from different contexts") /* tensors of two contexts in one op */ \
+    X(ERROR_OUT_OF_RANGE, 15, "value out of range")          /* host data the tensor's dtype cannot hold */
 
 #define VKDL_ENUM_VALUE_(name, value, string) VKDL_##name = value,
 
@@ -74,6 +75,9 @@ VKDL_API const char *vkdl_version_string(void);
 VKDL_API const char *vkdl_status_string(vkdl_status status);
 /* The status's identifier, e.g. "VKDL_ERROR_SHAPE_MISMATCH" ("unknown" if out of range). */
 VKDL_API const char *vkdl_status_name(vkdl_status status);
+/* The calling thread's message for its last failed call ("matmul: inner dims differ: ..."). */
+VKDL_API const char *vkdl_last_error(void);
+
 /* ------------------------------------------------------------------ log */
 
 typedef enum vkdl_log_level {
@@ -89,15 +93,13 @@ typedef void (*vkdl_log_fn)(vkdl_log_level level, const char *message, void *use
  * still reach the previous fn); NULL restores the default, which writes them to stderr. */
 VKDL_API void vkdl_set_log(vkdl_log_fn fn, void *user);
 
-/* The calling thread's message for its last failed call ("matmul: inner dims differ: ..."). */
-VKDL_API const char *vkdl_last_error(void);
-
 typedef enum vkdl_dtype {
     VKDL_F32 = 0,
-    VKDL_F16,
-    VKDL_BF16,
-    VKDL_I32,
-    VKDL_U8,
+    VKDL_F16 = 1,
+    VKDL_BF16 = 2,
+    VKDL_I32 = 3,
+    VKDL_U8 = 4,
+    VKDL_I64 = 5,                   /* host data only (upload/download): no tensor has it */
 } vkdl_dtype;
 
 /* "f32", "f16", ...; and the size of one element in bytes (0 for an invalid dtype). */
@@ -214,9 +216,12 @@ VKDL_API vkdl_status vkdl_tensor_reshape(vkdl_tensor *t, int ndim, const int64_t
 VKDL_API vkdl_status vkdl_tensor_slice(vkdl_tensor *t, int64_t start, int64_t end, vkdl_tensor **out);
 
 /* Copy numel elements from host memory of dtype src_dtype (converted as needed: f32<->f16/bf16,
- * i32/u8<->f32); src_bytes must be exactly numel * size of src_dtype. */
+ * i32/u8<->f32, i64<->any); src_bytes must be exactly numel * size of src_dtype. i64 data going into
+ * an i32 or u8 tensor must fit it: otherwise VKDL_ERROR_OUT_OF_RANGE names the first element that
+ * does not, and the tensor is left unchanged. Into a float tensor it is rounded, as NumPy does. */
 VKDL_API vkdl_status vkdl_tensor_upload(vkdl_tensor *t, const void *src, vkdl_dtype src_dtype, size_t src_bytes);
-/* Wait for pending writes to t and copy it to host memory, converting to dst_dtype. */
+/* Wait for pending writes to t and copy it to host memory, converting to dst_dtype (to i64: floats
+ * are truncated and saturated, NaN gives 0). */
 VKDL_API vkdl_status vkdl_tensor_download(vkdl_tensor *t, void *dst, vkdl_dtype dst_dtype, size_t dst_bytes);
 /* Set every element to value (rounded to the tensor's dtype). */
 VKDL_API vkdl_status vkdl_tensor_fill(vkdl_tensor *t, double value);

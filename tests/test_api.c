@@ -2,6 +2,8 @@
  * create-info structs, the log callback, device queries and host i64 data. */
 #include "harness.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +82,7 @@ static void run_enum_names(void *arg)
     EXPECT(!strcmp(vkdl_reduce_op_name(VKDL_ARGMAX), "argmax"));
     /* Pinned values: the ABI. */
     EXPECT(VKDL_ERROR_CONTEXT_MISMATCH == 14 && VKDL_ABS == 9 && VKDL_DIV == 3 && VKDL_ARGMAX == 3);
-    EXPECT(VKDL_RMSPROP == 3);
+    EXPECT(VKDL_RMSPROP == 3 && VKDL_ERROR_OUT_OF_RANGE == 15 && VKDL_I64 == 5);
 }
 
 static void run_version(void *arg)
@@ -265,6 +267,58 @@ static void run_devices(void *arg)
            ctx_info.subgroup_size, ctx_info.features);
 }
 
+/* i64 host data into and out of i32, u8 and f32 tensors, on both backends. */
+static void run_i64(void *arg)
+{
+    (void)arg;
+    int64_t n = 6;
+    const int64_t in[6] = {0, -1, 7, INT32_MAX, INT32_MIN, 123456789};
+    for (int g = 0; g < 2; g++) {
+        vkdl_context *ctx = g ? th_gpu : th_cpu;
+        vkdl_tensor *t, *f, *u, *bad = NULL;
+        TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 1, &n, &t));
+        TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, &n, &f));
+        TH_OK(vkdl_tensor_create(ctx, VKDL_U8, 1, &n, &u));
+        TH_STATUS(vkdl_tensor_create(ctx, VKDL_I64, 1, &n, &bad), VKDL_ERROR_DTYPE_MISMATCH, "i64 is a host-only dtype");
+        EXPECT(bad == NULL);
+        TH_OK(vkdl_tensor_upload(t, in, VKDL_I64, sizeof in));
+        int32_t got32[6];
+        int64_t got64[6];
+        TH_OK(vkdl_tensor_download(t, got32, VKDL_I32, sizeof got32));
+        TH_OK(vkdl_tensor_download(t, got64, VKDL_I64, sizeof got64));
+        for (int i = 0; i < 6; i++)
+            if (got32[i] != in[i] || got64[i] != in[i])
+                th_fail("element %d: uploaded %lld, read back %d as i32 and %lld as i64", i, (long long)in[i],
+                        (int)got32[i], (long long)got64[i]);
+        /* One element outside int32 fails the whole upload and leaves the tensor as it was. */
+        const int64_t over[6] = {1, 2, 3, (int64_t)INT32_MAX + 1, -5000000000LL, 6};
+        TH_STATUS(vkdl_tensor_upload(t, over, VKDL_I64, sizeof over), VKDL_ERROR_OUT_OF_RANGE,
+                  "i64 element 3 is 2147483648, outside i32");
+        TH_OK(vkdl_tensor_download(t, got64, VKDL_I64, sizeof got64));
+        EXPECT(!memcmp(got64, in, sizeof in));
+        TH_STATUS(vkdl_tensor_upload(u, in, VKDL_I64, sizeof in), VKDL_ERROR_OUT_OF_RANGE, "i64 element 1 is -1");
+        TH_STATUS(vkdl_tensor_upload(t, in, VKDL_I64, sizeof in - 8), VKDL_ERROR_INVALID_ARGUMENT, "needs 48");
+        /* Into a float tensor: rounded like NumPy; back to i64 truncated. */
+        TH_OK(vkdl_tensor_upload(f, in, VKDL_I64, sizeof in));
+        float gotf[6];
+        TH_OK(vkdl_tensor_download(f, gotf, VKDL_F32, sizeof gotf));
+        TH_OK(vkdl_tensor_download(f, got64, VKDL_I64, sizeof got64));
+        for (int i = 0; i < 6; i++)
+            if (gotf[i] != (float)in[i] || got64[i] != (int64_t)(float)in[i])
+                th_fail("f32 element %d: uploaded %lld, read back %g and %lld", i, (long long)in[i], (double)gotf[i],
+                        (long long)got64[i]);
+        const float special[6] = {NAN, INFINITY, -INFINITY, -2.75f, 1e30f, 0.5f};
+        const int64_t want[6] = {0, INT64_MAX, INT64_MIN, -2, INT64_MAX, 0};
+        TH_OK(vkdl_tensor_upload(f, special, VKDL_F32, sizeof special));
+        TH_OK(vkdl_tensor_download(f, got64, VKDL_I64, sizeof got64));
+        EXPECT(!memcmp(got64, want, sizeof want));
+        EXPECT(vkdl_dtype_size(VKDL_I64) == 8 && !strcmp(vkdl_dtype_name(VKDL_I64), "i64"));
+        vkdl_tensor_destroy(t);
+        vkdl_tensor_destroy(f);
+        vkdl_tensor_destroy(u);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -273,5 +327,6 @@ int main(int argc, char **argv)
     th_run("api/next-chain", run_next_chain, NULL);
     th_run("api/log", run_log, NULL);
     th_run("api/devices", run_devices, NULL);
+    th_run("api/i64", run_i64, NULL);
     return th_finish();
 }

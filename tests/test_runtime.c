@@ -192,7 +192,7 @@ static void check_bad_create(vkdl_context *c)
     for (int i = 0; i < VKDL_MAX_DIMS + 1; i++)
         s9[i] = 1;
     BAD_CREATE(vkdl_tensor_create(c, VKDL_F32, VKDL_MAX_DIMS + 1, s9, &t), VKDL_ERROR_INVALID_ARGUMENT, "ndim 9");
-    BAD_CREATE(vkdl_tensor_create(c, (vkdl_dtype)5, 2, s2, &t), VKDL_ERROR_INVALID_ARGUMENT, "invalid dtype");
+    BAD_CREATE(vkdl_tensor_create(c, (vkdl_dtype)6, 2, s2, &t), VKDL_ERROR_INVALID_ARGUMENT, "invalid dtype");
     BAD_CREATE(vkdl_tensor_create(c, (vkdl_dtype)-1, 2, s2, &t), VKDL_ERROR_INVALID_ARGUMENT, "invalid dtype");
     int64_t neg[3] = {2, -3, 4};
     BAD_CREATE(vkdl_tensor_create(c, VKDL_F32, 3, neg, &t), VKDL_ERROR_INVALID_ARGUMENT, "negative");
@@ -1358,8 +1358,8 @@ static void run_misc(void *arg)
         TH_TRUE(strcmp(vkdl_dtype_name(ALL_DTYPES[d]), names[d]) == 0);
         TH_TRUE(vkdl_dtype_size(ALL_DTYPES[d]) == sizes[d]);
     }
-    TH_TRUE(vkdl_dtype_size((vkdl_dtype)5) == 0 && vkdl_dtype_size((vkdl_dtype)-1) == 0);
-    TH_TRUE(vkdl_dtype_name((vkdl_dtype)5) != NULL && vkdl_dtype_name((vkdl_dtype)-1) != NULL);
+    TH_TRUE(vkdl_dtype_size((vkdl_dtype)6) == 0 && vkdl_dtype_size((vkdl_dtype)-1) == 0);
+    TH_TRUE(vkdl_dtype_name((vkdl_dtype)6) != NULL && vkdl_dtype_name((vkdl_dtype)-1) != NULL);
 
     FILE *f = tmpfile();
     if (TH_TRUE(f != NULL)) {

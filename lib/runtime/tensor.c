@@ -14,6 +14,7 @@ const char *vkdl_dtype_name(vkdl_dtype d)
     case VKDL_BF16: return "bf16";
     case VKDL_I32: return "i32";
     case VKDL_U8: return "u8";
+    case VKDL_I64: return "i64";
     }
     return "invalid-dtype";
 }
@@ -24,6 +25,7 @@ size_t vkdl_dtype_size(vkdl_dtype d)
     case VKDL_F32: case VKDL_I32: return 4;
     case VKDL_F16: case VKDL_BF16: return 2;
     case VKDL_U8: return 1;
+    case VKDL_I64: return 8;
     }
     return 0;
 }
@@ -94,6 +96,7 @@ static double load_as_double(const void *p, vkdl_dtype d, size_t i)
     case VKDL_BF16: return vkdl_bf16_to_f32(((const uint16_t *)p)[i]);
     case VKDL_I32: return ((const int32_t *)p)[i];
     case VKDL_U8: return ((const uint8_t *)p)[i];
+    case VKDL_I64: return (double)((const int64_t *)p)[i];
     }
     return 0;
 }
@@ -109,6 +112,9 @@ static void store_double(void *p, vkdl_dtype d, size_t i, double v)
         break;
     case VKDL_U8:
         ((uint8_t *)p)[i] = isnan(v) || v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
+        break;
+    case VKDL_I64: /* saturate as for i32; 2^63 is the first double past INT64_MAX */
+        ((int64_t *)p)[i] = isnan(v) ? 0 : v >= 0x1p63 ? INT64_MAX : v <= -0x1p63 ? INT64_MIN : (int64_t)v;
         break;
     }
 }
@@ -187,6 +193,9 @@ vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim,
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: context is NULL");
     if (vkdl_dtype_size(dtype) == 0)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: invalid dtype %d", (int)dtype);
+    if (dtype == VKDL_I64)
+        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "tensor_create: i64 is a host-only dtype (for upload and "
+                         "download); create an i32 tensor");
     if (ndim < 0 || ndim > VKDL_MAX_DIMS)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: ndim %d not in [0, %d]", ndim, VKDL_MAX_DIMS);
     if (ndim > 0 && !shape)
@@ -349,9 +358,25 @@ static vkdl_status check_host_io(const char *op, const vkdl_tensor *t, const voi
     return VKDL_OK;
 }
 
+/* i64 host data must fit an integer tensor exactly, as a cast that wraps or saturates would corrupt
+ * indices and labels unseen. */
+static vkdl_status check_i64_range(const vkdl_tensor *t, const int64_t *v, size_t n)
+{
+    int64_t lo = t->dtype == VKDL_I32 ? INT32_MIN : 0, hi = t->dtype == VKDL_I32 ? INT32_MAX : UINT8_MAX;
+    if (t->dtype != VKDL_I32 && t->dtype != VKDL_U8)
+        return VKDL_OK;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < lo || v[i] > hi)
+            return vkdl_fail(VKDL_ERROR_OUT_OF_RANGE, "upload: i64 element %zu is %lld, outside %s [%lld, %lld]", i,
+                             (long long)v[i], vkdl_dtype_name(t->dtype), (long long)lo, (long long)hi);
+    return VKDL_OK;
+}
+
 vkdl_status vkdl_tensor_upload(vkdl_tensor *t, const void *src, vkdl_dtype sd, size_t bytes)
 {
     VKDL_TRY(check_host_io("upload", t, src, sd, bytes));
+    if (sd == VKDL_I64)
+        VKDL_TRY(check_i64_range(t, src, (size_t)t->numel));
     size_t n = (size_t)t->numel, tb = vkdl_tensor_bytes(t);
     if (n == 0)
         return VKDL_OK;
@@ -410,7 +435,7 @@ vkdl_status vkdl_tensor_fill(vkdl_tensor *t, double value)
     size_t n = (size_t)t->numel, es = vkdl_dtype_size(t->dtype);
     if (n == 0)
         return VKDL_OK;
-    uint8_t one[4];
+    uint8_t one[8]; /* the widest dtype store_double writes */
     store_double(one, t->dtype, 0, value);
     if (t->ctx->backend == VKDL_BACKEND_CPU) {
         char *p = vkdl_tensor_host(t);

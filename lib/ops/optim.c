@@ -17,8 +17,6 @@ _Static_assert(VKDL_SGD == OPTIM_TYPE_SGD && VKDL_ADAM == OPTIM_TYPE_ADAM && VKD
                    VKDL_RMSPROP == OPTIM_TYPE_RMSPROP,
                "vkdl_optimizer matches optim.h");
 
-static const char *const TYPE_NAMES[] = {"sgd", "adam", "adamw", "rmsprop"};
-
 /* Per-step constants shared by both backends, derived once from the info in double. */
 typedef struct optim_plan {
     bool use_m, use_v, first;
@@ -32,8 +30,8 @@ static bool is_finite_nonneg(float f) { return f >= 0 && isfinite(f); }
 static vkdl_status check_state(const char *what, const vkdl_tensor *t, const vkdl_tensor *param, vkdl_optimizer type)
 {
     if (!t)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: %s needs state %s, which is NULL", TYPE_NAMES[type],
-                         what);
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: %s needs state %s, which is NULL",
+                         vkdl_optimizer_name(type), what);
     VKDL_TRY(vkdl_check_same_ctx("optim_step", t, param));
     VKDL_TRY(vkdl_check_dtype("optim_step", what, t, VKDL_F32));
     if (t->numel != param->numel)
@@ -50,7 +48,7 @@ static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param,
     VKDL_TRY(vkdl_check_next("optim_step", in->next));
     if ((unsigned)in->type > VKDL_RMSPROP)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: invalid optimizer type %d", (int)in->type);
-    const char *name = TYPE_NAMES[in->type];
+    const char *name = vkdl_optimizer_name(in->type);
     VKDL_TRY(vkdl_check_tensor("optim_step", "param", param));
     VKDL_TRY(vkdl_check_tensor("optim_step", "grad", grad));
     VKDL_TRY(vkdl_check_same_ctx("optim_step", grad, param));

@@ -208,7 +208,8 @@ VKDL_API vkdl_status vkdl_context_device_info(const vkdl_context *ctx, vkdl_devi
 /* A contiguous row-major tensor of up to VKDL_MAX_DIMS dims; contents are undefined. */
 VKDL_API vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
                                vkdl_tensor **out);
-/* Views share memory with their source and keep it alive; destroy each handle once. */
+/* Views share memory with their source and keep it alive; destroy each handle once. A tensor of
+ * the autograd graph (see vkdl_f_*) is refused: the graph frees it. */
 VKDL_API void vkdl_tensor_destroy(vkdl_tensor *t);
 /* A view with the same elements in a new shape (one dim may be -1 to infer it). */
 VKDL_API vkdl_status vkdl_tensor_reshape(vkdl_tensor *t, int ndim, const int64_t *shape, vkdl_tensor **out);
@@ -523,8 +524,15 @@ VKDL_API vkdl_status vkdl_safetensors_load(const char *path, int count, const ch
  * Leaves are tensors marked with vkdl_tensor_set_requires_grad (a module's parameters are). The
  * vkdl_f_* functions below allocate their output; while grad mode is on and an input requires
  * gradients, they also record their backward on the context's tape. Every tensor a vkdl_f_*
- * function returns belongs to the context's graph: it stays valid until vkdl_backward() or
- * vkdl_graph_free() and must not be destroyed by the caller. Graph memory is pooled, so a
+ * function returns belongs to the context's graph and must not be destroyed by the caller
+ * (vkdl_tensor_destroy refuses it). It stays valid through vkdl_backward() (so the loss can be read
+ * after backward, as in PyTorch) until the graph is freed: by vkdl_graph_free(), by destroying the
+ * context, or by the first vkdl_f_* call (or vkdl_module_forward) after vkdl_backward(), which starts
+ * the next graph. A handle of a freed graph is refused by every function with
+ * VKDL_ERROR_INVALID_ARGUMENT ("... belonged to an autograd graph that was freed"; value getters
+ * answer as for NULL) until its handle memory is reused, which happens only after two more graphs
+ * have been freed and more than 1024 freed handles wait; after that it may name a newer tensor.
+ * Graph memory is pooled, so a
  * training loop that repeats the same shapes reaches a steady state within its first few steps and
  * allocates nothing after that. Inputs of recorded ops must stay alive and unchanged until backward. */
 
@@ -534,9 +542,12 @@ VKDL_API int vkdl_tensor_requires_grad(const vkdl_tensor *t);
 /* The accumulated gradient of a leaf (same shape), or NULL before its first backward. */
 VKDL_API vkdl_tensor *vkdl_tensor_grad(const vkdl_tensor *t);
 /* Back-propagate from loss (a one-element tensor, seed gradient 1), accumulating into the leaves'
- * gradients; then free the graph (loss included). */
+ * gradients. The graph's tensors (loss included) stay readable until the next vkdl_f_* call or
+ * vkdl_graph_free frees the graph (see above: its handles are then refused, not reused, for at
+ * least two more graphs); a second backward of the same graph is refused. */
 VKDL_API vkdl_status vkdl_backward(vkdl_tensor *loss);
-/* Free the graph without a backward pass (after evaluation, or to drop a step). */
+/* Free the graph now, with or without a backward pass (after evaluation, or to drop a step); its
+ * handles are refused from then on, as described above. */
 VKDL_API void vkdl_graph_free(vkdl_context *ctx);
 /* Switch recording on (the default) or off, e.g. for evaluation; returns the previous setting. */
 VKDL_API int vkdl_grad_enabled(vkdl_context *ctx, int enabled);

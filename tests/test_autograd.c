@@ -759,8 +759,8 @@ static size_t grad_bytes(const model *m)
     return (size_t)(vkdl_tensor_numel(m->w) + vkdl_tensor_numel(m->b)) * sizeof(float);
 }
 
-/* vkdl_backward frees the graph: two more graph frees then release its pooled storage (a graph
- * still alive would need three). vkdl_graph_free frees a forward-only graph. With grad mode off
+/* vkdl_backward leaves the graph's tensors readable: a graph free retires them into the pool and two
+ * more release its storage (drain). vkdl_graph_free frees a forward-only graph. With grad mode off
  * nothing is recorded. */
 static void run_lifetime(void *arg)
 {
@@ -778,10 +778,9 @@ static void run_lifetime(void *arg)
         size_t base = mem_now(ctx);
         vkdl_tensor *loss;
         if (TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) && TH_OK(vkdl_backward(loss))) {
-            vkdl_graph_free(ctx);
-            vkdl_graph_free(ctx);
+            drain(ctx);
             if (mem_now(ctx) != base + grad_bytes(&m))
-                th_fail("%s: after backward and two graph frees %zu bytes in use, expected %zu", dev, mem_now(ctx),
+                th_fail("%s: after backward and three graph frees %zu bytes in use, expected %zu", dev, mem_now(ctx),
                         base + grad_bytes(&m));
         }
         base = mem_now(ctx);
@@ -999,6 +998,236 @@ static void run_bad(void *arg)
     }
 }
 
+/* ---------------------------------------------------------------- graph handles after backward */
+
+/* loss.backward(); loss.item(): vkdl_backward leaves the graph's tensors readable, with the
+ * forward's values, until the next vkdl_f_* call; a second backward of the same graph is refused. */
+static void run_read_after_backward(void *arg)
+{
+    (void)arg;
+    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
+    for (int k = 0; k < 2; k++) {
+        model m = {0};
+        vkdl_tensor *loss;
+        float before = 0, after = 1;
+        if (model_create(ctxs[k], &m) && TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) &&
+            TH_OK(vkdl_tensor_download(loss, &before, VKDL_F32, sizeof before)) && TH_OK(vkdl_backward(loss)) &&
+            TH_OK(vkdl_tensor_download(loss, &after, VKDL_F32, sizeof after))) {
+            if (after != before)
+                th_fail("%s: loss reads %g after backward, %g before", vkdl_context_device_name(ctxs[k]), after,
+                        before);
+            TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "already back-propagated");
+            vkdl_tensor_destroy(loss); /* refused: the graph frees it */
+            TH_TRUE(strstr(vkdl_last_error(), "belongs to the autograd graph") != NULL);
+            TH_OK(vkdl_tensor_download(loss, &after, VKDL_F32, sizeof after));
+        }
+        vkdl_graph_free(ctxs[k]);
+        model_destroy(&m);
+    }
+}
+
+/* A handle from a freed graph given to every public function that takes a tensor (in every tensor
+ * argument, or in the info struct that carries one) is refused by name: no crash, no use after free. */
+#define FREED "autograd graph that was freed"
+
+typedef struct stale_env {
+    vkdl_tensor *s;                 /* the stale handle */
+    vkdl_tensor *u;                 /* a live f32 [2, 2] */
+    vkdl_tensor *q;                 /* a live f32 [1, 1, 2, 2] */
+    vkdl_module *lin;
+    vkdl_dataset *ds;
+} stale_env;
+
+typedef vkdl_status (*stale_fn)(const stale_env *e);
+typedef struct stale_case {
+    const char *name;
+    stale_fn call;
+} stale_case;
+
+/* Value-returning functions answer as for NULL; their status is read from that answer. */
+static vkdl_status answered_null(bool null_like) { return null_like ? VKDL_ERROR_INVALID_ARGUMENT : VKDL_OK; }
+
+#define STALE(fn, ...) static vkdl_status stale_##fn(const stale_env *e) { vkdl_tensor *s = e->s, *o = NULL; \
+        (void)s; (void)o; __VA_ARGS__ }
+STALE(tensor_destroy, vkdl_tensor_destroy(s); return VKDL_ERROR_INVALID_ARGUMENT;)
+STALE(tensor_reshape, int64_t d = -1; return vkdl_tensor_reshape(s, 1, &d, &o);)
+STALE(tensor_slice, return vkdl_tensor_slice(s, 0, 1, &o);)
+STALE(tensor_upload, float v[24] = {0}; return vkdl_tensor_upload(s, v, VKDL_F32, sizeof v);)
+STALE(tensor_download, float v[24]; return vkdl_tensor_download(s, v, VKDL_F32, sizeof v);)
+STALE(tensor_fill, return vkdl_tensor_fill(s, 1.0);)
+STALE(tensor_dtype, return answered_null(vkdl_tensor_dtype(s) == VKDL_F32);)
+STALE(tensor_ndim, return answered_null(vkdl_tensor_ndim(s) == 0);)
+STALE(tensor_dim, return answered_null(vkdl_tensor_dim(s, 0) == 0);)
+STALE(tensor_numel, return answered_null(vkdl_tensor_numel(s) == 0);)
+STALE(tensor_context, return answered_null(vkdl_tensor_context(s) == NULL);)
+STALE(unary, return vkdl_unary(VKDL_RELU, s, s);)
+STALE(scale, return vkdl_scale(s, 1, 0, s);)
+STALE(binary, return vkdl_binary(VKDL_ADD, s, s, s);)
+STALE(reduce, return vkdl_reduce(VKDL_SUM, s, 0, s);)
+STALE(softmax, return vkdl_softmax(s, s);)
+STALE(log_softmax, return vkdl_log_softmax(s, s);)
+STALE(permute, int perm[1] = {0}; return vkdl_permute(s, perm, s);)
+STALE(copy, return vkdl_copy(s, s);)
+STALE(matmul, return vkdl_matmul(s, s, s, NULL);)
+STALE(matmul_bias, vkdl_matmul_info i = {.alpha = 1, .bias = s}; return vkdl_matmul(e->u, e->u, e->u, &i);)
+STALE(unary_backward, return vkdl_unary_backward(VKDL_RELU, s, s, s);)
+STALE(binary_backward, return vkdl_binary_backward(VKDL_ADD, s, s, s, s, s);)
+STALE(softmax_backward, return vkdl_softmax_backward(s, s, s);)
+STALE(log_softmax_backward, return vkdl_log_softmax_backward(s, s, s);)
+STALE(conv2d, return vkdl_conv2d(s, s, s, s, NULL);)
+STALE(conv2d_backward_data, return vkdl_conv2d_backward_data(s, s, s, NULL);)
+STALE(conv2d_backward_weight, return vkdl_conv2d_backward_weight(s, s, s, s, NULL);)
+STALE(conv_transpose2d, return vkdl_conv_transpose2d(s, s, s, s, NULL);)
+STALE(conv_transpose2d_backward_weight, return vkdl_conv_transpose2d_backward_weight(s, s, s, s, NULL);)
+STALE(maxpool2d, vkdl_pool2d_info i = {.kernel = {1, 1}}; return vkdl_maxpool2d(s, s, s, &i);)
+STALE(maxpool2d_backward, return vkdl_maxpool2d_backward(s, s, s);)
+STALE(avgpool2d, vkdl_pool2d_info i = {.kernel = {1, 1}}; return vkdl_avgpool2d(s, s, &i);)
+STALE(avgpool2d_backward, vkdl_pool2d_info i = {.kernel = {1, 1}}; return vkdl_avgpool2d_backward(s, s, &i);)
+STALE(global_avgpool2d, return vkdl_global_avgpool2d(s, s);)
+STALE(global_avgpool2d_backward, return vkdl_global_avgpool2d_backward(s, s);)
+STALE(upsample_nearest2d, return vkdl_upsample_nearest2d(s, s);)
+STALE(upsample_nearest2d_backward, return vkdl_upsample_nearest2d_backward(s, s);)
+STALE(batchnorm, return vkdl_batchnorm(s, s, s, s, s, 1, 0.1f, 1e-5f, s, s, s);)
+STALE(batchnorm_backward, return vkdl_batchnorm_backward(s, s, s, s, s, s, s, s);)
+STALE(layernorm, return vkdl_layernorm(s, s, s, 1e-5f, s, s, s);)
+STALE(layernorm_backward, return vkdl_layernorm_backward(s, s, s, s, s, s, s, s);)
+STALE(rmsnorm, return vkdl_rmsnorm(s, s, 1e-5f, s, s);)
+STALE(rmsnorm_backward, return vkdl_rmsnorm_backward(s, s, s, s, s, s);)
+STALE(attention, return vkdl_attention(s, s, s, s, s, NULL);)
+STALE(attention_mask, vkdl_attention_info i = {.mask = s}; return vkdl_attention(e->q, e->q, e->q, e->q, NULL, &i);)
+STALE(attention_backward, return vkdl_attention_backward(s, s, s, s, s, s, s, s, s, NULL);)
+STALE(embedding, return vkdl_embedding(s, s, s);)
+STALE(embedding_backward, return vkdl_embedding_backward(s, s, s);)
+STALE(dropout, return vkdl_dropout(s, 0.5f, 1, s);)
+STALE(dropout_backward, return vkdl_dropout_backward(s, 0.5f, 1, s);)
+STALE(mse_loss, return vkdl_mse_loss(s, s, s);)
+STALE(mse_loss_backward, return vkdl_mse_loss_backward(s, s, 1, s);)
+STALE(cross_entropy, return vkdl_cross_entropy(s, s, s, NULL);)
+STALE(cross_entropy_backward, return vkdl_cross_entropy_backward(s, s, 1, s, NULL);)
+STALE(bce_with_logits, return vkdl_bce_with_logits(s, s, s);)
+STALE(bce_with_logits_backward, return vkdl_bce_with_logits_backward(s, s, 1, s);)
+STALE(lstm, return vkdl_lstm(s, s, s, s, s, s, s, s, s, s, s);)
+STALE(lstm_backward, return vkdl_lstm_backward(s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s);)
+STALE(gru, return vkdl_gru(s, s, s, s, s, s, s, s, s);)
+STALE(gru_backward, return vkdl_gru_backward(s, s, s, s, s, s, s, s, s, s, s, s, s, s, s);)
+STALE(optim_step, vkdl_optim_info i = {.type = VKDL_SGD, .lr = 0.1f}; return vkdl_optim_step(&i, s, s, s, s);)
+STALE(optim_step_grad_scale, vkdl_optim_info i = {.type = VKDL_SGD, .lr = 0.1f, .grad_scale = s};
+      return vkdl_optim_step(&i, e->u, e->u, NULL, NULL);)
+STALE(clip_grad_norm, return vkdl_clip_grad_norm(s, 1, s, s);)
+STALE(safetensors_save, const char *n = "s"; return vkdl_safetensors_save("/nonexistent/stale.safetensors", 1, &n, &s);)
+STALE(safetensors_load, const char *n = "s"; return vkdl_safetensors_load("/nonexistent/stale.safetensors", 1, &n, &s);)
+STALE(tensor_set_requires_grad, return vkdl_tensor_set_requires_grad(s, 1);)
+STALE(tensor_requires_grad, return answered_null(vkdl_tensor_requires_grad(s) == 0);)
+STALE(tensor_grad, return answered_null(vkdl_tensor_grad(s) == NULL);)
+STALE(backward, return vkdl_backward(s);)
+STALE(f_unary, return vkdl_f_unary(VKDL_RELU, s, &o);)
+STALE(f_scale, return vkdl_f_scale(s, 1, 0, &o);)
+STALE(f_binary, return vkdl_f_binary(VKDL_ADD, s, s, &o);)
+STALE(f_reduce, return vkdl_f_reduce(VKDL_SUM, s, 0, 0, &o);)
+STALE(f_softmax, return vkdl_f_softmax(s, &o);)
+STALE(f_log_softmax, return vkdl_f_log_softmax(s, &o);)
+STALE(f_reshape, int64_t d = -1; return vkdl_f_reshape(s, 1, &d, &o);)
+STALE(f_permute, int perm[1] = {0}; return vkdl_f_permute(s, perm, &o);)
+STALE(f_matmul, return vkdl_f_matmul(s, s, NULL, &o);)
+STALE(f_linear, return vkdl_f_linear(s, s, s, &o);)
+STALE(f_conv2d, return vkdl_f_conv2d(s, s, s, NULL, &o);)
+STALE(f_conv_transpose2d, return vkdl_f_conv_transpose2d(s, s, s, NULL, &o);)
+STALE(f_maxpool2d, vkdl_pool2d_info i = {.kernel = {1, 1}}; return vkdl_f_maxpool2d(s, &i, &o);)
+STALE(f_avgpool2d, vkdl_pool2d_info i = {.kernel = {1, 1}}; return vkdl_f_avgpool2d(s, &i, &o);)
+STALE(f_global_avgpool2d, return vkdl_f_global_avgpool2d(s, &o);)
+STALE(f_upsample_nearest2d, return vkdl_f_upsample_nearest2d(s, 2, &o);)
+STALE(f_batchnorm, return vkdl_f_batchnorm(s, s, s, s, s, 1, 0.1f, 1e-5f, &o);)
+STALE(f_layernorm, return vkdl_f_layernorm(s, s, s, 1e-5f, &o);)
+STALE(f_attention, return vkdl_f_attention(s, s, s, NULL, &o);)
+STALE(f_embedding, return vkdl_f_embedding(s, s, &o);)
+STALE(f_dropout, return vkdl_f_dropout(s, 0.5f, 1, &o);)
+STALE(f_mse_loss, return vkdl_f_mse_loss(s, s, &o);)
+STALE(f_cross_entropy, return vkdl_f_cross_entropy(s, s, NULL, &o);)
+STALE(f_bce_with_logits, return vkdl_f_bce_with_logits(s, s, &o);)
+STALE(f_lstm, vkdl_tensor *h, *c; return vkdl_f_lstm(s, s, s, s, s, s, s, &o, &h, &c);)
+STALE(f_gru, vkdl_tensor *h; return vkdl_f_gru(s, s, s, s, s, s, &o, &h);)
+STALE(module_forward, return vkdl_module_forward(e->lin, s, &o);)
+STALE(dataset_batch, return vkdl_dataset_batch(e->ds, 0, 1, s, s);)
+STALE(png_write_grid, return vkdl_png_write_grid("/nonexistent/stale.png", s, 1, 0, 1);)
+#undef STALE
+
+#define SC(fn) {#fn, stale_##fn}
+static const stale_case STALE_CASES[] = {
+    SC(tensor_destroy), SC(tensor_reshape), SC(tensor_slice), SC(tensor_upload), SC(tensor_download),
+    SC(tensor_fill), SC(tensor_dtype), SC(tensor_ndim), SC(tensor_dim), SC(tensor_numel), SC(tensor_context),
+    SC(unary), SC(scale), SC(binary), SC(reduce), SC(softmax), SC(log_softmax), SC(permute), SC(copy),
+    SC(matmul), SC(matmul_bias), SC(unary_backward), SC(binary_backward), SC(softmax_backward),
+    SC(log_softmax_backward), SC(conv2d), SC(conv2d_backward_data), SC(conv2d_backward_weight),
+    SC(conv_transpose2d), SC(conv_transpose2d_backward_weight), SC(maxpool2d), SC(maxpool2d_backward),
+    SC(avgpool2d), SC(avgpool2d_backward), SC(global_avgpool2d), SC(global_avgpool2d_backward),
+    SC(upsample_nearest2d), SC(upsample_nearest2d_backward), SC(batchnorm), SC(batchnorm_backward),
+    SC(layernorm), SC(layernorm_backward), SC(rmsnorm), SC(rmsnorm_backward), SC(attention),
+    SC(attention_mask), SC(attention_backward), SC(embedding), SC(embedding_backward), SC(dropout),
+    SC(dropout_backward), SC(mse_loss), SC(mse_loss_backward), SC(cross_entropy), SC(cross_entropy_backward),
+    SC(bce_with_logits), SC(bce_with_logits_backward), SC(lstm), SC(lstm_backward), SC(gru), SC(gru_backward),
+    SC(optim_step), SC(optim_step_grad_scale), SC(clip_grad_norm), SC(safetensors_save), SC(safetensors_load),
+    SC(tensor_set_requires_grad), SC(tensor_requires_grad), SC(tensor_grad), SC(backward), SC(f_unary),
+    SC(f_scale), SC(f_binary), SC(f_reduce), SC(f_softmax), SC(f_log_softmax), SC(f_reshape), SC(f_permute),
+    SC(f_matmul), SC(f_linear), SC(f_conv2d), SC(f_conv_transpose2d), SC(f_maxpool2d), SC(f_avgpool2d),
+    SC(f_global_avgpool2d), SC(f_upsample_nearest2d), SC(f_batchnorm), SC(f_layernorm), SC(f_attention),
+    SC(f_embedding), SC(f_dropout), SC(f_mse_loss), SC(f_cross_entropy), SC(f_bce_with_logits), SC(f_lstm),
+    SC(f_gru), SC(module_forward), SC(dataset_batch), SC(png_write_grid),
+};
+#undef SC
+
+static vkdl_dataset *stale_dataset(void)
+{
+    char path[] = "/tmp/vkdl-stale-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    vkdl_dataset *ds = NULL;
+    if (f) {
+        fputs("1,0\n2,1\n", f);
+        fclose(f);
+        TH_OK(vkdl_dataset_load_csv(path, -1, &ds));
+    }
+    if (fd >= 0)
+        remove(path);
+    return ds;
+}
+
+/* The stale handle is the loss of the graph two graphs back (each later graph was back-propagated
+ * and then freed by the next forward), well inside the documented quarantine. */
+static void run_stale_handles(void *arg)
+{
+    (void)arg;
+    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
+    for (int k = 0; k < 2; k++) {
+        vkdl_context *ctx = ctxs[k];
+        model m = {0};
+        stale_env e = {0};
+        int64_t sq[4] = {1, 1, 2, 2};
+        vkdl_tensor *loss = NULL;
+        bool ok = model_create(ctx, &m) && TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, sq + 2, &e.u)) &&
+                  TH_OK(vkdl_tensor_fill(e.u, 0.5)) && TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, sq, &e.q)) &&
+                  TH_OK(vkdl_tensor_fill(e.q, 0.5)) && TH_OK(vkdl_linear_create(ctx, 2, 2, 1, &e.lin)) &&
+                  (e.ds = stale_dataset()) != NULL;
+        for (int g = 0; ok && g < 3; g++) {
+            ok = TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) && TH_OK(vkdl_backward(loss));
+            if (g == 0)
+                e.s = loss;
+        }
+        for (size_t i = 0; ok && i < VKDL_ARRAY_LEN(STALE_CASES); i++) {
+            vkdl_tensor_fill(NULL, 0); /* a last error without the needle */
+            vkdl_status s = STALE_CASES[i].call(&e);
+            if (s != VKDL_ERROR_INVALID_ARGUMENT || !strstr(vkdl_last_error(), FREED))
+                th_fail("%s: %s with a stale handle: %s (%s)", vkdl_context_device_name(ctx), STALE_CASES[i].name,
+                        vkdl_status_string(s), vkdl_last_error());
+        }
+        vkdl_graph_free(ctx);
+        vkdl_dataset_destroy(e.ds);
+        vkdl_module_destroy(e.lin);
+        vkdl_tensor_destroy(e.u);
+        vkdl_tensor_destroy(e.q);
+        model_destroy(&m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -1021,5 +1250,7 @@ int main(int argc, char **argv)
     th_run("autograd/training-memory", run_training_memory, NULL);
     th_run("autograd/misc", run_misc, NULL);
     th_run("autograd/bad-input", run_bad, NULL);
+    th_run("autograd/read-after-backward", run_read_after_backward, NULL);
+    th_run("autograd/stale-handles", run_stale_handles, NULL);
     return th_finish();
 }

@@ -2,7 +2,10 @@
  *
  * The graph owns every tensor a vkdl_f_* function returns, the tensors saved for backward, and the
  * gradients of intermediates. Nodes are appended in execution order, so walking the tape backwards
- * is a topological order. Storage of freed graph tensors goes to a pool keyed by exact byte size: a
+ * is a topological order. vkdl_backward frees the nodes but leaves the tensors readable (PyTorch's
+ * loss.backward(); loss.item()); the next vkdl_f_* call frees them before it looks at its inputs.
+ * Their handles sit in context-owned slots (runtime), so a handle kept longer is reported as dead.
+ * Storage of freed graph tensors goes to a pool keyed by exact byte size: a
  * training loop repeats the same sizes each step, so after the first step every allocation is a
  * pool hit and device memory stays flat. Pooled storage unused for two consecutive graph frees is
  * released, so a one-off evaluation at another batch size does not pin its memory. */
@@ -23,6 +26,7 @@ typedef struct vkdl_graph {
     size_t n_owned, cap_owned;
     pooled *pool;
     size_t n_pool, cap_pool;
+    bool backpropagated;            /* nodes freed by vkdl_backward; tensors kept until the next op */
 } vkdl_graph;
 
 static bool grow(void **p, size_t *cap, size_t n, size_t elem)
@@ -50,17 +54,20 @@ static vkdl_status graph_get(vkdl_context *ctx, vkdl_graph **out)
     return VKDL_OK;
 }
 
-vkdl_status vkdl_graph_own(vkdl_context *ctx, vkdl_tensor *t)
+vkdl_status vkdl_graph_own(vkdl_tensor **t)
 {
     vkdl_graph *g = NULL;
-    vkdl_status s = graph_get(ctx, &g);
+    vkdl_status s = graph_get((*t)->ctx, &g);
     if (s == VKDL_OK && !grow((void **)&g->owned, &g->cap_owned, g->n_owned, sizeof *g->owned))
         s = vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "autograd: out of host memory");
+    if (s == VKDL_OK)
+        s = vkdl_tensor_to_slot(t);
     if (s != VKDL_OK) {
-        vkdl_tensor_destroy(t);
+        vkdl_tensor_destroy(*t);
+        *t = NULL;
         return s;
     }
-    g->owned[g->n_owned++] = t;
+    g->owned[g->n_owned++] = *t;
     return VKDL_OK;
 }
 
@@ -85,7 +92,7 @@ vkdl_status vkdl_graph_tensor(vkdl_context *ctx, vkdl_dtype dtype, int ndim, con
         vkdl_storage_release(st); /* the tensor holds the one reference now */
     if (s != VKDL_OK)
         return s;
-    VKDL_TRY(vkdl_graph_own(ctx, t));
+    VKDL_TRY(vkdl_graph_own(&t));
     *out = t;
     return VKDL_OK;
 }
@@ -119,14 +126,22 @@ vkdl_status vkdl_graph_record(const char *op, vkdl_backward_fn fn, vkdl_tensor *
     return VKDL_OK;
 }
 
+static void free_nodes(vkdl_graph *g)
+{
+    for (size_t i = 0; i < g->n_nodes; i++)
+        free(g->nodes[i]);
+    g->n_nodes = 0;
+}
+
 static void graph_clear(vkdl_context *ctx, bool release_pool)
 {
     vkdl_graph *g = ctx->graph;
     if (!g)
         return;
-    for (size_t i = 0; i < g->n_nodes; i++)
-        free(g->nodes[i]);
-    g->n_nodes = 0;
+    free_nodes(g);
+    g->backpropagated = false;
+    if (g->n_owned)
+        vkdl_slots_advance(ctx);
     for (size_t i = 0; i < g->n_pool; i++)
         g->pool[i].idle++;
     for (size_t i = 0; i < g->n_owned; i++) {
@@ -137,7 +152,7 @@ static void graph_clear(vkdl_context *ctx, bool release_pool)
             st->refs++;
             g->pool[g->n_pool++] = (pooled){st, 0};
         }
-        vkdl_tensor_destroy(t);
+        vkdl_tensor_retire(t);
     }
     g->n_owned = 0;
     for (size_t i = 0; i < g->n_pool;) {
@@ -148,6 +163,12 @@ static void graph_clear(vkdl_context *ctx, bool release_pool)
             i++;
         }
     }
+}
+
+void vkdl_graph_begin(vkdl_context *ctx)
+{
+    if (ctx->graph && ctx->graph->backpropagated)
+        graph_clear(ctx, false);
 }
 
 void vkdl_graph_free(vkdl_context *ctx)
@@ -190,9 +211,15 @@ vkdl_status vkdl_tensor_set_requires_grad(vkdl_tensor *t, int requires_grad)
     return VKDL_OK;
 }
 
-int vkdl_tensor_requires_grad(const vkdl_tensor *t) { return t && t->requires_grad; }
+/* A dead handle answers as NULL does, with the reason recorded. */
+static bool live(const char *op, const vkdl_tensor *t) { return t && vkdl_check_live(op, "t", t) == VKDL_OK; }
 
-vkdl_tensor *vkdl_tensor_grad(const vkdl_tensor *t) { return t && t->requires_grad ? t->grad : NULL; }
+int vkdl_tensor_requires_grad(const vkdl_tensor *t) { return live("tensor_requires_grad", t) && t->requires_grad; }
+
+vkdl_tensor *vkdl_tensor_grad(const vkdl_tensor *t)
+{
+    return live("tensor_grad", t) && t->requires_grad ? t->grad : NULL;
+}
 
 /* ---------------------------------------------------------------- gradient hand-off */
 
@@ -246,6 +273,9 @@ vkdl_status vkdl_backward(vkdl_tensor *loss)
         char b[VKDL_SHAPE_BUF];
         s = vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "backward: loss must have one element, not %s",
                       vkdl_shape_str(loss, b, sizeof b));
+    } else if (loss->handle == VKDL_HANDLE_GRAPH && ctx->graph->backpropagated) {
+        s = vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,
+                      "backward: the graph was already back-propagated; run the forward again to record a new one");
     } else if (!loss->tracked) {
         s = vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,
                       "backward: loss does not depend on any tensor that requires grad (or grad mode was off)");
@@ -266,7 +296,10 @@ vkdl_status vkdl_backward(vkdl_tensor *loss)
         if (n->out->grad)
             s = n->backward(n);
     }
-    /* Keep the message of a failure: freeing the graph does not touch it. */
-    vkdl_graph_free(ctx);
+    /* Keep the message of a failure: freeing the nodes does not touch it. */
+    if (g) {
+        free_nodes(g);
+        g->backpropagated = true;
+    }
     return s;
 }

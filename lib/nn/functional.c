@@ -7,8 +7,13 @@
 
 #define OUT_NEW(ctx, ndim, shape, out) VKDL_TRY(vkdl_graph_tensor((ctx), VKDL_F32, (ndim), (shape), (out)))
 
-static vkdl_status check_out(const char *op, vkdl_tensor **out)
+/* Every vkdl_f_* starts here: a graph already back-propagated is freed now, before the inputs are
+ * checked, so its tensors read as freed handles rather than being freed under the op. first is the
+ * op's first tensor argument (it names the context). */
+static vkdl_status begin(const char *op, const vkdl_tensor *first, vkdl_tensor **out)
 {
+    if (first)
+        vkdl_graph_begin(first->ctx);
     if (!out)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: out is NULL", op);
     *out = NULL;
@@ -30,7 +35,7 @@ static vkdl_status check_ndim(const char *op, const char *name, const vkdl_tenso
 static vkdl_status view(vkdl_tensor *t, int ndim, const int64_t *shape, vkdl_tensor **out)
 {
     VKDL_TRY(vkdl_tensor_reshape(t, ndim, shape, out));
-    return vkdl_graph_own(t->ctx, *out);
+    return vkdl_graph_own(out);
 }
 
 /* A loss's upstream gradient: losses take it as a float when it is known on the host (the usual
@@ -63,7 +68,7 @@ static vkdl_status unary_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_unary(vkdl_unary_op op, vkdl_tensor *x, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_unary", out));
+    VKDL_TRY(begin("f_unary", x, out));
     VKDL_TRY(vkdl_check_tensor("f_unary", "x", x));
     vkdl_tensor *y;
     OUT_NEW(x->ctx, x->ndim, x->shape, &y);
@@ -92,7 +97,7 @@ static vkdl_status scale_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_scale(vkdl_tensor *x, float alpha, float beta, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_scale", out));
+    VKDL_TRY(begin("f_scale", x, out));
     VKDL_TRY(vkdl_check_tensor("f_scale", "x", x));
     vkdl_tensor *y;
     OUT_NEW(x->ctx, x->ndim, x->shape, &y);
@@ -136,7 +141,7 @@ static vkdl_status binary_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_binary(vkdl_binary_op op, vkdl_tensor *a, vkdl_tensor *b, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_binary", out));
+    VKDL_TRY(begin("f_binary", a, out));
     VKDL_TRY(vkdl_check_tensor("f_binary", "a", a));
     VKDL_TRY(vkdl_check_tensor("f_binary", "b", b));
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
@@ -184,7 +189,7 @@ static vkdl_status reduce_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_reduce(vkdl_reduce_op op, vkdl_tensor *x, int axis, int keepdim, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_reduce", out));
+    VKDL_TRY(begin("f_reduce", x, out));
     VKDL_TRY(vkdl_check_tensor("f_reduce", "x", x));
     if (op != VKDL_SUM && op != VKDL_MEAN)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "f_reduce: only SUM and MEAN are differentiable (op %d)", (int)op);
@@ -227,7 +232,7 @@ static vkdl_status softmax_bwd(vkdl_node *n)
 static vkdl_status softmax_any(vkdl_tensor *x, int log, vkdl_tensor **out)
 {
     const char *op = log ? "f_log_softmax" : "f_softmax";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, x, out));
     VKDL_TRY(vkdl_check_tensor(op, "x", x));
     vkdl_tensor *y;
     OUT_NEW(x->ctx, x->ndim, x->shape, &y);
@@ -269,7 +274,7 @@ static vkdl_status reshape_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_reshape(vkdl_tensor *x, int ndim, const int64_t *shape, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_reshape", out));
+    VKDL_TRY(begin("f_reshape", x, out));
     VKDL_TRY(vkdl_check_tensor("f_reshape", "x", x));
     vkdl_tensor *y;
     VKDL_TRY(view(x, ndim, shape, &y));
@@ -294,7 +299,7 @@ static vkdl_status permute_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_permute(vkdl_tensor *x, const int *perm, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_permute", out));
+    VKDL_TRY(begin("f_permute", x, out));
     VKDL_TRY(vkdl_check_tensor("f_permute", "x", x));
     if (!perm)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "f_permute: perm is NULL");
@@ -361,7 +366,7 @@ static vkdl_status matmul_bwd(vkdl_node *n)
 vkdl_status vkdl_f_matmul(vkdl_tensor *a, vkdl_tensor *b, const vkdl_matmul_info *info, vkdl_tensor **out)
 {
     const char *op = "f_matmul";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, a, out));
     VKDL_TRY(vkdl_check_tensor(op, "a", a));
     VKDL_TRY(vkdl_check_tensor(op, "b", b));
     vkdl_matmul_info mi = {.alpha = 1.0f};
@@ -418,7 +423,7 @@ static vkdl_status linear_bwd(vkdl_node *n)
 vkdl_status vkdl_f_linear(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, vkdl_tensor **out)
 {
     const char *op = "f_linear";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, x, out));
     VKDL_TRY(vkdl_check_tensor(op, "x", x));
     VKDL_TRY(vkdl_check_dtype(op, "x", x, VKDL_F32));
     VKDL_TRY(check_ndim(op, "w", w, 2));
@@ -498,7 +503,7 @@ vkdl_status vkdl_f_conv2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, con
                           vkdl_tensor **out)
 {
     const char *op = "f_conv2d";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, x, out));
     VKDL_TRY(check_ndim(op, "x", x, 4));
     VKDL_TRY(check_ndim(op, "w", w, 4));
     vkdl_conv2d_info c = conv_defaults(info);
@@ -527,7 +532,7 @@ vkdl_status vkdl_f_conv_transpose2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor 
                                     vkdl_tensor **out)
 {
     const char *op = "f_conv_transpose2d";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, x, out));
     VKDL_TRY(check_ndim(op, "x", x, 4));
     VKDL_TRY(check_ndim(op, "w", w, 4));
     vkdl_conv2d_info c = conv_defaults(info);
@@ -586,7 +591,7 @@ static vkdl_status maxpool_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_maxpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_maxpool2d", out));
+    VKDL_TRY(begin("f_maxpool2d", x, out));
     int64_t shape[4];
     VKDL_TRY(pool_shape("f_maxpool2d", x, info, shape));
     vkdl_tensor *y, *idx = NULL;
@@ -615,7 +620,7 @@ static vkdl_status avgpool_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_avgpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_avgpool2d", out));
+    VKDL_TRY(begin("f_avgpool2d", x, out));
     int64_t shape[4];
     VKDL_TRY(pool_shape("f_avgpool2d", x, info, shape));
     vkdl_tensor *y;
@@ -641,7 +646,7 @@ static vkdl_status gap_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_global_avgpool2d(vkdl_tensor *x, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_global_avgpool2d", out));
+    VKDL_TRY(begin("f_global_avgpool2d", x, out));
     VKDL_TRY(check_ndim("f_global_avgpool2d", "x", x, 4));
     int64_t shape[4] = {x->shape[0], x->shape[1], 1, 1};
     vkdl_tensor *y;
@@ -665,7 +670,7 @@ static vkdl_status upsample_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_upsample_nearest2d(vkdl_tensor *x, int factor, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_upsample_nearest2d", out));
+    VKDL_TRY(begin("f_upsample_nearest2d", x, out));
     VKDL_TRY(check_ndim("f_upsample_nearest2d", "x", x, 4));
     if (factor < 1 || factor > 1024)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "f_upsample_nearest2d: factor %d not in [1, 1024]", factor);
@@ -744,7 +749,7 @@ vkdl_status vkdl_f_batchnorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *be
                              vkdl_tensor *running_var, int training, float momentum, float eps, vkdl_tensor **out)
 {
     const char *op = "f_batchnorm";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, x, out));
     VKDL_TRY(vkdl_check_tensor(op, "x", x));
     if (x->ndim != 2 && x->ndim != 4) {
         char b[VKDL_SHAPE_BUF];
@@ -776,7 +781,7 @@ vkdl_status vkdl_f_batchnorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *be
 vkdl_status vkdl_f_layernorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *beta, float eps, vkdl_tensor **out)
 {
     const char *op = "f_layernorm";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, x, out));
     VKDL_TRY(vkdl_check_tensor(op, "x", x));
     if (x->ndim < 1)
         return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: x must have a last dim", op);
@@ -831,7 +836,7 @@ vkdl_status vkdl_f_attention(vkdl_tensor *q, vkdl_tensor *k, vkdl_tensor *v, con
                              vkdl_tensor **out)
 {
     const char *op = "f_attention";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, q, out));
     VKDL_TRY(check_ndim(op, "q", q, 4));
     vkdl_tensor *y, *lse;
     OUT_NEW(q->ctx, 4, q->shape, &y);
@@ -862,7 +867,7 @@ static vkdl_status embedding_bwd(vkdl_node *n)
 vkdl_status vkdl_f_embedding(vkdl_tensor *weight, vkdl_tensor *idx, vkdl_tensor **out)
 {
     const char *op = "f_embedding";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, weight, out));
     VKDL_TRY(check_ndim(op, "weight", weight, 2));
     VKDL_TRY(vkdl_check_tensor(op, "idx", idx));
     if (idx->ndim >= VKDL_MAX_DIMS)
@@ -894,7 +899,7 @@ static vkdl_status dropout_bwd(vkdl_node *n)
 
 vkdl_status vkdl_f_dropout(vkdl_tensor *x, float p, uint64_t seed, vkdl_tensor **out)
 {
-    VKDL_TRY(check_out("f_dropout", out));
+    VKDL_TRY(begin("f_dropout", x, out));
     VKDL_TRY(vkdl_check_tensor("f_dropout", "x", x));
     vkdl_tensor *y;
     OUT_NEW(x->ctx, x->ndim, x->shape, &y);
@@ -950,7 +955,7 @@ static vkdl_status loss_bwd(vkdl_node *n)
 static vkdl_status loss_any(const char *op, int kind, vkdl_tensor *pred, vkdl_tensor *target,
                             const vkdl_cross_entropy_info *ce, vkdl_tensor **loss)
 {
-    VKDL_TRY(check_out(op, loss));
+    VKDL_TRY(begin(op, pred, loss));
     VKDL_TRY(vkdl_check_tensor(op, "input", pred));
     int64_t one = 1;
     vkdl_tensor *l;
@@ -1025,7 +1030,7 @@ static vkdl_status rnn_any(bool lstm, vkdl_tensor *x, vkdl_tensor *h0, vkdl_tens
                            vkdl_tensor **h_n, vkdl_tensor **c_n)
 {
     const char *op = lstm ? "f_lstm" : "f_gru";
-    VKDL_TRY(check_out(op, out));
+    VKDL_TRY(begin(op, x, out));
     if (h_n)
         *h_n = NULL;
     if (c_n)

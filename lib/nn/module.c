@@ -97,6 +97,7 @@ vkdl_status vkdl_module_forward(vkdl_module *m, vkdl_tensor *x, vkdl_tensor **y)
     *y = NULL;
     if (!m)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "module_forward: module is NULL");
+    vkdl_graph_begin(m->ctx);
     VKDL_TRY(vkdl_check_tensor(m->ops->type, "x", x));
     if (x->ctx != m->ctx)
         return vkdl_fail(VKDL_ERROR_CONTEXT_MISMATCH, "%s: x belongs to another context than the module", m->ops->type);

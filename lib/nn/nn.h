@@ -31,10 +31,14 @@ struct vkdl_node {
     } p;
 };
 
-/* A tensor owned by the graph (pooled storage), freed by vkdl_backward / vkdl_graph_free. */
+/* A tensor owned by the graph (pooled storage), freed by vkdl_graph_free or after vkdl_backward by
+ * the next vkdl_graph_begin. */
 vkdl_status vkdl_graph_tensor(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape, vkdl_tensor **out);
-/* Hand a view (or other handle) to the graph, which destroys it with the graph. */
-vkdl_status vkdl_graph_own(vkdl_context *ctx, vkdl_tensor *t);
+/* Hand a new view (or other handle nobody holds yet) to the graph, which frees it with the graph.
+ * The handle moves into a slot: *t changes (on failure it is destroyed and *t is NULL). */
+vkdl_status vkdl_graph_own(vkdl_tensor **t);
+/* Called by every vkdl_f_* before it looks at its inputs: frees a graph vkdl_backward has finished. */
+void vkdl_graph_begin(vkdl_context *ctx);
 /* Record a node for out if recording is on and any input is tracked; *node is NULL otherwise. */
 vkdl_status vkdl_graph_record(const char *op, vkdl_backward_fn fn, vkdl_tensor *out, int n_in, vkdl_tensor *const *in,
                               vkdl_node **node);

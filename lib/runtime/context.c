@@ -83,6 +83,7 @@ void vkdl_context_destroy(vkdl_context *ctx)
         return;
     if (ctx->graph_destroy)
         ctx->graph_destroy(ctx);
+    vkdl_slots_destroy(ctx);
     if (ctx->backend == VKDL_BACKEND_VULKAN) {
         if (ctx->sched)
             vkdl_sched_flush(ctx);

@@ -57,6 +57,8 @@ char *vkdl_shape_str(const vkdl_tensor *t, char *buf, size_t n);
 #define VKDL_SHAPE_BUF 96
 /* Checks shared by every op; on failure they record "<op>: ..." and return the status. */
 vkdl_status vkdl_check_tensor(const char *op, const char *name, const vkdl_tensor *t);
+/* t (not NULL) is a live handle: not one of a freed autograd graph. */
+vkdl_status vkdl_check_live(const char *op, const char *name, const vkdl_tensor *t);
 vkdl_status vkdl_check_same_ctx(const char *op, const vkdl_tensor *a, const vkdl_tensor *b);
 vkdl_status vkdl_check_dtype(const char *op, const char *name, const vkdl_tensor *t, vkdl_dtype want);
 vkdl_status vkdl_check_same_shape(const char *op, const vkdl_tensor *a, const vkdl_tensor *b);
@@ -163,7 +165,20 @@ typedef struct vkdl_storage {
     vkdl_alloc alloc;               /* Vulkan backend */
 } vkdl_storage;
 
+/* vkdl_tensor.handle: what a handle is. Autograd graph handles live in context-owned slots that are
+ * never returned to malloc while the context lives, so a handle kept past its graph's end is still
+ * readable memory and is recognised as dead instead of being used after free. */
+#define VKDL_HANDLE_USER 0x7e450001u   /* created by the user or a library object, freed by destroy */
+#define VKDL_HANDLE_GRAPH 0x7e450002u  /* in a slot, owned by the autograd graph */
+#define VKDL_HANDLE_DEAD 0x7e45deadu   /* in a slot whose graph was freed: no storage, quarantined */
+/* A dead slot is reused only once this many graph frees (the one that killed it included) have
+ * happened and more than VKDL_QUARANTINE_SLOTS dead slots wait: stale handles are reported for a
+ * long while, and memory stays bounded. */
+#define VKDL_QUARANTINE_FREES 3
+#define VKDL_QUARANTINE_SLOTS 1024
+
 struct vkdl_tensor {
+    uint32_t handle;                /* VKDL_HANDLE_* */
     vkdl_context *ctx;
     vkdl_storage *st;
     size_t offset;                  /* bytes into the storage (views) */
@@ -179,6 +194,9 @@ struct vkdl_tensor {
     bool grad_known;                /* (a gradient) every element is grad_value, known on the host */
     float grad_value;
     vkdl_tensor *grad;
+    /* dead slots: the quarantine queue, and the count of graph frees when this one died */
+    vkdl_tensor *next_dead;
+    uint64_t died;
 };
 
 static inline size_t vkdl_tensor_bytes(const vkdl_tensor *t) { return (size_t)t->numel * vkdl_dtype_size(t->dtype); }
@@ -193,6 +211,14 @@ vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim,
 /* Move t onto st at byte offset (its contents are not copied; its own storage is released):
  * how an optimizer gathers a module's parameters into one flat tensor behind the same handles. */
 void vkdl_tensor_rebind(vkdl_tensor *t, vkdl_storage *st, size_t offset);
+/* Move t, a new handle nobody else holds yet, into a context-owned slot (*t changes). */
+vkdl_status vkdl_tensor_to_slot(vkdl_tensor **t);
+/* Free a slot handle's storage (and an owned gradient), mark it dead and quarantine the slot. */
+void vkdl_tensor_retire(vkdl_tensor *t);
+/* Count one graph free: dead slots age towards reuse. */
+void vkdl_slots_advance(vkdl_context *ctx);
+/* Free every quarantined slot (context destroy, after the graph has retired its handles). */
+void vkdl_slots_destroy(vkdl_context *ctx);
 /* Collapse to [outer, n, inner] around axis. */
 void vkdl_split_axis(const vkdl_tensor *t, int axis, int64_t *outer, int64_t *n, int64_t *inner);
 
@@ -343,6 +369,10 @@ struct vkdl_context {
     bool profile_quiet;             /* profile into vkdl_sched_kernel_ms without printing */
     uint64_t modules_created;       /* gives each module's dropout its own reproducible seed */
     bool no_grad;
+    /* Dead graph handle slots, oldest first (tensor.c), and graph frees counted so far. */
+    vkdl_tensor *dead_head, *dead_tail;
+    size_t dead_count;
+    uint64_t graph_frees;
     char cache_dir[512];
 };
 

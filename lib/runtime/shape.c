@@ -24,11 +24,25 @@ vkdl_status vkdl_check_tensor(const char *op, const char *name, const vkdl_tenso
 {
     if (!t)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", op, name);
+    return vkdl_check_live(op, name, t);
+}
+
+vkdl_status vkdl_check_live(const char *op, const char *name, const vkdl_tensor *t)
+{
+    if (t->handle == VKDL_HANDLE_DEAD)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,
+                         "%s: %s belonged to an autograd graph that was freed (by vkdl_graph_free, or by the first "
+                         "vkdl_f_* call after vkdl_backward)", op, name);
+    if (t->handle != VKDL_HANDLE_USER && t->handle != VKDL_HANDLE_GRAPH)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: %s is not a live tensor handle", op, name);
     return VKDL_OK;
 }
 
 vkdl_status vkdl_check_same_ctx(const char *op, const vkdl_tensor *a, const vkdl_tensor *b)
 {
+    /* Ops check their optional tensors through here: a dead one must not get further. */
+    VKDL_TRY(vkdl_check_live(op, "a tensor argument", a));
+    VKDL_TRY(vkdl_check_live(op, "a tensor argument", b));
     if (a->ctx != b->ctx)
         return vkdl_fail(VKDL_ERROR_CONTEXT_MISMATCH, "%s: tensors belong to different contexts", op);
     return VKDL_OK;
@@ -36,6 +50,7 @@ vkdl_status vkdl_check_same_ctx(const char *op, const vkdl_tensor *a, const vkdl
 
 vkdl_status vkdl_check_dtype(const char *op, const char *name, const vkdl_tensor *t, vkdl_dtype want)
 {
+    VKDL_TRY(vkdl_check_live(op, name, t));
     if (t->dtype != want)
         return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "%s: %s is %s, expected %s", op, name,
                          vkdl_dtype_name(t->dtype), vkdl_dtype_name(want));
@@ -44,6 +59,8 @@ vkdl_status vkdl_check_dtype(const char *op, const char *name, const vkdl_tensor
 
 vkdl_status vkdl_check_same_shape(const char *op, const vkdl_tensor *a, const vkdl_tensor *b)
 {
+    VKDL_TRY(vkdl_check_live(op, "a tensor argument", a));
+    VKDL_TRY(vkdl_check_live(op, "a tensor argument", b));
     bool same = a->ndim == b->ndim;
     for (int i = 0; same && i < a->ndim; i++)
         same = a->shape[i] == b->shape[i];

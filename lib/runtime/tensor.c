@@ -213,6 +213,7 @@ vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim,
     vkdl_tensor *t = calloc(1, sizeof *t);
     if (!t)
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "tensor_create: out of host memory");
+    t->handle = VKDL_HANDLE_USER;
     t->ctx = ctx;
     t->dtype = dtype;
     t->ndim = ndim;
@@ -242,12 +243,75 @@ vkdl_status vkdl_tensor_create(vkdl_context *ctx, vkdl_dtype dtype, int ndim, co
 
 void vkdl_tensor_destroy(vkdl_tensor *t)
 {
-    if (!t)
+    if (!t || vkdl_check_live("tensor_destroy", "t", t) != VKDL_OK)
         return;
+    if (t->handle == VKDL_HANDLE_GRAPH) {
+        vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_destroy: t belongs to the autograd graph, which frees it");
+        return;
+    }
     if (t->grad_owned)
         vkdl_tensor_destroy(t->grad);
     vkdl_storage_release(t->st);
     free(t);
+}
+
+/* ---------------------------------------------------------------- graph handle slots */
+
+static vkdl_tensor *slot_take(vkdl_context *ctx)
+{
+    vkdl_tensor *t = ctx->dead_head;
+    if (!t || ctx->dead_count <= VKDL_QUARANTINE_SLOTS || ctx->graph_frees - t->died < VKDL_QUARANTINE_FREES)
+        return malloc(sizeof *t);
+    ctx->dead_head = t->next_dead;
+    if (!ctx->dead_head)
+        ctx->dead_tail = NULL;
+    ctx->dead_count--;
+    return t;
+}
+
+vkdl_status vkdl_tensor_to_slot(vkdl_tensor **t)
+{
+    vkdl_tensor *slot = slot_take((*t)->ctx);
+    if (!slot)
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "autograd: out of host memory");
+    *slot = **t;
+    slot->handle = VKDL_HANDLE_GRAPH;
+    free(*t);
+    *t = slot;
+    return VKDL_OK;
+}
+
+void vkdl_tensor_retire(vkdl_tensor *t)
+{
+    vkdl_context *ctx = t->ctx;
+    if (t->grad_owned)
+        vkdl_tensor_destroy(t->grad);
+    vkdl_storage_release(t->st);
+    t->st = NULL;
+    t->grad = NULL;
+    t->grad_owned = false;
+    t->handle = VKDL_HANDLE_DEAD;
+    t->died = ctx->graph_frees;
+    t->next_dead = NULL;
+    if (ctx->dead_tail)
+        ctx->dead_tail->next_dead = t;
+    else
+        ctx->dead_head = t;
+    ctx->dead_tail = t;
+    ctx->dead_count++;
+}
+
+void vkdl_slots_advance(vkdl_context *ctx) { ctx->graph_frees++; }
+
+void vkdl_slots_destroy(vkdl_context *ctx)
+{
+    while (ctx->dead_head) {
+        vkdl_tensor *t = ctx->dead_head;
+        ctx->dead_head = t->next_dead;
+        free(t);
+    }
+    ctx->dead_tail = NULL;
+    ctx->dead_count = 0;
 }
 
 void vkdl_tensor_rebind(vkdl_tensor *t, vkdl_storage *st, size_t offset)
@@ -264,6 +328,7 @@ static vkdl_status make_view(vkdl_tensor *src, size_t offset, int ndim, const in
     vkdl_tensor *v = calloc(1, sizeof *v);
     if (!v)
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "view: out of host memory");
+    v->handle = VKDL_HANDLE_USER;
     v->ctx = src->ctx;
     v->st = src->st;
     v->dtype = src->dtype;
@@ -460,14 +525,17 @@ vkdl_status vkdl_tensor_fill(vkdl_tensor *t, double value)
     return s;
 }
 
-vkdl_dtype vkdl_tensor_dtype(const vkdl_tensor *t) { return t ? t->dtype : VKDL_F32; }
-int vkdl_tensor_ndim(const vkdl_tensor *t) { return t ? t->ndim : 0; }
-int64_t vkdl_tensor_numel(const vkdl_tensor *t) { return t ? t->numel : 0; }
-vkdl_context *vkdl_tensor_context(const vkdl_tensor *t) { return t ? t->ctx : NULL; }
+/* The getters answer a dead handle as they answer NULL, and record why. */
+static bool live(const char *op, const vkdl_tensor *t) { return t && vkdl_check_live(op, "t", t) == VKDL_OK; }
+
+vkdl_dtype vkdl_tensor_dtype(const vkdl_tensor *t) { return live("tensor_dtype", t) ? t->dtype : VKDL_F32; }
+int vkdl_tensor_ndim(const vkdl_tensor *t) { return live("tensor_ndim", t) ? t->ndim : 0; }
+int64_t vkdl_tensor_numel(const vkdl_tensor *t) { return live("tensor_numel", t) ? t->numel : 0; }
+vkdl_context *vkdl_tensor_context(const vkdl_tensor *t) { return live("tensor_context", t) ? t->ctx : NULL; }
 
 int64_t vkdl_tensor_dim(const vkdl_tensor *t, int i)
 {
-    if (!t)
+    if (!live("tensor_dim", t))
         return 0;
     if (i < 0)
         i += t->ndim;

@@ -490,6 +490,13 @@ typedef enum vkdl_optimizer { VKDL_OPTIMIZER_LIST(VKDL_ENUM_VALUE_) } vkdl_optim
 /* "sgd", "adam", "adamw", "rmsprop" ("unknown" if out of range). */
 VKDL_API const char *vkdl_optimizer_name(vkdl_optimizer type);
 
+/* A zero field means PyTorch's default for the optimizer: betas (0.9, 0.999) and eps 1e-8 for
+ * Adam/AdamW, weight_decay 0.01 for AdamW (0 for the others), alpha 0.99 and eps 1e-8 for RMSprop,
+ * momentum and dampening 0. So "{.type = VKDL_ADAM, .lr = 1e-3f}" is torch.optim.Adam(lr=1e-3); the
+ * price is that beta1, beta2, eps or alpha of exactly 0, and AdamW without decay (use VKDL_ADAM with
+ * weight_decay 0: the same update), cannot be asked for. Every field is checked, used or not: lr,
+ * weight_decay, momentum and eps finite and >= 0, dampening in [0, 1], beta1, beta2 and alpha in
+ * [0, 1); anything else (NaN included) is VKDL_ERROR_INVALID_ARGUMENT naming the field and value. */
 typedef struct vkdl_optim_info {
     const void *next;               /* NULL: extension structs, see the top of this file */
     vkdl_optimizer type;
@@ -664,7 +671,8 @@ typedef struct vkdl_optim vkdl_optim;
 
 typedef struct vkdl_optim_create_info {
     const void *next;               /* NULL: extension structs, see the top of this file */
-    vkdl_optim_info hyper;          /* type and hyper-parameters; lr is the peak rate; step, grad_scale unused */
+    vkdl_optim_info hyper;          /* type and hyper-parameters (zero means the default, as there);
+                                     * lr is the peak rate; step, grad_scale unused */
     int64_t warmup_steps;           /* linear warm-up from lr / warmup_steps to lr */
     int64_t total_steps;            /* > 0: cosine decay from lr to min_lr at total_steps (then min_lr) */
     float min_lr;

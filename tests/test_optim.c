@@ -342,6 +342,107 @@ static void run_bad(void *arg)
         vkdl_tensor_destroy(ts[i]);
 }
 
+/* ---------------------------------------------------------------- zero means PyTorch's default */
+
+/* Steps 1..3 of info from p = 0.5 with gradients 0, then +-1.5: the result's bits. */
+static bool steps_bits(vkdl_context *ctx, const vkdl_optim_info *info, float out[8])
+{
+    int64_t shape[1] = {8};
+    vkdl_tensor *p = NULL, *g = NULL, *m = NULL, *v = NULL;
+    bool ok = TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, shape, &p)) && TH_OK(vkdl_tensor_fill(p, 0.5)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, shape, &g)) && TH_OK(vkdl_tensor_fill(g, 0.0)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, shape, &m)) && TH_OK(vkdl_tensor_fill(m, 0.0)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, shape, &v)) && TH_OK(vkdl_tensor_fill(v, 0.0));
+    for (int step = 1; ok && step <= 3; step++) {
+        vkdl_optim_info in = *info;
+        in.step = step;
+        ok = TH_OK(vkdl_optim_step(&in, p, g, m, v)) && TH_OK(vkdl_tensor_fill(g, step % 2 ? 1.5 : -1.5));
+    }
+    ok = ok && TH_OK(vkdl_tensor_download(p, out, VKDL_F32, 8 * sizeof(float)));
+    vkdl_tensor *ts[] = {p, g, m, v};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        vkdl_tensor_destroy(ts[i]);
+    return ok;
+}
+
+/* {.type, .lr} with every other field zero: finite after a zero gradient, and bit for bit the
+ * optimizer with PyTorch's defaults spelled out. */
+static void run_defaults(void *arg)
+{
+    vkdl_context *ctx = arg;
+    static const vkdl_optim_info zeroed[] = {
+        {.type = VKDL_SGD, .lr = 0.1f}, {.type = VKDL_ADAM, .lr = 1e-3f}, {.type = VKDL_ADAMW, .lr = 1e-3f},
+        {.type = VKDL_RMSPROP, .lr = 1e-2f},
+    };
+    static const vkdl_optim_info spelled[] = {
+        {.type = VKDL_SGD, .lr = 0.1f, .momentum = 0, .dampening = 0, .weight_decay = 0},
+        {.type = VKDL_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0},
+        {.type = VKDL_ADAMW, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f},
+        {.type = VKDL_RMSPROP, .lr = 1e-2f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0, .weight_decay = 0},
+    };
+    for (size_t i = 0; i < sizeof zeroed / sizeof zeroed[0]; i++) {
+        float a[8], b[8];
+        if (!steps_bits(ctx, &zeroed[i], a) || !steps_bits(ctx, &spelled[i], b))
+            continue;
+        for (int j = 0; j < 8; j++)
+            if (!isfinite(a[j]) || memcmp(&a[j], &b[j], sizeof a[j]) != 0) {
+                th_fail("%s: optimizer %d zeroed gives %.9g, spelled-out defaults %.9g",
+                        vkdl_context_device_name(ctx), (int)zeroed[i].type, a[j], b[j]);
+                break;
+            }
+    }
+}
+
+/* Impossible hyper-parameters are refused by vkdl_optim_step and vkdl_optim_create, naming the
+ * field and its value. */
+static void run_impossible(void *arg)
+{
+    (void)arg;
+    vkdl_context *ctx = th_gpu;
+    int64_t shape[1] = {4};
+    vkdl_tensor *p = NULL, *g = NULL, *m = NULL, *v = NULL;
+    vkdl_module *lin = NULL;
+    vkdl_tensor **ts0[] = {&p, &g, &m, &v};
+    for (size_t i = 0; i < sizeof ts0 / sizeof ts0[0]; i++)
+        if (!TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, shape, ts0[i])))
+            goto done;
+    if (!TH_OK(vkdl_linear_create(ctx, 2, 2, 1, &lin)))
+        goto done;
+    const float nan = NAN;
+    const struct { vkdl_optim_info info; const char *needle; } bad[] = {
+        {{.type = VKDL_ADAM, .lr = -1e-3f}, "lr -0.001 must be"},
+        {{.type = VKDL_ADAM, .lr = nan}, "lr nan must be"},
+        {{.type = VKDL_ADAM, .lr = 1e-3f, .eps = -1e-8f}, "eps -1e-08 must be"},
+        {{.type = VKDL_ADAM, .lr = 1e-3f, .eps = nan}, "eps nan must be"},
+        {{.type = VKDL_ADAM, .lr = 1e-3f, .beta1 = 1.0f}, "beta1 1 must be in [0, 1)"},
+        {{.type = VKDL_ADAMW, .lr = 1e-3f, .beta1 = -0.1f}, "beta1 -0.1 must be"},
+        {{.type = VKDL_ADAM, .lr = 1e-3f, .beta2 = 1.5f}, "beta2 1.5 must be"},
+        {{.type = VKDL_ADAM, .lr = 1e-3f, .beta2 = nan}, "beta2 nan must be"},
+        {{.type = VKDL_RMSPROP, .lr = 1e-3f, .alpha = 1.0f}, "alpha 1 must be in [0, 1)"},
+        {{.type = VKDL_RMSPROP, .lr = 1e-3f, .alpha = -0.5f}, "alpha -0.5 must be"},
+        {{.type = VKDL_SGD, .lr = 1e-3f, .momentum = -0.9f}, "momentum -0.9 must be"},
+        {{.type = VKDL_RMSPROP, .lr = 1e-3f, .momentum = nan}, "momentum nan must be"},
+        {{.type = VKDL_SGD, .lr = 1e-3f, .weight_decay = -0.01f}, "weight_decay -0.01 must be"},
+        {{.type = VKDL_ADAMW, .lr = 1e-3f, .weight_decay = nan}, "weight_decay nan must be"},
+        {{.type = VKDL_SGD, .lr = 1e-3f, .momentum = 0.9f, .dampening = 2.0f}, "dampening 2 must be"},
+        {{.type = VKDL_SGD, .lr = 1e-3f, .beta1 = nan}, "beta1 nan must be"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        vkdl_optim_info in = bad[i].info;
+        in.step = 1;
+        TH_STATUS(vkdl_optim_step(&in, p, g, m, v), VKDL_ERROR_INVALID_ARGUMENT, bad[i].needle);
+        vkdl_optim_create_info oi = {.hyper = bad[i].info};
+        vkdl_optim *o = NULL;
+        TH_STATUS(vkdl_optim_create(lin, &oi, &o), VKDL_ERROR_INVALID_ARGUMENT, bad[i].needle);
+        vkdl_optim_destroy(o);
+    }
+done:
+    vkdl_module_destroy(lin);
+    vkdl_tensor *ts[] = {p, g, m, v};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        vkdl_tensor_destroy(ts[i]);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -380,5 +481,8 @@ int main(int argc, char **argv)
     th_run("clip then step through grad_scale", run_clip_then_step, NULL);
     th_run("empty", run_empty, NULL);
     th_run("bad input", run_bad, NULL);
+    th_run("zero means the default [cpu]", run_defaults, th_cpu);
+    th_run("zero means the default [gpu]", run_defaults, th_gpu);
+    th_run("impossible hyper-parameters", run_impossible, NULL);
     return th_finish();
 }

@@ -36,9 +36,8 @@ static vkdl_status check_info(const vkdl_optim_create_info *info)
 {
     const vkdl_optim_info *h = &info->hyper;
     VKDL_TRY(vkdl_check_next("optim_create", info->next));
-    VKDL_TRY(vkdl_check_next("optim_create: hyper", h->next));
-    if ((unsigned)h->type > VKDL_RMSPROP)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_create: unknown optimizer %d", (int)h->type);
+    vkdl_optim_info resolved;
+    VKDL_TRY(vkdl_optim_resolve("optim_create", h, &resolved));
     if (!(h->lr >= 0.0f) || !isfinite(h->lr) || !(info->min_lr >= 0.0f) || info->warmup_steps < 0 ||
         info->total_steps < 0 || !(info->max_grad_norm >= 0.0f))
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_create: lr %g, min_lr %g, warmup %lld, total %lld, "

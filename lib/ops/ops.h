@@ -11,4 +11,10 @@
  * counter is (element index / 4, 0, 0, 0) and key the seed's (low, high) words. */
 void vkdl_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
+/* ------------------------------------------------------------------ optimizers (ops/optim.c) */
+
+/* *out = *in with zero hyper-parameters replaced by PyTorch's defaults, after checking every one
+ * (messages start with op); the optimizer's state tensors and step are not looked at. */
+vkdl_status vkdl_optim_resolve(const char *op, const vkdl_optim_info *in, vkdl_optim_info *out);
+
 #endif

@@ -40,14 +40,59 @@ static vkdl_status check_state(const char *what, const vkdl_tensor *t, const vkd
     return VKDL_OK;
 }
 
+static bool in_unit(float f) { return f >= 0 && f < 1; }
+
+/* Zero means the default, so "{.type = VKDL_ADAM, .lr = 1e-3f}" is PyTorch's Adam. */
+static void apply_defaults(vkdl_optim_info *h)
+{
+    bool adam = h->type == VKDL_ADAM || h->type == VKDL_ADAMW;
+    if (adam && h->beta1 == 0)
+        h->beta1 = 0.9f;
+    if (adam && h->beta2 == 0)
+        h->beta2 = 0.999f;
+    if ((adam || h->type == VKDL_RMSPROP) && h->eps == 0)
+        h->eps = 1e-8f;
+    if (h->type == VKDL_ADAMW && h->weight_decay == 0)
+        h->weight_decay = 0.01f;
+    if (h->type == VKDL_RMSPROP && h->alpha == 0)
+        h->alpha = 0.99f;
+}
+
+vkdl_status vkdl_optim_resolve(const char *op, const vkdl_optim_info *in, vkdl_optim_info *out)
+{
+    if (!in)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: info is NULL", op);
+    VKDL_TRY(vkdl_check_next(op, in->next));
+    if ((unsigned)in->type > VKDL_RMSPROP)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: invalid optimizer type %d", op, (int)in->type);
+    const char *name = vkdl_optimizer_name(in->type);
+    *out = *in;
+    apply_defaults(out);
+    /* Every field is checked, used by this optimizer or not: a NaN or a sign error anywhere is a bug. */
+    const struct { const char *field; float value; bool ok; const char *want; } f[] = {
+        {"lr", out->lr, is_finite_nonneg(out->lr), "finite and >= 0"},
+        {"weight_decay", out->weight_decay, is_finite_nonneg(out->weight_decay), "finite and >= 0"},
+        {"momentum", out->momentum, is_finite_nonneg(out->momentum), "finite and >= 0"},
+        {"dampening", out->dampening, out->dampening >= 0 && out->dampening <= 1, "in [0, 1]"},
+        {"betas: beta1", out->beta1, in_unit(out->beta1), "in [0, 1)"},
+        {"betas: beta2", out->beta2, in_unit(out->beta2), "in [0, 1)"},
+        {"eps", out->eps, is_finite_nonneg(out->eps), "finite and >= 0"},
+        {"alpha", out->alpha, in_unit(out->alpha), "in [0, 1)"},
+    };
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(f); i++)
+        if (!f[i].ok)
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: %s: %s %g must be %s", op, name, f[i].field,
+                             (double)f[i].value, f[i].want);
+    if (out->type == VKDL_SGD && out->nesterov && (out->momentum == 0 || out->dampening != 0))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: sgd: nesterov needs momentum > 0 (is %g) and "
+                         "dampening 0 (is %g)", op, (double)out->momentum, (double)out->dampening);
+    return VKDL_OK;
+}
+
+/* in: resolved by vkdl_optim_resolve. */
 static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param, const vkdl_tensor *grad,
                             const vkdl_tensor *m, const vkdl_tensor *v, optim_plan *plan)
 {
-    if (!in)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: info is NULL");
-    VKDL_TRY(vkdl_check_next("optim_step", in->next));
-    if ((unsigned)in->type > VKDL_RMSPROP)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: invalid optimizer type %d", (int)in->type);
     const char *name = vkdl_optimizer_name(in->type);
     VKDL_TRY(vkdl_check_tensor("optim_step", "param", param));
     VKDL_TRY(vkdl_check_tensor("optim_step", "grad", grad));
@@ -59,12 +104,6 @@ static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param,
                          (long long)grad->numel, (long long)param->numel);
     if (param->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "optim_step: %lld elements exceed 2^32", (long long)param->numel);
-    if (!is_finite_nonneg(in->lr))
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: %s: lr %g must be finite and >= 0", name,
-                         (double)in->lr);
-    if (!is_finite_nonneg(in->weight_decay))
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: %s: weight_decay %g must be finite and >= 0", name,
-                         (double)in->weight_decay);
     if (in->grad_scale) {
         VKDL_TRY(vkdl_check_same_ctx("optim_step", in->grad_scale, param));
         VKDL_TRY(vkdl_check_dtype("optim_step", "grad_scale", in->grad_scale, VKDL_F32));
@@ -76,12 +115,6 @@ static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param,
     *plan = (optim_plan){0};
     switch (in->type) {
     case VKDL_SGD:
-        if (!is_finite_nonneg(in->momentum) || !(in->dampening >= 0 && in->dampening <= 1))
-            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: sgd: momentum %g must be >= 0 and dampening %g "
-                             "in [0, 1]", (double)in->momentum, (double)in->dampening);
-        if (in->nesterov && (in->momentum == 0 || in->dampening != 0))
-            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: sgd: nesterov needs momentum > 0 (is %g) and "
-                             "dampening 0 (is %g)", (double)in->momentum, (double)in->dampening);
         plan->use_m = in->momentum != 0;
         if (plan->use_m && in->step < 1)
             return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: sgd with momentum: step %lld must be >= 1 "
@@ -90,12 +123,6 @@ static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param,
         break;
     case VKDL_ADAM:
     case VKDL_ADAMW:
-        if (!(in->beta1 >= 0 && in->beta1 < 1) || !(in->beta2 >= 0 && in->beta2 < 1))
-            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: %s: betas (%g, %g) must be in [0, 1)", name,
-                             (double)in->beta1, (double)in->beta2);
-        if (!is_finite_nonneg(in->eps))
-            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: %s: eps %g must be finite and >= 0", name,
-                             (double)in->eps);
         if (in->step < 1)
             return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: %s: step %lld must be >= 1 (bias correction)",
                              name, (long long)in->step);
@@ -104,10 +131,6 @@ static vkdl_status validate(const vkdl_optim_info *in, const vkdl_tensor *param,
         plan->inv_sqrt_bc2 = 1.0 / sqrt(1.0 - pow(in->beta2, (double)in->step));
         break;
     case VKDL_RMSPROP:
-        if (!(in->alpha >= 0 && in->alpha <= 1) || !is_finite_nonneg(in->eps) || !is_finite_nonneg(in->momentum))
-            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "optim_step: rmsprop: alpha %g must be in [0, 1], eps %g and "
-                             "momentum %g finite and >= 0", (double)in->alpha, (double)in->eps,
-                             (double)in->momentum);
         plan->use_v = true;
         plan->use_m = in->momentum != 0;
         break;
@@ -300,14 +323,16 @@ vkdl_status vkdl_optim_step(const vkdl_optim_info *info, vkdl_tensor *param, con
                             vkdl_tensor *v)
 {
     optim_plan plan = {0};
-    VKDL_TRY(validate(info, param, grad, m, v, &plan));
+    vkdl_optim_info h;
+    VKDL_TRY(vkdl_optim_resolve("optim_step", info, &h));
+    VKDL_TRY(validate(&h, param, grad, m, v, &plan));
     if (param->numel == 0)
         return VKDL_OK;
     if (param->ctx->backend == VKDL_BACKEND_CPU) {
-        cpu_optim(info, &plan, param, grad, m, v);
+        cpu_optim(&h, &plan, param, grad, m, v);
         return VKDL_OK;
     }
-    return gpu_optim(info, &plan, param, grad, m, v);
+    return gpu_optim(&h, &plan, param, grad, m, v);
 }
 
 vkdl_status vkdl_clip_grad_norm(const vkdl_tensor *grad, float max_norm, vkdl_tensor *norm, vkdl_tensor *scale)

@@ -432,12 +432,14 @@ VKDL_API vkdl_status vkdl_mse_loss_backward(const vkdl_tensor *pred, const vkdl_
 
 typedef struct vkdl_cross_entropy_info {
     const void *next;               /* NULL: extension structs, see the top of this file */
-    int ignore_index;               /* targets equal to it add nothing (set to e.g. -100) */
+    int use_ignore_index;           /* nonzero: targets equal to ignore_index add nothing */
+    int ignore_index;               /* e.g. -100, PyTorch's; read only with use_ignore_index */
     float label_smoothing;          /* 0..1 */
 } vkdl_cross_entropy_info;
 
 /* Fused log-softmax + NLL over logits[N, C] with i32 targets[N], averaged over the targets that are
- * not ignored. info NULL: no ignore_index, no smoothing. */
+ * not ignored. info NULL, or a zeroed info: nothing ignored, no smoothing (ignoring is switched on
+ * only by use_ignore_index, so {.label_smoothing = 0.1f} keeps class 0). */
 VKDL_API vkdl_status vkdl_cross_entropy(const vkdl_tensor *logits, const vkdl_tensor *targets, vkdl_tensor *loss,
                                const vkdl_cross_entropy_info *info);
 VKDL_API vkdl_status vkdl_cross_entropy_backward(const vkdl_tensor *logits, const vkdl_tensor *targets, float dloss,

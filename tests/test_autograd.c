@@ -488,7 +488,7 @@ static vkdl_status b_loss_view(const gcase *c, vkdl_tensor *const *in, vkdl_tens
 static const float EMB_IDX[6] = {1, 3, 1, 4, 1, 0};
 static const float CE_TGT[4] = {1, -100, 4, 0};
 static const float CE_TGT_VALID[4] = {1, 3, 4, 0};
-static const vkdl_cross_entropy_info CE_INFO = {.ignore_index = -100, .label_smoothing = 0.1f};
+static const vkdl_cross_entropy_info CE_INFO = {.use_ignore_index = 1, .ignore_index = -100, .label_smoothing = 0.1f};
 static const vkdl_conv2d_info CONV_INFO = {.stride = {2, 2}, .padding = {1, 1}, .groups = 2};
 static const vkdl_conv2d_info CONVT_INFO = {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}};
 static const vkdl_conv2d_info CONV_DIL_INFO = {.padding = {2, 1}, .dilation = {2, 1}};

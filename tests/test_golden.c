@@ -290,7 +290,7 @@ static void run_layernorm(void)
 static void run_cross_entropy(void)
 {
     vkdl_tensor *logits = input("logits"), *targets = input("targets");
-    vkdl_cross_entropy_info info = {.ignore_index = scalar_i("ignore_index", 0),
+    vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = scalar_i("ignore_index", 0),
                                     .label_smoothing = scalar_f("label_smoothing")};
     vkdl_tensor *loss = output_like("loss"), *dlogits = output_like("dlogits");
     if (TH_OK(vkdl_cross_entropy(logits, targets, loss, &info)))

@@ -119,7 +119,7 @@ static void run_ce(void *arg)
 {
     const ce_case *c = arg;
     int64_t s[2] = {c->N, c->C};
-    vkdl_cross_entropy_info info = {.ignore_index = -100, .label_smoothing = c->ls};
+    vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = -100, .label_smoothing = c->ls};
     const vkdl_cross_entropy_info *pi = c->ignore || c->ls != 0 ? &info : NULL;
     th_variant_begin(c->variant);
     th_pair x = th_rand(VKDL_F32, 2, s, -c->range, c->range);
@@ -166,7 +166,7 @@ static void run_ce_grad(void *arg)
 {
     const ce_case *c = arg;
     int64_t s[2] = {c->N, c->C};
-    vkdl_cross_entropy_info info = {.ignore_index = -100, .label_smoothing = c->ls};
+    vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = -100, .label_smoothing = c->ls};
     th_pair x = th_rand(VKDL_F32, 2, s, -3, 3);
     th_pair t = ce_targets(c);
     th_pair l = th_empty(VKDL_F32, 1, SCALAR1), dx = th_empty(VKDL_F32, 2, s);
@@ -190,7 +190,7 @@ static void run_ce_known(void *arg)
     int64_t s[2] = {3, 2};
     const float x[6] = {0, 0, 1, -1, 5, 5};
     const int32_t tg[3] = {0, 1, 7};
-    vkdl_cross_entropy_info info = {.ignore_index = 7, .label_smoothing = 0.2f};
+    vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = 7, .label_smoothing = 0.2f};
     th_pair xp = th_from(VKDL_F32, 2, s, x, VKDL_F32), tp = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
     th_pair l = th_empty(VKDL_F32, 0, NULL);
     /* row 0: nll = log 2 = smoothing term; row 1: lse = log(e + 1/e), nll = lse + 1, mean -logp = lse */
@@ -212,7 +212,7 @@ static void run_ce_all_ignored(void *arg)
     (void)arg;
     int64_t s[2] = {5, 7};
     const int32_t tg[5] = {-100, -100, -100, -100, -100};
-    vkdl_cross_entropy_info info = {.ignore_index = -100, .label_smoothing = 0.1f};
+    vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = -100, .label_smoothing = 0.1f};
     th_pair x = th_rand(VKDL_F32, 2, s, -1, 1), t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
     th_pair l = th_empty(VKDL_F32, 1, SCALAR1), dx = th_empty(VKDL_F32, 2, s);
     TH_OK(vkdl_cross_entropy(x.cpu, t.cpu, l.cpu, &info));
@@ -235,6 +235,44 @@ static void run_ce_all_ignored(void *arg)
     th_free(&dx);
 }
 
+/* Ignoring is explicit: with every target class 0, a zeroed info and {.label_smoothing = 0.1f} ignore
+ * nothing (a finite loss, equal to NULL's and to ignoring an absent -100), while use_ignore_index
+ * with ignore_index 0 ignores every row (NaN, as PyTorch). */
+static void run_ce_zeroed_info(void *arg)
+{
+    (void)arg;
+    int64_t s[2] = {5, 7};
+    const int32_t tg[5] = {0};
+    th_pair x = th_rand(VKDL_F32, 2, s, -1, 1), t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
+    th_pair l = th_empty(VKDL_F32, 1, SCALAR1);
+    const vkdl_cross_entropy_info zero = {0}, smooth = {.label_smoothing = 0.1f};
+    const vkdl_cross_entropy_info smooth_absent = {.use_ignore_index = 1, .ignore_index = -100,
+                                                   .label_smoothing = 0.1f};
+    const vkdl_cross_entropy_info class0 = {.use_ignore_index = 1, .ignore_index = 0};
+    const vkdl_cross_entropy_info *pairs[2][2] = {{NULL, &zero}, {&smooth_absent, &smooth}};
+    for (int k = 0; k < 2; k++) {
+        vkdl_tensor *xs[2] = {x.cpu, x.gpu}, *ts[2] = {t.cpu, t.gpu}, *ls[2] = {l.cpu, l.gpu};
+        for (int d = 0; d < 2; d++) {
+            float want = NAN, got = NAN;
+            if (TH_OK(vkdl_cross_entropy(xs[d], ts[d], ls[d], pairs[k][0])))
+                want = download1(ls[d]);
+            if (TH_OK(vkdl_cross_entropy(xs[d], ts[d], ls[d], pairs[k][1])))
+                got = download1(ls[d]);
+            if (!isfinite(got) || got != want)
+                th_fail("%s: all-0 targets, %s: loss %g, expected %g", d ? "gpu" : "cpu",
+                        k ? "{.label_smoothing = 0.1f}" : "a zeroed info", got, want);
+        }
+    }
+    TH_OK(vkdl_cross_entropy(x.cpu, t.cpu, l.cpu, &class0));
+    TH_OK(vkdl_cross_entropy(x.gpu, t.gpu, l.gpu, &class0));
+    if (!isnan(download1(l.cpu)) || !isnan(download1(l.gpu)))
+        th_fail("ignoring class 0 of all-0 targets: loss %g (cpu), %g (gpu), expected NaN", download1(l.cpu),
+                download1(l.gpu));
+    th_free(&x);
+    th_free(&t);
+    th_free(&l);
+}
+
 /* A target outside [0, C): INVALID_ARGUMENT on the CPU; on the GPU a NaN loss and that row's
  * gradient NaN, the other rows still right. Without info, -100 is out of range too. */
 static void run_ce_bad_target(void *arg)
@@ -244,7 +282,7 @@ static void run_ce_bad_target(void *arg)
     const int32_t tg[4] = {1, 6, 0, -100};
     th_pair x = th_rand(VKDL_F32, 2, s, -1, 1), t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
     th_pair l = th_empty(VKDL_F32, 1, SCALAR1), dx = th_empty(VKDL_F32, 2, s);
-    vkdl_cross_entropy_info info = {.ignore_index = -100};
+    vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = -100};
     TH_STATUS(vkdl_cross_entropy(x.cpu, t.cpu, l.cpu, &info), VKDL_ERROR_INVALID_ARGUMENT,
               "target 6 of row 1 is outside [0, 6)");
     TH_STATUS(vkdl_cross_entropy_backward(x.cpu, t.cpu, 1, dx.cpu, &info), VKDL_ERROR_INVALID_ARGUMENT,
@@ -345,7 +383,7 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_cross_entropy(m.gpu, tf.gpu, l.gpu, NULL), VKDL_ERROR_DTYPE_MISMATCH, "targets is f32");
     TH_STATUS(vkdl_cross_entropy(m.gpu, t2.gpu, l2.gpu, NULL), VKDL_ERROR_SHAPE_MISMATCH, "expected a scalar");
     TH_STATUS(vkdl_cross_entropy(m0.gpu, t2.gpu, l.gpu, NULL), VKDL_ERROR_INVALID_ARGUMENT, "no classes");
-    vkdl_cross_entropy_info bad_ls = {.ignore_index = -100, .label_smoothing = 1.5f};
+    vkdl_cross_entropy_info bad_ls = {.use_ignore_index = 1, .ignore_index = -100, .label_smoothing = 1.5f};
     TH_STATUS(vkdl_cross_entropy(m.gpu, t2.gpu, l.gpu, &bad_ls), VKDL_ERROR_INVALID_ARGUMENT,
               "label_smoothing 1.5 is outside [0, 1]");
     bad_ls.label_smoothing = NAN;
@@ -419,6 +457,7 @@ int main(int argc, char **argv)
     }
     th_run("cross_entropy known values", run_ce_known, NULL);
     th_run("cross_entropy all rows ignored", run_ce_all_ignored, NULL);
+    th_run("cross_entropy ignores only when asked", run_ce_zeroed_info, NULL);
     th_run("cross_entropy target out of range", run_ce_bad_target, NULL);
     th_run("bce_with_logits huge logits", run_bce_stable, NULL);
     th_run("empty inputs", run_empty, NULL);

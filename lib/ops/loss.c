@@ -104,7 +104,8 @@ static vkdl_status ce_check(const char *op, const vkdl_tensor *logits, const vkd
     float ls = info ? info->label_smoothing : 0.0f;
     if (!(ls >= 0.0f && ls <= 1.0f))
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: label_smoothing %g is outside [0, 1]", op, (double)ls);
-    *a = (ce_args){logits->shape[0], logits->shape[1], info ? info->ignore_index : 0, info != NULL, ls};
+    bool ignore = info && info->use_ignore_index;
+    *a = (ce_args){logits->shape[0], logits->shape[1], ignore ? info->ignore_index : 0, ignore, ls};
     return VKDL_OK;
 }
 

@@ -367,8 +367,10 @@ VKDL_API vkdl_status vkdl_upsample_nearest2d_backward(const vkdl_tensor *dy, vkd
 /* ------------------------------------------------------------------ normalisation */
 
 /* Batch norm over N, H, W of x[N,C,H,W] (or x[N,C]). Training: batch statistics, saved for
- * backward (save_mean, save_rstd [C]), and running_* updated with momentum (unbiased variance);
- * eval: running statistics. gamma/beta may be NULL (1 and 0). */
+ * backward (save_mean, save_rstd [C], each may be NULL), and running_* updated with momentum
+ * (unbiased variance); running_mean and running_var may each be NULL in training: not tracked, as
+ * PyTorch's track_running_stats=False. Eval: running statistics, both required
+ * (VKDL_ERROR_INVALID_ARGUMENT without them). gamma/beta may be NULL (1 and 0). */
 VKDL_API vkdl_status vkdl_batchnorm(const vkdl_tensor *x, const vkdl_tensor *gamma, const vkdl_tensor *beta,
                            vkdl_tensor *running_mean, vkdl_tensor *running_var, int training, float momentum,
                            float eps, vkdl_tensor *out, vkdl_tensor *save_mean, vkdl_tensor *save_rstd);
@@ -462,7 +464,8 @@ VKDL_API vkdl_status vkdl_lstm(const vkdl_tensor *x, const vkdl_tensor *h0, cons
                       const vkdl_tensor *w_hh, const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out,
                       vkdl_tensor *h_n, vkdl_tensor *c_n, vkdl_tensor *workspace);
 /* Backward through time from dout[T,B,H] (and dh_n/dc_n, may be NULL): dx, dh0, dc0 and the
- * weight/bias gradients (any output may be NULL). */
+ * weight/bias gradients (any output may be NULL). No bias is passed: both only add to the
+ * pre-activations, and the workspace holds the gate activations computed from them. */
 VKDL_API vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0,
                                const vkdl_tensor *w_ih, const vkdl_tensor *w_hh, const vkdl_tensor *out,
                                const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
@@ -471,6 +474,9 @@ VKDL_API vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor 
 VKDL_API vkdl_status vkdl_gru(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih, const vkdl_tensor *w_hh,
                      const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out, vkdl_tensor *h_n,
                      vkdl_tensor *workspace);
+/* As vkdl_lstm_backward. b_hh (may be NULL) is only checked against the forward's shapes: it sits
+ * inside r * (w_hn h + b_hn), so backward needs w_hn h + b_hn, but the forward keeps that in the
+ * workspace; b_ih only adds, as LSTM's biases, and is not passed. */
 VKDL_API vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih,
                               const vkdl_tensor *w_hh, const vkdl_tensor *b_hh, const vkdl_tensor *out,
                               const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
@@ -585,8 +591,9 @@ VKDL_API vkdl_status vkdl_f_maxpool2d(vkdl_tensor *x, const vkdl_pool2d_info *in
 VKDL_API vkdl_status vkdl_f_avgpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_global_avgpool2d(vkdl_tensor *x, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_upsample_nearest2d(vkdl_tensor *x, int factor, vkdl_tensor **out);
-/* Training mode uses batch statistics and updates running_mean/var; eval uses the running ones
- * (and, when gradients are wanted, is differentiated as the per-channel affine map it is). */
+/* Training mode uses batch statistics and updates running_mean/var (each may be NULL: not
+ * tracked); eval uses the running ones, which it requires (and, when gradients are wanted, is
+ * differentiated as the per-channel affine map it is). */
 VKDL_API vkdl_status vkdl_f_batchnorm(vkdl_tensor *x, vkdl_tensor *gamma, vkdl_tensor *beta, vkdl_tensor *running_mean,
                                       vkdl_tensor *running_var, int training, float momentum, float eps,
                                       vkdl_tensor **out);

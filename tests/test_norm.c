@@ -574,6 +574,52 @@ static void run_bad(void *arg)
         vkdl_tensor_destroy(t[i]);
 }
 
+/* Running statistics may be NULL in training (not tracked, PyTorch's track_running_stats=False):
+ * the output is the same as with them, a lone running_mean is still updated, and vkdl_f_batchnorm
+ * trains through it; eval refuses NULL statistics, whether or not gradients are wanted. */
+static void run_bn_untracked(void *arg)
+{
+    (void)arg;
+    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
+    int64_t xs[4] = {3, 2, 2, 2}, cs[1] = {2};
+    for (int k = 0; k < 2; k++) {
+        vkdl_context *ctx = ctxs[k];
+        vkdl_tensor *x = NULL, *y0 = NULL, *y1 = NULL, *rm = NULL, *rv = NULL, *fy, *loss;
+        float xv[24], a[24], b[24], m[2];
+        for (int i = 0; i < 24; i++)
+            xv[i] = th_randf(-1, 1);
+        if (TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, &x)) &&
+            TH_OK(vkdl_tensor_upload(x, xv, VKDL_F32, sizeof xv)) &&
+            TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, &y0)) &&
+            TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, &y1)) &&
+            TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, cs, &rm)) && TH_OK(vkdl_tensor_fill(rm, 0.0)) &&
+            TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, cs, &rv)) && TH_OK(vkdl_tensor_fill(rv, 1.0)) &&
+            TH_OK(vkdl_batchnorm(x, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, y0, NULL, NULL)) &&
+            TH_OK(vkdl_batchnorm(x, NULL, NULL, rm, NULL, 1, 0.1f, EPS, y1, NULL, NULL)) &&
+            TH_OK(vkdl_tensor_download(y0, a, VKDL_F32, sizeof a)) &&
+            TH_OK(vkdl_tensor_download(y1, b, VKDL_F32, sizeof b)) &&
+            TH_OK(vkdl_tensor_download(rm, m, VKDL_F32, sizeof m))) {
+            if (memcmp(a, b, sizeof a) != 0)
+                th_fail("%s: untracked and tracked training outputs differ", vkdl_context_device_name(ctx));
+            if (m[0] == 0.0f && m[1] == 0.0f)
+                th_fail("%s: a lone running_mean was not updated", vkdl_context_device_name(ctx));
+            TH_STATUS(vkdl_f_batchnorm(x, NULL, NULL, NULL, NULL, 0, 0.1f, EPS, &fy), VKDL_ERROR_INVALID_ARGUMENT,
+                      "eval mode needs running_mean and running_var");
+            if (TH_OK(vkdl_tensor_set_requires_grad(x, 1))) {
+                TH_STATUS(vkdl_f_batchnorm(x, NULL, NULL, NULL, NULL, 0, 0.1f, EPS, &fy),
+                          VKDL_ERROR_INVALID_ARGUMENT, "running_mean is NULL");
+                if (TH_OK(vkdl_f_batchnorm(x, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, &fy)) &&
+                    TH_OK(vkdl_f_mse_loss(fy, y0, &loss)))
+                    TH_OK(vkdl_backward(loss));
+            }
+        }
+        vkdl_graph_free(ctx);
+        vkdl_tensor *ts[] = {x, y0, y1, rm, rv};
+        for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+            vkdl_tensor_destroy(ts[i]);
+    }
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -669,6 +715,7 @@ int main(int argc, char **argv)
         th_run(name, run_bn_eval, &c);
     }
     th_run("batchnorm running statistics and eval against the formula", run_bn_running, NULL);
+    th_run("batchnorm without running statistics", run_bn_untracked, NULL);
     th_run("views at offsets", run_views, NULL);
     th_run("empty batches", run_empty, NULL);
     th_run("bad arguments", run_bad, NULL);

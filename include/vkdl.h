@@ -500,11 +500,12 @@ VKDL_API const char *vkdl_optimizer_name(vkdl_optimizer type);
 
 /* A zero field means PyTorch's default for the optimizer: betas (0.9, 0.999) and eps 1e-8 for
  * Adam/AdamW, weight_decay 0.01 for AdamW (0 for the others), alpha 0.99 and eps 1e-8 for RMSprop,
- * momentum and dampening 0. So "{.type = VKDL_ADAM, .lr = 1e-3f}" is torch.optim.Adam(lr=1e-3); the
- * price is that beta1, beta2, eps or alpha of exactly 0, and AdamW without decay (use VKDL_ADAM with
- * weight_decay 0: the same update), cannot be asked for. Every field is checked, used or not: lr,
- * weight_decay, momentum and eps finite and >= 0, dampening in [0, 1], beta1, beta2 and alpha in
- * [0, 1); anything else (NaN included) is VKDL_ERROR_INVALID_ARGUMENT naming the field and value. */
+ * momentum and dampening 0. So "{.type = VKDL_ADAM, .lr = 1e-3f}" is torch.optim.Adam(lr=1e-3). For
+ * a beta, eps or alpha of 0 (a GAN's betas (0, 0.9), say) pass 1e-30f: 1 - 1e-30f is 1.0f, so the
+ * update is the same in f32. AdamW without decay is VKDL_ADAM with weight_decay 0. Every field is
+ * checked, used or not: lr, weight_decay, momentum and eps finite and >= 0, dampening in [0, 1],
+ * beta1, beta2 and alpha in [0, 1); anything else (NaN included) is VKDL_ERROR_INVALID_ARGUMENT
+ * naming the field and value. */
 typedef struct vkdl_optim_info {
     const void *next;               /* NULL: extension structs, see the top of this file */
     vkdl_optimizer type;

@@ -838,6 +838,45 @@ static void run_checkpoint_bad(void *arg)
     vkdl_module_destroy(om);
 }
 
+/* The header's way to ask for a beta of 0 (zero means the default): 1e-30f gives the very update
+ * of beta1 = 0 (m is the gradient itself) and beta2 = 0 (v its square), computed here in double. */
+static void run_beta_zero(void *arg)
+{
+    vkdl_context *ctx = ctx_of(*(const int *)arg);
+    enum { N = 7, STEPS = 3 };
+    int64_t n = N;
+    vkdl_tensor *p, *g, *m, *v;
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, &n, &p));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, &n, &g));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, &n, &m));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, &n, &v));
+    float hp[N], hg[N];
+    double want[N];
+    for (int i = 0; i < N; i++)
+        want[i] = hp[i] = 0.5f - 0.125f * (float)i;
+    TH_OK(vkdl_tensor_upload(p, hp, VKDL_F32, sizeof hp));
+    TH_OK(vkdl_tensor_fill(m, 0.0f));
+    TH_OK(vkdl_tensor_fill(v, 0.0f));
+    vkdl_optim_info h = {.type = VKDL_ADAM, .lr = 0.01f, .beta1 = 1e-30f, .beta2 = 1e-30f, .eps = 1e-3f};
+    for (int t = 1; t <= STEPS; t++) {
+        for (int i = 0; i < N; i++) {
+            hg[i] = (float)(i + t) * 0.25f - 1.0f;
+            want[i] -= 0.01 * hg[i] / (fabs(hg[i]) + 1e-3);
+        }
+        TH_OK(vkdl_tensor_upload(g, hg, VKDL_F32, sizeof hg));
+        h.step = t;
+        TH_OK(vkdl_optim_step(&h, p, g, m, v));
+    }
+    TH_OK(vkdl_tensor_download(p, hp, VKDL_F32, sizeof hp));
+    for (int i = 0; i < N; i++)
+        if (fabs(hp[i] - want[i]) > 1e-6)
+            th_fail("p[%d] = %.9g, beta 0 by hand gives %.9g", i, hp[i], want[i]);
+    vkdl_tensor_destroy(p);
+    vkdl_tensor_destroy(g);
+    vkdl_tensor_destroy(m);
+    vkdl_tensor_destroy(v);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -859,6 +898,8 @@ int main(int argc, char **argv)
     th_run("training/optim/frozen", run_frozen, NULL);
     th_run("training/optim/schedule", run_schedule, NULL);
     th_run("training/optim/clipping", run_clipping, NULL);
+    th_run("training/optim/beta-zero/cpu", run_beta_zero, (void *)&CPU);
+    th_run("training/optim/beta-zero/gpu", run_beta_zero, (void *)&GPU);
     th_run("training/optim/bad-input/cpu", run_optim_bad, (void *)&CPU);
     th_run("training/optim/bad-input/gpu", run_optim_bad, (void *)&GPU);
     th_run("training/checkpoint/errors/cpu", run_checkpoint_bad, (void *)&CPU);

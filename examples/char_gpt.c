@@ -109,13 +109,8 @@ int main(int argc, char **argv)
     ex_common o = {.steps = DEFAULT_STEPS, .seed = 1, .out = "char_gpt"};
     const char *text = "data/kjv.txt";
     double temperature = TEMPERATURE;
-    const ex_option own[] = {
-        {"text", EX_STRING, &text, EX_ANY, "FILE", "the corpus (any bytes; the vocabulary is its distinct bytes)"},
-        {"temperature", EX_DOUBLE, &temperature, EX_POSITIVE, "T", "of the distribution the sample is drawn from"},
-        {NULL},
-    };
-    ex_parse(argc, argv, "Trains a small character-level GPT on a text file, then asks it to continue a prompt.", own,
-             &o);
+    ex_lm_parse(argc, argv, "Trains a small character-level GPT on a text file, then asks it to continue a prompt.",
+                &o, &text, &temperature);
 
     vkdl_context *ctx;
     vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};

@@ -298,6 +298,16 @@ vkdl_dataset *ex_load_idx(const char *dir, const char *name)
 
 /* ---- Character-level language models ---- */
 
+void ex_lm_parse(int argc, char **argv, const char *about, ex_common *o, const char **text, double *temperature)
+{
+    const ex_option own[] = {
+        {"text", EX_STRING, text, EX_ANY, "FILE", "the corpus (any bytes; the vocabulary is its distinct bytes)"},
+        {"temperature", EX_DOUBLE, temperature, EX_POSITIVE, "T", "of the distribution the sample is drawn from"},
+        {NULL},
+    };
+    ex_parse(argc, argv, about, own, o);
+}
+
 void ex_lm_load(ex_lm *lm, const char *path, int64_t block, int64_t batch)
 {
     vkdl_status s = vkdl_dataset_load_text(path, block, &lm->train);
@@ -393,12 +403,16 @@ static void sample(ex_lm *lm, const char *prompt, int n, double temperature, uin
     uint64_t rng = seed;
     vkdl_module_set_training(lm->model, 0);
     int was = vkdl_grad_enabled(lm->ctx, 0);
+    if (lm->sampling)
+        lm->sampling(lm->arg, 1);
     for (int k = 0; k < n; k++) {
         lm->next_logits(lm->arg, ids, len, logits);
         ids[len] = draw(logits, vocab, temperature, p, &rng);
         putchar(vkdl_dataset_decode(lm->train, ids[len++]));
     }
     putchar('\n');
+    if (lm->sampling)
+        lm->sampling(lm->arg, 0);
     vkdl_grad_enabled(lm->ctx, was);
     vkdl_module_set_training(lm->model, 1);
     free(p);

@@ -108,9 +108,13 @@ typedef struct ex_lm {
     vkdl_tensor *(*loss)(void *arg, const vkdl_dataset *ds, int64_t first);
     /* The logits of the character after ids[0, n) (n >= 1), into out[vocabulary]. */
     void (*next_logits)(void *arg, const int32_t *ids, int n, float *out);
+    /* Optional: called with 1 before the first next_logits of a sample and with 0 after the last. */
+    void (*sampling)(void *arg, int on);
     void *arg;
 } ex_lm;
 
+/* ex_parse with the options of both language models: --text FILE and --temperature T. */
+void ex_lm_parse(int argc, char **argv, const char *about, ex_common *o, const char **text, double *temperature);
 /* Loads the text at path into windows of block bytes (sample i starts at byte i) and holds out the
  * last tenth of them (at least `batch`), dropping the block windows before those so that no
  * training window reads held-out text. Prints the "data:" line. */

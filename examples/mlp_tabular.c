@@ -1,6 +1,7 @@
 /* mlp_tabular: a small MLP classifier on a numeric table (a CSV file, one sample per row).
  *
  *   mlp_tabular [--csv FILE] [--label-column K] [--steps N] [--seed N] [--cpu] [--out PREFIX] [--quiet]
+ *   mlp_tabular --help    (every option with its default)
  *
  * --csv FILE         the table (plain or gzip; header lines are skipped); default: scikit-learn's
  *                    breast cancer table. iris.csv and wine_data.csv from the same directory work too
@@ -10,40 +11,16 @@
  * Writes PREFIX.safetensors (PREFIX defaults to "mlp_tabular"): the model and the optimizer state.
  *
  * A fifth of the shuffled rows is held out for the test accuracy; features are standardised with
- * the training rows' statistics. */
-#include "vkdl.h"
+ * the training rows' statistics. support.c, this file's companion, holds the command line and the
+ * small helpers every example shares. */
+#include "support.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#define CHECK(call)                                                                                       \
-    do {                                                                                                  \
-        vkdl_status s_ = (call);                                                                          \
-        if (s_ != VKDL_OK) {                                                                              \
-            fprintf(stderr, "mlp_tabular: %s: %s\n", vkdl_status_string(s_), vkdl_last_error());         \
-            exit(1);                                                                                      \
-        }                                                                                                 \
-    } while (0)
 
 #define SKLEARN_DATA "/usr/lib/python3/dist-packages/sklearn/datasets/data/"
 enum { HIDDEN1 = 64, HIDDEN2 = 32, BATCH = 32, DEFAULT_STEPS = 400, LOSS_WINDOW = 50 };
 #define DROPOUT 0.1f
-
-typedef struct options {
-    const char *csv, *out;
-    int label_column, cpu, quiet;
-    long steps;
-    uint64_t seed;
-} options;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static vkdl_module *build_model(vkdl_context *ctx, int64_t features, int classes, uint64_t seed)
 {
@@ -88,67 +65,40 @@ static double evaluate(vkdl_context *ctx, vkdl_module *model, const vkdl_dataset
     return (double)hits / (double)n;
 }
 
-static void parse(int argc, char **argv, options *o)
-{
-    *o = (options){.csv = SKLEARN_DATA "breast_cancer.csv", .out = "mlp_tabular", .label_column = -1,
-                   .steps = DEFAULT_STEPS, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--cpu")) {
-            o->cpu = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-        } else if (v && !strcmp(a, "--csv")) {
-            o->csv = v, i++;
-        } else if (v && !strcmp(a, "--label-column")) {
-            o->label_column = atoi(v), i++;
-        } else if (v && !strcmp(a, "--out")) {
-            o->out = v, i++;
-        } else if (v && !strcmp(a, "--steps")) {
-            o->steps = atol(v), i++;
-        } else if (v && !strcmp(a, "--seed")) {
-            o->seed = strtoull(v, NULL, 10), i++;
-        } else {
-            fprintf(stderr, "usage: %s [--csv FILE] [--label-column K] [--steps N] [--seed N] [--cpu] "
-                            "[--out PREFIX] [--quiet]\n", argv[0]);
-            exit(2);
-        }
-    }
-    if (o->steps < 1) {
-        fprintf(stderr, "mlp_tabular: steps must be positive\n");
-        exit(2);
-    }
-}
-
 int main(int argc, char **argv)
 {
-    options o;
-    parse(argc, argv, &o);
+    ex_common o = {.steps = DEFAULT_STEPS, .seed = 1, .out = "mlp_tabular"};
+    const char *csv = SKLEARN_DATA "breast_cancer.csv";
+    int label_column = -1;
+    const ex_option own[] = {
+        {"csv", EX_STRING, &csv, EX_ANY, "FILE", "the table (plain or gzip; header lines are skipped)"},
+        {"label-column", EX_INT, &label_column, EX_ANY, "K",
+         "the column of the class (0-based; negative counts from the end)"},
+        {NULL},
+    };
+    ex_parse(argc, argv, "Trains a small MLP classifier on a numeric table (a CSV file, one sample per row).", own,
+             &o);
 
     vkdl_context *ctx;
     vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
     CHECK(vkdl_context_create(&ci, &ctx));
 
     vkdl_dataset *train, *test;
-    CHECK(vkdl_dataset_load_csv(o.csv, o.label_column, &train));
+    CHECK(vkdl_dataset_load_csv(csv, label_column, &train));
     int64_t fs[VKDL_MAX_DIMS];
-    if (vkdl_dataset_sample_shape(train, fs) != 1) {
-        fprintf(stderr, "mlp_tabular: %s is not a table of feature rows\n", o.csv);
-        exit(1);
-    }
+    if (vkdl_dataset_sample_shape(train, fs) != 1)
+        ex_fail("%s is not a table of feature rows", csv);
     const int64_t features = fs[0], n_test = vkdl_dataset_size(train) / 5;
     const int classes = vkdl_dataset_classes(train);
     CHECK(vkdl_dataset_shuffle(train, o.seed));
     CHECK(vkdl_dataset_split(train, n_test, &test));
     CHECK(vkdl_dataset_standardize(train, test));
     const int64_t n_train = vkdl_dataset_size(train);
-    if (n_train < BATCH || n_test < 1) {
-        fprintf(stderr, "mlp_tabular: %s has too few rows (%lld for training, %lld for testing)\n", o.csv,
-                (long long)n_train, (long long)n_test);
-        exit(1);
-    }
+    if (n_train < BATCH || n_test < 1)
+        ex_fail("%s has too few rows (%lld for training, %lld for testing)", csv, (long long)n_train,
+                (long long)n_test);
     printf("device: %s\n", vkdl_context_device_name(ctx));
-    printf("data: %s: %lld features, %d classes, %lld training and %lld test rows\n", o.csv, (long long)features,
+    printf("data: %s: %lld features, %d classes, %lld training and %lld test rows\n", csv, (long long)features,
            classes, (long long)n_train, (long long)n_test);
 
     vkdl_module *model = build_model(ctx, features, classes, o.seed);
@@ -165,55 +115,39 @@ int main(int argc, char **argv)
     vkdl_optim *opt;
     CHECK(vkdl_optim_create(model, &oi, &opt));
 
-    const int64_t B = BATCH, per_epoch = n_train / B, xs[2] = {B, features}, nsteps = total;
+    const int64_t B = BATCH, xs[2] = {B, features}, nsteps = total;
     vkdl_tensor *x, *y, *losses;
     CHECK(vkdl_tensor_create(ctx, VKDL_F32, 2, xs, &x));
     CHECK(vkdl_tensor_create(ctx, VKDL_I32, 1, &B, &y));
     CHECK(vkdl_tensor_create(ctx, VKDL_F32, 1, &nsteps, &losses)); /* every step's loss, read at the end */
     const long log_every = total >= 10 ? total / 10 : 1;
-    double t0 = now();
-    for (long step = 0, b = per_epoch; step < total; step++, b++) {
-        if (b == per_epoch) {
-            CHECK(vkdl_dataset_shuffle(train, o.seed * 1000 + (uint64_t)(step / per_epoch)));
-            b = 0;
-        }
-        CHECK(vkdl_dataset_batch(train, b * B, B, x, y));
-        vkdl_tensor *logits, *loss, *slot;
+    double t0 = ex_now();
+    for (long step = 0; step < total; step++) {
+        CHECK(vkdl_dataset_batch(train, ex_batch_start(train, step, B, o.seed), B, x, y));
+        vkdl_tensor *logits, *loss;
         CHECK(vkdl_module_forward(model, x, &logits));
         CHECK(vkdl_f_cross_entropy(logits, y, NULL, &loss));
-        CHECK(vkdl_tensor_slice(losses, step, step + 1, &slot));
-        CHECK(vkdl_copy(loss, slot));
+        ex_record(losses, step, loss);
         CHECK(vkdl_optim_zero_grad(opt));
         CHECK(vkdl_backward(loss));
         CHECK(vkdl_optim_update(opt));
-        if (!o.quiet && ((step + 1) % log_every == 0 || step == total - 1)) {
-            float l; /* reading waits for the device, so only the logged steps do */
-            CHECK(vkdl_tensor_download(slot, &l, VKDL_F32, sizeof l));
-            printf("step %4ld/%ld  loss %.4f  lr %.2e\n", step + 1, total, l, vkdl_optim_lr(opt));
-        }
-        vkdl_tensor_destroy(slot);
+        /* Reading a value waits for the device, so only the logged steps do. */
+        if (!o.quiet && ((step + 1) % log_every == 0 || step == total - 1))
+            printf("step %4ld/%ld  loss %.4f  lr %.2e\n", step + 1, total, ex_read(losses, step), vkdl_optim_lr(opt));
     }
     CHECK(vkdl_sync(ctx));
-    double train_s = now() - t0;
-    printf("trained %ld steps of %lld in %.2f s\n", total, (long long)B, train_s);
-
-    char path[1024];
-    snprintf(path, sizeof path, "%s.safetensors", o.out);
-    CHECK(vkdl_checkpoint_save(path, model, opt));
-    printf("checkpoint: %s\n", path);
+    printf("trained %ld steps of %lld in %.2f s\n", total, (long long)B, ex_now() - t0);
+    ex_save_checkpoint(o.out, model, opt);
 
     double train_acc = evaluate(ctx, model, train, features);
     double acc = evaluate(ctx, model, test, features);
     printf("accuracy: train %.2f%%, test %.2f%% (%lld rows)\n", 100.0 * train_acc, 100.0 * acc, (long long)n_test);
 
     /* last_loss: the mean over the final steps, so one noisy batch does not decide. */
-    float *loss_host = malloc(sizeof(float) * (size_t)total);
-    CHECK(vkdl_tensor_download(losses, loss_host, VKDL_F32, sizeof(float) * (size_t)total));
+    float *loss_host = ex_download(losses);
     long window = total / 10 < 1 ? 1 : total / 10 > LOSS_WINDOW ? LOSS_WINDOW : total / 10;
-    double last = 0;
-    for (long i = total - window; i < total; i++)
-        last += loss_host[i];
-    printf("first_loss %.6f last_loss %.6f test_accuracy %.4f\n", loss_host[0], last / (double)window, acc);
+    printf("first_loss %.6f last_loss %.6f test_accuracy %.4f\n", loss_host[0],
+           ex_mean(loss_host + total - window, window), acc);
 
     free(loss_host);
     vkdl_tensor_destroy(x);

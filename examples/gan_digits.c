@@ -145,17 +145,12 @@ int main(int argc, char **argv)
         {"batch", EX_INT, &batch, EX_POSITIVE, "N", "real and fake images per step"},
         {NULL},
     };
-    ex_parse(argc, argv, "Trains a small DCGAN to draw handwritten digits from noise.", own, &o);
-
-    vkdl_context *ctx;
-    vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
-    CHECK(vkdl_context_create(&ci, &ctx));
+    vkdl_context *ctx = ex_start(argc, argv, "Trains a small DCGAN to draw handwritten digits from noise.", own, &o);
 
     vkdl_dataset *train = ex_load_idx(data, "train");
     int64_t fs[VKDL_MAX_DIMS];
     if (vkdl_dataset_sample_shape(train, fs) != 3 || fs[0] != 1 || fs[1] != 28 || fs[2] != 28)
         ex_fail("%s does not hold 28x28 grey images", data);
-    printf("device: %s\n", vkdl_context_device_name(ctx));
     printf("data: %lld training images of 28x28\n", (long long)vkdl_dataset_size(train));
 
     vkdl_module *gen = build_generator(ctx), *disc = build_discriminator(ctx);

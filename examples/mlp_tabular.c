@@ -76,12 +76,8 @@ int main(int argc, char **argv)
          "the column of the class (0-based; negative counts from the end)"},
         {NULL},
     };
-    ex_parse(argc, argv, "Trains a small MLP classifier on a numeric table (a CSV file, one sample per row).", own,
-             &o);
-
-    vkdl_context *ctx;
-    vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
-    CHECK(vkdl_context_create(&ci, &ctx));
+    vkdl_context *ctx = ex_start(argc, argv, "Trains a small MLP classifier on a numeric table (a CSV file, one "
+                                 "sample per row).", own, &o);
 
     vkdl_dataset *train, *test;
     CHECK(vkdl_dataset_load_csv(csv, label_column, &train));
@@ -97,7 +93,6 @@ int main(int argc, char **argv)
     if (n_train < BATCH || n_test < 1)
         ex_fail("%s has too few rows (%lld for training, %lld for testing)", csv, (long long)n_train,
                 (long long)n_test);
-    printf("device: %s\n", vkdl_context_device_name(ctx));
     printf("data: %s: %lld features, %d classes, %lld training and %lld test rows\n", csv, (long long)features,
            classes, (long long)n_train, (long long)n_test);
 

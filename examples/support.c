@@ -185,7 +185,7 @@ void ex_parse(int argc, char **argv, const char *about, const ex_option *own, ex
     longs[n + 1] = (struct option){0};
 
     opterr = 0; /* our own messages, below */
-    for (int c; (c = getopt_long(argc, argv, ":", longs, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, ":h", longs, NULL)) != -1;) {
         if (c == 'h') {
             help(about, rows, n);
             exit(0);
@@ -200,7 +200,7 @@ void ex_parse(int argc, char **argv, const char *about, const ex_option *own, ex
             usage(stderr, rows, n);
             exit(2);
         } else if (!store(&rows[c - FIRST_VAL], optarg ? optarg : "")) {
-            bad_value(&rows[c - FIRST_VAL], optarg);
+            bad_value(&rows[c - FIRST_VAL], optarg ? optarg : "");
         }
     }
     if (optind < argc) {

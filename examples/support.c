@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-/* The program's name in messages: argv[0] without its directory, once ex_parse has run. */
+/* The program's name in messages: argv[0] without its directory, once ex_start has run. */
 static const char *program = "example";
 
 void ex_check(vkdl_status s)
@@ -171,7 +171,7 @@ static void bad_value(const ex_option *r, const char *s)
     exit(2);
 }
 
-void ex_parse(int argc, char **argv, const char *about, const ex_option *own, ex_common *common)
+static void parse(int argc, char **argv, const char *about, const ex_option *own, ex_common *common)
 {
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     program = slash ? slash + 1 : argc > 0 ? argv[0] : program;
@@ -212,7 +212,7 @@ void ex_parse(int argc, char **argv, const char *about, const ex_option *own, ex
 
 vkdl_context *ex_start(int argc, char **argv, const char *about, const ex_option *own, ex_common *common)
 {
-    ex_parse(argc, argv, about, own, common);
+    parse(argc, argv, about, own, common);
     vkdl_context *ctx;
     vkdl_context_create_info ci = {.backend = common->cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
     CHECK(vkdl_context_create(&ci, &ctx));

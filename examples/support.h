@@ -1,11 +1,11 @@
-/* support: what the training examples share, so that each example file shows only its own model,
- * data and training loop. Copy this pair (support.h, support.c) along with an example; it uses
- * only the public vkdl.h and the C library.
+/* support: what the training examples share, so that each example file shows its own model, data
+ * and training. Copy this pair (support.h, support.c) along with an example; it uses only the
+ * public vkdl.h and the C library.
  *
  * - CHECK(call): on an error, print "<program>: <status>: <message>" and exit 1.
- * - ex_parse: the command line, with getopt_long. Every example takes --steps, --seed, --cpu,
- *   --out and --quiet (ex_common) and declares its own options in a table of ex_option rows;
- *   --help lists them all with their defaults.
+ * - ex_start: the command line, with getopt_long, and the context. Every example takes --steps,
+ *   --seed, --cpu, --out and --quiet (ex_common) and declares its own options in a table of
+ *   ex_option rows; --help lists them all with their defaults.
  * - A clock, a seeded host-side generator, loss bookkeeping on the device.
  * - The character-level language model harness of char_gpt and char_lstm (ex_lm): the text split
  *   into training and held-out windows, the training loop, the held-out loss and sampling. */
@@ -42,7 +42,7 @@ typedef enum ex_type {
 
 typedef enum ex_range { EX_ANY, EX_NOT_NEGATIVE, EX_POSITIVE } ex_range;
 
-/* One option, --name VALUE or --name=VALUE. Its default is what *store holds when ex_parse runs. */
+/* One option, --name VALUE or --name=VALUE. Its default is what *store holds when ex_start runs. */
 typedef struct ex_option {
     const char *name;  /* without the dashes */
     ex_type type;
@@ -52,7 +52,7 @@ typedef struct ex_option {
     const char *help;  /* one line */
 } ex_option;
 
-/* The options every example takes; the example sets the defaults before calling ex_parse. */
+/* The options every example takes; the example sets the defaults before calling ex_start. */
 typedef struct ex_common {
     long steps;        /* --steps N: positive (an example may redeclare --steps with other rules) */
     uint64_t seed;     /* --seed N */
@@ -62,11 +62,10 @@ typedef struct ex_common {
 } ex_common;
 
 /* Parses argv into *common and the example's own options (a table ended by a row whose name is
- * NULL; a row named like a common option replaces it). --help prints about and every option to
+ * NULL; a row named like a common option replaces it), then opens a context on the Vulkan device
+ * (on the CPU with --cpu) and prints its name. --help (or -h) prints about and every option to
  * stdout and exits 0; a bad value or a missing one names the option and exits 2, and so does an
  * unknown option, after the usage. */
-void ex_parse(int argc, char **argv, const char *about, const ex_option *own, ex_common *common);
-/* ex_parse, then a context on the Vulkan device (on the CPU with --cpu), whose name it prints. */
 vkdl_context *ex_start(int argc, char **argv, const char *about, const ex_option *own, ex_common *common);
 
 /* ---- Time, randomness, losses ---- */

@@ -648,6 +648,24 @@ void vkdl_caps_print(FILE *out, const vkdl_caps *c)
             c->quirks & VKDL_QUIRK_LOOP_LIMIT ? " loop-limit" : "");
 }
 
+/* Every physical device on a throwaway instance d (close it with vkdl_device_close; free *pds). */
+static vkdl_status list_devices(vkdl_device *d, VkPhysicalDevice **pds, uint32_t *n)
+{
+    memset(d, 0, sizeof *d);
+    VKDL_TRY(create_instance(d, false));
+    vkdl_status s = enumerate(d->instance, pds, n);
+    if (s != VKDL_OK)
+        vkdl_device_close(d);
+    return s;
+}
+
+static void probe_all(VkInstance instance, VkPhysicalDevice pd, vkdl_caps *c)
+{
+    int fam = compute_family(pd);
+    probe(pd, fam < 0 ? 0 : (uint32_t)fam, c);
+    probe_coopmat(instance, pd, c);
+}
+
 vkdl_status vkdl_devices_print(FILE *out, const char *select)
 {
     if (!out)
@@ -655,28 +673,21 @@ vkdl_status vkdl_devices_print(FILE *out, const char *select)
     if (!select)
         select = getenv("VKDL_DEVICE");
     vkdl_device d;
-    memset(&d, 0, sizeof d);
-    VKDL_TRY(create_instance(&d, false));
     VkPhysicalDevice *pds;
     uint32_t n;
-    vkdl_status s = enumerate(d.instance, &pds, &n);
-    if (s == VKDL_OK) {
-        int chosen = choose(pds, n, select);
-        for (uint32_t i = 0; i < n; i++) {
-            vkdl_caps c;
-            int fam = compute_family(pds[i]);
-            probe(pds[i], fam < 0 ? 0 : (uint32_t)fam, &c);
-            probe_coopmat(d.instance, pds[i], &c);
-            fprintf(out, "device %u%s\n", i, (int)i == chosen ? "  <- chosen" : "");
-            vkdl_caps_print(out, &c);
-        }
-        if (chosen < 0)
-            fprintf(out, "no device chosen: %s\n", vkdl_last_error());
-        free(pds);
-        s = chosen < 0 ? VKDL_ERROR_NO_DEVICE : VKDL_OK;
+    VKDL_TRY(list_devices(&d, &pds, &n));
+    int chosen = choose(pds, n, select);
+    for (uint32_t i = 0; i < n; i++) {
+        vkdl_caps c;
+        probe_all(d.instance, pds[i], &c);
+        fprintf(out, "device %u%s\n", i, (int)i == chosen ? "  <- chosen" : "");
+        vkdl_caps_print(out, &c);
     }
+    if (chosen < 0)
+        fprintf(out, "no device chosen: %s\n", vkdl_last_error());
+    free(pds);
     vkdl_device_close(&d);
-    return s;
+    return chosen < 0 ? VKDL_ERROR_NO_DEVICE : VKDL_OK;
 }
 
 /* ---------------------------------------------------------------- devices as data */
@@ -713,22 +724,16 @@ void vkdl_caps_info(const vkdl_caps *c, vkdl_device_info *out)
 static vkdl_status probe_index(const char *op, int index, int *count, vkdl_caps *caps)
 {
     vkdl_device d;
-    memset(&d, 0, sizeof d);
-    VKDL_TRY(create_instance(&d, false));
     VkPhysicalDevice *pds;
     uint32_t n;
-    vkdl_status s = enumerate(d.instance, &pds, &n);
-    if (s == VKDL_OK) {
-        *count = (int)n;
-        if (caps && (index < 0 || (uint32_t)index >= n))
-            s = vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: device index %d out of range (%u devices)", op, index, n);
-        else if (caps) {
-            int fam = compute_family(pds[index]);
-            probe(pds[index], fam < 0 ? 0 : (uint32_t)fam, caps);
-            probe_coopmat(d.instance, pds[index], caps);
-        }
-        free(pds);
-    }
+    VKDL_TRY(list_devices(&d, &pds, &n));
+    *count = (int)n;
+    vkdl_status s = VKDL_OK;
+    if (caps && (index < 0 || (uint32_t)index >= n))
+        s = vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: device index %d out of range (%u devices)", op, index, n);
+    else if (caps)
+        probe_all(d.instance, pds[index], caps);
+    free(pds);
     vkdl_device_close(&d);
     return s;
 }

@@ -17,6 +17,8 @@ const th_tol TH_TOL_F16 = {2e-3, 2e-3, 1e-6};
 const th_tol TH_TOL_BF16 = {1e-2, 1e-2, 1e-4};
 const th_tol TH_TOL_EXACT = {0, 0, 0};
 
+const vkdl_dtype TH_ALL_DTYPES[5] = {VKDL_F32, VKDL_F16, VKDL_BF16, VKDL_I32, VKDL_U8};
+
 static int n_pass, n_fail, n_skip;
 static bool case_failed, case_skipped;
 static const char *filter;
@@ -444,3 +446,111 @@ int th_finish(void)
     printf("%d passed, %d failed, %d skipped\n", n_pass, n_fail, n_skip);
     return n_fail ? 1 : 0;
 }
+
+size_t th_mem_current(const vkdl_context *c)
+{
+    size_t cur;
+    vkdl_context_memory(c, &cur, NULL);
+    return cur;
+}
+
+vkdl_tensor *th_mk(vkdl_context *c, vkdl_dtype d, int ndim, const int64_t *shape)
+{
+    vkdl_tensor *t = NULL;
+    TH_OK(vkdl_tensor_create(c, d, ndim, shape, &t));
+    return t;
+}
+
+vkdl_tensor *th_mk1(vkdl_context *c, vkdl_dtype d, int64_t n) { return th_mk(c, d, 1, &n); }
+
+char *th_env_set(const char *name, const char *value)
+{
+    const char *old = getenv(name);
+    char *saved = old ? strdup(old) : NULL;
+    setenv(name, value, 1);
+    return saved;
+}
+
+void th_env_restore(const char *name, char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
+vkdl_context *th_ctx_new(vkdl_backend b, uint32_t flags, const char *cache_dir)
+{
+    vkdl_context_create_info ci = {.backend = b, .flags = flags, .cache_dir = cache_dir};
+    if (b == VKDL_BACKEND_VULKAN)
+        ci.flags |= VKDL_CONTEXT_VALIDATE;
+    if (!cache_dir)
+        ci.flags |= VKDL_CONTEXT_NO_DISK_CACHE;
+    vkdl_context *c = NULL;
+    TH_OK(vkdl_context_create(&ci, &c));
+    return c;
+}
+
+void th_ctx_done(vkdl_context *c)
+{
+    if (!c)
+        return;
+    TH_OK(vkdl_sync(c));
+    uint64_t msgs = vkdl_context_validation_messages(c);
+    if (msgs)
+        th_fail("extra context (%s): %llu validation message(s)", vkdl_context_device_name(c), (unsigned long long)msgs);
+    size_t cur = th_mem_current(c);
+    if (cur)
+        th_fail("extra context (%s): %zu bytes still in use", vkdl_context_device_name(c), cur);
+    vkdl_context_destroy(c);
+}
+
+/* Download n elements of t as f32. */
+static bool download_f32(vkdl_tensor *t, float *out, size_t n)
+{
+    return TH_OK(vkdl_tensor_download(t, out, VKDL_F32, n * sizeof(float)));
+}
+
+/* out = scale(gelu_erf(x), -1.5, 0.25) + x  on any context; returns the f32 result (malloc'd). */
+static float *run_small_graph(vkdl_context *c, const float *data, int64_t n)
+{
+    vkdl_tensor *x = th_mk1(c, VKDL_F32, n), *y = th_mk1(c, VKDL_F32, n), *z = th_mk1(c, VKDL_F32, n);
+    float *res = calloc((size_t)n, sizeof *res);
+    TH_OK(vkdl_tensor_upload(x, data, VKDL_F32, (size_t)n * 4));
+    TH_OK(vkdl_unary(VKDL_GELU_ERF, x, y));
+    TH_OK(vkdl_scale(y, -1.5f, 0.25f, y));
+    TH_OK(vkdl_binary(VKDL_ADD, y, x, z));
+    download_f32(z, res, (size_t)n);
+    vkdl_tensor_destroy(x);
+    vkdl_tensor_destroy(y);
+    vkdl_tensor_destroy(z);
+    return res;
+}
+
+bool th_close_f32(const float *got, const float *want, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= 1e-5 + 1e-4 * fabs(want[i]))) {
+            th_fail("%s: [%zu] got %.9g want %.9g", what, i, got[i], want[i]);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool th_graph_matches_cpu(vkdl_context *c, const char *what)
+{
+    enum { N = 1025 };
+    float data[N];
+    for (int i = 0; i < N; i++)
+        data[i] = th_randf(-4, 4);
+    float *got = run_small_graph(c, data, N), *want = run_small_graph(th_cpu, data, N);
+    bool ok = th_close_f32(got, want, N, what);
+    free(got);
+    free(want);
+    return ok;
+}
+
+

@@ -84,6 +84,26 @@ bool th_expect_ok(vkdl_status s, const char *expr, const char *file, int line);
 bool th_expect_status(vkdl_status s, vkdl_status want, const char *needle, const char *expr, const char *file, int line);
 #define TH_TRUE(cond) ((cond) ? true : (th_fail("%s:%d: %s", __FILE__, __LINE__, #cond), false))
 
+/* Helpers for tests that make their own tensors and contexts (the runtime's tests). */
+#define TH_LEN(a) (sizeof(a) / sizeof((a)[0]))
+extern const vkdl_dtype TH_ALL_DTYPES[5];
+size_t th_mem_current(const vkdl_context *c);
+/* Create a tensor on c (failing the case when that fails): any shape, or 1-D of n elements. */
+vkdl_tensor *th_mk(vkdl_context *c, vkdl_dtype d, int ndim, const int64_t *shape);
+vkdl_tensor *th_mk1(vkdl_context *c, vkdl_dtype d, int64_t n);
+/* Set an environment variable for the next context_create; th_env_restore puts back what was there. */
+char *th_env_set(const char *name, const char *value);
+void th_env_restore(const char *name, char *saved);
+/* An extra context for one case: validation on for Vulkan, no disk cache unless a directory is
+ * given. */
+vkdl_context *th_ctx_new(vkdl_backend b, uint32_t flags, const char *cache_dir);
+/* Sync, check that the context saw no validation messages and holds no tensor memory, destroy. */
+void th_ctx_done(vkdl_context *c);
+/* Every element within 1e-5 + 1e-4 |want| (fails the case naming what and the first bad element). */
+bool th_close_f32(const float *got, const float *want, size_t n, const char *what);
+/* out = scale(gelu_erf(x), -1.5, 0.25) + x on c and on the CPU backend, compared with th_close_f32. */
+bool th_graph_matches_cpu(vkdl_context *c, const char *what);
+
 /* Set up both contexts (argv: optional case-name filter), and finish: print the summary and
  * return the exit code (0 when nothing failed). A device that cannot be opened fails the run. */
 void th_init(int argc, char **argv);

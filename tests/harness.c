@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 vkdl_context *th_cpu, *th_gpu;
 
@@ -22,6 +23,7 @@ const vkdl_dtype TH_ALL_DTYPES[5] = {VKDL_F32, VKDL_F16, VKDL_BF16, VKDL_I32, VK
 static int n_pass, n_fail, n_skip;
 static bool case_failed, case_skipped;
 static const char *filter;
+static bool perf;
 static uint64_t rng;
 
 static uint64_t next(void)
@@ -421,7 +423,13 @@ void th_run(const char *name, th_case_fn fn, void *arg)
 void th_init(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    filter = argc > 1 ? argv[1] : getenv("TH_FILTER");
+    filter = getenv("TH_FILTER");
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--perf") == 0)
+            perf = true;
+        else
+            filter = argv[i];
+    }
     vkdl_context_create_info ci = {.backend = VKDL_BACKEND_CPU};
     if (vkdl_context_create(&ci, &th_cpu) != VKDL_OK) {
         printf("cannot create the CPU context: %s\n0 passed, 1 failed\n", vkdl_last_error());
@@ -554,3 +562,175 @@ bool th_graph_matches_cpu(vkdl_context *c, const char *what)
 }
 
 
+const char *th_shape_str(const th_shape *s, char *buf, size_t n)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < s->ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? "x%lld" : "%lld", (long long)s->d[i]);
+    if (s->ndim == 0)
+        snprintf(buf, n, "scalar");
+    return buf;
+}
+
+static th_pair op_input(const th_input *in)
+{
+    const th_shape *s = &in->shape;
+    if (in->fill == TH_FILL_UNIFORM)
+        return th_rand(in->dtype, s->ndim, s->d, in->lo, in->hi);
+    int64_t n = 1;
+    for (int i = 0; i < s->ndim; i++)
+        n *= s->d[i];
+    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    if (in->fill == TH_FILL_FN)
+        in->gen(v, n, s);
+    for (int64_t i = 0; in->fill != TH_FILL_FN && i < n; i++) {
+        if (in->fill == TH_FILL_SIGNED)
+            v[i] = (th_randu(2) ? 1.0f : -1.0f) * th_randf(in->lo, in->hi);
+        else
+            v[i] = (float)th_randu((uint32_t)in->hi);
+    }
+    th_pair p = th_from(in->dtype, s->ndim, s->d, v, VKDL_F32);
+    free(v);
+    return p;
+}
+
+/* The tensors of one run of an op case, on both backends. */
+typedef struct op_tensors {
+    th_pair in[TH_MAX_OP_TENSORS], out[TH_MAX_OP_TENSORS], dout[TH_MAX_OP_TENSORS], din[TH_MAX_OP_TENSORS];
+    vkdl_tensor *cpu[4][TH_MAX_OP_TENSORS], *gpu[4][TH_MAX_OP_TENSORS]; /* in, out, dout, din */
+} op_tensors;
+
+static void op_split(op_tensors *t)
+{
+    th_pair *sets[4] = {t->in, t->out, t->dout, t->din};
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < TH_MAX_OP_TENSORS; i++) {
+            t->cpu[k][i] = sets[k][i].cpu;
+            t->gpu[k][i] = sets[k][i].gpu;
+        }
+}
+
+static void op_free(op_tensors *t)
+{
+    for (int i = 0; i < TH_MAX_OP_TENSORS; i++) {
+        th_free(&t->in[i]);
+        th_free(&t->out[i]);
+        th_free(&t->dout[i]);
+        th_free(&t->din[i]);
+    }
+}
+
+static bool is_float(vkdl_dtype d) { return d == VKDL_F32 || d == VKDL_F16 || d == VKDL_BF16; }
+
+typedef struct op_fwd_arg {
+    const th_op *op;
+    vkdl_tensor *const *in;
+} op_fwd_arg;
+
+static vkdl_status op_forward_one(void *arg, vkdl_tensor *out)
+{
+    op_fwd_arg *a = arg;
+    vkdl_tensor *outs[TH_MAX_OP_TENSORS] = {out};
+    return a->op->forward(a->op, a->in, outs);
+}
+
+/* The device backward starts from the CPU forward's outputs, so only the backward is compared. */
+static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
+{
+    for (int o = 0; o < op->n_out; o++) {
+        const th_shape *s = &op->out[o].shape;
+        t->dout[o] = th_rand(VKDL_F32, s->ndim, s->d, -1, 1);
+        float *h = th_download(t->out[o].cpu);
+        size_t bytes = (size_t)vkdl_tensor_numel(t->out[o].cpu) * sizeof *h;
+        TH_OK(vkdl_tensor_upload(t->out[o].gpu, h, VKDL_F32, bytes));
+        free(h);
+    }
+    for (int i = 0; i < op->n_in; i++)
+        if (!(op->no_grad & (1u << i)) && is_float(op->in[i].dtype))
+            t->din[i] = th_empty(VKDL_F32, op->in[i].shape.ndim, op->in[i].shape.d);
+    op_split(t);
+    TH_OK(op->backward(op, t->cpu[0], t->cpu[1], t->cpu[2], t->cpu[3]));
+    th_variant_begin(v);
+    TH_OK(op->backward(op, t->gpu[0], t->gpu[1], t->gpu[2], t->gpu[3]));
+    th_variant_end();
+    for (int i = 0; i < op->n_in; i++)
+        if (t->din[i].cpu && !th_compare(&t->din[i], *op->tol))
+            th_fail("gradient of input %d", i);
+    if (op->grad.checks <= 0)
+        return;
+    if (op->n_out != 1) {
+        th_fail("gradcheck of an op with %d outputs", op->n_out);
+        return;
+    }
+    op_fwd_arg a = {op, t->cpu[0]};
+    th_gradcheck(op_forward_one, &a, t->cpu[1][0], t->cpu[2][0], op->n_in, t->cpu[0], t->cpu[3], op->grad.checks,
+                 op->grad.eps, op->grad.tol);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of a few synchronised device forwards, after one to warm up; printed, never asserted. */
+static void op_perf(const th_op *op, op_tensors *t, enum th_variant v)
+{
+    enum { RUNS = 7 };
+    double ms[RUNS];
+    th_variant_begin(v);
+    for (int r = -1; r < RUNS; r++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        TH_OK(op->forward(op, t->gpu[0], t->gpu[1]));
+        TH_OK(vkdl_sync(th_gpu));
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (r >= 0)
+            ms[r] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
+    }
+    th_variant_end();
+    qsort(ms, RUNS, sizeof *ms, cmp_double);
+    printf("    perf: %.3f ms (median of %d)\n", ms[RUNS / 2], RUNS);
+}
+
+typedef struct op_case {
+    const th_op *op;
+    enum th_variant v;
+} op_case;
+
+static void op_run_case(void *arg)
+{
+    const op_case *c = arg;
+    const th_op *op = c->op;
+    op_tensors t = {0};
+    for (int i = 0; i < op->n_in; i++)
+        t.in[i] = op_input(&op->in[i]);
+    for (int o = 0; o < op->n_out; o++)
+        t.out[o] = th_empty(op->out[o].dtype, op->out[o].shape.ndim, op->out[o].shape.d);
+    op_split(&t);
+    TH_OK(op->forward(op, t.cpu[0], t.cpu[1]));
+    th_variant_begin(c->v);
+    TH_OK(op->forward(op, t.gpu[0], t.gpu[1]));
+    th_variant_end();
+    for (int o = 0; o < op->n_out; o++)
+        if (!th_compare(&t.out[o], *op->tol))
+            th_fail("output %d", o);
+    if (op->backward)
+        op_backward(op, &t, c->v);
+    if (perf)
+        op_perf(op, &t, c->v);
+    op_free(&t);
+}
+
+void th_run_op(const th_op *op)
+{
+    char name[256];
+    for (int v = 0; v < TH_V_COUNT; v++) {
+        if (v != TH_V_DEFAULT && !(op->variants & (1u << v)))
+            continue;
+        snprintf(name, sizeof name, "%s%s", op->name, TH_VARIANT_NAMES[v]);
+        op_case c = {op, (enum th_variant)v};
+        th_run(name, op_run_case, &c);
+    }
+}

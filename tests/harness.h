@@ -84,6 +84,76 @@ bool th_expect_ok(vkdl_status s, const char *expr, const char *file, int line);
 bool th_expect_status(vkdl_status s, vkdl_status want, const char *needle, const char *expr, const char *file, int line);
 #define TH_TRUE(cond) ((cond) ? true : (th_fail("%s:%d: %s", __FILE__, __LINE__, #cond), false))
 
+/* ---------------------------------------------------------------- op cases as descriptors
+ * A test file states its numeric cases as rows of th_op and hands each to th_run_op, which runs
+ * the forward on the CPU backend (the oracle) and on the device (once per requested kernel
+ * variant, each its own case named name + TH_VARIANT_NAMES[v]) and compares every output with
+ * tol. With a backward it then gives both backends the CPU forward's outputs and the same random
+ * output gradients (uniform in [-1, 1)), compares every input gradient with tol, and, when
+ * grad.checks > 0, checks the CPU backward against central differences of the CPU forward
+ * (th_gradcheck). Run with --perf, it also prints the device forward's median time. */
+typedef struct th_shape {
+    int ndim;
+    int64_t d[VKDL_MAX_DIMS];
+} th_shape;
+/* TH_SHAPE(3, 4) is a 3x4 th_shape; TH_SCALAR the 0-d one. */
+#define TH_SHAPE(...) {sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}}
+#define TH_SCALAR {0, {0}}
+
+enum th_fill {
+    TH_FILL_UNIFORM, /* uniform in [lo, hi) */
+    TH_FILL_SIGNED,  /* a random sign times uniform in [lo, hi): keeps |x| >= lo off kinks at 0 */
+    TH_FILL_LABELS,  /* integers in [0, hi) (class labels, indices) */
+    TH_FILL_FN,      /* gen writes all the values */
+};
+
+typedef struct th_input {
+    th_shape shape;
+    vkdl_dtype dtype; /* 0 is VKDL_F32 */
+    enum th_fill fill;
+    float lo, hi;
+    void (*gen)(float *v, int64_t n, const th_shape *s);
+} th_input;
+
+typedef struct th_output {
+    th_shape shape;
+    vkdl_dtype dtype;
+} th_output;
+
+/* Finite-difference check of the backward: at most `checks` elements per input (0: none), step
+ * eps, passing at |fd - analytic| <= tol * max(1, |fd|, |analytic|). Ops with one output only. */
+typedef struct th_grad {
+    int checks;
+    double eps, tol;
+} th_grad;
+
+enum { TH_MAX_OP_TENSORS = 6 };
+#define TH_VS_ALL ((1u << TH_V_COUNT) - 1)
+
+typedef struct th_op th_op;
+/* Run the op on the tensors given, all on one context (CPU or device). */
+typedef vkdl_status (*th_forward_fn)(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out);
+/* din[i] is NULL for an input whose gradient is not asked for. */
+typedef vkdl_status (*th_backward_fn)(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                                      vkdl_tensor *const *dout, vkdl_tensor *const *din);
+struct th_op {
+    const char *name;
+    int op;             /* which op of the family (a vkdl_unary_op, log or not, ...) */
+    const void *params; /* whatever else the forward and backward need */
+    int n_in, n_out;
+    th_input in[TH_MAX_OP_TENSORS];
+    th_output out[TH_MAX_OP_TENSORS];
+    th_forward_fn forward;
+    th_backward_fn backward; /* optional */
+    unsigned no_grad;        /* bit i: no gradient asked for input i (integer inputs never get one) */
+    const th_tol *tol;       /* every output and gradient, device against CPU (&TH_TOL_F32, ...) */
+    th_grad grad;
+    unsigned variants;       /* bit v: also run as th_variant v; TH_V_DEFAULT always runs */
+};
+void th_run_op(const th_op *op);
+/* "3x4x5", or "scalar" for 0-d, into buf. */
+const char *th_shape_str(const th_shape *s, char *buf, size_t n);
+
 /* Helpers for tests that make their own tensors and contexts (the runtime's tests). */
 #define TH_LEN(a) (sizeof(a) / sizeof((a)[0]))
 extern const vkdl_dtype TH_ALL_DTYPES[5];
@@ -104,7 +174,7 @@ bool th_close_f32(const float *got, const float *want, size_t n, const char *wha
 /* out = scale(gelu_erf(x), -1.5, 0.25) + x on c and on the CPU backend, compared with th_close_f32. */
 bool th_graph_matches_cpu(vkdl_context *c, const char *what);
 
-/* Set up both contexts (argv: optional case-name filter), and finish: print the summary and
+/* Set up both contexts (argv: an optional case-name filter, and --perf), and finish: print the summary and
  * return the exit code (0 when nothing failed). A device that cannot be opened fails the run. */
 void th_init(int argc, char **argv);
 int th_finish(void);

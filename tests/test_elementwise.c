@@ -3,50 +3,36 @@
 
 #include <stdio.h>
 
-typedef struct shape {
-    int ndim;
-    int64_t d[VKDL_MAX_DIMS];
-} shape;
-
-static const shape SHAPES[] = {
+static const th_shape SHAPES[] = {
     {1, {1}}, {1, {3}}, {1, {17}}, {1, {127}}, {1, {1000}}, {2, {255, 257}}, {3, {4, 1000, 3}},
     {4, {2, 3, 5, 7}}, {1, {70001}}, {0, {0}},
 };
 
 static const char *UNARY_NAMES[] = {"relu", "gelu_tanh", "gelu_erf", "sigmoid", "tanh", "exp", "log", "sqrt", "neg", "abs"};
 
-typedef struct unary_case {
-    vkdl_unary_op op;
-    shape s;
-} unary_case;
-
-static void run_unary(void *arg)
+static vkdl_status unary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const unary_case *c = arg;
-    float lo = -8, hi = 8;
-    if (c->op == VKDL_LOG || c->op == VKDL_SQRT)
-        lo = 1e-3f, hi = 50;
-    if (c->op == VKDL_EXP)
-        lo = -20, hi = 20;
-    th_pair x = th_rand(VKDL_F32, c->s.ndim, c->s.d, lo, hi);
-    th_pair y = th_empty(VKDL_F32, c->s.ndim, c->s.d);
-    TH_OK(vkdl_unary(c->op, x.cpu, y.cpu));
-    TH_OK(vkdl_unary(c->op, x.gpu, y.gpu));
-    th_compare(&y, TH_TOL_F32);
-    th_free(&x);
-    th_free(&y);
+    return vkdl_unary((vkdl_unary_op)op->op, in[0], out[0]);
 }
 
-static void run_scale(void *arg)
+static vkdl_status scale(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const shape *s = arg;
-    th_pair x = th_rand(VKDL_F32, s->ndim, s->d, -3, 3);
-    th_pair y = th_empty(VKDL_F32, s->ndim, s->d);
-    TH_OK(vkdl_scale(x.cpu, -2.5f, 0.75f, y.cpu));
-    TH_OK(vkdl_scale(x.gpu, -2.5f, 0.75f, y.gpu));
-    th_compare(&y, TH_TOL_F32);
-    th_free(&x);
-    th_free(&y);
+    const float *ab = op->params;
+    return vkdl_scale(in[0], ab[0], ab[1], out[0]);
+}
+
+static vkdl_status binary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    return vkdl_binary((vkdl_binary_op)op->op, in[0], in[1], out[0]);
+}
+
+/* One op on one shape, x uniform in [lo, hi). */
+static th_op unary_row(const char *name, th_forward_fn fn, int which, const void *params, th_shape s, float lo,
+                       float hi)
+{
+    return (th_op){.name = name, .op = which, .params = params, .n_in = 1, .n_out = 1,
+                   .in = {{.shape = s, .lo = lo, .hi = hi}}, .out = {{.shape = s}}, .forward = fn,
+                   .tol = &TH_TOL_F32};
 }
 
 /* Special values pass through the same way on both sides. */
@@ -67,25 +53,6 @@ static void run_unary_special(void *arg)
         th_free(&x);
         th_free(&y);
     }
-}
-
-typedef struct binary_case {
-    vkdl_binary_op op;
-    shape a, b, out;
-} binary_case;
-
-static void run_binary(void *arg)
-{
-    const binary_case *c = arg;
-    th_pair a = th_rand(VKDL_F32, c->a.ndim, c->a.d, -4, 4);
-    th_pair b = th_rand(VKDL_F32, c->b.ndim, c->b.d, 0.5f, 4); /* away from 0 for div */
-    th_pair o = th_empty(VKDL_F32, c->out.ndim, c->out.d);
-    TH_OK(vkdl_binary(c->op, a.cpu, b.cpu, o.cpu));
-    TH_OK(vkdl_binary(c->op, a.gpu, b.gpu, o.gpu));
-    th_compare(&o, TH_TOL_F32);
-    th_free(&a);
-    th_free(&b);
-    th_free(&o);
 }
 
 /* Views whose offset is not aligned to the descriptor alignment, written in place. */
@@ -152,36 +119,47 @@ static void run_bad(void *arg)
     th_free(&i);
 }
 
+/* b stays away from 0 for div. */
+#define BIN(o, sa, sb, so)                                                                                  \
+    {.op = VKDL_##o, .n_in = 2, .n_out = 1, .out = {{.shape = so}}, .forward = binary, .tol = &TH_TOL_F32,     \
+     .in = {{.shape = sa, .lo = -4, .hi = 4}, {.shape = sb, .lo = 0.5f, .hi = 4}}}
+static const th_op BINARY[] = {
+    BIN(ADD, TH_SHAPE(1000), TH_SHAPE(1000), TH_SHAPE(1000)),
+    BIN(SUB, TH_SHAPE(17, 127), TH_SHAPE(127), TH_SHAPE(17, 127)),
+    BIN(MUL, TH_SHAPE(17, 1), TH_SHAPE(1, 127), TH_SHAPE(17, 127)),
+    BIN(DIV, TH_SHAPE(3, 1, 5), TH_SHAPE(1, 4, 1), TH_SHAPE(3, 4, 5)),
+    BIN(ADD, TH_SCALAR, TH_SHAPE(2, 3, 4), TH_SHAPE(2, 3, 4)),
+    BIN(MUL, TH_SHAPE(2, 1, 3, 1), TH_SHAPE(5, 1, 7), TH_SHAPE(2, 5, 3, 7)),
+    BIN(SUB, TH_SHAPE(1), TH_SHAPE(1), TH_SHAPE(1)),
+    BIN(ADD, TH_SHAPE(2, 1, 2, 1, 2, 1, 2, 1), TH_SHAPE(1, 2, 1, 2, 1, 2, 1, 2), TH_SHAPE(2, 2, 2, 2, 2, 2, 2, 2)),
+    BIN(DIV, TH_SHAPE(4096, 33), TH_SHAPE(4096, 1), TH_SHAPE(4096, 33)),
+    BIN(ADD, TH_SHAPE(0, 5), TH_SHAPE(5), TH_SHAPE(0, 5)),
+};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
     char name[128];
     for (int op = 0; op < VKDL_UNARY_OP_COUNT; op++)
-        for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) {
-            unary_case c = {op, SHAPES[i]};
+        for (size_t i = 0; i < TH_LEN(SHAPES); i++) {
+            float lo = op == VKDL_LOG || op == VKDL_SQRT ? 1e-3f : op == VKDL_EXP ? -20 : -8;
+            float hi = op == VKDL_LOG || op == VKDL_SQRT ? 50 : op == VKDL_EXP ? 20 : 8;
             snprintf(name, sizeof name, "unary/%s/%zu", UNARY_NAMES[op], i);
-            th_run(name, run_unary, &c);
+            th_op c = unary_row(name, unary, op, NULL, SHAPES[i], lo, hi);
+            th_run_op(&c);
         }
     th_run("unary/special-values", run_unary_special, NULL);
-    for (size_t i = 0; i < sizeof SHAPES / sizeof *SHAPES; i++) {
+    static const float SCALE[2] = {-2.5f, 0.75f};
+    for (size_t i = 0; i < TH_LEN(SHAPES); i++) {
         snprintf(name, sizeof name, "scale/%zu", i);
-        th_run(name, run_scale, (void *)&SHAPES[i]);
+        th_op c = unary_row(name, scale, 0, SCALE, SHAPES[i], -3, 3);
+        th_run_op(&c);
     }
-    static const binary_case BIN[] = {
-        {VKDL_ADD, {1, {1000}}, {1, {1000}}, {1, {1000}}},
-        {VKDL_SUB, {2, {17, 127}}, {1, {127}}, {2, {17, 127}}},
-        {VKDL_MUL, {2, {17, 1}}, {2, {1, 127}}, {2, {17, 127}}},
-        {VKDL_DIV, {3, {3, 1, 5}}, {3, {1, 4, 1}}, {3, {3, 4, 5}}},
-        {VKDL_ADD, {0, {0}}, {3, {2, 3, 4}}, {3, {2, 3, 4}}},
-        {VKDL_MUL, {4, {2, 1, 3, 1}}, {3, {5, 1, 7}}, {4, {2, 5, 3, 7}}},
-        {VKDL_SUB, {1, {1}}, {1, {1}}, {1, {1}}},
-        {VKDL_ADD, {8, {2, 1, 2, 1, 2, 1, 2, 1}}, {8, {1, 2, 1, 2, 1, 2, 1, 2}}, {8, {2, 2, 2, 2, 2, 2, 2, 2}}},
-        {VKDL_DIV, {2, {4096, 33}}, {2, {4096, 1}}, {2, {4096, 33}}},
-        {VKDL_ADD, {2, {0, 5}}, {1, {5}}, {2, {0, 5}}},
-    };
-    for (size_t i = 0; i < sizeof BIN / sizeof *BIN; i++) {
+    for (size_t i = 0; i < TH_LEN(BINARY); i++) {
+        th_op c = BINARY[i];
         snprintf(name, sizeof name, "binary/%zu", i);
-        th_run(name, run_binary, (void *)&BIN[i]);
+        c.name = name;
+        th_run_op(&c);
     }
     th_run("elementwise/unaligned-views", run_views, NULL);
     th_run("elementwise/chain-across-batches", run_chain, NULL);

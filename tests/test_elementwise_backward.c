@@ -5,85 +5,49 @@
  * whose perturbed operand may feed many outputs) and pass at 1e-2 relative: the f32 rounding of
  * the forward divided by the step is ~1e-4, and the truncation error is below 1e-3. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct shape {
-    int ndim;
-    int64_t d[VKDL_MAX_DIMS];
-} shape;
-
 static const char *UNARY_NAMES[] = {"relu", "gelu_tanh", "gelu_erf", "sigmoid", "tanh", "exp", "log", "sqrt", "neg", "abs"};
 static const char *BINARY_NAMES[] = {"add", "sub", "mul", "div"};
 
+static vkdl_status unary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    return vkdl_unary((vkdl_unary_op)op->op, in[0], out[0]);
+}
+
+static vkdl_status unary_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                                  vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    (void)out;
+    return vkdl_unary_backward((vkdl_unary_op)op->op, in[0], dout[0], din[0]);
+}
+
+static vkdl_status binary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    return vkdl_binary((vkdl_binary_op)op->op, in[0], in[1], out[0]);
+}
+
+static vkdl_status binary_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                                   vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    (void)out;
+    return vkdl_binary_backward((vkdl_binary_op)op->op, in[0], in[1], dout[0], din[0], din[1]);
+}
+
 /* Inputs in the op's domain, at least 0.05 away from the kinks of relu and abs at 0. */
-static th_pair unary_input(vkdl_unary_op op, int ndim, const int64_t *d)
+static th_op unary_row(const char *name, vkdl_unary_op op, th_shape s, th_grad grad)
 {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= d[i];
-    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
-    for (int64_t i = 0; i < n; i++) {
-        if (op == VKDL_LOG || op == VKDL_SQRT)
-            v[i] = th_randf(0.05f, 20.0f);
-        else if (op == VKDL_EXP)
-            v[i] = th_randf(-20.0f, 20.0f);
-        else
-            v[i] = (th_randu(2) ? 1.0f : -1.0f) * th_randf(0.05f, 8.0f);
-    }
-    th_pair p = th_from(VKDL_F32, ndim, d, v, VKDL_F32);
-    free(v);
-    return p;
-}
-
-typedef struct unary_case {
-    vkdl_unary_op op;
-    shape s;
-} unary_case;
-
-static void run_unary(void *arg)
-{
-    const unary_case *c = arg;
-    th_pair x = unary_input(c->op, c->s.ndim, c->s.d);
-    th_pair dy = th_rand(VKDL_F32, c->s.ndim, c->s.d, -1, 1);
-    th_pair dx = th_empty(VKDL_F32, c->s.ndim, c->s.d);
-    TH_OK(vkdl_unary_backward(c->op, x.cpu, dy.cpu, dx.cpu));
-    TH_OK(vkdl_unary_backward(c->op, x.gpu, dy.gpu, dx.gpu));
-    th_compare(&dx, TH_TOL_F32);
-    th_free(&x);
-    th_free(&dy);
-    th_free(&dx);
-}
-
-typedef struct unary_fwd {
-    vkdl_unary_op op;
-    vkdl_tensor *x;
-} unary_fwd;
-
-static vkdl_status unary_forward(void *arg, vkdl_tensor *out)
-{
-    unary_fwd *f = arg;
-    return vkdl_unary(f->op, f->x, out);
-}
-
-static void run_unary_grad(void *arg)
-{
-    vkdl_unary_op op = *(const vkdl_unary_op *)arg;
-    int64_t n = 23;
-    th_pair x = unary_input(op, 1, &n);
-    th_pair dy = th_rand(VKDL_F32, 1, &n, -1, 1);
-    th_pair y = th_empty(VKDL_F32, 1, &n), dx = th_empty(VKDL_F32, 1, &n);
-    TH_OK(vkdl_unary_backward(op, x.cpu, dy.cpu, dx.cpu));
-    unary_fwd f = {op, x.cpu};
-    th_gradcheck(unary_forward, &f, y.cpu, dy.cpu, 1, &x.cpu, &dx.cpu, 100, 1e-3, 1e-2);
-    th_free(&x);
-    th_free(&dy);
-    th_free(&y);
-    th_free(&dx);
+    th_input x = {.shape = s, .fill = TH_FILL_SIGNED, .lo = 0.05f, .hi = 8.0f};
+    if (op == VKDL_LOG || op == VKDL_SQRT)
+        x = (th_input){.shape = s, .lo = 0.05f, .hi = 20.0f};
+    else if (op == VKDL_EXP)
+        x = (th_input){.shape = s, .lo = -20.0f, .hi = 20.0f};
+    return (th_op){.name = name, .op = op, .n_in = 1, .n_out = 1, .in = {x}, .out = {{.shape = s}},
+                   .forward = unary, .backward = unary_backward, .tol = &TH_TOL_F32, .grad = grad};
 }
 
 /* relu and abs have derivative 0 at 0; large inputs saturate without NaN. */
@@ -115,64 +79,6 @@ static void run_unary_special(void *arg)
         th_free(&dy);
         th_free(&dx);
     }
-}
-
-typedef struct binary_case {
-    vkdl_binary_op op;
-    shape a, b, out;
-    int which; /* 0 both gradients, 1 only da, 2 only db */
-} binary_case;
-
-static void run_binary(void *arg)
-{
-    const binary_case *c = arg;
-    th_pair a = th_rand(VKDL_F32, c->a.ndim, c->a.d, -4, 4);
-    th_pair b = th_rand(VKDL_F32, c->b.ndim, c->b.d, 0.5f, 4); /* away from 0 for div */
-    th_pair g = th_rand(VKDL_F32, c->out.ndim, c->out.d, -1, 1);
-    th_pair da = th_empty(VKDL_F32, c->a.ndim, c->a.d), db = th_empty(VKDL_F32, c->b.ndim, c->b.d);
-    bool want_a = c->which != 2, want_b = c->which != 1;
-    TH_OK(vkdl_binary_backward(c->op, a.cpu, b.cpu, g.cpu, want_a ? da.cpu : NULL, want_b ? db.cpu : NULL));
-    TH_OK(vkdl_binary_backward(c->op, a.gpu, b.gpu, g.gpu, want_a ? da.gpu : NULL, want_b ? db.gpu : NULL));
-    if (want_a && !th_compare(&da, TH_TOL_F32))
-        th_fail("da");
-    if (want_b && !th_compare(&db, TH_TOL_F32))
-        th_fail("db");
-    th_free(&a);
-    th_free(&b);
-    th_free(&g);
-    th_free(&da);
-    th_free(&db);
-}
-
-typedef struct binary_fwd {
-    vkdl_binary_op op;
-    vkdl_tensor *a, *b;
-} binary_fwd;
-
-static vkdl_status binary_forward(void *arg, vkdl_tensor *out)
-{
-    binary_fwd *f = arg;
-    return vkdl_binary(f->op, f->a, f->b, out);
-}
-
-static void run_binary_grad(void *arg)
-{
-    const binary_case *c = arg;
-    th_pair a = th_rand(VKDL_F32, c->a.ndim, c->a.d, -2, 2);
-    th_pair b = th_rand(VKDL_F32, c->b.ndim, c->b.d, 0.5f, 2);
-    th_pair g = th_rand(VKDL_F32, c->out.ndim, c->out.d, -1, 1);
-    th_pair o = th_empty(VKDL_F32, c->out.ndim, c->out.d);
-    th_pair da = th_empty(VKDL_F32, c->a.ndim, c->a.d), db = th_empty(VKDL_F32, c->b.ndim, c->b.d);
-    TH_OK(vkdl_binary_backward(c->op, a.cpu, b.cpu, g.cpu, da.cpu, db.cpu));
-    binary_fwd f = {c->op, a.cpu, b.cpu};
-    vkdl_tensor *in[2] = {a.cpu, b.cpu}, *gr[2] = {da.cpu, db.cpu};
-    th_gradcheck(binary_forward, &f, o.cpu, g.cpu, 2, in, gr, 60, 1e-2, 1e-2);
-    th_free(&a);
-    th_free(&b);
-    th_free(&g);
-    th_free(&o);
-    th_free(&da);
-    th_free(&db);
 }
 
 /* out is empty along a dim b is broadcast over: db is the sum of nothing. */
@@ -277,54 +183,71 @@ static void run_bad(void *arg)
     th_free(&i);
 }
 
+/* b stays away from 0 for div; NO_DA / NO_DB ask for only the other gradient. */
+#define BIN(o, sa, sb, so, skip)                                                                            \
+    {.op = VKDL_##o, .n_in = 2, .n_out = 1, .out = {{.shape = so}}, .forward = binary,                     \
+     .backward = binary_backward, .no_grad = skip, .tol = &TH_TOL_F32,                                     \
+     .in = {{.shape = sa, .lo = -4, .hi = 4}, {.shape = sb, .lo = 0.5f, .hi = 4}}}
+enum { BOTH = 0, NO_DB = 2, NO_DA = 1 };
+static const th_op BINARY[] = {
+    BIN(ADD, TH_SHAPE(1000), TH_SHAPE(1000), TH_SHAPE(1000), BOTH),
+    BIN(SUB, TH_SHAPE(17, 127), TH_SHAPE(127), TH_SHAPE(17, 127), BOTH),
+    BIN(MUL, TH_SHAPE(17, 1), TH_SHAPE(1, 127), TH_SHAPE(17, 127), BOTH),
+    BIN(DIV, TH_SHAPE(3, 1, 5), TH_SHAPE(1, 4, 1), TH_SHAPE(3, 4, 5), BOTH),
+    BIN(MUL, TH_SCALAR, TH_SHAPE(2, 3, 4), TH_SHAPE(2, 3, 4), BOTH),
+    BIN(DIV, TH_SHAPE(2, 1, 3, 1), TH_SHAPE(5, 1, 7), TH_SHAPE(2, 5, 3, 7), BOTH),
+    BIN(SUB, TH_SHAPE(1), TH_SHAPE(1), TH_SHAPE(1), BOTH),
+    BIN(MUL, TH_SHAPE(2, 1, 2, 1, 2, 1, 2, 1), TH_SHAPE(1, 2, 1, 2, 1, 2, 1, 2), TH_SHAPE(2, 2, 2, 2, 2, 2, 2, 2),
+        BOTH),
+    BIN(DIV, TH_SHAPE(4096, 33), TH_SHAPE(4096, 1), TH_SHAPE(4096, 33), BOTH),
+    BIN(ADD, TH_SHAPE(4096, 300), TH_SHAPE(300), TH_SHAPE(4096, 300), NO_DA),
+    BIN(MUL, TH_SHAPE(100003), TH_SHAPE(1), TH_SHAPE(100003), BOTH),
+    BIN(SUB, TH_SHAPE(7, 129, 3), TH_SHAPE(7, 1, 3), TH_SHAPE(7, 129, 3), NO_DB),
+};
+
+/* Smaller inputs, and steps of 1e-2 (see the top of the file). */
+#define BIN_GRAD(o, sa, sb, so)                                                                             \
+    {.op = VKDL_##o, .n_in = 2, .n_out = 1, .out = {{.shape = so}}, .forward = binary,                     \
+     .backward = binary_backward, .tol = &TH_TOL_F32, .grad = {60, 1e-2, 1e-2},                            \
+     .in = {{.shape = sa, .lo = -2, .hi = 2}, {.shape = sb, .lo = 0.5f, .hi = 2}}}
+static const th_op BINARY_GRAD[] = {
+    BIN_GRAD(ADD, TH_SHAPE(3, 4), TH_SHAPE(4), TH_SHAPE(3, 4)),
+    BIN_GRAD(SUB, TH_SHAPE(3, 1), TH_SHAPE(1, 5), TH_SHAPE(3, 5)),
+    BIN_GRAD(MUL, TH_SHAPE(2, 1, 3), TH_SHAPE(4, 1), TH_SHAPE(2, 4, 3)),
+    BIN_GRAD(DIV, TH_SHAPE(2, 4, 3), TH_SHAPE(2, 1, 3), TH_SHAPE(2, 4, 3)),
+    BIN_GRAD(DIV, TH_SHAPE(1), TH_SHAPE(3, 5), TH_SHAPE(3, 5)),
+    BIN_GRAD(MUL, TH_SHAPE(17), TH_SHAPE(17), TH_SHAPE(17)),
+};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
     char name[128];
-    static const shape SHAPES[] = {
+    static const th_shape SHAPES[] = {
         {1, {1}}, {1, {17}}, {1, {127}}, {2, {255, 257}}, {3, {4, 1000, 3}}, {1, {70001}}, {0, {0}},
     };
     for (int op = 0; op < VKDL_UNARY_OP_COUNT; op++) {
-        for (size_t i = 0; i < VKDL_ARRAY_LEN(SHAPES); i++) {
-            unary_case c = {(vkdl_unary_op)op, SHAPES[i]};
+        for (size_t i = 0; i < TH_LEN(SHAPES); i++) {
             snprintf(name, sizeof name, "unary_backward/%s/%zu", UNARY_NAMES[op], i);
-            th_run(name, run_unary, &c);
+            th_op c = unary_row(name, (vkdl_unary_op)op, SHAPES[i], (th_grad){0});
+            th_run_op(&c);
         }
-        vkdl_unary_op o = (vkdl_unary_op)op;
         snprintf(name, sizeof name, "unary_backward/%s/gradcheck", UNARY_NAMES[op]);
-        th_run(name, run_unary_grad, &o);
+        th_op c = unary_row(name, (vkdl_unary_op)op, (th_shape)TH_SHAPE(23), (th_grad){100, 1e-3, 1e-2});
+        th_run_op(&c);
     }
     th_run("unary_backward/special-values", run_unary_special, NULL);
-
-    static const binary_case BIN[] = {
-        {VKDL_ADD, {1, {1000}}, {1, {1000}}, {1, {1000}}, 0},
-        {VKDL_SUB, {2, {17, 127}}, {1, {127}}, {2, {17, 127}}, 0},
-        {VKDL_MUL, {2, {17, 1}}, {2, {1, 127}}, {2, {17, 127}}, 0},
-        {VKDL_DIV, {3, {3, 1, 5}}, {3, {1, 4, 1}}, {3, {3, 4, 5}}, 0},
-        {VKDL_MUL, {0, {0}}, {3, {2, 3, 4}}, {3, {2, 3, 4}}, 0},
-        {VKDL_DIV, {4, {2, 1, 3, 1}}, {3, {5, 1, 7}}, {4, {2, 5, 3, 7}}, 0},
-        {VKDL_SUB, {1, {1}}, {1, {1}}, {1, {1}}, 0},
-        {VKDL_MUL, {8, {2, 1, 2, 1, 2, 1, 2, 1}}, {8, {1, 2, 1, 2, 1, 2, 1, 2}}, {8, {2, 2, 2, 2, 2, 2, 2, 2}}, 0},
-        {VKDL_DIV, {2, {4096, 33}}, {2, {4096, 1}}, {2, {4096, 33}}, 0},
-        {VKDL_ADD, {2, {4096, 300}}, {1, {300}}, {2, {4096, 300}}, 2},
-        {VKDL_MUL, {1, {100003}}, {1, {1}}, {1, {100003}}, 0},
-        {VKDL_SUB, {3, {7, 129, 3}}, {3, {7, 1, 3}}, {3, {7, 129, 3}}, 1},
-    };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(BIN); i++) {
-        snprintf(name, sizeof name, "binary_backward/%s/%zu", BINARY_NAMES[BIN[i].op], i);
-        th_run(name, run_binary, (void *)&BIN[i]);
+    for (size_t i = 0; i < TH_LEN(BINARY); i++) {
+        th_op c = BINARY[i];
+        snprintf(name, sizeof name, "binary_backward/%s/%zu", BINARY_NAMES[c.op], i);
+        c.name = name;
+        th_run_op(&c);
     }
-    static const binary_case GRAD[] = {
-        {VKDL_ADD, {2, {3, 4}}, {1, {4}}, {2, {3, 4}}, 0},
-        {VKDL_SUB, {2, {3, 1}}, {2, {1, 5}}, {2, {3, 5}}, 0},
-        {VKDL_MUL, {3, {2, 1, 3}}, {2, {4, 1}}, {3, {2, 4, 3}}, 0},
-        {VKDL_DIV, {3, {2, 4, 3}}, {3, {2, 1, 3}}, {3, {2, 4, 3}}, 0},
-        {VKDL_DIV, {1, {1}}, {2, {3, 5}}, {2, {3, 5}}, 0},
-        {VKDL_MUL, {1, {17}}, {1, {17}}, {1, {17}}, 0},
-    };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(GRAD); i++) {
-        snprintf(name, sizeof name, "binary_backward/%s/gradcheck/%zu", BINARY_NAMES[GRAD[i].op], i);
-        th_run(name, run_binary_grad, (void *)&GRAD[i]);
+    for (size_t i = 0; i < TH_LEN(BINARY_GRAD); i++) {
+        th_op c = BINARY_GRAD[i];
+        snprintf(name, sizeof name, "binary_backward/%s/gradcheck/%zu", BINARY_NAMES[c.op], i);
+        c.name = name;
+        th_run_op(&c);
     }
     th_run("binary_backward/empty-out", run_binary_empty, NULL);
     th_run("elementwise_backward/unaligned-views", run_views, NULL);

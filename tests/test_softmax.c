@@ -1,79 +1,42 @@
 /* vkdl_softmax / vkdl_log_softmax against the CPU twin: rows from 1 to 100000+ long, many rows,
  * large-magnitude and -inf inputs, and each way a workgroup combines its row. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum data { D_UNIFORM, D_WIDE, D_RAMP, D_MASKED };
 static const char *const DATA_NAMES[] = {"", " wide", " ramp", " masked"};
 
-typedef struct scase {
-    bool log;
-    int ndim;
-    int64_t shape[VKDL_MAX_DIMS];
-    enum th_variant variant;
-    enum data data;
-} scase;
-
-static th_pair make_input(const scase *c)
+/* The running max grows at every element. */
+static void ramp(float *v, int64_t n, const th_shape *s)
 {
-    if (c->data == D_UNIFORM)
-        return th_rand(VKDL_F32, c->ndim, c->shape, -5.0f, 5.0f);
-    if (c->data == D_WIDE)  /* exp() of these overflows without the max subtracted */
-        return th_rand(VKDL_F32, c->ndim, c->shape, -200.0f, 200.0f);
-    int64_t n = 1, row = c->ndim ? c->shape[c->ndim - 1] : 1;
-    for (int i = 0; i < c->ndim; i++)
-        n *= c->shape[i];
-    float *v = malloc((size_t)n * sizeof *v);
-    for (int64_t i = 0; i < n; i++) {
-        if (c->data == D_RAMP)  /* the running max grows at every element */
-            v[i] = (float)(i % row) * 0.01f;
-        else                    /* a causal-style mask: -inf past the diagonal, never a whole row */
-            v[i] = (i % row) > (i / row) % row ? -INFINITY : th_randf(-5.0f, 5.0f);
-    }
-    th_pair p = th_from(VKDL_F32, c->ndim, c->shape, v, VKDL_F32);
-    free(v);
-    return p;
+    int64_t row = s->ndim ? s->d[s->ndim - 1] : 1;
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (float)(i % row) * 0.01f;
 }
 
-static void run_case(void *arg)
+/* A causal-style mask: -inf past the diagonal, never a whole row. */
+static void masked(float *v, int64_t n, const th_shape *s)
 {
-    const scase *c = arg;
-    th_pair x = make_input(c);
-    th_pair y = th_empty(VKDL_F32, c->ndim, c->shape);
-    vkdl_status (*fn)(const vkdl_tensor *, vkdl_tensor *) = c->log ? vkdl_log_softmax : vkdl_softmax;
-    TH_OK(fn(x.cpu, y.cpu));
-    th_variant_begin(c->variant);
-    TH_OK(fn(x.gpu, y.gpu));
-    th_variant_end();
-    th_compare(&y, TH_TOL_F32);
-    th_free(&x);
-    th_free(&y);
+    int64_t row = s->ndim ? s->d[s->ndim - 1] : 1;
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (i % row) > (i / row) % row ? -INFINITY : th_randf(-5.0f, 5.0f);
 }
 
-static void run(bool log, int ndim, const int64_t *shape, enum th_variant v, enum data d)
+static th_input input(th_shape s, enum data d)
 {
-    scase c = {.log = log, .ndim = ndim, .variant = v, .data = d};
-    if (ndim)
-        memcpy(c.shape, shape, sizeof(int64_t) * (size_t)ndim);
-    char name[200], dims[100];
-    size_t used = 0;
-    dims[0] = 0;
-    for (int i = 0; i < ndim; i++)
-        used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)shape[i]);
-    snprintf(name, sizeof name, "%s %s%s%s", log ? "log_softmax" : "softmax", ndim ? dims : "scalar",
-             DATA_NAMES[d], TH_VARIANT_NAMES[v]);
-    th_run(name, run_case, &c);
+    if (d == D_WIDE) /* exp() of these overflows without the max subtracted */
+        return (th_input){.shape = s, .lo = -200.0f, .hi = 200.0f};
+    if (d == D_UNIFORM)
+        return (th_input){.shape = s, .lo = -5.0f, .hi = 5.0f};
+    return (th_input){.shape = s, .fill = TH_FILL_FN, .gen = d == D_RAMP ? ramp : masked};
 }
 
-static void both(int ndim, const int64_t *shape, enum th_variant v, enum data d)
+static vkdl_status softmax(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    run(false, ndim, shape, v, d);
-    run(true, ndim, shape, v, d);
+    return (op->op ? vkdl_log_softmax : vkdl_softmax)(in[0], out[0]);
 }
 
 /* Views that start mid-buffer, so the binding offsets are not zero; the elements around the
@@ -164,40 +127,52 @@ static void run_bad(void *arg)
     vkdl_tensor_destroy(ycpu);
 }
 
+/* Each row runs as softmax and as log_softmax. 300001 and 2e6: past lavapipe's per-invocation loop
+ * limit for a one-subgroup row. */
+static const struct {
+    th_shape shape;
+    enum data data;
+    unsigned variants;
+} ROWS[] = {
+    {TH_SHAPE(1), D_UNIFORM, TH_VS_ALL},
+    {TH_SHAPE(3), D_UNIFORM, 0},
+    {TH_SHAPE(17), D_UNIFORM, 0},
+    {TH_SHAPE(127), D_UNIFORM, 0},
+    {TH_SHAPE(256), D_UNIFORM, 0},
+    {TH_SHAPE(257), D_UNIFORM, TH_VS_ALL},
+    {TH_SHAPE(1000), D_UNIFORM, 0},
+    {TH_SHAPE(100000), D_UNIFORM, 0},
+    {TH_SHAPE(150001), D_UNIFORM, 0},
+    {TH_SHAPE(300001), D_UNIFORM, 0},
+    {TH_SHAPE(2000000), D_UNIFORM, 0},
+    {TH_SCALAR, D_UNIFORM, 0},
+    {TH_SHAPE(4096, 3), D_UNIFORM, 0},
+    {TH_SHAPE(4096, 17), D_UNIFORM, TH_VS_ALL},
+    {TH_SHAPE(64, 1000), D_UNIFORM, TH_VS_ALL},
+    {TH_SHAPE(3, 100000), D_UNIFORM, TH_VS_ALL},
+    {TH_SHAPE(5, 1), D_UNIFORM, 0},
+    {TH_SHAPE(70000, 2), D_UNIFORM, 0},
+    {TH_SHAPE(2, 3, 4, 5), D_UNIFORM, 0},
+    {TH_SHAPE(1, 2, 1, 3, 1, 7), D_UNIFORM, 0},
+    {TH_SHAPE(2, 1, 2, 3, 1, 2, 2, 129), D_UNIFORM, 0},
+    {TH_SHAPE(64, 1000), D_WIDE, TH_VS_ALL},
+    {TH_SHAPE(3, 100000), D_RAMP, TH_VS_ALL},
+    {TH_SHAPE(3, 64, 64), D_MASKED, TH_VS_ALL},
+};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
-
-    /* 300001 and 2e6: past lavapipe's per-invocation loop limit for a one-subgroup row */
-    static const int64_t lens[] = {1, 3, 17, 127, 256, 257, 1000, 100000, 150001, 300001, 2000000};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
-        both(1, &lens[i], TH_V_DEFAULT, D_UNIFORM);
-    both(0, NULL, TH_V_DEFAULT, D_UNIFORM);
-
-    const int64_t m1[] = {4096, 3}, m2[] = {4096, 17}, m3[] = {64, 1000}, m4[] = {3, 100000};
-    const int64_t m5[] = {5, 1}, m6[] = {70000, 2};
-    const int64_t t4[] = {2, 3, 4, 5}, t6[] = {1, 2, 1, 3, 1, 7}, t8[] = {2, 1, 2, 3, 1, 2, 2, 129};
-    const int64_t *shapes[] = {m1, m2, m3, m4, m5, m6};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(shapes); i++)
-        both(2, shapes[i], TH_V_DEFAULT, D_UNIFORM);
-    both(4, t4, TH_V_DEFAULT, D_UNIFORM);
-    both(6, t6, TH_V_DEFAULT, D_UNIFORM);
-    both(8, t8, TH_V_DEFAULT, D_UNIFORM);
-
-    for (int v = TH_V_DEFAULT; v < TH_V_COUNT; v++) {
-        if (v != TH_V_DEFAULT) {
-            both(2, m2, (enum th_variant)v, D_UNIFORM);
-            both(2, m3, (enum th_variant)v, D_UNIFORM);
-            both(2, m4, (enum th_variant)v, D_UNIFORM);
-            both(1, &lens[0], (enum th_variant)v, D_UNIFORM);
-            both(1, &lens[5], (enum th_variant)v, D_UNIFORM);
+    char name[200], dims[100];
+    for (size_t i = 0; i < TH_LEN(ROWS); i++)
+        for (int log = 0; log < 2; log++) {
+            snprintf(name, sizeof name, "%s %s%s", log ? "log_softmax" : "softmax",
+                     th_shape_str(&ROWS[i].shape, dims, sizeof dims), DATA_NAMES[ROWS[i].data]);
+            th_op c = {.name = name, .op = log, .n_in = 1, .n_out = 1, .in = {input(ROWS[i].shape, ROWS[i].data)},
+                       .out = {{.shape = ROWS[i].shape}}, .forward = softmax, .tol = &TH_TOL_F32,
+                       .variants = ROWS[i].variants};
+            th_run_op(&c);
         }
-        both(2, m3, (enum th_variant)v, D_WIDE);
-        both(2, m4, (enum th_variant)v, D_RAMP);
-        const int64_t sq[] = {3, 64, 64};
-        both(3, sq, (enum th_variant)v, D_MASKED);
-    }
-
     th_run("views at offsets", run_views, NULL);
     th_run("rows sum to 1", run_sums, NULL);
     th_run("empty tensors", run_empty, NULL);

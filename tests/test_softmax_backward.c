@@ -5,22 +5,22 @@
  * Gradchecks: central differences with step 1e-3 of the f32 forward, 1e-2 relative (the forward's
  * rounding over the step is ~1e-4). */
 #include "harness.h"
-#include "runtime/runtime.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-typedef struct scase {
-    bool log;
-    int ndim;
-    int64_t shape[VKDL_MAX_DIMS];
-    enum th_variant variant;
-} scase;
+/* y is the output of the forward on the CPU, so the device backward starts from the same y. */
+static vkdl_status softmax(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    return (op->op ? vkdl_log_softmax : vkdl_softmax)(in[0], out[0]);
+}
 
-typedef vkdl_status (*fwd_fn)(const vkdl_tensor *, vkdl_tensor *);
-typedef vkdl_status (*bwd_fn)(const vkdl_tensor *, const vkdl_tensor *, vkdl_tensor *);
+static vkdl_status softmax_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                                    vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    (void)in;
+    return (op->op ? vkdl_log_softmax_backward : vkdl_softmax_backward)(out[0], dout[0], din[0]);
+}
 
 /* y is the CPU forward of random logits, uploaded to both sides so both backward from the same y. */
 static th_pair make_y(bool log, int ndim, const int64_t *shape, float range)
@@ -33,72 +33,6 @@ static th_pair make_y(bool log, int ndim, const int64_t *shape, float range)
     free(h);
     th_free(&x);
     return y;
-}
-
-static void run_case(void *arg)
-{
-    const scase *c = arg;
-    th_pair y = make_y(c->log, c->ndim, c->shape, 5.0f);
-    th_pair dy = th_rand(VKDL_F32, c->ndim, c->shape, -1.0f, 1.0f);
-    th_pair dx = th_empty(VKDL_F32, c->ndim, c->shape);
-    bwd_fn fn = c->log ? vkdl_log_softmax_backward : vkdl_softmax_backward;
-    TH_OK(fn(y.cpu, dy.cpu, dx.cpu));
-    th_variant_begin(c->variant);
-    TH_OK(fn(y.gpu, dy.gpu, dx.gpu));
-    th_variant_end();
-    th_compare(&dx, TH_TOL_F32);
-    th_free(&y);
-    th_free(&dy);
-    th_free(&dx);
-}
-
-static void run(bool log, int ndim, const int64_t *shape, enum th_variant v)
-{
-    scase c = {.log = log, .ndim = ndim, .variant = v};
-    if (ndim)
-        memcpy(c.shape, shape, sizeof(int64_t) * (size_t)ndim);
-    char name[200], dims[100];
-    size_t used = 0;
-    dims[0] = 0;
-    for (int i = 0; i < ndim; i++)
-        used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)shape[i]);
-    snprintf(name, sizeof name, "%s %s%s", log ? "log_softmax_backward" : "softmax_backward", ndim ? dims : "scalar",
-             TH_VARIANT_NAMES[v]);
-    th_run(name, run_case, &c);
-}
-
-static void both(int ndim, const int64_t *shape, enum th_variant v)
-{
-    run(false, ndim, shape, v);
-    run(true, ndim, shape, v);
-}
-
-typedef struct grad_arg {
-    fwd_fn fwd;
-    vkdl_tensor *x;
-} grad_arg;
-
-static vkdl_status forward(void *arg, vkdl_tensor *out)
-{
-    grad_arg *g = arg;
-    return g->fwd(g->x, out);
-}
-
-static void run_grad(void *arg)
-{
-    bool log = *(const bool *)arg;
-    int64_t s[2] = {3, 7};
-    th_pair x = th_rand(VKDL_F32, 2, s, -3.0f, 3.0f);
-    th_pair dy = th_rand(VKDL_F32, 2, s, -1.0f, 1.0f);
-    th_pair y = th_empty(VKDL_F32, 2, s), dx = th_empty(VKDL_F32, 2, s);
-    grad_arg g = {log ? vkdl_log_softmax : vkdl_softmax, x.cpu};
-    TH_OK(g.fwd(x.cpu, y.cpu));
-    TH_OK((log ? vkdl_log_softmax_backward : vkdl_softmax_backward)(y.cpu, dy.cpu, dx.cpu));
-    th_gradcheck(forward, &g, y.cpu, dy.cpu, 1, &x.cpu, &dx.cpu, 100, 1e-3, 1e-2);
-    th_free(&x);
-    th_free(&dy);
-    th_free(&y);
-    th_free(&dx);
 }
 
 /* Views at offsets: the elements around the output view stay untouched. */
@@ -165,34 +99,53 @@ static void run_bad(void *arg)
     th_free(&yi);
 }
 
+/* Each row runs as softmax and as log_softmax, logits uniform in [-5, 5). */
+static const struct {
+    th_shape shape;
+    unsigned variants;
+} ROWS[] = {
+    {TH_SHAPE(1), TH_VS_ALL},
+    {TH_SHAPE(3), 0},
+    {TH_SHAPE(17), 0},
+    {TH_SHAPE(127), 0},
+    {TH_SHAPE(256), 0},
+    {TH_SHAPE(257), TH_VS_ALL},
+    {TH_SHAPE(1000), 0},
+    {TH_SHAPE(100000), 0},
+    {TH_SCALAR, 0},
+    {TH_SHAPE(4096, 3), 0},
+    {TH_SHAPE(4096, 17), TH_VS_ALL},
+    {TH_SHAPE(64, 1000), TH_VS_ALL},
+    {TH_SHAPE(3, 100000), TH_VS_ALL},
+    {TH_SHAPE(5, 1), 0},
+    {TH_SHAPE(2, 3, 4, 5), 0},
+    {TH_SHAPE(2, 1, 2, 3, 1, 2, 2, 129), 0},
+};
+
+static th_op row(const char *name, int log, th_shape s, float range)
+{
+    return (th_op){.name = name, .op = log, .n_in = 1, .n_out = 1, .in = {{.shape = s, .lo = -range, .hi = range}},
+                   .out = {{.shape = s}}, .forward = softmax, .backward = softmax_backward, .tol = &TH_TOL_F32};
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
-
-    static const int64_t lens[] = {1, 3, 17, 127, 256, 257, 1000, 100000};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
-        both(1, &lens[i], TH_V_DEFAULT);
-    both(0, NULL, TH_V_DEFAULT);
-    const int64_t m1[] = {4096, 3}, m2[] = {4096, 17}, m3[] = {64, 1000}, m4[] = {3, 100000}, m5[] = {5, 1};
-    const int64_t t4[] = {2, 3, 4, 5}, t8[] = {2, 1, 2, 3, 1, 2, 2, 129};
-    both(2, m1, TH_V_DEFAULT);
-    both(2, m2, TH_V_DEFAULT);
-    both(2, m3, TH_V_DEFAULT);
-    both(2, m4, TH_V_DEFAULT);
-    both(2, m5, TH_V_DEFAULT);
-    both(4, t4, TH_V_DEFAULT);
-    both(8, t8, TH_V_DEFAULT);
-    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++) {
-        both(2, m2, (enum th_variant)v);
-        both(2, m3, (enum th_variant)v);
-        both(2, m4, (enum th_variant)v);
-        both(1, &lens[0], (enum th_variant)v);
-        both(1, &lens[5], (enum th_variant)v);
+    char name[200], dims[100];
+    for (size_t i = 0; i < TH_LEN(ROWS); i++)
+        for (int log = 0; log < 2; log++) {
+            snprintf(name, sizeof name, "%s %s", log ? "log_softmax_backward" : "softmax_backward",
+                     th_shape_str(&ROWS[i].shape, dims, sizeof dims));
+            th_op c = row(name, log, ROWS[i].shape, 5.0f);
+            c.variants = ROWS[i].variants;
+            th_run_op(&c);
+        }
+    for (int log = 0; log < 2; log++) {
+        th_op c = row(log ? "log_softmax_backward gradcheck" : "softmax_backward gradcheck", log,
+                      (th_shape)TH_SHAPE(3, 7), 3.0f);
+        c.grad = (th_grad){100, 1e-3, 1e-2};
+        th_run_op(&c);
     }
-
-    static const bool LOG[2] = {false, true};
-    th_run("softmax_backward gradcheck", run_grad, (void *)&LOG[0]);
-    th_run("log_softmax_backward gradcheck", run_grad, (void *)&LOG[1]);
     th_run("views at offsets", run_views, NULL);
     th_run("empty tensors", run_empty, NULL);
     th_run("bad arguments", run_bad, NULL);

@@ -139,6 +139,7 @@ typedef vkdl_status (*th_backward_fn)(const th_op *op, vkdl_tensor *const *in, v
 struct th_op {
     const char *name;
     int op;             /* which op of the family (a vkdl_unary_op, log or not, ...) */
+    int args[4];        /* small integer parameters (an axis, a flag, ...) */
     const void *params; /* whatever else the forward and backward need */
     int n_in, n_out;
     th_input in[TH_MAX_OP_TENSORS];

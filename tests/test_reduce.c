@@ -1,98 +1,43 @@
 /* vkdl_reduce against the CPU twin: every op, every axis position, short and long axes, both
  * launch shapes (an invocation or a workgroup per output) and each way a workgroup combines. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static const char *const OPS[] = {"sum", "mean", "max", "argmax"};
 
-typedef struct rcase {
-    vkdl_reduce_op op;
-    int ndim;
-    int64_t shape[VKDL_MAX_DIMS];
-    int axis;
-    bool keep;
-    enum th_variant variant;
-    int data;           /* 0 uniform [-1, 1), 1 small integers (many ties), 2 all negative */
-} rcase;
+enum data { D_UNIFORM, D_TIES, D_NEGATIVE };
+static const char *const DATA_NAMES[] = {"", " ties", " negative"};
 
-static void out_shape(const rcase *c, int *nd, int64_t *s)
+/* args: the axis. */
+static vkdl_status reduce(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    int a = c->axis < 0 ? c->axis + c->ndim : c->axis;
-    *nd = 0;
-    for (int i = 0; i < c->ndim; i++) {
+    return vkdl_reduce((vkdl_reduce_op)op->op, in[0], op->args[0], out[0]);
+}
+
+/* Reduce s along axis; many ties are small integers, negative data must not see MAX's -inf start. */
+static void run(vkdl_reduce_op op, th_shape s, int axis, bool keep, enum data d, unsigned variants)
+{
+    static const th_input DATA[] = {{.lo = -1.0f, .hi = 1.0f}, {.fill = TH_FILL_LABELS, .hi = 4},
+                                    {.lo = -3.0f, .hi = -1.0f}};
+    th_op c = {.op = op, .args = {axis}, .n_in = 1, .n_out = 1, .in = {DATA[d]}, .forward = reduce,
+               .tol = op == VKDL_ARGMAX ? &TH_TOL_EXACT : &TH_TOL_F32, .variants = variants};
+    c.in[0].shape = s;
+    int a = axis < 0 ? axis + s.ndim : axis;
+    th_output *o = &c.out[0];
+    o->dtype = op == VKDL_ARGMAX ? VKDL_I32 : VKDL_F32;
+    for (int i = 0; i < s.ndim; i++) {
         if (i != a)
-            s[(*nd)++] = c->shape[i];
-        else if (c->keep)
-            s[(*nd)++] = 1;
+            o->shape.d[o->shape.ndim++] = s.d[i];
+        else if (keep)
+            o->shape.d[o->shape.ndim++] = 1;
     }
-}
-
-static th_pair make_input(const rcase *c)
-{
-    if (c->data == 0)
-        return th_rand(VKDL_F32, c->ndim, c->shape, -1.0f, 1.0f);
-    if (c->data == 2)
-        return th_rand(VKDL_F32, c->ndim, c->shape, -3.0f, -1.0f);
-    int64_t n = 1;
-    for (int i = 0; i < c->ndim; i++)
-        n *= c->shape[i];
-    float *v = malloc((size_t)n * sizeof *v);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = (float)th_randu(4);
-    th_pair p = th_from(VKDL_F32, c->ndim, c->shape, v, VKDL_F32);
-    free(v);
-    return p;
-}
-
-static void run_case(void *arg)
-{
-    const rcase *c = arg;
-    int ond;
-    int64_t os[VKDL_MAX_DIMS];
-    out_shape(c, &ond, os);
-    th_pair x = make_input(c);
-    th_pair y = th_empty(c->op == VKDL_ARGMAX ? VKDL_I32 : VKDL_F32, ond, os);
-    TH_OK(vkdl_reduce(c->op, x.cpu, c->axis, y.cpu));
-    th_variant_begin(c->variant);
-    TH_OK(vkdl_reduce(c->op, x.gpu, c->axis, y.gpu));
-    th_variant_end();
-    th_compare(&y, c->op == VKDL_ARGMAX ? TH_TOL_EXACT : TH_TOL_F32);
-    th_free(&x);
-    th_free(&y);
-}
-
-static void run(const rcase *c)
-{
     char name[200], dims[100];
-    size_t used = 0;
-    dims[0] = 0;
-    for (int i = 0; i < c->ndim; i++)
-        used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)c->shape[i]);
-    snprintf(name, sizeof name, "%s %s axis %d%s%s%s", OPS[c->op], c->ndim ? dims : "scalar", c->axis,
-             c->keep ? " keep" : "", c->data == 1 ? " ties" : c->data == 2 ? " negative" : "",
-             TH_VARIANT_NAMES[c->variant]);
-    th_run(name, run_case, (void *)c);
-}
-
-/* Every op and every axis of one shape, both output forms on the first axis. */
-static void all_axes(int ndim, const int64_t *shape, enum th_variant v)
-{
-    for (int op = 0; op < VKDL_REDUCE_OP_COUNT; op++) {
-        for (int a = 0; a < ndim; a++) {
-            rcase c = {.op = (vkdl_reduce_op)op, .ndim = ndim, .axis = a, .variant = v};
-            memcpy(c.shape, shape, sizeof(int64_t) * (size_t)ndim);
-            run(&c);
-            if (a == 0) {
-                c.keep = true;
-                c.axis = a - ndim; /* negative axis too */
-                run(&c);
-            }
-        }
-    }
+    snprintf(name, sizeof name, "%s %s axis %d%s%s", OPS[op], th_shape_str(&s, dims, sizeof dims), axis,
+             keep ? " keep" : "", DATA_NAMES[d]);
+    c.name = name;
+    th_run_op(&c);
 }
 
 /* A view that starts mid-buffer, so the kernel's binding offsets are not zero. */
@@ -180,58 +125,52 @@ static void run_bad(void *arg)
     vkdl_tensor_destroy(k13);
 }
 
+/* Every op on every axis of each shape, and the kept form on the first axis as a negative axis. The
+ * variants force the other workgroup-combine paths, on shapes that take the workgroup-per-output
+ * launch. 700001: past lavapipe's per-invocation loop limit even for a one-subgroup workgroup. */
+static const struct {
+    th_shape shape;
+    unsigned variants;
+} ROWS[] = {
+    {TH_SHAPE(1), 0},
+    {TH_SHAPE(3), 0},
+    {TH_SHAPE(17), 0},
+    {TH_SHAPE(127), 0},
+    {TH_SHAPE(1000), 0},
+    {TH_SHAPE(100000), TH_VS_ALL},
+    {TH_SHAPE(700001), 0},
+    {TH_SHAPE(4096, 3), 0},
+    {TH_SHAPE(3, 4096), TH_VS_ALL},
+    {TH_SHAPE(17, 127), 0},
+    {TH_SHAPE(257, 1000), TH_VS_ALL},
+    {TH_SHAPE(100000, 3), 0},
+    {TH_SHAPE(4096, 300), 0},
+    {TH_SHAPE(70001, 2), 0}, /* a strided axis longer than the loop limit */
+    {TH_SHAPE(5, 1000, 3), TH_VS_ALL},
+    {TH_SHAPE(2, 3, 4, 5), 0},
+    {TH_SHAPE(2, 1, 3, 1, 17), 0},
+    {TH_SHAPE(2, 1, 2, 3, 1, 2, 2, 3), 0},
+};
+
+/* Ties (first index wins, across invocations and subgroups) and all-negative data, on both axes. */
+static const th_shape TIES[] = {TH_SHAPE(64, 1000), TH_SHAPE(1000, 64), TH_SHAPE(3, 100000)};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
-
-    /* 700001: past lavapipe's per-invocation loop limit even for a one-subgroup workgroup */
-    static const int64_t lens[] = {1, 3, 17, 127, 1000, 100000, 700001};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
-        all_axes(1, &lens[i], TH_V_DEFAULT);
-
-    const int64_t s2a[] = {4096, 3}, s2b[] = {3, 4096}, s2c[] = {17, 127}, s2d[] = {257, 1000};
-    const int64_t s2e[] = {100000, 3}, s2f[] = {4096, 300}, s2g[] = {70001, 2};
-    const int64_t s3[] = {5, 1000, 3}, s4[] = {2, 3, 4, 5}, s5[] = {2, 1, 3, 1, 17};
-    const int64_t s8[] = {2, 1, 2, 3, 1, 2, 2, 3};
-    all_axes(2, s2a, TH_V_DEFAULT);
-    all_axes(2, s2b, TH_V_DEFAULT);
-    all_axes(2, s2c, TH_V_DEFAULT);
-    all_axes(2, s2d, TH_V_DEFAULT);
-    all_axes(2, s2e, TH_V_DEFAULT);
-    all_axes(2, s2f, TH_V_DEFAULT);
-    all_axes(2, s2g, TH_V_DEFAULT); /* a strided axis longer than the loop limit */
-    all_axes(3, s3, TH_V_DEFAULT);
-    all_axes(4, s4, TH_V_DEFAULT);
-    all_axes(5, s5, TH_V_DEFAULT);
-    all_axes(8, s8, TH_V_DEFAULT);
-
-    /* The other workgroup-combine paths, on shapes that take the workgroup-per-output launch. */
-    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++) {
-        all_axes(2, s2b, (enum th_variant)v);
-        all_axes(2, s2d, (enum th_variant)v);
-        all_axes(3, s3, (enum th_variant)v);
-        all_axes(1, &lens[5], (enum th_variant)v);
-    }
-
-    /* Ties (first index wins, across invocations and subgroups) and all-negative data (the
-     * -inf start of MAX must not leak out). */
-    const int64_t ties[][2] = {{64, 1000}, {1000, 64}, {3, 100000}};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(ties); i++) {
-        for (int v = 0; v < TH_V_COUNT; v++) {
-            for (int a = 0; a < 2; a++) {
-                rcase c = {.op = VKDL_ARGMAX, .ndim = 2, .axis = a, .variant = (enum th_variant)v, .data = 1};
-                memcpy(c.shape, ties[i], sizeof ties[i]);
-                run(&c);
-                c.op = VKDL_MAX;
-                c.data = 2;
-                run(&c);
-                c.op = VKDL_SUM;
-                c.data = 1;
-                run(&c);
+    for (size_t i = 0; i < TH_LEN(ROWS); i++)
+        for (int op = 0; op < VKDL_REDUCE_OP_COUNT; op++)
+            for (int a = 0; a < ROWS[i].shape.ndim; a++) {
+                run((vkdl_reduce_op)op, ROWS[i].shape, a, false, D_UNIFORM, ROWS[i].variants);
+                if (a == 0)
+                    run((vkdl_reduce_op)op, ROWS[i].shape, a - ROWS[i].shape.ndim, true, D_UNIFORM, ROWS[i].variants);
             }
+    for (size_t i = 0; i < TH_LEN(TIES); i++)
+        for (int a = 0; a < 2; a++) {
+            run(VKDL_ARGMAX, TIES[i], a, false, D_TIES, TH_VS_ALL);
+            run(VKDL_MAX, TIES[i], a, false, D_NEGATIVE, TH_VS_ALL);
+            run(VKDL_SUM, TIES[i], a, false, D_TIES, TH_VS_ALL);
         }
-    }
-
     th_run("views at offsets", run_views, NULL);
     th_run("empty axis and empty output", run_empty, NULL);
     th_run("bad arguments", run_bad, NULL);

@@ -1,59 +1,52 @@
 /* vkdl_permute against the CPU twin: every dtype (4-, 2- and 1-byte elements), every permutation
  * of a 4-D shape, up to 8 dims, and views at unaligned offsets whose neighbours must survive. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static const vkdl_dtype DTYPES[] = {VKDL_F32, VKDL_I32, VKDL_F16, VKDL_BF16, VKDL_U8};
 
-typedef struct pcase {
-    vkdl_dtype dtype;
-    int ndim;
-    int64_t shape[VKDL_MAX_DIMS];
-    int perm[VKDL_MAX_DIMS];
-} pcase;
+/* Integers and u8 get whole values over their range, so every byte pattern is exercised. */
+static th_input input_of(vkdl_dtype d, th_shape s)
+{
+    if (d == VKDL_U8)
+        return (th_input){.shape = s, .dtype = d, .lo = 0.0f, .hi = 256.0f};
+    if (d == VKDL_I32)
+        return (th_input){.shape = s, .dtype = d, .lo = -1e6f, .hi = 1e6f};
+    return (th_input){.shape = s, .dtype = d, .lo = -10.0f, .hi = 10.0f};
+}
 
 static th_pair rand_of(vkdl_dtype d, int ndim, const int64_t *shape)
 {
-    /* integers and u8 get whole values over their range, so every byte pattern is exercised */
-    if (d == VKDL_U8)
-        return th_rand(d, ndim, shape, 0.0f, 256.0f);
-    if (d == VKDL_I32)
-        return th_rand(d, ndim, shape, -1e6f, 1e6f);
-    return th_rand(d, ndim, shape, -10.0f, 10.0f);
+    th_input in = input_of(d, (th_shape){ndim, {0}});
+    return th_rand(d, ndim, shape, in.lo, in.hi);
 }
 
-static void run_case(void *arg)
+/* params: the permutation. */
+static vkdl_status permute(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const pcase *c = arg;
-    int64_t os[VKDL_MAX_DIMS];
-    for (int i = 0; i < c->ndim; i++)
-        os[i] = c->shape[c->perm[i]];
-    th_pair x = rand_of(c->dtype, c->ndim, c->shape);
-    th_pair y = th_empty(c->dtype, c->ndim, os);
-    TH_OK(vkdl_permute(x.cpu, c->perm, y.cpu));
-    TH_OK(vkdl_permute(x.gpu, c->perm, y.gpu));
-    th_compare(&y, TH_TOL_EXACT);
-    th_free(&x);
-    th_free(&y);
+    return vkdl_permute(in[0], op->params, out[0]);
 }
 
 static void run(vkdl_dtype d, int ndim, const int64_t *shape, const int *perm)
 {
-    pcase c = {.dtype = d, .ndim = ndim};
+    th_shape s = {ndim, {0}}, os = {ndim, {0}};
+    int p[VKDL_MAX_DIMS] = {0}; /* never NULL, even for a scalar */
     char name[200];
     int used = snprintf(name, sizeof name, "%s ", vkdl_dtype_name(d));
     for (int i = 0; i < ndim; i++) {
-        c.shape[i] = shape[i];
-        c.perm[i] = perm[i];
+        s.d[i] = shape[i];
+        os.d[i] = shape[perm[i]];
+        p[i] = perm[i];
         used += snprintf(name + used, sizeof name - (size_t)used, i ? "x%lld" : "%lld", (long long)shape[i]);
     }
     used += snprintf(name + used, sizeof name - (size_t)used, ndim ? " perm" : "scalar");
     for (int i = 0; i < ndim; i++)
         used += snprintf(name + used, sizeof name - (size_t)used, " %d", perm[i]);
-    th_run(name, run_case, &c);
+    th_op c = {.name = name, .params = p, .n_in = 1, .n_out = 1, .in = {input_of(d, s)},
+               .out = {{.shape = os, .dtype = d}}, .forward = permute, .tol = &TH_TOL_EXACT};
+    th_run_op(&c);
 }
 
 /* Every permutation of ndim dims, in lexicographic order. */
@@ -178,16 +171,16 @@ int main(int argc, char **argv)
     th_init(argc, argv);
 
     const int64_t s4[] = {2, 3, 4, 5}, s4b[] = {3, 1, 17, 5};
-    for (size_t d = 0; d < VKDL_ARRAY_LEN(DTYPES); d++) {
+    for (size_t d = 0; d < TH_LEN(DTYPES); d++) {
         all_perms(DTYPES[d], 4, s4);
         const int64_t l[][1] = {{1}, {3}, {17}, {1000}};
         const int p1[] = {0};
-        for (size_t i = 0; i < VKDL_ARRAY_LEN(l); i++)
+        for (size_t i = 0; i < TH_LEN(l); i++)
             run(DTYPES[d], 1, l[i], p1);
         run(DTYPES[d], 0, NULL, NULL);
         const int t[] = {1, 0};
         const int64_t m[][2] = {{3, 17}, {17, 3}, {127, 1000}, {4096, 3}, {1, 7}, {7, 1}, {1000, 1}};
-        for (size_t i = 0; i < VKDL_ARRAY_LEN(m); i++)
+        for (size_t i = 0; i < TH_LEN(m); i++)
             run(DTYPES[d], 2, m[i], t);
         const int p3[] = {2, 0, 1}, p3b[] = {1, 2, 0};
         const int64_t s3[] = {5, 1, 7}, s3b[] = {17, 127, 3}, s3c[] = {4096, 5, 3};
@@ -207,9 +200,9 @@ int main(int argc, char **argv)
     all_perms(VKDL_F16, 4, s4c);
     all_perms(VKDL_U8, 4, s4c);
 
-    static vcase views[VKDL_ARRAY_LEN(DTYPES)][4][4];
-    static vcase neigh[VKDL_ARRAY_LEN(DTYPES)];
-    for (size_t d = 0; d < VKDL_ARRAY_LEN(DTYPES); d++) {
+    static vcase views[TH_LEN(DTYPES)][4][4];
+    static vcase neigh[TH_LEN(DTYPES)];
+    for (size_t d = 0; d < TH_LEN(DTYPES); d++) {
         for (int a = 0; a < 4; a++) {
             for (int b = 0; b < 4; b++) {
                 views[d][a][b] = (vcase){DTYPES[d], a, b + 1};

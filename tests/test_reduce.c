@@ -3,7 +3,6 @@
 #include "harness.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 static const char *const OPS[] = {"sum", "mean", "max", "argmax"};
 

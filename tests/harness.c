@@ -573,11 +573,9 @@ const char *th_shape_str(const th_shape *s, char *buf, size_t n)
     return buf;
 }
 
-static th_pair op_input(const th_input *in)
+/* The host values of an input of shape s (malloc'd, n of them). */
+static float *op_values(const th_input *in, const th_shape *s, size_t *n_out)
 {
-    const th_shape *s = &in->shape;
-    if (in->fill == TH_FILL_UNIFORM)
-        return th_rand(in->dtype, s->ndim, s->d, in->lo, in->hi);
     int64_t n = 1;
     for (int i = 0; i < s->ndim; i++)
         n *= s->d[i];
@@ -585,19 +583,72 @@ static th_pair op_input(const th_input *in)
     if (in->fill == TH_FILL_FN)
         in->gen(v, n, s);
     for (int64_t i = 0; in->fill != TH_FILL_FN && i < n; i++) {
-        if (in->fill == TH_FILL_SIGNED)
+        if (in->fill == TH_FILL_UNIFORM)
+            v[i] = th_randf(in->lo, in->hi);
+        else if (in->fill == TH_FILL_SIGNED)
             v[i] = (th_randu(2) ? 1.0f : -1.0f) * th_randf(in->lo, in->hi);
         else
             v[i] = (float)th_randu((uint32_t)in->hi);
     }
+    *n_out = (size_t)n;
+    return v;
+}
+
+static th_pair op_fill(const th_input *in, const th_shape *s)
+{
+    size_t n;
+    float *v = op_values(in, s, &n);
     th_pair p = th_from(in->dtype, s->ndim, s->d, v, VKDL_F32);
     free(v);
     return p;
 }
 
+static th_shape padded(th_shape s, const int64_t *pad)
+{
+    s.d[0] += pad[0] + pad[1];
+    return s;
+}
+
+static bool is_padded(const th_shape *s, const int64_t *pad) { return s->ndim > 0 && (pad[0] || pad[1]); }
+
+/* The view of base that a padded tensor is; its contents are left as base's. */
+static th_pair op_view(const th_pair *base, const th_shape *s, const int64_t *pad)
+{
+    th_pair v = {0};
+    TH_OK(vkdl_tensor_slice(base->cpu, pad[0], pad[0] + s->d[0], &v.cpu));
+    TH_OK(vkdl_tensor_slice(base->gpu, pad[0], pad[0] + s->d[0], &v.gpu));
+    return v;
+}
+
+/* A padded input: the whole base filled, then the view's own data written over it. */
+static th_pair op_input(const th_input *in, th_pair *base)
+{
+    if (!is_padded(&in->shape, in->pad))
+        return op_fill(in, &in->shape);
+    th_shape bs = padded(in->shape, in->pad);
+    *base = op_fill(in, &bs);
+    th_pair v = op_view(base, &in->shape, in->pad);
+    size_t n;
+    float *data = op_values(in, &in->shape, &n);
+    TH_OK(vkdl_tensor_upload(v.cpu, data, VKDL_F32, n * sizeof *data));
+    TH_OK(vkdl_tensor_upload(v.gpu, data, VKDL_F32, n * sizeof *data));
+    free(data);
+    return v;
+}
+
+static th_pair op_output(const th_output *out, th_pair *base)
+{
+    if (!is_padded(&out->shape, out->pad))
+        return th_empty(out->dtype, out->shape.ndim, out->shape.d);
+    th_shape bs = padded(out->shape, out->pad);
+    *base = th_empty(out->dtype, bs.ndim, bs.d);
+    return op_view(base, &out->shape, out->pad);
+}
+
 /* The tensors of one run of an op case, on both backends. */
 typedef struct op_tensors {
     th_pair in[TH_MAX_OP_TENSORS], out[TH_MAX_OP_TENSORS], dout[TH_MAX_OP_TENSORS], din[TH_MAX_OP_TENSORS];
+    th_pair in_base[TH_MAX_OP_TENSORS], out_base[TH_MAX_OP_TENSORS]; /* of padded tensors */
     vkdl_tensor *cpu[4][TH_MAX_OP_TENSORS], *gpu[4][TH_MAX_OP_TENSORS]; /* in, out, dout, din */
 } op_tensors;
 
@@ -618,6 +669,8 @@ static void op_free(op_tensors *t)
         th_free(&t->out[i]);
         th_free(&t->dout[i]);
         th_free(&t->din[i]);
+        th_free(&t->in_base[i]);
+        th_free(&t->out_base[i]);
     }
 }
 
@@ -705,16 +758,16 @@ static void op_run_case(void *arg)
     const th_op *op = c->op;
     op_tensors t = {0};
     for (int i = 0; i < op->n_in; i++)
-        t.in[i] = op_input(&op->in[i]);
+        t.in[i] = op_input(&op->in[i], &t.in_base[i]);
     for (int o = 0; o < op->n_out; o++)
-        t.out[o] = th_empty(op->out[o].dtype, op->out[o].shape.ndim, op->out[o].shape.d);
+        t.out[o] = op_output(&op->out[o], &t.out_base[o]);
     op_split(&t);
     TH_OK(op->forward(op, t.cpu[0], t.cpu[1]));
     th_variant_begin(c->v);
     TH_OK(op->forward(op, t.gpu[0], t.gpu[1]));
     th_variant_end();
     for (int o = 0; o < op->n_out; o++)
-        if (!th_compare(&t.out[o], *op->tol))
+        if (!th_compare(t.out_base[o].cpu ? &t.out_base[o] : &t.out[o], *op->tol))
             th_fail("output %d", o);
     if (op->backward)
         op_backward(op, &t, c->v);

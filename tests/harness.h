@@ -107,17 +107,22 @@ enum th_fill {
     TH_FILL_FN,      /* gen writes all the values */
 };
 
+/* pad: the tensor is a view of a larger one with pad[0] rows (along dim 0) before it and pad[1]
+ * after, so it starts mid-buffer; the rows around an input hold data filled the same way, and an
+ * output is compared with its rows around it, which must be left untouched. */
 typedef struct th_input {
     th_shape shape;
     vkdl_dtype dtype; /* 0 is VKDL_F32 */
     enum th_fill fill;
     float lo, hi;
     void (*gen)(float *v, int64_t n, const th_shape *s);
+    int64_t pad[2];
 } th_input;
 
 typedef struct th_output {
     th_shape shape;
     vkdl_dtype dtype;
+    int64_t pad[2];
 } th_output;
 
 /* Finite-difference check of the backward: at most `checks` elements per input (0: none), step

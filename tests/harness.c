@@ -581,7 +581,7 @@ static float *op_values(const th_input *in, const th_shape *s, size_t *n_out)
         n *= s->d[i];
     float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
     if (in->fill == TH_FILL_FN)
-        in->gen(v, n, s);
+        in->gen(v, n, s, in->lo, in->hi);
     for (int64_t i = 0; in->fill != TH_FILL_FN && i < n; i++) {
         if (in->fill == TH_FILL_UNIFORM)
             v[i] = th_randf(in->lo, in->hi);
@@ -688,6 +688,27 @@ static vkdl_status op_forward_one(void *arg, vkdl_tensor *out)
     return a->op->forward(a->op, a->in, outs);
 }
 
+static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
+{
+    vkdl_tensor *again[TH_MAX_OP_TENSORS] = {0};
+    for (int i = 0; i < op->n_in; i++)
+        if (t->din[i].gpu)
+            TH_OK(vkdl_tensor_create(th_gpu, VKDL_F32, op->in[i].shape.ndim, op->in[i].shape.d, &again[i]));
+    th_variant_begin(v);
+    TH_OK(op->backward(op, t->gpu[0], t->gpu[1], t->gpu[2], again));
+    th_variant_end();
+    for (int i = 0; i < op->n_in; i++) {
+        if (!again[i])
+            continue;
+        float *h1 = th_download(t->din[i].gpu), *h2 = th_download(again[i]);
+        if (memcmp(h1, h2, (size_t)vkdl_tensor_numel(again[i]) * sizeof *h1) != 0)
+            th_fail("gradient of input %d differs between two runs", i);
+        free(h1);
+        free(h2);
+        vkdl_tensor_destroy(again[i]);
+    }
+}
+
 /* The device backward starts from the CPU forward's outputs, so only the backward is compared. */
 static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
 {
@@ -708,8 +729,10 @@ static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
     TH_OK(op->backward(op, t->gpu[0], t->gpu[1], t->gpu[2], t->gpu[3]));
     th_variant_end();
     for (int i = 0; i < op->n_in; i++)
-        if (t->din[i].cpu && !th_compare(&t->din[i], *op->tol))
+        if (t->din[i].cpu && !th_compare(&t->din[i], op->grad_tol ? *op->grad_tol : *op->tol))
             th_fail("gradient of input %d", i);
+    if (op->deterministic)
+        op_backward_again(op, t, v);
     if (op->grad.checks <= 0)
         return;
     if (op->n_out != 1) {

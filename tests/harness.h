@@ -104,7 +104,7 @@ enum th_fill {
     TH_FILL_UNIFORM, /* uniform in [lo, hi) */
     TH_FILL_SIGNED,  /* a random sign times uniform in [lo, hi): keeps |x| >= lo off kinks at 0 */
     TH_FILL_LABELS,  /* integers in [0, hi) (class labels, indices) */
-    TH_FILL_FN,      /* gen writes all the values */
+    TH_FILL_FN,      /* gen writes all the values (lo and hi are its to use) */
 };
 
 /* pad: the tensor is a view of a larger one with pad[0] rows (along dim 0) before it and pad[1]
@@ -115,7 +115,7 @@ typedef struct th_input {
     vkdl_dtype dtype; /* 0 is VKDL_F32 */
     enum th_fill fill;
     float lo, hi;
-    void (*gen)(float *v, int64_t n, const th_shape *s);
+    void (*gen)(float *v, int64_t n, const th_shape *s, float lo, float hi);
     int64_t pad[2];
 } th_input;
 
@@ -153,6 +153,8 @@ struct th_op {
     th_backward_fn backward; /* optional */
     unsigned no_grad;        /* bit i: no gradient asked for input i (integer inputs never get one) */
     const th_tol *tol;       /* every output and gradient, device against CPU (&TH_TOL_F32, ...) */
+    const th_tol *grad_tol;  /* the gradients' instead, where they differ */
+    bool deterministic;      /* the device backward gives the same bits when run again */
     th_grad grad;
     unsigned variants;       /* bit v: also run as th_variant v; TH_V_DEFAULT always runs */
 };

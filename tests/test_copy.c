@@ -8,9 +8,9 @@
 static const vkdl_dtype DT[] = {VKDL_F32, VKDL_F16, VKDL_BF16, VKDL_I32, VKDL_U8};
 
 /* Values that stress rounding and saturation, then random ones across several magnitudes. */
-static void values(float *v, int64_t n, const th_shape *s)
+static void values(float *v, int64_t n, const th_shape *s, float lo, float hi)
 {
-    (void)s;
+    (void)s, (void)lo, (void)hi;
     static const float special[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 1.5f, 2.5f, 255.0f, 256.0f, 300.7f, -3.7f,
                                     65504.0f, 65519.0f, 65520.0f, 1e9f, -1e9f, 3e9f, -3e9f, 6e-8f, 1e-40f,
                                     1.00048828125f, 1.0009765625f, 3.3895314e38f, NAN, INFINITY, -INFINITY};

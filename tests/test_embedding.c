@@ -5,102 +5,44 @@
  * The forward is a copy (TH_TOL_EXACT); the backward sums in f32 on the GPU and in double on the
  * CPU (TH_TOL_F32). Gradchecks: step 1e-2 (the forward is linear), 1e-2 relative. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct emb_case {
-    int64_t V, D;
-    int idx_ndim;
-    int64_t idx_shape[3];
-} emb_case;
-
-static int64_t count(int ndim, const int64_t *s)
+/* Indices in [0, V) (V is hi), a few of them repeated many times. */
+static void indices(float *v, int64_t n, const th_shape *s, float lo, float hi)
 {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++)
-        n *= s[i];
-    return n;
-}
-
-/* Indices in [0, V), a few of them repeated many times. */
-static th_pair make_idx(const emb_case *c)
-{
-    int64_t n = count(c->idx_ndim, c->idx_shape);
-    int32_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    (void)s, (void)lo;
+    uint32_t V = (uint32_t)hi;
     for (int64_t i = 0; i < n; i++)
-        v[i] = th_randu(3) == 0 ? (int32_t)th_randu(c->V < 3 ? (uint32_t)c->V : 3) : (int32_t)th_randu((uint32_t)c->V);
-    th_pair p = th_from(VKDL_I32, c->idx_ndim, c->idx_shape, v, VKDL_I32);
-    free(v);
-    return p;
+        v[i] = (float)(th_randu(3) == 0 ? th_randu(V < 3 ? V : 3) : th_randu(V));
 }
 
-static void out_shape(const emb_case *c, int64_t *s)
+static vkdl_status embedding(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    memcpy(s, c->idx_shape, sizeof(int64_t) * (size_t)c->idx_ndim);
-    s[c->idx_ndim] = c->D;
+    (void)op;
+    return vkdl_embedding(in[0], in[1], out[0]);
 }
 
-static void run_case(void *arg)
+static vkdl_status embedding_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                                      vkdl_tensor *const *dout, vkdl_tensor *const *din)
 {
-    const emb_case *c = arg;
-    int64_t ws[2] = {c->V, c->D}, os[4];
-    out_shape(c, os);
-    th_pair w = th_rand(VKDL_F32, 2, ws, -1, 1), idx = make_idx(c);
-    th_pair out = th_empty(VKDL_F32, c->idx_ndim + 1, os);
-    TH_OK(vkdl_embedding(w.cpu, idx.cpu, out.cpu));
-    TH_OK(vkdl_embedding(w.gpu, idx.gpu, out.gpu));
-    if (!th_compare(&out, TH_TOL_EXACT))
-        th_fail("forward");
-    th_pair g = th_rand(VKDL_F32, c->idx_ndim + 1, os, -1, 1);
-    th_pair dw = th_empty(VKDL_F32, 2, ws), dw2 = th_empty(VKDL_F32, 2, ws);
-    TH_OK(vkdl_embedding_backward(g.cpu, idx.cpu, dw.cpu));
-    TH_OK(vkdl_embedding_backward(g.gpu, idx.gpu, dw.gpu));
-    if (!th_compare(&dw, TH_TOL_F32))
-        th_fail("backward");
-    TH_OK(vkdl_embedding_backward(g.gpu, idx.gpu, dw2.gpu));
-    float *h1 = th_download(dw.gpu), *h2 = th_download(dw2.gpu);
-    if (memcmp(h1, h2, (size_t)(c->V * c->D) * sizeof *h1) != 0)
-        th_fail("backward differs between two runs");
-    free(h1);
-    free(h2);
-    th_free(&w);
-    th_free(&idx);
-    th_free(&out);
-    th_free(&g);
-    th_free(&dw);
-    th_free(&dw2);
+    (void)op, (void)out;
+    return vkdl_embedding_backward(dout[0], in[1], din[0]);
 }
 
-typedef struct emb_fwd {
-    vkdl_tensor *w, *idx;
-} emb_fwd;
-
-static vkdl_status emb_forward(void *arg, vkdl_tensor *out)
+/* weight [V, D] and indices of shape idx: out is idx's shape with D appended. */
+static th_op row(const char *name, int64_t V, int64_t D, th_shape idx)
 {
-    emb_fwd *f = arg;
-    return vkdl_embedding(f->w, f->idx, out);
-}
-
-static void run_grad(void *arg)
-{
-    (void)arg;
-    emb_case c = {7, 3, 2, {2, 5}};
-    int64_t ws[2] = {c.V, c.D}, os[3];
-    out_shape(&c, os);
-    th_pair w = th_rand(VKDL_F32, 2, ws, -1, 1), idx = make_idx(&c);
-    th_pair g = th_rand(VKDL_F32, 3, os, -1, 1), out = th_empty(VKDL_F32, 3, os), dw = th_empty(VKDL_F32, 2, ws);
-    TH_OK(vkdl_embedding_backward(g.cpu, idx.cpu, dw.cpu));
-    emb_fwd f = {w.cpu, idx.cpu};
-    th_gradcheck(emb_forward, &f, out.cpu, g.cpu, 1, &w.cpu, &dw.cpu, 100, 1e-2, 1e-2);
-    th_free(&w);
-    th_free(&idx);
-    th_free(&g);
-    th_free(&out);
-    th_free(&dw);
+    th_shape os = idx;
+    os.d[os.ndim++] = D;
+    return (th_op){.name = name, .n_in = 2, .n_out = 1, .forward = embedding, .backward = embedding_backward,
+                   .tol = &TH_TOL_EXACT, .grad_tol = &TH_TOL_F32, .deterministic = true,
+                   .in = {{.shape = {2, {V, D}}, .lo = -1, .hi = 1},
+                          {.shape = idx, .dtype = VKDL_I32, .fill = TH_FILL_FN, .gen = indices, .hi = (float)V}},
+                   .out = {{.shape = os}}};
 }
 
 /* Rows never looked up get exactly 0; every lookup of one row adds up. */
@@ -201,22 +143,31 @@ static void run_bad(void *arg)
     th_free(&ob3);
 }
 
+static const struct {
+    int64_t V, D;
+    th_shape idx;
+} ROWS[] = {
+    {1, 1, TH_SHAPE(1)},       {3, 17, TH_SHAPE(5)},     {17, 3, TH_SHAPE(4, 9)},     {127, 64, TH_SHAPE(8, 33)},
+    {1000, 33, TH_SHAPE(257)}, {5, 127, TH_SHAPE(1000)}, {2, 5, TH_SHAPE(2, 3, 4)},   {50, 8, TH_SCALAR},
+    {3, 2, TH_SHAPE(200003)}, /* longer than lavapipe's 65535 loop iterations */
+};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
-    static const emb_case CASES[] = {
-        {1, 1, 1, {1}},       {3, 17, 1, {5}},     {17, 3, 2, {4, 9}},     {127, 64, 2, {8, 33}},
-        {1000, 33, 1, {257}}, {5, 127, 1, {1000}}, {2, 5, 3, {2, 3, 4}},   {50, 8, 0, {0}},
-        {3, 2, 1, {200003}}, /* longer than lavapipe's 65535 loop iterations */
-    };
     char name[128];
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(CASES); i++) {
-        const emb_case *c = &CASES[i];
-        snprintf(name, sizeof name, "embedding V %lld D %lld, %lld lookups", (long long)c->V, (long long)c->D,
-                 (long long)count(c->idx_ndim, c->idx_shape));
-        th_run(name, run_case, (void *)c);
+    for (size_t i = 0; i < TH_LEN(ROWS); i++) {
+        int64_t n = 1;
+        for (int k = 0; k < ROWS[i].idx.ndim; k++)
+            n *= ROWS[i].idx.d[k];
+        snprintf(name, sizeof name, "embedding V %lld D %lld, %lld lookups", (long long)ROWS[i].V,
+                 (long long)ROWS[i].D, (long long)n);
+        th_op c = row(name, ROWS[i].V, ROWS[i].D, ROWS[i].idx);
+        th_run_op(&c);
     }
-    th_run("embedding gradcheck", run_grad, NULL);
+    th_op grad = row("embedding gradcheck", 7, 3, (th_shape)TH_SHAPE(2, 5));
+    grad.grad = (th_grad){100, 1e-2, 1e-2};
+    th_run_op(&grad);
     th_run("embedding_backward known values", run_known, NULL);
     th_run("embedding indices out of range", run_out_of_range, NULL);
     th_run("embedding empty", run_empty, NULL);

@@ -10,16 +10,18 @@ enum data { D_UNIFORM, D_WIDE, D_RAMP, D_MASKED };
 static const char *const DATA_NAMES[] = {"", " wide", " ramp", " masked"};
 
 /* The running max grows at every element. */
-static void ramp(float *v, int64_t n, const th_shape *s)
+static void ramp(float *v, int64_t n, const th_shape *s, float lo, float hi)
 {
+    (void)lo, (void)hi;
     int64_t row = s->ndim ? s->d[s->ndim - 1] : 1;
     for (int64_t i = 0; i < n; i++)
         v[i] = (float)(i % row) * 0.01f;
 }
 
 /* A causal-style mask: -inf past the diagonal, never a whole row. */
-static void masked(float *v, int64_t n, const th_shape *s)
+static void masked(float *v, int64_t n, const th_shape *s, float lo, float hi)
 {
+    (void)lo, (void)hi;
     int64_t row = s->ndim ? s->d[s->ndim - 1] : 1;
     for (int64_t i = 0; i < n; i++)
         v[i] = (i % row) > (i / row) % row ? -INFINITY : th_randf(-5.0f, 5.0f);

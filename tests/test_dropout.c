@@ -2,7 +2,7 @@
  * known-answer vectors (Random123's kat_vectors), GPU and CPU masks bit-identical (TH_TOL_EXACT),
  * the keep fraction, p = 0 and p = 1, and bad arguments. lib/op_dropout.c */
 #include "harness.h"
-#include "runtime/runtime.h"
+#include "ops/ops.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +21,7 @@ static void run_kat(void *arg)
         {{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, {0xa4093822, 0x299f31d0},
          {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(KAT); i++) {
+    for (size_t i = 0; i < TH_LEN(KAT); i++) {
         uint32_t got[4];
         vkdl_philox4x32_10(KAT[i].ctr, KAT[i].key, got);
         if (memcmp(got, KAT[i].want, sizeof got) != 0)
@@ -56,27 +56,23 @@ static void run_kat_gpu(void *arg)
     th_free(&y);
 }
 
-typedef struct dcase {
-    int64_t n;
+typedef struct dparams {
     float p;
     uint64_t seed;
-} dcase;
+} dparams;
 
-/* Forward and backward, GPU and CPU bit for bit. */
-static void run_case(void *arg)
+static vkdl_status dropout(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const dcase *c = arg;
-    th_pair x = th_rand(VKDL_F32, 1, &c->n, -2, 2), y = th_empty(VKDL_F32, 1, &c->n);
-    TH_OK(vkdl_dropout(x.cpu, c->p, c->seed, y.cpu));
-    TH_OK(vkdl_dropout(x.gpu, c->p, c->seed, y.gpu));
-    if (!th_compare(&y, TH_TOL_EXACT))
-        th_fail("dropout");
-    TH_OK(vkdl_dropout_backward(x.cpu, c->p, c->seed, y.cpu));
-    TH_OK(vkdl_dropout_backward(x.gpu, c->p, c->seed, y.gpu));
-    if (!th_compare(&y, TH_TOL_EXACT))
-        th_fail("dropout_backward");
-    th_free(&x);
-    th_free(&y);
+    const dparams *d = op->params;
+    return vkdl_dropout(in[0], d->p, d->seed, out[0]);
+}
+
+static vkdl_status dropout_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                                    vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    (void)in, (void)out;
+    const dparams *d = op->params;
+    return vkdl_dropout_backward(dout[0], d->p, d->seed, din[0]);
 }
 
 /* The mask of 1e6 elements keeps 1 - p of them to within 1%, and every kept one is x / (1 - p). */
@@ -167,26 +163,6 @@ static void run_edges(void *arg)
     th_free(&y);
 }
 
-/* A view at an unaligned offset: elements are numbered within the view, and the rest stays. */
-static void run_views(void *arg)
-{
-    (void)arg;
-    int64_t n = 103;
-    th_pair xb = th_rand(VKDL_F32, 1, &n, -1, 1), yb = th_rand(VKDL_F32, 1, &n, -1, 1);
-    th_pair x, y;
-    TH_OK(vkdl_tensor_slice(xb.cpu, 3, 90, &x.cpu));
-    TH_OK(vkdl_tensor_slice(xb.gpu, 3, 90, &x.gpu));
-    TH_OK(vkdl_tensor_slice(yb.cpu, 13, 100, &y.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, 13, 100, &y.gpu));
-    TH_OK(vkdl_dropout(x.cpu, 0.3f, 99, y.cpu));
-    TH_OK(vkdl_dropout(x.gpu, 0.3f, 99, y.gpu));
-    th_compare(&yb, TH_TOL_EXACT);
-    th_free(&x);
-    th_free(&y);
-    th_free(&xb);
-    th_free(&yb);
-}
-
 static void run_bad(void *arg)
 {
     (void)arg;
@@ -207,29 +183,43 @@ static void run_bad(void *arg)
     th_free(&i);
 }
 
+/* Forward and backward, GPU and CPU bit for bit. */
+static const struct {
+    int64_t n;
+    dparams d;
+} ROWS[] = {
+    {1, {0.5f, 0}},    {3, {0.5f, 1}},               {17, {0.1f, 42}},      {127, {0.9f, 0xdeadbeefcafef00dull}},
+    {1000, {0.5f, 5}}, {70001, {0.25f, 1ull << 40}}, {1000003, {0.5f, 77}}, {4, {0.75f, 3}},
+};
+
+/* A view at an unaligned offset: elements are numbered within the view, and the rest stays. */
+static const dparams VIEW = {0.3f, 99};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
     th_run("philox4x32-10 known answers", run_kat, NULL);
     th_run("philox4x32-10 known answers on the device", run_kat_gpu, NULL);
-    static const dcase CASES[] = {
-        {1, 0.5f, 0},       {3, 0.5f, 1},           {17, 0.1f, 42},        {127, 0.9f, 0xdeadbeefcafef00dull},
-        {1000, 0.5f, 5},    {70001, 0.25f, 1ull << 40}, {1000003, 0.5f, 77}, {4, 0.75f, 3},
-    };
     char name[128];
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(CASES); i++) {
-        snprintf(name, sizeof name, "dropout n %lld p %g seed %llx", (long long)CASES[i].n, (double)CASES[i].p,
-                 (unsigned long long)CASES[i].seed);
-        th_run(name, run_case, (void *)&CASES[i]);
+    for (size_t i = 0; i < TH_LEN(ROWS); i++) {
+        snprintf(name, sizeof name, "dropout n %lld p %g seed %llx", (long long)ROWS[i].n, (double)ROWS[i].d.p,
+                 (unsigned long long)ROWS[i].d.seed);
+        th_op c = {.name = name, .params = &ROWS[i].d, .n_in = 1, .n_out = 1, .forward = dropout,
+                   .backward = dropout_backward, .tol = &TH_TOL_EXACT,
+                   .in = {{.shape = {1, {ROWS[i].n}}, .lo = -2, .hi = 2}}, .out = {{.shape = {1, {ROWS[i].n}}}}};
+        th_run_op(&c);
     }
     static const float PS[] = {0.1f, 0.5f, 0.9f};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(PS); i++) {
+    for (size_t i = 0; i < TH_LEN(PS); i++) {
         snprintf(name, sizeof name, "keep fraction at p %g", (double)PS[i]);
         th_run(name, run_fraction, (void *)&PS[i]);
     }
     th_run("seeds give different masks", run_seeds, NULL);
     th_run("p = 0, p = 1 and empty", run_edges, NULL);
-    th_run("views at offsets", run_views, NULL);
+    th_op view = {.name = "views at offsets", .params = &VIEW, .n_in = 1, .n_out = 1, .forward = dropout,
+                  .tol = &TH_TOL_EXACT, .in = {{.shape = TH_SHAPE(87), .lo = -1, .hi = 1, .pad = {3, 13}}},
+                  .out = {{.shape = TH_SHAPE(87), .pad = {13, 3}}}};
+    th_run_op(&view);
     th_run("bad arguments", run_bad, NULL);
     return th_finish();
 }

@@ -688,6 +688,31 @@ static vkdl_status op_forward_one(void *arg, vkdl_tensor *out)
     return a->op->forward(a->op, a->in, outs);
 }
 
+static bool same_bits(vkdl_tensor *a, vkdl_tensor *b)
+{
+    size_t n = (size_t)vkdl_tensor_numel(a);
+    float *h1 = th_download(a), *h2 = th_download(b);
+    bool same = memcmp(h1, h2, n * sizeof *h1) == 0;
+    free(h1);
+    free(h2);
+    return same;
+}
+
+static void op_forward_again(const th_op *op, op_tensors *t, enum th_variant v)
+{
+    vkdl_tensor *again[TH_MAX_OP_TENSORS] = {0};
+    for (int o = 0; o < op->n_out; o++)
+        TH_OK(vkdl_tensor_create(th_gpu, op->out[o].dtype, op->out[o].shape.ndim, op->out[o].shape.d, &again[o]));
+    th_variant_begin(v);
+    TH_OK(op->forward(op, t->gpu[0], again));
+    th_variant_end();
+    for (int o = 0; o < op->n_out; o++) {
+        if (again[o] && !same_bits(t->out[o].gpu, again[o]))
+            th_fail("output %d differs between two runs", o);
+        vkdl_tensor_destroy(again[o]);
+    }
+}
+
 static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
 {
     vkdl_tensor *again[TH_MAX_OP_TENSORS] = {0};
@@ -700,11 +725,8 @@ static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
     for (int i = 0; i < op->n_in; i++) {
         if (!again[i])
             continue;
-        float *h1 = th_download(t->din[i].gpu), *h2 = th_download(again[i]);
-        if (memcmp(h1, h2, (size_t)vkdl_tensor_numel(again[i]) * sizeof *h1) != 0)
+        if (!same_bits(t->din[i].gpu, again[i]))
             th_fail("gradient of input %d differs between two runs", i);
-        free(h1);
-        free(h2);
         vkdl_tensor_destroy(again[i]);
     }
 }
@@ -714,7 +736,9 @@ static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
 {
     for (int o = 0; o < op->n_out; o++) {
         const th_shape *s = &op->out[o].shape;
-        t->dout[o] = th_rand(VKDL_F32, s->ndim, s->d, -1, 1);
+        const th_output *out = &op->out[o];
+        bool range = out->grad_lo != 0 || out->grad_hi != 0;
+        t->dout[o] = th_rand(VKDL_F32, s->ndim, s->d, range ? out->grad_lo : -1, range ? out->grad_hi : 1);
         float *h = th_download(t->out[o].cpu);
         size_t bytes = (size_t)vkdl_tensor_numel(t->out[o].cpu) * sizeof *h;
         TH_OK(vkdl_tensor_upload(t->out[o].gpu, h, VKDL_F32, bytes));
@@ -792,6 +816,8 @@ static void op_run_case(void *arg)
     for (int o = 0; o < op->n_out; o++)
         if (!th_compare(t.out_base[o].cpu ? &t.out_base[o] : &t.out[o], *op->tol))
             th_fail("output %d", o);
+    if (op->deterministic)
+        op_forward_again(op, &t, c->v);
     if (op->backward)
         op_backward(op, &t, c->v);
     if (perf)

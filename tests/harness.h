@@ -89,7 +89,7 @@ bool th_expect_status(vkdl_status s, vkdl_status want, const char *needle, const
  * the forward on the CPU backend (the oracle) and on the device (once per requested kernel
  * variant, each its own case named name + TH_VARIANT_NAMES[v]) and compares every output with
  * tol. With a backward it then gives both backends the CPU forward's outputs and the same random
- * output gradients (uniform in [-1, 1)), compares every input gradient with tol, and, when
+ * output gradients, compares every input gradient with tol (or grad_tol), and, when
  * grad.checks > 0, checks the CPU backward against central differences of the CPU forward
  * (th_gradcheck). Run with --perf, it also prints the device forward's median time. */
 typedef struct th_shape {
@@ -123,6 +123,7 @@ typedef struct th_output {
     th_shape shape;
     vkdl_dtype dtype;
     int64_t pad[2];
+    float grad_lo, grad_hi; /* its gradient for the backward: uniform in [grad_lo, grad_hi), [-1, 1) if both 0 */
 } th_output;
 
 /* Finite-difference check of the backward: at most `checks` elements per input (0: none), step
@@ -154,7 +155,7 @@ struct th_op {
     unsigned no_grad;        /* bit i: no gradient asked for input i (integer inputs never get one) */
     const th_tol *tol;       /* every output and gradient, device against CPU (&TH_TOL_F32, ...) */
     const th_tol *grad_tol;  /* the gradients' instead, where they differ */
-    bool deterministic;      /* the device backward gives the same bits when run again */
+    bool deterministic;      /* the device forward and backward give the same bits when run again */
     th_grad grad;
     unsigned variants;       /* bit v: also run as th_variant v; TH_V_DEFAULT always runs */
 };

@@ -678,13 +678,16 @@ static bool is_float(vkdl_dtype d) { return d == VKDL_F32 || d == VKDL_F16 || d 
 
 typedef struct op_fwd_arg {
     const th_op *op;
-    vkdl_tensor *const *in;
+    vkdl_tensor *const *in, *const *out;
 } op_fwd_arg;
 
-static vkdl_status op_forward_one(void *arg, vkdl_tensor *out)
+/* The forward into out as its first output; the others (indices) go where they went before. */
+static vkdl_status op_forward_first(void *arg, vkdl_tensor *out)
 {
     op_fwd_arg *a = arg;
-    vkdl_tensor *outs[TH_MAX_OP_TENSORS] = {out};
+    vkdl_tensor *outs[TH_MAX_OP_TENSORS];
+    memcpy(outs, a->out, sizeof outs);
+    outs[0] = out;
     return a->op->forward(a->op, a->in, outs);
 }
 
@@ -731,14 +734,19 @@ static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
     }
 }
 
-/* The device backward starts from the CPU forward's outputs, so only the backward is compared. */
+/* The device backward starts from the CPU forward's outputs, so only the backward is compared.
+ * Integer outputs (indices) get no gradient. */
 static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
 {
+    int n_float = 0;
     for (int o = 0; o < op->n_out; o++) {
-        const th_shape *s = &op->out[o].shape;
         const th_output *out = &op->out[o];
         bool range = out->grad_lo != 0 || out->grad_hi != 0;
-        t->dout[o] = th_rand(VKDL_F32, s->ndim, s->d, range ? out->grad_lo : -1, range ? out->grad_hi : 1);
+        if (is_float(out->dtype)) {
+            n_float++;
+            t->dout[o] = th_rand(VKDL_F32, out->shape.ndim, out->shape.d, range ? out->grad_lo : -1,
+                                 range ? out->grad_hi : 1);
+        }
         float *h = th_download(t->out[o].cpu);
         size_t bytes = (size_t)vkdl_tensor_numel(t->out[o].cpu) * sizeof *h;
         TH_OK(vkdl_tensor_upload(t->out[o].gpu, h, VKDL_F32, bytes));
@@ -759,12 +767,12 @@ static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
         op_backward_again(op, t, v);
     if (op->grad.checks <= 0)
         return;
-    if (op->n_out != 1) {
-        th_fail("gradcheck of an op with %d outputs", op->n_out);
+    if (n_float != 1 || !is_float(op->out[0].dtype)) {
+        th_fail("gradcheck needs exactly one float output, the first (this op has %d)", n_float);
         return;
     }
-    op_fwd_arg a = {op, t->cpu[0]};
-    th_gradcheck(op_forward_one, &a, t->cpu[1][0], t->cpu[2][0], op->n_in, t->cpu[0], t->cpu[3], op->grad.checks,
+    op_fwd_arg a = {op, t->cpu[0], t->cpu[1]};
+    th_gradcheck(op_forward_first, &a, t->cpu[1][0], t->cpu[2][0], op->n_in, t->cpu[0], t->cpu[3], op->grad.checks,
                  op->grad.eps, op->grad.tol);
 }
 

@@ -127,7 +127,8 @@ typedef struct th_output {
 } th_output;
 
 /* Finite-difference check of the backward: at most `checks` elements per input (0: none), step
- * eps, passing at |fd - analytic| <= tol * max(1, |fd|, |analytic|). Ops with one output only. */
+ * eps, passing at |fd - analytic| <= tol * max(1, |fd|, |analytic|). For ops with one float
+ * output, the first (further integer outputs such as indices get no gradient). */
 typedef struct th_grad {
     int checks;
     double eps, tol;

@@ -5,7 +5,6 @@
  * Tolerances: max pool values, indices and dx are compared exactly (the GPU adds in the CPU's
  * order, so the bits agree); the rest use TH_TOL_F32. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -52,123 +51,80 @@ static void case_name(const pcase *c, const char *what, char *name, size_t n)
         snprintf(name + used, n - (size_t)used, " x%dx%d", c->fh, c->fw);
 }
 
-static int64_t numel4(const int64_t *s) { return s[0] * s[1] * s[2] * s[3]; }
-
-/* Distinct values (a shuffled ramp, spaced 0.01 apart) so no window has a tie, or small integers
- * so most windows do. */
-static th_pair make_x(const pcase *c)
+/* Distinct values (a shuffled ramp, spaced 0.01 apart) so no window has a tie. */
+static void ramp(float *v, int64_t n, const th_shape *s, float lo, float hi)
 {
-    int64_t n = numel4(c->x);
-    if (!c->ties && c->op != MAXPOOL)
-        return th_rand(VKDL_F32, 4, c->x, -2.0f, 2.0f);
-    float *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    (void)s, (void)lo, (void)hi;
     for (int64_t i = 0; i < n; i++)
-        v[i] = c->ties ? (float)th_randu(3) : (float)(i - n / 2) * 0.01f;
-    for (int64_t i = n - 1; !c->ties && i > 0; i--) {
+        v[i] = (float)(i - n / 2) * 0.01f;
+    for (int64_t i = n - 1; i > 0; i--) {
         int64_t j = th_randu((uint32_t)(i + 1));
         float t = v[i];
         v[i] = v[j];
         v[j] = t;
     }
-    th_pair p = th_from(VKDL_F32, 4, c->x, v, VKDL_F32);
-    free(v);
-    return p;
 }
 
-static vkdl_status forward(const pcase *c, vkdl_tensor *x, vkdl_tensor *y, vkdl_tensor *idx)
+/* params: the pcase. Max pool's second output is its indices. */
+static vkdl_status forward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
+    const pcase *c = op->params;
     switch (c->op) {
-    case MAXPOOL: return vkdl_maxpool2d(x, y, idx, &c->info);
-    case AVGPOOL: return vkdl_avgpool2d(x, y, &c->info);
-    case GAP: return vkdl_global_avgpool2d(x, y);
-    default: return vkdl_upsample_nearest2d(x, y);
+    case MAXPOOL: return vkdl_maxpool2d(in[0], out[0], out[1], &c->info);
+    case AVGPOOL: return vkdl_avgpool2d(in[0], out[0], &c->info);
+    case GAP: return vkdl_global_avgpool2d(in[0], out[0]);
+    default: return vkdl_upsample_nearest2d(in[0], out[0]);
     }
 }
 
-static vkdl_status backward(const pcase *c, vkdl_tensor *dy, vkdl_tensor *idx, vkdl_tensor *dx)
+static vkdl_status backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                            vkdl_tensor *const *dout, vkdl_tensor *const *din)
 {
+    (void)in;
+    const pcase *c = op->params;
     switch (c->op) {
-    case MAXPOOL: return vkdl_maxpool2d_backward(dy, idx, dx);
-    case AVGPOOL: return vkdl_avgpool2d_backward(dy, dx, &c->info);
-    case GAP: return vkdl_global_avgpool2d_backward(dy, dx);
-    default: return vkdl_upsample_nearest2d_backward(dy, dx);
+    case MAXPOOL: return vkdl_maxpool2d_backward(dout[0], out[1], din[0]);
+    case AVGPOOL: return vkdl_avgpool2d_backward(dout[0], din[0], &c->info);
+    case GAP: return vkdl_global_avgpool2d_backward(dout[0], din[0]);
+    default: return vkdl_upsample_nearest2d_backward(dout[0], din[0]);
     }
 }
 
-/* Forward and backward, GPU against CPU. Max pool backward uses the CPU forward's indices on
- * both sides. */
-static void run_case(void *arg)
+/* Forward and backward, GPU against CPU (max pool backward from the CPU forward's indices); max pool
+ * inputs are the shuffled ramp, or small integers so most windows tie. */
+static th_op row(const pcase *c, const char *name)
 {
-    const pcase *c = arg;
-    int64_t ys[4];
-    out_shape(c, ys);
-    th_pair x = make_x(c), y = th_empty(VKDL_F32, 4, ys), idx = th_empty(VKDL_I32, 4, ys);
-    th_pair dy = th_rand(VKDL_F32, 4, ys, -1.0f, 1.0f), dx = th_empty(VKDL_F32, 4, c->x);
+    th_shape xs = {4, {c->x[0], c->x[1], c->x[2], c->x[3]}}, ys = {4, {0}};
+    out_shape(c, ys.d);
     bool max = c->op == MAXPOOL;
-    TH_OK(forward(c, x.cpu, y.cpu, max ? idx.cpu : NULL));
-    TH_OK(forward(c, x.gpu, y.gpu, max ? idx.gpu : NULL));
-    th_compare(&y, max || c->op == UPSAMPLE ? TH_TOL_EXACT : TH_TOL_F32);
-    if (max) {
-        th_compare(&idx, TH_TOL_EXACT);
-        int32_t *iv = malloc((size_t)(numel4(ys) ? numel4(ys) : 1) * sizeof *iv);
-        if (numel4(ys))
-            TH_OK(vkdl_tensor_download(idx.cpu, iv, VKDL_I32, (size_t)numel4(ys) * sizeof *iv));
-        TH_OK(vkdl_tensor_upload(idx.gpu, iv, VKDL_I32, (size_t)numel4(ys) * sizeof *iv));
-        free(iv);
-    }
-    TH_OK(backward(c, dy.cpu, idx.cpu, dx.cpu));
-    TH_OK(backward(c, dy.gpu, idx.gpu, dx.gpu));
-    th_compare(&dx, max ? TH_TOL_EXACT : TH_TOL_F32);
-    th_free(&x);
-    th_free(&y);
-    th_free(&idx);
-    th_free(&dy);
-    th_free(&dx);
-}
-
-typedef struct gc_arg {
-    const pcase *c;
-    vkdl_tensor *x, *idx;
-} gc_arg;
-
-static vkdl_status gc_fwd(void *arg, vkdl_tensor *out)
-{
-    gc_arg *a = arg;
-    return forward(a->c, a->x, out, a->idx);
-}
-
-/* Finite differences of the CPU forward against the CPU backward. */
-static void run_gradcheck(void *arg)
-{
-    const pcase *c = arg;
-    int64_t ys[4];
-    out_shape(c, ys);
-    th_pair x = make_x(c), dy = th_rand(VKDL_F32, 4, ys, -1.0f, 1.0f);
-    th_pair y = th_empty(VKDL_F32, 4, ys), idx = th_empty(VKDL_I32, 4, ys), dx = th_empty(VKDL_F32, 4, c->x);
-    gc_arg a = {c, x.cpu, c->op == MAXPOOL ? idx.cpu : NULL};
-    TH_OK(forward(c, x.cpu, y.cpu, a.idx));
-    TH_OK(backward(c, dy.cpu, a.idx, dx.cpu));
-    /* the step stays below half the 0.01 spacing of max pool inputs, so no argmax moves */
-    th_gradcheck(gc_fwd, &a, y.cpu, dy.cpu, 1, &x.cpu, &dx.cpu, 300, 1e-3, 2e-3);
-    th_free(&x);
-    th_free(&dy);
-    th_free(&y);
-    th_free(&idx);
-    th_free(&dx);
+    th_input x = {.shape = xs, .lo = -2.0f, .hi = 2.0f};
+    if (c->ties)
+        x = (th_input){.shape = xs, .fill = TH_FILL_LABELS, .hi = 3};
+    else if (max)
+        x = (th_input){.shape = xs, .fill = TH_FILL_FN, .gen = ramp};
+    return (th_op){.name = name, .params = c, .n_in = 1, .n_out = max ? 2 : 1, .in = {x},
+                   .out = {{.shape = ys}, {.shape = ys, .dtype = VKDL_I32}}, .forward = forward, .backward = backward,
+                   .tol = max || c->op == UPSAMPLE ? &TH_TOL_EXACT : &TH_TOL_F32,
+                   .grad_tol = max ? &TH_TOL_EXACT : &TH_TOL_F32};
 }
 
 static void run(const pcase *c)
 {
     char name[200];
     case_name(c, "", name, sizeof name);
-    th_run(name, run_case, (void *)c);
+    th_op op = row(c, name);
+    th_run_op(&op);
 }
 
+/* Finite differences of the CPU forward against the CPU backward; the step stays below half the
+ * 0.01 spacing of max pool inputs, so no argmax moves. */
 static void gradcheck(const pcase *c)
 {
     char name[200];
     case_name(c, " gradcheck", name, sizeof name);
-    th_run(name, run_gradcheck, (void *)c);
+    th_op op = row(c, name);
+    op.grad = (th_grad){300, 1e-3, 2e-3};
+    th_run_op(&op);
 }
 
 /* Shapes the forward rejects (kernel larger than the padded input) must say so. */
@@ -177,8 +133,10 @@ static void run_rejected(void *arg)
     const pcase *c = arg;
     int64_t ys[4] = {c->x[0], c->x[1], 1, 1};
     th_pair x = th_rand(VKDL_F32, 4, c->x, 0, 1), y = th_empty(VKDL_F32, 4, ys);
-    TH_STATUS(forward(c, x.gpu, y.gpu, NULL), VKDL_ERROR_SHAPE_MISMATCH, "is larger than the padded input");
-    TH_STATUS(forward(c, x.cpu, y.cpu, NULL), VKDL_ERROR_SHAPE_MISMATCH, "is larger than the padded input");
+    th_op op = {.params = c};
+    vkdl_tensor *out_gpu[2] = {y.gpu, NULL}, *out_cpu[2] = {y.cpu, NULL};
+    TH_STATUS(forward(&op, &x.gpu, out_gpu), VKDL_ERROR_SHAPE_MISMATCH, "is larger than the padded input");
+    TH_STATUS(forward(&op, &x.cpu, out_cpu), VKDL_ERROR_SHAPE_MISMATCH, "is larger than the padded input");
     th_free(&x);
     th_free(&y);
 }
@@ -205,7 +163,10 @@ static void grid(void)
                     bool fits = c->x[2] + 2 * p >= k && c->x[3] >= c->info.kernel[1];
                     char name[200];
                     case_name(c, fits ? "" : " rejected", name, sizeof name);
-                    th_run(name, fits ? run_case : run_rejected, c);
+                    if (fits)
+                        run(c);
+                    else
+                        th_run(name, run_rejected, c);
                 }
             }
 }
@@ -267,7 +228,7 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_upsample_nearest2d(x, yc4), VKDL_ERROR_SHAPE_MISMATCH, "N and C differ");
 
     vkdl_tensor *t[] = {x, y, yb, yi, xi, x3, gy, ub, u, xc, yc4};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(t); i++)
+    for (size_t i = 0; i < TH_LEN(t); i++)
         vkdl_tensor_destroy(t[i]);
 }
 
@@ -349,7 +310,7 @@ int main(int argc, char **argv)
         {.op = UPSAMPLE, .x = {1, 3, 3, 17}, .fh = 2, .fw = 3},
         {.op = UPSAMPLE, .x = {3, 1, 17, 1}, .fh = 3, .fw = 2},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(big); i++)
+    for (size_t i = 0; i < TH_LEN(big); i++)
         run(&big[i]);
 
     static const pcase gcs[] = {
@@ -362,7 +323,7 @@ int main(int argc, char **argv)
         {.op = GAP, .x = {2, 3, 3, 5}},
         {.op = UPSAMPLE, .x = {2, 2, 3, 2}, .fh = 2, .fw = 3},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(gcs); i++)
+    for (size_t i = 0; i < TH_LEN(gcs); i++)
         gradcheck(&gcs[i]);
 
     th_run("maxpool2d_backward index outside the plane", run_bad_index, NULL);

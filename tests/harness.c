@@ -638,6 +638,8 @@ static th_pair op_input(const th_input *in, th_pair *base)
 
 static th_pair op_output(const th_output *out, th_pair *base)
 {
+    if (out->accumulate)
+        return th_rand(out->dtype, out->shape.ndim, out->shape.d, -1, 1);
     if (!is_padded(&out->shape, out->pad))
         return th_empty(out->dtype, out->shape.ndim, out->shape.d);
     th_shape bs = padded(out->shape, out->pad);
@@ -837,7 +839,7 @@ void th_run_op(const th_op *op)
 {
     char name[256];
     for (int v = 0; v < TH_V_COUNT; v++) {
-        if (v != TH_V_DEFAULT && !(op->variants & (1u << v)))
+        if (op->variants ? !(op->variants & (1u << v)) : v != TH_V_DEFAULT)
             continue;
         snprintf(name, sizeof name, "%s%s", op->name, TH_VARIANT_NAMES[v]);
         op_case c = {op, (enum th_variant)v};

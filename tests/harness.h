@@ -124,6 +124,7 @@ typedef struct th_output {
     vkdl_dtype dtype;
     int64_t pad[2];
     float grad_lo, grad_hi; /* its gradient for the backward: uniform in [grad_lo, grad_hi), [-1, 1) if both 0 */
+    bool accumulate;        /* the op adds into it: it starts uniform in [-1, 1), not NaN (and unpadded) */
 } th_output;
 
 /* Finite-difference check of the backward: at most `checks` elements per input (0: none), step
@@ -136,6 +137,7 @@ typedef struct th_grad {
 
 enum { TH_MAX_OP_TENSORS = 6 };
 #define TH_VS_ALL ((1u << TH_V_COUNT) - 1)
+#define TH_VS_ONLY(v) (1u << (v))
 
 typedef struct th_op th_op;
 /* Run the op on the tensors given, all on one context (CPU or device). */
@@ -158,7 +160,7 @@ struct th_op {
     const th_tol *grad_tol;  /* the gradients' instead, where they differ */
     bool deterministic;      /* the device forward and backward give the same bits when run again */
     th_grad grad;
-    unsigned variants;       /* bit v: also run as th_variant v; TH_V_DEFAULT always runs */
+    unsigned variants;       /* bit v: run as th_variant v (TH_VS_ALL: every one); 0: the default only */
 };
 void th_run_op(const th_op *op);
 /* "3x4x5", or "scalar" for 0-d, into buf. */

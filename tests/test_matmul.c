@@ -15,7 +15,11 @@
 static const th_tol MM_TOL_F16 = {1e-4, 1e-3, 1e-7};
 static const th_tol MM_TOL_BF16 = {1e-3, 8e-3, 1e-5};
 
-static th_tol out_tol(vkdl_dtype t) { return t == VKDL_F16 ? MM_TOL_F16 : t == VKDL_BF16 ? MM_TOL_BF16 : TH_TOL_GEMM; }
+static const th_tol *out_tol(vkdl_dtype t)
+{
+    return t == VKDL_F16 ? &MM_TOL_F16 : t == VKDL_BF16 ? &MM_TOL_BF16 : &TH_TOL_GEMM;
+}
+
 
 typedef struct mm_case {
     int64_t batch, m, n, k;
@@ -27,36 +31,32 @@ typedef struct mm_case {
     int act1;               /* vkdl_unary_op + 1; 0: no activation */
 } mm_case;
 
-static enum th_variant mm_variant; /* the GPU call's device path */
-
-static void run_mm(void *arg)
+/* params: the mm_case; the bias, when there is one, is the third input. */
+static vkdl_status matmul(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const mm_case *c = arg;
-    int64_t sa[3] = {c->batch, c->ta ? c->k : c->m, c->ta ? c->m : c->k};
-    int64_t sb[3] = {c->batch, c->tb ? c->n : c->k, c->tb ? c->k : c->n};
-    int64_t so[3] = {c->batch, c->m, c->n};
+    const mm_case *c = op->params;
+    vkdl_matmul_info info = {.trans_a = c->ta, .trans_b = c->tb, .alpha = c->alpha, .beta = c->beta,
+                             .fuse_act = c->act1 != 0, .act = (vkdl_unary_op)(c->act1 ? c->act1 - 1 : 0),
+                             .bias = c->bias ? in[2] : NULL};
+    return vkdl_matmul(in[0], in[1], out[0], &info);
+}
+
+/* On the device path `variants` picks (the default when 0). */
+static void run_mm(const mm_case *c, const char *name, unsigned variants)
+{
     /* log and sqrt need positive pre-activations */
     float lo = c->act1 == VKDL_LOG + 1 || c->act1 == VKDL_SQRT + 1 ? 0.05f : -1.0f;
-    th_variant_begin(mm_variant);
-    th_pair a = th_rand(c->dtype, 3, sa, lo, 1);
-    th_pair b = c->shared_b ? th_rand(c->dtype, 2, sb + 1, lo, 1) : th_rand(c->dtype, 3, sb, lo, 1);
-    th_pair o = c->beta != 0 ? th_rand(c->odt, 3, so, -1, 1) : th_empty(c->odt, 3, so);
-    th_pair bias = {0};
-    if (c->bias)
-        bias = th_rand(VKDL_F32, 1, so + 2, lo < 0 ? -1 : 0, 1);
-    vkdl_matmul_info info = {.trans_a = c->ta, .trans_b = c->tb, .alpha = c->alpha, .beta = c->beta,
-                             .fuse_act = c->act1 != 0, .act = (vkdl_unary_op)(c->act1 ? c->act1 - 1 : 0)};
-    info.bias = bias.cpu;
-    TH_OK(vkdl_matmul(a.cpu, b.cpu, o.cpu, &info));
-    info.bias = bias.gpu;
-    TH_OK(vkdl_matmul(a.gpu, b.gpu, o.gpu, &info));
-    th_compare(&o, out_tol(c->odt));
-    th_free(&a);
-    th_free(&b);
-    th_free(&o);
-    if (c->bias)
-        th_free(&bias);
-    th_variant_end();
+    th_shape sa = {3, {c->batch, c->ta ? c->k : c->m, c->ta ? c->m : c->k}};
+    th_shape sb = {3, {c->batch, c->tb ? c->n : c->k, c->tb ? c->k : c->n}};
+    if (c->shared_b)
+        sb = (th_shape){2, {sb.d[1], sb.d[2]}};
+    th_op op = {.name = name, .params = c, .n_in = c->bias ? 3 : 2, .n_out = 1, .forward = matmul,
+                .in = {{.shape = sa, .dtype = c->dtype, .lo = lo, .hi = 1},
+                       {.shape = sb, .dtype = c->dtype, .lo = lo, .hi = 1},
+                       {.shape = {1, {c->n}}, .lo = lo < 0 ? -1 : 0, .hi = 1}},
+                .out = {{.shape = {3, {c->batch, c->m, c->n}}, .dtype = c->odt, .accumulate = c->beta != 0}},
+                .tol = out_tol(c->odt), .variants = variants};
+    th_run_op(&op);
 }
 
 /* 16-bit operands and out as views at odd element offsets: the word-packed storage path, and
@@ -77,7 +77,7 @@ static void run_views16(void *arg)
         TH_OK(vkdl_matmul(v[g][0], v[g][1], v[g][2], &info));
     }
     /* the rows outside the out view must be untouched */
-    th_compare(&o, out_tol(dt));
+    th_compare(&o, *out_tol(dt));
     for (int g = 0; g < 2; g++)
         for (int i = 0; i < 3; i++)
             vkdl_tensor_destroy(v[g][i]);
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
                     mm_case c = {1, m, n, k, ta, tb, 1.0f, 0.0f, 0, VKDL_F32, VKDL_F32, 0, 0};
                     snprintf(name, sizeof name, "matmul/t%d%d/%lldx%lldx%lld", ta, tb, (long long)m, (long long)n,
                              (long long)k);
-                    th_run(name, run_mm, &c);
+                    run_mm(&c, name, 0);
                 }
     static const mm_case MORE[] = {
         {1, 1000, 1, 1000, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0}, /* matrix-vector */
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "matmul/b%lld/%lldx%lldx%lld/t%d%d/a%g/b%g%s", (long long)c->batch,
                  (long long)c->m, (long long)c->n, (long long)c->k, c->ta, c->tb, c->alpha, c->beta,
                  c->shared_b ? "/shared-b" : "");
-        th_run(name, run_mm, (void *)c);
+        run_mm(c, name, 0);
     }
     th_run("matmul/views", run_views, NULL);
     th_run("matmul/bad-input", run_bad, NULL);
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
             mm_case c = {3, 17, 37, 13, act1 % 2, act1 / 2 % 2, 0.75f, act1 % 3 ? 0.5f : 0.0f, act1 % 4 == 1,
                          VKDL_F32, VKDL_F32, bias, act1};
             snprintf(name, sizeof name, "matmul/epilogue/%s%s/b%g", ACT[act1], bias ? "+bias" : "", c.beta);
-            th_run(name, run_mm, &c);
+            run_mm(&c, name, 0);
         }
     /* f16 and bf16 operands, f32 or 16-bit out: odd shapes, the aligned shape that takes the
      * 4-wide texel path, batches, and the epilogue on 16-bit out. Every transpose combination
@@ -245,7 +245,7 @@ int main(int argc, char **argv)
                     snprintf(name, sizeof name, "matmul/%s-%s/t%d%d/b%lld/%lldx%lldx%lld", vkdl_dtype_name(DT[d]),
                              vkdl_dtype_name(odt), t / 2, t % 2, (long long)sh[0], (long long)sh[1],
                              (long long)sh[2], (long long)sh[3]);
-                    th_run(name, run_mm, &c);
+                    run_mm(&c, name, 0);
                 }
     static const mm_case MORE16[] = {
         {4, 31, 45, 27, 0, 1, -0.5f, 0.25f, 1, VKDL_F16, VKDL_F16, 1, VKDL_GELU_ERF + 1},
@@ -263,7 +263,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "matmul/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/a%g/b%g/%s%s", vkdl_dtype_name(c->dtype),
                  vkdl_dtype_name(c->odt), (long long)c->batch, (long long)c->m, (long long)c->n, (long long)c->k,
                  c->ta, c->tb, c->alpha, c->beta, ACT[c->act1], c->bias ? "+bias" : "");
-        th_run(name, run_mm, (void *)c);
+        run_mm(c, name, 0);
     }
     /* the GPU kernel (shared-memory tiles; 16-bit out through per-element atomics), forced on CPU
      * drivers by hiding their quirk */
@@ -274,15 +274,13 @@ int main(int argc, char **argv)
         {1, 33, 19, 70, 0, 0, 1.0f, 0.0f, 0, VKDL_BF16, VKDL_BF16, 0, 0},
         {1, 33, 19, 70, 0, 1, 1.0f, 0.0f, 0, VKDL_F16, VKDL_F32, 0, 0},
     };
-    mm_variant = TH_V_NO_CPU_QUIRK;
     for (size_t i = 0; i < sizeof TILED / sizeof *TILED; i++) {
         const mm_case *c = &TILED[i];
-        snprintf(name, sizeof name, "matmul/tiled/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/%s%s%s", vkdl_dtype_name(c->dtype),
+        snprintf(name, sizeof name, "matmul/tiled/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/%s%s", vkdl_dtype_name(c->dtype),
                  vkdl_dtype_name(c->odt), (long long)c->batch, (long long)c->m, (long long)c->n, (long long)c->k,
-                 c->ta, c->tb, ACT[c->act1], c->bias ? "+bias" : "", TH_VARIANT_NAMES[mm_variant]);
-        th_run(name, run_mm, (void *)c);
+                 c->ta, c->tb, ACT[c->act1], c->bias ? "+bias" : "");
+        run_mm(c, name, TH_VS_ONLY(TH_V_NO_CPU_QUIRK));
     }
-    mm_variant = TH_V_DEFAULT;
     th_run("matmul/f16/views", run_views16, (void *)&DT[0]);
     th_run("matmul/bf16/views", run_views16, (void *)&DT[1]);
     th_run("matmul/bad-types", run_bad_types, NULL);

@@ -158,7 +158,8 @@ struct th_op {
     unsigned no_grad;        /* bit i: no gradient asked for input i (integer inputs never get one) */
     const th_tol *tol;       /* every output and gradient, device against CPU (&TH_TOL_F32, ...) */
     const th_tol *grad_tol;  /* the gradients' instead, where they differ */
-    bool deterministic;      /* the device forward and backward give the same bits when run again */
+    bool deterministic;      /* the device forward and backward give the same bits when run again, into fresh
+                              * tensors (so not for an accumulating output) */
     th_grad grad;
     unsigned variants;       /* bit v: run as th_variant v (TH_VS_ALL: every one); 0: the default only */
 };

@@ -201,12 +201,10 @@ float *th_download(const vkdl_tensor *t)
     return v;
 }
 
-static double weighted_loss(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const float *w, size_t n, bool *ok)
+/* sum(out * w) in double, from a download of out. */
+static double weighted_sum(vkdl_tensor *out, const float *w)
 {
-    if (!th_expect_ok(fwd(arg, out), "gradcheck forward", __FILE__, __LINE__)) {
-        *ok = false;
-        return 0;
-    }
+    size_t n = (size_t)vkdl_tensor_numel(out);
     float *o = th_download(out);
     double l = 0;
     for (size_t i = 0; i < n; i++)
@@ -215,12 +213,13 @@ static double weighted_loss(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const fl
     return l;
 }
 
-bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor *dout, int n_inputs,
-                  vkdl_tensor *const *inputs, vkdl_tensor *const *grads, int max_checks, double eps, double tol)
+/* The loss at the current inputs: recomputes the forward; clears *ok when it fails. */
+typedef double (*loss_fn)(void *arg, bool *ok);
+
+static bool gradcheck_loss(loss_fn loss, void *arg, int n_inputs, vkdl_tensor *const *inputs,
+                           vkdl_tensor *const *grads, int max_checks, double eps, double tol)
 {
     bool ok = true;
-    size_t n_out = (size_t)vkdl_tensor_numel(out);
-    float *w = th_download(dout);
     for (int t = 0; t < n_inputs && ok; t++) {
         vkdl_tensor *x = inputs[t];
         if (!x || !grads[t])
@@ -234,10 +233,10 @@ bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor 
             float orig = xv[i];
             xv[i] = orig + (float)eps;
             vkdl_tensor_upload(x, xv, VKDL_F32, n * sizeof *xv);
-            double lp = weighted_loss(fwd, arg, out, w, n_out, &ok);
+            double lp = loss(arg, &ok);
             xv[i] = orig - (float)eps;
             vkdl_tensor_upload(x, xv, VKDL_F32, n * sizeof *xv);
-            double lm = weighted_loss(fwd, arg, out, w, n_out, &ok);
+            double lm = loss(arg, &ok);
             xv[i] = orig;
             vkdl_tensor_upload(x, xv, VKDL_F32, n * sizeof *xv);
             /* the step actually taken, after rounding x +- eps to f32 */
@@ -253,10 +252,36 @@ bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor 
         free(xv);
         free(g);
     }
-    free(w);
-    /* leave out consistent with the unperturbed inputs */
+    /* leave the outputs consistent with the unperturbed inputs */
     if (ok)
-        th_expect_ok(fwd(arg, out), "gradcheck forward", __FILE__, __LINE__);
+        loss(arg, &ok);
+    return ok;
+}
+
+typedef struct one_out_loss {
+    th_fwd_fn fwd;
+    void *arg;
+    vkdl_tensor *out;
+    const float *w;
+} one_out_loss;
+
+static double one_out(void *arg, bool *ok)
+{
+    one_out_loss *a = arg;
+    if (!th_expect_ok(a->fwd(a->arg, a->out), "gradcheck forward", __FILE__, __LINE__)) {
+        *ok = false;
+        return 0;
+    }
+    return weighted_sum(a->out, a->w);
+}
+
+bool th_gradcheck(th_fwd_fn fwd, void *arg, vkdl_tensor *out, const vkdl_tensor *dout, int n_inputs,
+                  vkdl_tensor *const *inputs, vkdl_tensor *const *grads, int max_checks, double eps, double tol)
+{
+    float *w = th_download(dout);
+    one_out_loss a = {fwd, arg, out, w};
+    bool ok = gradcheck_loss(one_out, &a, n_inputs, inputs, grads, max_checks, eps, tol);
+    free(w);
     return ok;
 }
 
@@ -678,19 +703,58 @@ static void op_free(op_tensors *t)
 
 static bool is_float(vkdl_dtype d) { return d == VKDL_F32 || d == VKDL_F16 || d == VKDL_BF16; }
 
-typedef struct op_fwd_arg {
+/* Whether output o takes a gradient in the backward (and so counts in the gradcheck loss). */
+static bool has_grad(const th_output *out) { return is_float(out->dtype) && !out->no_grad; }
+
+typedef struct op_loss_arg {
     const th_op *op;
     vkdl_tensor *const *in, *const *out;
-} op_fwd_arg;
+    float *w[TH_MAX_OP_TENSORS]; /* each output's gradient, NULL for those without */
+} op_loss_arg;
 
-/* The forward into out as its first output; the others (indices) go where they went before. */
-static vkdl_status op_forward_first(void *arg, vkdl_tensor *out)
+/* The CPU forward, then sum(out * dout) over every output with a gradient. */
+static double op_loss(void *arg, bool *ok)
 {
-    op_fwd_arg *a = arg;
-    vkdl_tensor *outs[TH_MAX_OP_TENSORS];
-    memcpy(outs, a->out, sizeof outs);
-    outs[0] = out;
-    return a->op->forward(a->op, a->in, outs);
+    op_loss_arg *a = arg;
+    if (!th_expect_ok(a->op->forward(a->op, a->in, a->out), "gradcheck forward", __FILE__, __LINE__)) {
+        *ok = false;
+        return 0;
+    }
+    double l = 0;
+    for (int o = 0; o < a->op->n_out; o++)
+        if (a->w[o])
+            l += weighted_sum(a->out[o], a->w[o]);
+    return l;
+}
+
+static void op_gradcheck(const th_op *op, op_tensors *t)
+{
+    op_loss_arg a = {op, t->cpu[0], t->cpu[1], {0}};
+    int n = 0;
+    for (int o = 0; o < op->n_out; o++)
+        if (has_grad(&op->out[o]) && ++n)
+            a.w[o] = th_download(t->cpu[2][o]);
+    if (n == 0)
+        th_fail("gradcheck needs an output with a gradient");
+    else
+        gradcheck_loss(op_loss, &a, op->n_in, t->cpu[0], t->cpu[3], op->grad.checks, op->grad.eps, op->grad.tol);
+    for (int o = 0; o < op->n_out; o++)
+        free(a.w[o]);
+}
+
+/* Give the device tensor the CPU one's contents. */
+static void mirror_cpu(const th_pair *p)
+{
+    float *h = th_download(p->cpu);
+    TH_OK(vkdl_tensor_upload(p->gpu, h, VKDL_F32, (size_t)vkdl_tensor_numel(p->cpu) * sizeof *h));
+    free(h);
+}
+
+static const th_tol *input_tol(const th_op *op, int i) { return op->in[i].tol ? op->in[i].tol : op->tol; }
+static const th_tol *output_tol(const th_op *op, int o) { return op->out[o].tol ? op->out[o].tol : op->tol; }
+static const th_tol *grad_tol(const th_op *op, int i)
+{
+    return op->in[i].grad_tol ? op->in[i].grad_tol : op->grad_tol ? op->grad_tol : op->tol;
 }
 
 static bool same_bits(vkdl_tensor *a, vkdl_tensor *b)
@@ -736,46 +800,36 @@ static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
     }
 }
 
-/* The device backward starts from the CPU forward's outputs, so only the backward is compared.
- * Integer outputs (indices) get no gradient. */
+/* The device backward starts from the CPU forward's outputs (and in-place inputs), so only the
+ * backward is compared. Integer and no_grad outputs get no gradient. */
 static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
 {
-    int n_float = 0;
     for (int o = 0; o < op->n_out; o++) {
         const th_output *out = &op->out[o];
         bool range = out->grad_lo != 0 || out->grad_hi != 0;
-        if (is_float(out->dtype)) {
-            n_float++;
+        if (has_grad(out))
             t->dout[o] = th_rand(VKDL_F32, out->shape.ndim, out->shape.d, range ? out->grad_lo : -1,
                                  range ? out->grad_hi : 1);
-        }
-        float *h = th_download(t->out[o].cpu);
-        size_t bytes = (size_t)vkdl_tensor_numel(t->out[o].cpu) * sizeof *h;
-        TH_OK(vkdl_tensor_upload(t->out[o].gpu, h, VKDL_F32, bytes));
-        free(h);
+        mirror_cpu(&t->out[o]);
     }
-    for (int i = 0; i < op->n_in; i++)
+    for (int i = 0; i < op->n_in; i++) {
+        if (op->in[i].inout)
+            mirror_cpu(&t->in[i]);
         if (!(op->no_grad & (1u << i)) && is_float(op->in[i].dtype))
             t->din[i] = th_empty(VKDL_F32, op->in[i].shape.ndim, op->in[i].shape.d);
+    }
     op_split(t);
     TH_OK(op->backward(op, t->cpu[0], t->cpu[1], t->cpu[2], t->cpu[3]));
     th_variant_begin(v);
     TH_OK(op->backward(op, t->gpu[0], t->gpu[1], t->gpu[2], t->gpu[3]));
     th_variant_end();
     for (int i = 0; i < op->n_in; i++)
-        if (t->din[i].cpu && !th_compare(&t->din[i], op->grad_tol ? *op->grad_tol : *op->tol))
+        if (t->din[i].cpu && !th_compare(&t->din[i], *grad_tol(op, i)))
             th_fail("gradient of input %d", i);
     if (op->deterministic)
         op_backward_again(op, t, v);
-    if (op->grad.checks <= 0)
-        return;
-    if (n_float != 1 || !is_float(op->out[0].dtype)) {
-        th_fail("gradcheck needs exactly one float output, the first (this op has %d)", n_float);
-        return;
-    }
-    op_fwd_arg a = {op, t->cpu[0], t->cpu[1]};
-    th_gradcheck(op_forward_first, &a, t->cpu[1][0], t->cpu[2][0], op->n_in, t->cpu[0], t->cpu[3], op->grad.checks,
-                 op->grad.eps, op->grad.tol);
+    if (op->grad.checks > 0)
+        op_gradcheck(op, t);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -809,29 +863,46 @@ typedef struct op_case {
     enum th_variant v;
 } op_case;
 
+/* The extra check; both backends' inputs started with the same values. */
+static void op_check(const th_op *op, op_tensors *t, float *const *before)
+{
+    th_op_result cpu = {t->cpu[0], t->cpu[1], before}, gpu = {t->gpu[0], t->gpu[1], before};
+    op->check(op, &cpu, &gpu);
+}
+
 static void op_run_case(void *arg)
 {
     const op_case *c = arg;
     const th_op *op = c->op;
     op_tensors t = {0};
+    float *before[TH_MAX_OP_TENSORS] = {0};
     for (int i = 0; i < op->n_in; i++)
         t.in[i] = op_input(&op->in[i], &t.in_base[i]);
     for (int o = 0; o < op->n_out; o++)
         t.out[o] = op_output(&op->out[o], &t.out_base[o]);
     op_split(&t);
+    for (int i = 0; op->check && i < op->n_in; i++)
+        before[i] = th_download(t.in[i].cpu);
     TH_OK(op->forward(op, t.cpu[0], t.cpu[1]));
     th_variant_begin(c->v);
     TH_OK(op->forward(op, t.gpu[0], t.gpu[1]));
     th_variant_end();
     for (int o = 0; o < op->n_out; o++)
-        if (!th_compare(t.out_base[o].cpu ? &t.out_base[o] : &t.out[o], *op->tol))
+        if (!th_compare(t.out_base[o].cpu ? &t.out_base[o] : &t.out[o], *output_tol(op, o)))
             th_fail("output %d", o);
+    for (int i = 0; i < op->n_in; i++)
+        if (op->in[i].inout && !th_compare(&t.in[i], *input_tol(op, i)))
+            th_fail("input %d after the forward", i);
+    if (op->check)
+        op_check(op, &t, before);
     if (op->deterministic)
         op_forward_again(op, &t, c->v);
     if (op->backward)
         op_backward(op, &t, c->v);
     if (perf)
         op_perf(op, &t, c->v);
+    for (int i = 0; i < op->n_in; i++)
+        free(before[i]);
     op_free(&t);
 }
 

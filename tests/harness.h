@@ -117,6 +117,10 @@ typedef struct th_input {
     float lo, hi;
     void (*gen)(float *v, int64_t n, const th_shape *s, float lo, float hi);
     int64_t pad[2];
+    bool inout;              /* the op updates it in place (running statistics): compared after the forward, and
+                              * the backward starts from the CPU forward's contents on both backends */
+    const th_tol *tol;       /* that comparison's, instead of the op's */
+    const th_tol *grad_tol;  /* its gradient's, instead of the op's */
 } th_input;
 
 typedef struct th_output {
@@ -124,12 +128,16 @@ typedef struct th_output {
     vkdl_dtype dtype;
     int64_t pad[2];
     float grad_lo, grad_hi; /* its gradient for the backward: uniform in [grad_lo, grad_hi), [-1, 1) if both 0 */
-    bool accumulate;        /* the op adds into it: it starts uniform in [-1, 1), not NaN (and unpadded) */
+    bool accumulate;        /* the op adds into it, or must leave it alone: it starts uniform in [-1, 1), not NaN
+                             * (and unpadded) */
+    bool no_grad;           /* a float output the backward takes no gradient for (saved statistics, a workspace) */
+    const th_tol *tol;      /* its comparison's, instead of the op's */
 } th_output;
 
 /* Finite-difference check of the backward: at most `checks` elements per input (0: none), step
- * eps, passing at |fd - analytic| <= tol * max(1, |fd|, |analytic|). For ops with one float
- * output, the first (further integer outputs such as indices get no gradient). */
+ * eps, passing at |fd - analytic| <= tol * max(1, |fd|, |analytic|). The loss sums
+ * out * dout over every output that gets a gradient (not integer ones such as indices, nor
+ * no_grad ones). */
 typedef struct th_grad {
     int checks;
     double eps, tol;
@@ -140,6 +148,15 @@ enum { TH_MAX_OP_TENSORS = 6 };
 #define TH_VS_ONLY(v) (1u << (v))
 
 typedef struct th_op th_op;
+/* One backend's tensors after the forward, for a th_check_fn: in and out as the op left them, and
+ * before[i] the values input i had before it (f32, host; the same on both). */
+typedef struct th_op_result {
+    vkdl_tensor *const *in, *const *out;
+    float *const *before;
+} th_op_result;
+/* Checks of a case beyond device against CPU (a formula, a naive reference, an invariant): called
+ * after the forward comparisons with both backends' results; it fails the case with th_fail. */
+typedef void (*th_check_fn)(const th_op *op, const th_op_result *cpu, const th_op_result *gpu);
 /* Run the op on the tensors given, all on one context (CPU or device). */
 typedef vkdl_status (*th_forward_fn)(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out);
 /* din[i] is NULL for an input whose gradient is not asked for. */
@@ -157,10 +174,11 @@ struct th_op {
     th_backward_fn backward; /* optional */
     unsigned no_grad;        /* bit i: no gradient asked for input i (integer inputs never get one) */
     const th_tol *tol;       /* every output and gradient, device against CPU (&TH_TOL_F32, ...) */
-    const th_tol *grad_tol;  /* the gradients' instead, where they differ */
+    const th_tol *grad_tol;  /* the gradients' instead, where they differ (th_input's own comes first) */
     bool deterministic;      /* the device forward and backward give the same bits when run again, into fresh
-                              * tensors (so not for an accumulating output) */
+                              * tensors (so not for an accumulating output or an inout input) */
     th_grad grad;
+    th_check_fn check;       /* optional */
     unsigned variants;       /* bit v: run as th_variant v (TH_VS_ALL: every one); 0: the default only */
 };
 void th_run_op(const th_op *op);

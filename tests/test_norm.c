@@ -2,12 +2,12 @@
  * 100000 long, channels over up to 10^6 elements, optional tensors absent, every way a workgroup
  * combines, inputs with a large offset (x = 1000 + noise, where E[x^2] - E[x]^2 in f32 is all
  * rounding error), the running-statistics update and eval mode checked against the formula, and
- * every backward by finite differences of the CPU forward and GPU against CPU.
+ * every backward by finite differences of the CPU forward and GPU against CPU. Each case is a
+ * th_op row; the forward, backward, gradcheck and eval rows of a shape differ in what they pass.
  * Tolerances: TH_TOL_F32 throughout, except that dx where it is rounding noise around 0 (batch
  * norm with two values per channel, RMS norm of rows of one) drops the NMSE part. The saved mean
  * of an offset input is ~1000, where the relative part of TH_TOL_F32 covers its f32 rounding. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,32 +29,24 @@ static int64_t numel_of(int ndim, const int64_t *s)
     return n;
 }
 
+/* Each case family's rows, by what the row runs (th_op.op). */
+enum kind { FWD, BWD, GRADCHECK, EVAL, RUNNING };
+static const char *const KIND_NAMES[] = {"", " backward", " gradcheck", " eval", ""};
+
 /* x: uniform [-1.5, 2.5), or 1000 + uniform [-0.01, 0.01). Not centred on 0: a saved mean near 0
  * is all cancellation, and its relative error says nothing. */
-static th_pair make_x(int ndim, const int64_t *s, bool offset)
+static th_input input_x(int ndim, const int64_t *s, bool offset)
 {
-    return offset ? th_rand(VKDL_F32, ndim, s, 999.99f, 1000.01f) : th_rand(VKDL_F32, ndim, s, -1.5f, 2.5f);
+    th_input x = {.shape = {ndim, {0}}, .lo = offset ? 999.99f : -1.5f, .hi = offset ? 1000.01f : 2.5f};
+    memcpy(x.shape.d, s, (size_t)ndim * sizeof *s);
+    return x;
 }
 
-/* A pair holding the CPU tensor's contents on both sides, so GPU and CPU backward start from
- * identical saved statistics. */
-static th_pair mirror(vkdl_tensor *cpu)
-{
-    float *v = th_download(cpu);
-    int64_t shape[VKDL_MAX_DIMS];
-    int nd = vkdl_tensor_ndim(cpu);
-    for (int i = 0; i < nd; i++)
-        shape[i] = vkdl_tensor_dim(cpu, i);
-    th_pair p = th_from(VKDL_F32, nd, shape, v, VKDL_F32);
-    free(v);
-    return p;
-}
+static th_input input_vec(int64_t n, float lo, float hi) { return (th_input){.shape = {1, {n}}, .lo = lo, .hi = hi}; }
 
-static void free_all(th_pair *p, int n)
-{
-    for (int i = 0; i < n; i++)
-        th_free(&p[i]);
-}
+/* Where dx is rounding noise around 0 (the normalised output is +-1 whatever x is), only the
+ * elementwise bound applies, not the relative (NMSE) one. */
+static const th_tol NOISE_DX = {1e-5, 1e-4, 1};
 
 /* ---------------------------------------------------------------- layer norm / RMS norm */
 
@@ -64,171 +56,105 @@ typedef struct row_case {
     int64_t shape[4];
     bool gamma, beta, save;
     bool offset;
-    enum th_variant variant;
+    unsigned variants;
 } row_case;
 
-static void row_name(const row_case *c, const char *what, char *name, size_t n)
+static void row_name(const row_case *c, enum kind k, char *name, size_t n)
 {
     char dims[64];
-    size_t used = 0;
-    for (int i = 0; i < c->ndim; i++)
-        used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)c->shape[i]);
-    snprintf(name, n, "%s%s %s%s%s%s%s%s", c->rms ? "rmsnorm" : "layernorm", what, dims, c->gamma ? "" : " no-gamma",
-             c->beta || c->rms ? "" : " no-beta", c->save ? "" : " no-save", c->offset ? " offset" : "",
-             TH_VARIANT_NAMES[c->variant]);
+    th_shape s = {c->ndim, {0}};
+    memcpy(s.d, c->shape, sizeof c->shape);
+    snprintf(name, n, "%s%s %s%s%s%s%s", c->rms ? "rmsnorm" : "layernorm", KIND_NAMES[k],
+             th_shape_str(&s, dims, sizeof dims), c->gamma ? "" : " no-gamma", c->beta || c->rms ? "" : " no-beta",
+             c->save ? "" : " no-save", c->offset ? " offset" : "");
 }
 
-static vkdl_status row_forward(const row_case *c, vkdl_tensor *x, vkdl_tensor *g, vkdl_tensor *b, vkdl_tensor *y,
-                               vkdl_tensor *m, vkdl_tensor *r)
+/* Inputs x, gamma, beta; outputs y, then save_mean (layer norm) and save_rstd. The forward rows
+ * pass what the case's flags say; the backward rows' forward has no beta and always saves (its
+ * flags pick the gradients); gradcheck rows pass gamma and beta as flagged and always save. */
+static vkdl_status row_forward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    return c->rms ? vkdl_rmsnorm(x, g, EPS, y, r) : vkdl_layernorm(x, g, b, EPS, y, m, r);
+    const row_case *c = op->params;
+    bool save = op->op != FWD || c->save;
+    vkdl_tensor *g = c->gamma ? in[1] : NULL, *b = c->beta && op->op != BWD ? in[2] : NULL;
+    vkdl_tensor *m = save && !c->rms ? out[1] : NULL, *r = save ? out[c->rms ? 1 : 2] : NULL;
+    return c->rms ? vkdl_rmsnorm(in[0], g, EPS, out[0], r) : vkdl_layernorm(in[0], g, b, EPS, out[0], m, r);
 }
 
-static void run_row_fwd(void *arg)
+static vkdl_status row_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                                vkdl_tensor *const *dout, vkdl_tensor *const *din)
 {
-    const row_case *c = arg;
-    th_variant_begin(c->variant);
-    int64_t d = c->shape[c->ndim - 1], rows = numel_of(c->ndim, c->shape) / d;
-    th_pair x = make_x(c->ndim, c->shape, c->offset);
-    th_pair g = th_rand(VKDL_F32, 1, &d, 0.5f, 1.5f), b = th_rand(VKDL_F32, 1, &d, -0.5f, 0.5f);
-    th_pair y = th_empty(VKDL_F32, c->ndim, c->shape);
-    th_pair m = th_empty(VKDL_F32, 1, &rows), r = th_empty(VKDL_F32, 1, &rows);
-    TH_OK(row_forward(c, x.cpu, c->gamma ? g.cpu : NULL, c->beta ? b.cpu : NULL, y.cpu, c->save ? m.cpu : NULL,
-                      c->save ? r.cpu : NULL));
-    TH_OK(row_forward(c, x.gpu, c->gamma ? g.gpu : NULL, c->beta ? b.gpu : NULL, y.gpu, c->save ? m.gpu : NULL,
-                      c->save ? r.gpu : NULL));
-    th_compare(&y, TH_TOL_F32);
-    if (c->save) {
-        if (!c->rms)
-            th_compare(&m, TH_TOL_F32);
-        th_compare(&r, TH_TOL_F32);
-    }
-    if (c->offset && !c->gamma && !c->beta && !c->rms && rows > 0) {
-        /* The normalised rows really have mean 0 and variance var / (var + eps). */
-        float *v = th_download(y.gpu), *xv = th_download(x.cpu);
-        for (int64_t i = 0; i < rows; i++) {
-            double mu = 0, s = 0;
-            for (int64_t k = 0; k < d; k++)
-                mu += xv[i * d + k];
-            mu /= (double)d;
-            for (int64_t k = 0; k < d; k++)
-                s += (xv[i * d + k] - mu) * (xv[i * d + k] - mu);
-            double want = (s / (double)d) / (s / (double)d + EPS), mean = 0, var = 0;
-            for (int64_t k = 0; k < d; k++)
-                mean += v[i * d + k];
-            mean /= (double)d;
-            for (int64_t k = 0; k < d; k++)
-                var += (v[i * d + k] - mean) * (v[i * d + k] - mean);
-            var /= (double)d;
-            if (d > 1 && (fabs(mean) > 1e-4 || fabs(var - want) > 1e-4)) {
-                th_fail("row %lld: mean %g, variance %g, want 0 and %g", (long long)i, mean, var, want);
-                break;
-            }
-        }
-        free(v);
-        free(xv);
-    }
-    th_free(&x);
-    th_free(&g);
-    th_free(&b);
-    th_free(&y);
-    th_free(&m);
-    th_free(&r);
-    th_variant_end();
-}
-
-/* GPU backward against CPU backward, from the CPU forward's saved statistics. */
-static void run_row_bwd(void *arg)
-{
-    const row_case *c = arg;
-    th_variant_begin(c->variant);
-    int64_t d = c->shape[c->ndim - 1], rows = numel_of(c->ndim, c->shape) / d;
-    th_pair x = make_x(c->ndim, c->shape, c->offset);
-    th_pair g = th_rand(VKDL_F32, 1, &d, 0.5f, 1.5f);
-    th_pair dy = th_rand(VKDL_F32, c->ndim, c->shape, -1.0f, 1.0f);
-    th_pair y = th_empty(VKDL_F32, c->ndim, c->shape);
-    th_pair m0 = th_empty(VKDL_F32, 1, &rows), r0 = th_empty(VKDL_F32, 1, &rows);
-    TH_OK(row_forward(c, x.cpu, c->gamma ? g.cpu : NULL, NULL, y.cpu, m0.cpu, r0.cpu));
-    th_pair m = mirror(m0.cpu), r = mirror(r0.cpu);
-    th_pair dx = th_empty(VKDL_F32, c->ndim, c->shape);
-    th_pair dg = th_empty(VKDL_F32, 1, &d), db = th_empty(VKDL_F32, 1, &d);
-    /* save=false here means: only dx (the row kernel alone) */
-    bool sums = c->save;
-    if (c->rms) {
-        TH_OK(vkdl_rmsnorm_backward(dy.cpu, x.cpu, c->gamma ? g.cpu : NULL, r.cpu, dx.cpu, sums ? dg.cpu : NULL));
-        TH_OK(vkdl_rmsnorm_backward(dy.gpu, x.gpu, c->gamma ? g.gpu : NULL, r.gpu, dx.gpu, sums ? dg.gpu : NULL));
-    } else {
-        TH_OK(vkdl_layernorm_backward(dy.cpu, x.cpu, c->gamma ? g.cpu : NULL, m.cpu, r.cpu, dx.cpu,
-                                      sums ? dg.cpu : NULL, sums && c->beta ? db.cpu : NULL));
-        TH_OK(vkdl_layernorm_backward(dy.gpu, x.gpu, c->gamma ? g.gpu : NULL, m.gpu, r.gpu, dx.gpu,
-                                      sums ? dg.gpu : NULL, sums && c->beta ? db.gpu : NULL));
-    }
-    /* RMS norm of one element is sign(x) whatever its size, so dx is rounding noise around 0:
-     * only the elementwise bound applies, not the relative (NMSE) one. */
-    th_tol dx_tol = TH_TOL_F32;
-    if (d == 1)
-        dx_tol.nmse = 1;
-    th_compare(&dx, dx_tol);
-    if (sums) {
-        th_compare(&dg, TH_TOL_F32);
-        if (c->beta && !c->rms)
-            th_compare(&db, TH_TOL_F32);
-    }
-    th_pair all[] = {x, g, dy, y, m0, r0, m, r, dx, dg, db};
-    free_all(all, (int)VKDL_ARRAY_LEN(all));
-    th_variant_end();
-}
-
-typedef struct row_gc {
-    const row_case *c;
-    vkdl_tensor *x, *g, *b;
-} row_gc;
-
-static vkdl_status row_gc_fwd(void *arg, vkdl_tensor *out)
-{
-    row_gc *a = arg;
-    return row_forward(a->c, a->x, a->g, a->b, out, NULL, NULL);
-}
-
-/* Finite differences of the CPU forward against the CPU backward. */
-static void run_row_gradcheck(void *arg)
-{
-    const row_case *c = arg;
-    int64_t d = c->shape[c->ndim - 1], rows = numel_of(c->ndim, c->shape) / d;
-    vkdl_tensor *x, *g, *b, *y, *m, *r, *dy, *dx, *dg, *db;
-    th_pair px = make_x(c->ndim, c->shape, false), pg = th_rand(VKDL_F32, 1, &d, 0.5f, 1.5f);
-    th_pair pb = th_rand(VKDL_F32, 1, &d, -0.5f, 0.5f), pdy = th_rand(VKDL_F32, c->ndim, c->shape, -1.0f, 1.0f);
-    x = px.cpu, g = pg.cpu, b = pb.cpu, dy = pdy.cpu;
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, c->ndim, c->shape, &y));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, c->ndim, c->shape, &dx));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &rows, &m));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &rows, &r));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &d, &dg));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &d, &db));
-    row_gc a = {c, x, c->gamma ? g : NULL, c->beta && !c->rms ? b : NULL};
-    TH_OK(row_forward(c, x, a.g, a.b, y, m, r));
+    const row_case *c = op->params;
+    vkdl_tensor *g = c->gamma ? in[1] : NULL;
     if (c->rms)
-        TH_OK(vkdl_rmsnorm_backward(dy, x, a.g, r, dx, dg));
-    else
-        TH_OK(vkdl_layernorm_backward(dy, x, a.g, m, r, dx, dg, db));
-    vkdl_tensor *inputs[3] = {x, a.g, a.b}, *grads[3] = {dx, a.g ? dg : NULL, a.b ? db : NULL};
-    th_gradcheck(row_gc_fwd, &a, y, dy, 3, inputs, grads, 200, GC_EPS, GC_TOL);
-    th_free(&px);
-    th_free(&pg);
-    th_free(&pb);
-    th_free(&pdy);
-    vkdl_tensor *t[] = {y, dx, m, r, dg, db};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(t); i++)
-        vkdl_tensor_destroy(t[i]);
+        return vkdl_rmsnorm_backward(dout[0], in[0], g, out[1], din[0], din[1]);
+    return vkdl_layernorm_backward(dout[0], in[0], g, out[1], out[2], din[0], din[1], din[2]);
 }
 
-static void run_row(const row_case *c)
+/* Offset rows without gamma and beta really have mean 0 and variance var / (var + eps). */
+static void row_moments(const th_op *op, const th_op_result *cpu, const th_op_result *gpu)
+{
+    (void)cpu;
+    const row_case *c = op->params;
+    int64_t d = c->shape[c->ndim - 1], rows = numel_of(c->ndim, c->shape) / d;
+    const float *xv = gpu->before[0];
+    float *v = th_download(gpu->out[0]);
+    for (int64_t i = 0; i < rows; i++) {
+        double mu = 0, s = 0;
+        for (int64_t k = 0; k < d; k++)
+            mu += xv[i * d + k];
+        mu /= (double)d;
+        for (int64_t k = 0; k < d; k++)
+            s += (xv[i * d + k] - mu) * (xv[i * d + k] - mu);
+        double want = (s / (double)d) / (s / (double)d + EPS), mean = 0, var = 0;
+        for (int64_t k = 0; k < d; k++)
+            mean += v[i * d + k];
+        mean /= (double)d;
+        for (int64_t k = 0; k < d; k++)
+            var += (v[i * d + k] - mean) * (v[i * d + k] - mean);
+        var /= (double)d;
+        if (d > 1 && (fabs(mean) > 1e-4 || fabs(var - want) > 1e-4)) {
+            th_fail("row %lld: mean %g, variance %g, want 0 and %g", (long long)i, mean, var, want);
+            break;
+        }
+    }
+    free(v);
+}
+
+static th_op row_op(const row_case *c, enum kind k, const char *name)
+{
+    int64_t d = c->shape[c->ndim - 1], rows = numel_of(c->ndim, c->shape) / d;
+    bool save = k != FWD || c->save;
+    th_op op = {.name = name, .op = k, .params = c, .n_in = 3, .forward = row_forward, .tol = &TH_TOL_F32,
+                .variants = k == GRADCHECK ? 0 : c->variants};
+    op.in[0] = input_x(c->ndim, c->shape, c->offset && k != GRADCHECK);
+    op.in[1] = input_vec(d, 0.5f, 1.5f);
+    op.in[2] = input_vec(d, -0.5f, 0.5f);
+    op.n_out = 1 + (save ? (c->rms ? 1 : 2) : 0);
+    op.out[0].shape = op.in[0].shape;
+    for (int o = 1; o < op.n_out; o++)
+        op.out[o] = (th_output){.shape = {1, {rows}}, .no_grad = true};
+    if (k == FWD && c->offset && !c->gamma && !c->beta && !c->rms && rows > 0)
+        op.check = row_moments;
+    if (k == FWD)
+        return op;
+    op.backward = row_backward;
+    if (d == 1)
+        op.in[0].grad_tol = &NOISE_DX;
+    /* backward rows: save=false means only dx (the row kernel alone) */
+    bool dg = k == BWD ? c->save : c->gamma, db = !c->rms && (k == BWD ? c->save && c->beta : c->beta);
+    op.no_grad = (dg ? 0 : 2u) | (db ? 0 : 4u);
+    if (k == GRADCHECK)
+        op.grad = (th_grad){200, GC_EPS, GC_TOL};
+    return op;
+}
+
+static void run_row(const row_case *c, enum kind k)
 {
     char name[200];
-    row_name(c, "", name, sizeof name);
-    th_run(name, run_row_fwd, (void *)c);
-    row_name(c, " backward", name, sizeof name);
-    th_run(name, run_row_bwd, (void *)c);
+    row_name(c, k, name, sizeof name);
+    th_op op = row_op(c, k, name);
+    th_run_op(&op);
 }
 
 /* ---------------------------------------------------------------- batch norm */
@@ -238,176 +164,129 @@ typedef struct bn_case {
     int64_t shape[4];
     bool gamma, beta, running, save;
     bool offset;
-    enum th_variant variant;
+    unsigned variants;
 } bn_case;
 
-static void bn_name(const bn_case *c, const char *what, char *name, size_t n)
+static void bn_name(const bn_case *c, enum kind k, char *name, size_t n)
 {
     char dims[64];
-    size_t used = 0;
-    for (int i = 0; i < c->ndim; i++)
-        used += (size_t)snprintf(dims + used, sizeof dims - used, i ? "x%lld" : "%lld", (long long)c->shape[i]);
-    snprintf(name, n, "batchnorm%s %s%s%s%s%s%s%s", what, dims, c->gamma ? "" : " no-gamma", c->beta ? "" : " no-beta",
-             c->running ? "" : " no-running", c->save ? "" : " no-save", c->offset ? " offset" : "",
-             TH_VARIANT_NAMES[c->variant]);
+    th_shape s = {c->ndim, {0}};
+    memcpy(s.d, c->shape, sizeof c->shape);
+    snprintf(name, n, "batchnorm%s %s%s%s%s%s%s", KIND_NAMES[k], th_shape_str(&s, dims, sizeof dims),
+             c->gamma ? "" : " no-gamma", c->beta ? "" : " no-beta", c->running ? "" : " no-running",
+             c->save ? "" : " no-save", c->offset ? " offset" : "");
 }
 
-static void run_bn_fwd(void *arg)
+static const float RUNNING_MOMENTUM = 0.25f;
+
+/* Inputs x, gamma, beta, running_mean, running_var; outputs y, save_mean, save_rstd. Forward rows
+ * pass what the flags say; backward rows' forward has neither beta nor running statistics and
+ * always saves (the flags pick dx, dgamma, dbeta); gradcheck rows pass gamma and beta as flagged;
+ * eval rows pass the running statistics and a save_mean that must stay untouched. */
+static vkdl_status bn_forward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const bn_case *c = arg;
-    th_variant_begin(c->variant);
-    int64_t ch = c->shape[1];
-    th_pair x = make_x(c->ndim, c->shape, c->offset);
-    th_pair g = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f), b = th_rand(VKDL_F32, 1, &ch, -0.5f, 0.5f);
-    th_pair rm = th_rand(VKDL_F32, 1, &ch, -1.0f, 1.0f), rv = th_rand(VKDL_F32, 1, &ch, 0.5f, 2.0f);
-    th_pair y = th_empty(VKDL_F32, c->ndim, c->shape);
-    th_pair m = th_empty(VKDL_F32, 1, &ch), r = th_empty(VKDL_F32, 1, &ch);
-#define BN_ARGS(s)                                                                                             \
-    x.s, c->gamma ? g.s : NULL, c->beta ? b.s : NULL, c->running ? rm.s : NULL, c->running ? rv.s : NULL, 1, 0.1f, \
-        EPS, y.s, c->save ? m.s : NULL, c->save ? r.s : NULL
-    TH_OK(vkdl_batchnorm(BN_ARGS(cpu)));
-    TH_OK(vkdl_batchnorm(BN_ARGS(gpu)));
-#undef BN_ARGS
-    th_compare(&y, TH_TOL_F32);
-    if (c->save) {
-        th_compare(&m, TH_TOL_F32);
-        th_compare(&r, TH_TOL_F32);
-    }
-    if (c->running) {
-        th_compare(&rm, TH_TOL_F32);
-        th_compare(&rv, TH_TOL_F32);
-    }
-    th_pair all[] = {x, g, b, rm, rv, y, m, r};
-    free_all(all, (int)VKDL_ARRAY_LEN(all));
-    th_variant_end();
+    const bn_case *c = op->params;
+    vkdl_tensor *g = c->gamma ? in[1] : NULL, *b = c->beta && op->op != BWD ? in[2] : NULL;
+    bool running = op->op == EVAL || op->op == RUNNING || (op->op == FWD && c->running);
+    bool save = op->op == BWD || op->op == GRADCHECK || (op->op == FWD && c->save);
+    float mom = op->op == RUNNING ? RUNNING_MOMENTUM : 0.1f;
+    return vkdl_batchnorm(in[0], g, b, running ? in[3] : NULL, running ? in[4] : NULL, op->op != EVAL, mom, EPS,
+                          out[0], save || op->op == EVAL ? out[1] : NULL, save ? out[2] : NULL);
 }
 
-static void run_bn_bwd(void *arg)
+static vkdl_status bn_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                               vkdl_tensor *const *dout, vkdl_tensor *const *din)
 {
-    const bn_case *c = arg;
-    th_variant_begin(c->variant);
+    const bn_case *c = op->params;
+    return vkdl_batchnorm_backward(dout[0], in[0], c->gamma ? in[1] : NULL, out[1], out[2], din[0], din[1], din[2]);
+}
+
+static th_op bn_op(const bn_case *c, enum kind k, const char *name)
+{
     int64_t ch = c->shape[1];
-    th_pair x = make_x(c->ndim, c->shape, c->offset);
-    th_pair g = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f);
-    th_pair dy = th_rand(VKDL_F32, c->ndim, c->shape, -1.0f, 1.0f);
-    th_pair y = th_empty(VKDL_F32, c->ndim, c->shape);
-    th_pair m0 = th_empty(VKDL_F32, 1, &ch), r0 = th_empty(VKDL_F32, 1, &ch);
-    TH_OK(vkdl_batchnorm(x.cpu, g.cpu, NULL, NULL, NULL, 1, 0.1f, EPS, y.cpu, m0.cpu, r0.cpu));
-    th_pair m = mirror(m0.cpu), r = mirror(r0.cpu);
-    th_pair dx = th_empty(VKDL_F32, c->ndim, c->shape);
-    th_pair dg = th_empty(VKDL_F32, 1, &ch), db = th_empty(VKDL_F32, 1, &ch);
-    /* gamma/beta flags here pick which of gamma, dgamma and dbeta take part; save=false drops dx */
-#define BN_BWD_ARGS(s)                                                                                          \
-    dy.s, x.s, c->gamma ? g.s : NULL, m.s, r.s, c->save ? dx.s : NULL, c->gamma ? dg.s : NULL, c->beta ? db.s : NULL
-    TH_OK(vkdl_batchnorm_backward(BN_BWD_ARGS(cpu)));
-    TH_OK(vkdl_batchnorm_backward(BN_BWD_ARGS(gpu)));
-#undef BN_BWD_ARGS
-    /* With two values per channel the normalised output is +-1 whatever x is, so dx is rounding
-     * noise around 0: only the elementwise bound applies, not the relative (NMSE) one. */
-    th_tol dx_tol = TH_TOL_F32;
+    bool save = k == BWD || k == GRADCHECK || c->save;
+    th_op op = {.name = name, .op = k, .params = c, .n_in = 5, .forward = bn_forward, .tol = &TH_TOL_F32,
+                .variants = k == FWD || k == BWD ? c->variants : 0};
+    op.in[0] = input_x(c->ndim, c->shape, c->offset && k != GRADCHECK);
+    op.in[1] = input_vec(ch, 0.5f, 1.5f);
+    op.in[2] = input_vec(ch, -0.5f, 0.5f);
+    op.in[3] = input_vec(ch, -1.0f, 1.0f);
+    op.in[4] = input_vec(ch, k == EVAL ? 0.0f : 0.5f, 2.0f);
+    op.out[0].shape = op.in[0].shape;
+    op.n_out = k == EVAL ? 2 : save ? 3 : 1;
+    for (int o = 1; o < 3; o++)
+        op.out[o] = (th_output){.shape = {1, {ch}}, .no_grad = true};
+    if (k == EVAL) {
+        /* running statistics are only read, and save_mean is left alone */
+        op.in[3].inout = op.in[4].inout = true;
+        op.in[3].tol = op.in[4].tol = op.out[1].tol = &TH_TOL_EXACT;
+        op.out[1].accumulate = true;
+    }
+    if (k == FWD)
+        op.in[3].inout = op.in[4].inout = c->running;
+    if (k == FWD || k == EVAL || k == RUNNING)
+        return op;
+    op.backward = bn_backward;
+    op.no_grad = 8u | 16u;
+    if (k == BWD)
+        op.no_grad |= (c->save ? 0 : 1u) | (c->gamma ? 0 : 2u) | (c->beta ? 0 : 4u);
+    else
+        op.no_grad |= (c->gamma ? 0 : 2u) | (c->beta ? 0 : 4u);
     if (numel_of(c->ndim, c->shape) / ch <= 2)
-        dx_tol.nmse = 1;
-    if (c->save)
-        th_compare(&dx, dx_tol);
-    if (c->gamma)
-        th_compare(&dg, TH_TOL_F32);
-    if (c->beta)
-        th_compare(&db, TH_TOL_F32);
-    th_pair all[] = {x, g, dy, y, m0, r0, m, r, dx, dg, db};
-    free_all(all, (int)VKDL_ARRAY_LEN(all));
-    th_variant_end();
+        op.in[0].grad_tol = &NOISE_DX;
+    if (k == GRADCHECK)
+        op.grad = (th_grad){200, GC_EPS, GC_TOL};
+    return op;
 }
 
-static void run_bn(const bn_case *c)
+static void run_bn(const bn_case *c, enum kind k)
 {
     char name[200];
-    bn_name(c, "", name, sizeof name);
-    th_run(name, run_bn_fwd, (void *)c);
-    bn_name(c, " backward", name, sizeof name);
-    th_run(name, run_bn_bwd, (void *)c);
+    bn_name(c, k, name, sizeof name);
+    th_op op = bn_op(c, k, name);
+    th_run_op(&op);
 }
 
-typedef struct bn_gc {
-    vkdl_tensor *x, *g, *b;
-} bn_gc;
-
-static vkdl_status bn_gc_fwd(void *arg, vkdl_tensor *out)
+/* Training updates running stats with the unbiased variance; eval then normalises with them. Both
+ * backends against the formula, in double from the inputs, and eval device against CPU. */
+static void bn_formula(const th_op *op, const th_op_result *cpu, const th_op_result *gpu)
 {
-    bn_gc *a = arg;
-    return vkdl_batchnorm(a->x, a->g, a->b, NULL, NULL, 1, 0.1f, EPS, out, NULL, NULL);
-}
-
-static void run_bn_gradcheck(void *arg)
-{
-    const bn_case *c = arg;
-    int64_t ch = c->shape[1];
-    th_pair px = make_x(c->ndim, c->shape, false), pg = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f);
-    th_pair pb = th_rand(VKDL_F32, 1, &ch, -0.5f, 0.5f), pdy = th_rand(VKDL_F32, c->ndim, c->shape, -1.0f, 1.0f);
-    vkdl_tensor *y, *m, *r, *dx, *dg, *db;
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, c->ndim, c->shape, &y));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, c->ndim, c->shape, &dx));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &ch, &m));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &ch, &r));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &ch, &dg));
-    TH_OK(vkdl_tensor_create(th_cpu, VKDL_F32, 1, &ch, &db));
-    bn_gc a = {px.cpu, c->gamma ? pg.cpu : NULL, c->beta ? pb.cpu : NULL};
-    TH_OK(vkdl_batchnorm(a.x, a.g, a.b, NULL, NULL, 1, 0.1f, EPS, y, m, r));
-    TH_OK(vkdl_batchnorm_backward(pdy.cpu, a.x, a.g, m, r, dx, dg, db));
-    vkdl_tensor *inputs[3] = {a.x, a.g, a.b}, *grads[3] = {dx, a.g ? dg : NULL, a.b ? db : NULL};
-    th_gradcheck(bn_gc_fwd, &a, y, pdy.cpu, 3, inputs, grads, 200, GC_EPS, GC_TOL);
-    th_free(&px);
-    th_free(&pg);
-    th_free(&pb);
-    th_free(&pdy);
-    vkdl_tensor *t[] = {y, dx, m, r, dg, db};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(t); i++)
-        vkdl_tensor_destroy(t[i]);
-}
-
-/* Training updates running stats with the unbiased variance; eval normalises with them. Both
- * backends against the formula, in double from the inputs. */
-static void run_bn_running(void *arg)
-{
-    (void)arg;
-    const int64_t s[4] = {3, 5, 4, 3}, ch = 5, per = 3 * 4 * 3, hw = 12;
-    const float mom = 0.25f;
-    th_pair x = th_rand(VKDL_F32, 4, s, -3.0f, 5.0f);
-    th_pair rm = th_rand(VKDL_F32, 1, &ch, -1.0f, 1.0f), rv = th_rand(VKDL_F32, 1, &ch, 0.5f, 2.0f);
-    th_pair g = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f), b = th_rand(VKDL_F32, 1, &ch, -0.5f, 0.5f);
-    th_pair y = th_empty(VKDL_F32, 4, s), ye = th_empty(VKDL_F32, 4, s);
-    float *xv = th_download(x.cpu), *rm0 = th_download(rm.cpu), *rv0 = th_download(rv.cpu);
-    float *gv = th_download(g.cpu), *bv = th_download(b.cpu);
-    double want_m[5], want_v[5];
-    for (int c = 0; c < ch; c++) {
+    const bn_case *c = op->params;
+    const int64_t ch = c->shape[1], hw = c->shape[2] * c->shape[3], nb = c->shape[0], per = nb * hw;
+    const float *xv = cpu->before[0], *rm0 = cpu->before[3], *rv0 = cpu->before[4];
+    const float *gv = cpu->before[1], *bv = cpu->before[2];
+    double *want_m = malloc((size_t)ch * sizeof *want_m), *want_v = malloc((size_t)ch * sizeof *want_v);
+    for (int k = 0; k < ch; k++) {
         double mu = 0, m2 = 0;
-        for (int n = 0; n < 3; n++)
-            for (int k = 0; k < hw; k++)
-                mu += xv[(n * ch + c) * hw + k];
-        mu /= per;
-        for (int n = 0; n < 3; n++)
-            for (int k = 0; k < hw; k++)
-                m2 += (xv[(n * ch + c) * hw + k] - mu) * (xv[(n * ch + c) * hw + k] - mu);
-        want_m[c] = (1 - mom) * rm0[c] + mom * mu;
-        want_v[c] = (1 - mom) * rv0[c] + mom * m2 / (per - 1);
+        for (int64_t n = 0; n < nb; n++)
+            for (int64_t i = 0; i < hw; i++)
+                mu += xv[(n * ch + k) * hw + i];
+        mu /= (double)per;
+        for (int64_t n = 0; n < nb; n++)
+            for (int64_t i = 0; i < hw; i++)
+                m2 += (xv[(n * ch + k) * hw + i] - mu) * (xv[(n * ch + k) * hw + i] - mu);
+        want_m[k] = (1 - RUNNING_MOMENTUM) * rm0[k] + RUNNING_MOMENTUM * mu;
+        want_v[k] = (1 - RUNNING_MOMENTUM) * rv0[k] + RUNNING_MOMENTUM * m2 / (double)(per - 1);
     }
+    th_pair ye = th_empty(VKDL_F32, c->ndim, c->shape);
     for (int side = 0; side < 2; side++) {
-        vkdl_tensor *X = side ? x.gpu : x.cpu, *RM = side ? rm.gpu : rm.cpu, *RV = side ? rv.gpu : rv.cpu;
-        vkdl_tensor *G = side ? g.gpu : g.cpu, *B = side ? b.gpu : b.cpu;
-        TH_OK(vkdl_batchnorm(X, G, B, RM, RV, 1, mom, EPS, side ? y.gpu : y.cpu, NULL, NULL));
-        float *gm = th_download(RM), *gvv = th_download(RV);
-        for (int c = 0; c < ch; c++)
-            if (fabs(gm[c] - want_m[c]) > 1e-5 * (1 + fabs(want_m[c])) ||
-                fabs(gvv[c] - want_v[c]) > 1e-5 * (1 + fabs(want_v[c])))
-                th_fail("%s channel %d: running mean %.7g var %.7g, want %.7g %.7g", side ? "gpu" : "cpu", c, gm[c],
-                        gvv[c], want_m[c], want_v[c]);
-        /* eval with the updated statistics */
-        TH_OK(vkdl_batchnorm(X, G, B, RM, RV, 0, mom, EPS, side ? ye.gpu : ye.cpu, NULL, NULL));
-        float *ev = th_download(side ? ye.gpu : ye.cpu);
-        for (int64_t i = 0; i < 3 * ch * hw; i++) {
-            int c = (int)((i / hw) % ch);
-            double want = (xv[i] - gm[c]) / sqrt((double)gvv[c] + EPS) * gv[c] + bv[c];
+        const th_op_result *r = side ? gpu : cpu;
+        const char *who = side ? "gpu" : "cpu";
+        float *gm = th_download(r->in[3]), *gvv = th_download(r->in[4]);
+        for (int k = 0; k < ch; k++)
+            if (fabs(gm[k] - want_m[k]) > 1e-5 * (1 + fabs(want_m[k])) ||
+                fabs(gvv[k] - want_v[k]) > 1e-5 * (1 + fabs(want_v[k])))
+                th_fail("%s channel %d: running mean %.7g var %.7g, want %.7g %.7g", who, k, gm[k], gvv[k],
+                        want_m[k], want_v[k]);
+        vkdl_tensor *y = side ? ye.gpu : ye.cpu;
+        TH_OK(vkdl_batchnorm(r->in[0], r->in[1], r->in[2], r->in[3], r->in[4], 0, RUNNING_MOMENTUM, EPS, y, NULL,
+                             NULL));
+        float *ev = th_download(y);
+        for (int64_t i = 0; i < nb * ch * hw; i++) {
+            int k = (int)((i / hw) % ch);
+            double want = (xv[i] - gm[k]) / sqrt((double)gvv[k] + EPS) * gv[k] + bv[k];
             if (fabs(ev[i] - want) > 1e-5 * (1 + fabs(want))) {
-                th_fail("%s eval [%lld]: %.7g, want %.7g", side ? "gpu" : "cpu", (long long)i, ev[i], want);
+                th_fail("%s eval [%lld]: %.7g, want %.7g", who, (long long)i, ev[i], want);
                 break;
             }
         }
@@ -416,62 +295,41 @@ static void run_bn_running(void *arg)
         free(ev);
     }
     th_compare(&ye, TH_TOL_F32);
-    free(xv);
-    free(rm0);
-    free(rv0);
-    free(gv);
-    free(bv);
-    th_pair all[] = {x, rm, rv, g, b, y, ye};
-    free_all(all, (int)VKDL_ARRAY_LEN(all));
+    th_free(&ye);
+    free(want_m);
+    free(want_v);
 }
 
-/* Eval mode on odd shapes, with and without gamma/beta; save_* stay untouched. */
-static void run_bn_eval(void *arg)
+static void run_bn_running(void)
 {
-    const bn_case *c = arg;
-    th_variant_begin(c->variant);
-    int64_t ch = c->shape[1];
-    th_pair x = make_x(c->ndim, c->shape, c->offset);
-    th_pair g = th_rand(VKDL_F32, 1, &ch, 0.5f, 1.5f), b = th_rand(VKDL_F32, 1, &ch, -0.5f, 0.5f);
-    th_pair rm = th_rand(VKDL_F32, 1, &ch, -1.0f, 1.0f), rv = th_rand(VKDL_F32, 1, &ch, 0.0f, 2.0f);
-    th_pair y = th_empty(VKDL_F32, c->ndim, c->shape), m = th_rand(VKDL_F32, 1, &ch, 7.0f, 8.0f);
-    TH_OK(vkdl_batchnorm(x.cpu, c->gamma ? g.cpu : NULL, c->beta ? b.cpu : NULL, rm.cpu, rv.cpu, 0, 0.1f, EPS, y.cpu,
-                         m.cpu, NULL));
-    TH_OK(vkdl_batchnorm(x.gpu, c->gamma ? g.gpu : NULL, c->beta ? b.gpu : NULL, rm.gpu, rv.gpu, 0, 0.1f, EPS, y.gpu,
-                         m.gpu, NULL));
-    th_compare(&y, TH_TOL_F32);
-    th_compare(&m, TH_TOL_EXACT);
-    th_compare(&rm, TH_TOL_EXACT);
-    th_compare(&rv, TH_TOL_EXACT);
-    th_pair all[] = {x, g, b, rm, rv, y, m};
-    free_all(all, (int)VKDL_ARRAY_LEN(all));
-    th_variant_end();
+    static const bn_case c = {.ndim = 4, .shape = {3, 5, 4, 3}, .gamma = true, .beta = true, .running = true};
+    th_op op = bn_op(&c, RUNNING, "batchnorm running statistics and eval against the formula");
+    op.in[0].lo = -3.0f, op.in[0].hi = 5.0f;
+    op.in[3].inout = op.in[4].inout = true;
+    op.n_out = 1;
+    op.check = bn_formula;
+    th_run_op(&op);
 }
 
-/* Views at element offsets that are not multiples of the descriptor alignment. */
-static void run_views(void *arg)
+/* Views at element offsets that are not multiples of the descriptor alignment; the elements
+ * around them stay untouched. */
+static vkdl_status views_forward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    (void)arg;
-    int64_t s[2] = {9, 37}, d = 37, v = 13;
-    th_pair xb = th_rand(VKDL_F32, 2, s, -2.0f, 2.0f), yb = th_rand(VKDL_F32, 2, s, -2.0f, 2.0f);
-    th_pair g = th_rand(VKDL_F32, 1, &d, 0.5f, 1.5f), rb = th_rand(VKDL_F32, 1, &v, -2.0f, 2.0f);
-    th_pair x, y, r;
-    TH_OK(vkdl_tensor_slice(xb.cpu, 3, 8, &x.cpu));
-    TH_OK(vkdl_tensor_slice(xb.gpu, 3, 8, &x.gpu));
-    TH_OK(vkdl_tensor_slice(yb.cpu, 1, 6, &y.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, 1, 6, &y.gpu));
-    TH_OK(vkdl_tensor_slice(rb.cpu, 5, 10, &r.cpu));
-    TH_OK(vkdl_tensor_slice(rb.gpu, 5, 10, &r.gpu));
-    TH_OK(vkdl_layernorm(x.cpu, g.cpu, NULL, EPS, y.cpu, NULL, r.cpu));
-    TH_OK(vkdl_layernorm(x.gpu, g.gpu, NULL, EPS, y.gpu, NULL, r.gpu));
-    th_free(&x);
-    th_free(&y);
-    th_free(&r);
-    /* the elements around the views are untouched */
-    th_compare(&yb, TH_TOL_F32);
-    th_compare(&rb, TH_TOL_F32);
-    th_pair all[] = {xb, yb, g, rb};
-    free_all(all, (int)VKDL_ARRAY_LEN(all));
+    (void)op;
+    return vkdl_layernorm(in[0], in[1], NULL, EPS, out[0], NULL, out[1]);
+}
+
+static const th_op VIEWS = {
+    .name = "views at offsets", .n_in = 2, .n_out = 2, .forward = views_forward, .tol = &TH_TOL_F32,
+    .in = {{.shape = TH_SHAPE(5, 37), .lo = -2.0f, .hi = 2.0f, .pad = {3, 1}},
+           {.shape = TH_SHAPE(37), .lo = 0.5f, .hi = 1.5f}},
+    .out = {{.shape = TH_SHAPE(5, 37), .pad = {1, 3}}, {.shape = TH_SHAPE(5), .pad = {5, 3}}},
+};
+
+static void free_all(th_pair *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        th_free(&p[i]);
 }
 
 /* Empty batches: nothing to normalise, but parameter gradients are sums over nothing. */
@@ -494,7 +352,7 @@ static void run_empty(void *arg)
     TH_OK(vkdl_batchnorm_backward(bx.gpu, bx.gpu, NULL, rm.gpu, rm.gpu, by.gpu, bg.gpu, NULL));
     th_compare(&bg, TH_TOL_EXACT);
     th_pair all[] = {x, y, m, dg, db, bx, by, rm, bg};
-    free_all(all, (int)VKDL_ARRAY_LEN(all));
+    free_all(all, (int)TH_LEN(all));
 }
 
 static void run_bad(void *arg)
@@ -570,7 +428,7 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_rmsnorm_backward(ry, rx, c4, rs, xc, NULL), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
 
     vkdl_tensor *t[] = {x, y, xi, c3, c4, x1, y1, x5, xc, rx, ry, rz, rs, r3, rzy};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(t); i++)
+    for (size_t i = 0; i < TH_LEN(t); i++)
         vkdl_tensor_destroy(t[i]);
 }
 
@@ -624,10 +482,10 @@ int main(int argc, char **argv)
 {
     th_init(argc, argv);
 
-    /* layer norm and RMS norm */
+    /* layer norm and RMS norm, forward and backward */
     static const row_case rows[] = {
         {.ndim = 2, .shape = {1, 1}, .gamma = true, .beta = true, .save = true},
-        {.ndim = 2, .shape = {3, 17}, .gamma = true, .beta = true, .save = true},
+        {.ndim = 2, .shape = {3, 17}, .gamma = true, .beta = true, .save = true, .variants = TH_VS_ALL},
         {.ndim = 2, .shape = {17, 127}, .gamma = true, .beta = true, .save = true},
         {.ndim = 3, .shape = {2, 3, 1000}, .gamma = true, .beta = true, .save = true},
         {.ndim = 2, .shape = {2, 100000}, .gamma = true, .beta = true, .save = true},
@@ -637,42 +495,37 @@ int main(int argc, char **argv)
         {.ndim = 2, .shape = {7, 100}, .gamma = false, .beta = false, .save = true},
         {.ndim = 2, .shape = {7, 1000}, .gamma = false, .beta = false, .save = true, .offset = true},
         {.ndim = 2, .shape = {2, 100000}, .gamma = false, .beta = false, .save = true, .offset = true},
+        {.ndim = 2, .shape = {5, 3000}, .gamma = true, .beta = true, .save = true, .offset = true,
+         .variants = TH_VS_ALL},
     };
-    for (int rms = 0; rms < 2; rms++)
-        for (size_t i = 0; i < VKDL_ARRAY_LEN(rows); i++) {
-            row_case c = rows[i];
-            c.rms = rms;
-            run_row(&c);
-        }
-    static const row_case row_variants[] = {
-        {.ndim = 2, .shape = {3, 17}, .gamma = true, .beta = true, .save = true},
-        {.ndim = 2, .shape = {5, 3000}, .gamma = true, .beta = true, .save = true, .offset = true},
-    };
-    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++)
-        for (int rms = 0; rms < 2; rms++)
-            for (size_t i = 0; i < VKDL_ARRAY_LEN(row_variants); i++) {
-                row_case c = row_variants[i];
-                c.rms = rms;
-                c.variant = (enum th_variant)v;
-                run_row(&c);
-            }
     static const row_case row_gcs[] = {
         {.ndim = 2, .shape = {3, 7}, .gamma = true, .beta = true},
         {.ndim = 2, .shape = {2, 1}, .gamma = true, .beta = true},
         {.ndim = 3, .shape = {2, 2, 5}, .gamma = false, .beta = false},
     };
-    for (int rms = 0; rms < 2; rms++)
-        for (size_t i = 0; i < VKDL_ARRAY_LEN(row_gcs); i++) {
-            row_case c = row_gcs[i];
-            c.rms = rms;
-            char name[200];
-            row_name(&c, " gradcheck", name, sizeof name);
-            th_run(name, run_row_gradcheck, &c);
+    static row_case rms_rows[TH_LEN(rows)], rms_gcs[TH_LEN(row_gcs)];
+    for (size_t i = 0; i < TH_LEN(rows); i++) {
+        rms_rows[i] = rows[i];
+        rms_rows[i].rms = true;
+    }
+    for (size_t i = 0; i < TH_LEN(row_gcs); i++) {
+        rms_gcs[i] = row_gcs[i];
+        rms_gcs[i].rms = true;
+    }
+    const row_case *families[2][2] = {{rows, row_gcs}, {rms_rows, rms_gcs}};
+    for (int rms = 0; rms < 2; rms++) {
+        for (size_t i = 0; i < TH_LEN(rows); i++) {
+            run_row(&families[rms][0][i], FWD);
+            run_row(&families[rms][0][i], BWD);
         }
+        for (size_t i = 0; i < TH_LEN(row_gcs); i++)
+            run_row(&families[rms][1][i], GRADCHECK);
+    }
 
     /* batch norm */
     static const bn_case bns[] = {
-        {.ndim = 4, .shape = {3, 17, 7, 7}, .gamma = true, .beta = true, .running = true, .save = true},
+        {.ndim = 4, .shape = {3, 17, 7, 7}, .gamma = true, .beta = true, .running = true, .save = true,
+         .variants = TH_VS_ALL},
         {.ndim = 4, .shape = {2, 3, 1, 1}, .gamma = true, .beta = true, .running = true, .save = true},
         {.ndim = 4, .shape = {1, 3, 17, 31}, .gamma = true, .beta = true, .running = true, .save = true},
         {.ndim = 4, .shape = {3, 1, 31, 3}, .gamma = false, .beta = true, .running = true, .save = true},
@@ -683,40 +536,31 @@ int main(int argc, char **argv)
         {.ndim = 4, .shape = {16, 2, 250, 250}, .gamma = true, .beta = true, .running = true, .save = true},
         {.ndim = 4, .shape = {4, 3, 17, 17}, .gamma = false, .beta = false, .running = true, .save = true,
          .offset = true},
-    };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(bns); i++)
-        run_bn(&bns[i]);
-    static const bn_case bn_variants[] = {
-        {.ndim = 4, .shape = {3, 17, 7, 7}, .gamma = true, .beta = true, .running = true, .save = true},
         {.ndim = 4, .shape = {4, 3, 17, 17}, .gamma = true, .beta = true, .running = true, .save = true,
-         .offset = true},
+         .offset = true, .variants = TH_VS_ALL},
     };
-    for (int v = TH_V_NO_CPU_QUIRK; v < TH_V_COUNT; v++)
-        for (size_t i = 0; i < VKDL_ARRAY_LEN(bn_variants); i++) {
-            bn_case c = bn_variants[i];
-            c.variant = (enum th_variant)v;
-            run_bn(&c);
-        }
+    for (size_t i = 0; i < TH_LEN(bns); i++) {
+        run_bn(&bns[i], FWD);
+        run_bn(&bns[i], BWD);
+    }
     static const bn_case bn_gcs[] = {
         {.ndim = 4, .shape = {3, 2, 2, 3}, .gamma = true, .beta = true},
         {.ndim = 2, .shape = {5, 3}, .gamma = true, .beta = true},
         {.ndim = 4, .shape = {2, 2, 1, 3}, .gamma = false, .beta = false},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(bn_gcs); i++) {
-        char name[200];
-        bn_name(&bn_gcs[i], " gradcheck", name, sizeof name);
-        th_run(name, run_bn_gradcheck, (void *)&bn_gcs[i]);
+    for (size_t i = 0; i < TH_LEN(bn_gcs); i++)
+        run_bn(&bn_gcs[i], GRADCHECK);
+    /* eval mode on the first six shapes, with and without gamma and beta */
+    static bn_case evals[6];
+    for (size_t i = 0; i < TH_LEN(evals); i++) {
+        evals[i] = bns[i];
+        evals[i].gamma = evals[i].beta = i % 2 == 0;
+        evals[i].variants = 0;
+        run_bn(&evals[i], EVAL);
     }
-    for (size_t i = 0; i < 6; i++) {
-        char name[200];
-        bn_case c = bns[i];
-        c.gamma = c.beta = i % 2 == 0;
-        bn_name(&c, " eval", name, sizeof name);
-        th_run(name, run_bn_eval, &c);
-    }
-    th_run("batchnorm running statistics and eval against the formula", run_bn_running, NULL);
+    run_bn_running();
     th_run("batchnorm without running statistics", run_bn_untracked, NULL);
-    th_run("views at offsets", run_views, NULL);
+    th_run_op(&VIEWS);
     th_run("empty batches", run_empty, NULL);
     th_run("bad arguments", run_bad, NULL);
     return th_finish();

@@ -677,6 +677,7 @@ typedef struct op_tensors {
     th_pair in[TH_MAX_OP_TENSORS], out[TH_MAX_OP_TENSORS], dout[TH_MAX_OP_TENSORS], din[TH_MAX_OP_TENSORS];
     th_pair in_base[TH_MAX_OP_TENSORS], out_base[TH_MAX_OP_TENSORS]; /* of padded tensors */
     vkdl_tensor *cpu[4][TH_MAX_OP_TENSORS], *gpu[4][TH_MAX_OP_TENSORS]; /* in, out, dout, din */
+    vkdl_tensor *mirror[2][TH_MAX_OP_TENSORS]; /* device copies of the CPU's in-place inputs and outputs */
 } op_tensors;
 
 static void op_split(op_tensors *t)
@@ -698,6 +699,8 @@ static void op_free(op_tensors *t)
         th_free(&t->din[i]);
         th_free(&t->in_base[i]);
         th_free(&t->out_base[i]);
+        vkdl_tensor_destroy(t->mirror[0][i]);
+        vkdl_tensor_destroy(t->mirror[1][i]);
     }
 }
 
@@ -734,20 +737,30 @@ static void op_gradcheck(const th_op *op, op_tensors *t)
     for (int o = 0; o < op->n_out; o++)
         if (has_grad(&op->out[o]) && ++n)
             a.w[o] = th_download(t->cpu[2][o]);
+    vkdl_tensor *grads[TH_MAX_OP_TENSORS];
+    for (int i = 0; i < TH_MAX_OP_TENSORS; i++)
+        grads[i] = op->no_gradcheck & (1u << i) ? NULL : t->cpu[3][i];
     if (n == 0)
         th_fail("gradcheck needs an output with a gradient");
     else
-        gradcheck_loss(op_loss, &a, op->n_in, t->cpu[0], t->cpu[3], op->grad.checks, op->grad.eps, op->grad.tol);
+        gradcheck_loss(op_loss, &a, op->n_in, t->cpu[0], grads, op->grad.checks, op->grad.eps, op->grad.tol);
     for (int o = 0; o < op->n_out; o++)
         free(a.w[o]);
 }
 
-/* Give the device tensor the CPU one's contents. */
-static void mirror_cpu(const th_pair *p)
+/* A device tensor with the CPU one's contents. */
+static vkdl_tensor *mirror_cpu(vkdl_tensor *cpu)
 {
-    float *h = th_download(p->cpu);
-    TH_OK(vkdl_tensor_upload(p->gpu, h, VKDL_F32, (size_t)vkdl_tensor_numel(p->cpu) * sizeof *h));
+    int64_t shape[VKDL_MAX_DIMS];
+    int nd = vkdl_tensor_ndim(cpu);
+    for (int i = 0; i < nd; i++)
+        shape[i] = vkdl_tensor_dim(cpu, i);
+    vkdl_tensor *t = NULL;
+    float *h = th_download(cpu);
+    if (TH_OK(vkdl_tensor_create(th_gpu, vkdl_tensor_dtype(cpu), nd, shape, &t)))
+        TH_OK(vkdl_tensor_upload(t, h, VKDL_F32, (size_t)vkdl_tensor_numel(cpu) * sizeof *h));
     free(h);
+    return t;
 }
 
 static const th_tol *input_tol(const th_op *op, int i) { return op->in[i].tol ? op->in[i].tol : op->tol; }
@@ -800,8 +813,9 @@ static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
     }
 }
 
-/* The device backward starts from the CPU forward's outputs (and in-place inputs), so only the
- * backward is compared. Integer and no_grad outputs get no gradient. */
+/* The device backward starts from copies of the CPU forward's outputs (and in-place inputs), so
+ * only the backward is compared and the device forward's own results stay for the check.
+ * Integer and no_grad outputs get no gradient. */
 static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
 {
     for (int o = 0; o < op->n_out; o++) {
@@ -810,15 +824,19 @@ static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
         if (has_grad(out))
             t->dout[o] = th_rand(VKDL_F32, out->shape.ndim, out->shape.d, range ? out->grad_lo : -1,
                                  range ? out->grad_hi : 1);
-        mirror_cpu(&t->out[o]);
+        t->mirror[1][o] = mirror_cpu(t->out[o].cpu);
     }
     for (int i = 0; i < op->n_in; i++) {
         if (op->in[i].inout)
-            mirror_cpu(&t->in[i]);
+            t->mirror[0][i] = mirror_cpu(t->in[i].cpu);
         if (!(op->no_grad & (1u << i)) && is_float(op->in[i].dtype))
             t->din[i] = th_empty(VKDL_F32, op->in[i].shape.ndim, op->in[i].shape.d);
     }
     op_split(t);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < TH_MAX_OP_TENSORS; i++)
+            if (t->mirror[k][i])
+                t->gpu[k][i] = t->mirror[k][i];
     TH_OK(op->backward(op, t->cpu[0], t->cpu[1], t->cpu[2], t->cpu[3]));
     th_variant_begin(v);
     TH_OK(op->backward(op, t->gpu[0], t->gpu[1], t->gpu[2], t->gpu[3]));
@@ -830,6 +848,9 @@ static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
         op_backward_again(op, t, v);
     if (op->grad.checks > 0)
         op_gradcheck(op, t);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < TH_MAX_OP_TENSORS; i++)
+            t->gpu[k][i] = k ? t->out[i].gpu : t->in[i].gpu;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -866,7 +887,7 @@ typedef struct op_case {
 /* The extra check; both backends' inputs started with the same values. */
 static void op_check(const th_op *op, op_tensors *t, float *const *before)
 {
-    th_op_result cpu = {t->cpu[0], t->cpu[1], before}, gpu = {t->gpu[0], t->gpu[1], before};
+    th_op_result cpu = {t->cpu[0], t->cpu[1], t->cpu[3], before}, gpu = {t->gpu[0], t->gpu[1], t->gpu[3], before};
     op->check(op, &cpu, &gpu);
 }
 
@@ -893,12 +914,12 @@ static void op_run_case(void *arg)
     for (int i = 0; i < op->n_in; i++)
         if (op->in[i].inout && !th_compare(&t.in[i], *input_tol(op, i)))
             th_fail("input %d after the forward", i);
-    if (op->check)
-        op_check(op, &t, before);
     if (op->deterministic)
         op_forward_again(op, &t, c->v);
     if (op->backward)
         op_backward(op, &t, c->v);
+    if (op->check)
+        op_check(op, &t, before);
     if (perf)
         op_perf(op, &t, c->v);
     for (int i = 0; i < op->n_in; i++)

@@ -143,19 +143,21 @@ typedef struct th_grad {
     double eps, tol;
 } th_grad;
 
-enum { TH_MAX_OP_TENSORS = 6 };
+enum { TH_MAX_OP_TENSORS = 8 };
 #define TH_VS_ALL ((1u << TH_V_COUNT) - 1)
 #define TH_VS_ONLY(v) (1u << (v))
 
 typedef struct th_op th_op;
-/* One backend's tensors after the forward, for a th_check_fn: in and out as the op left them, and
- * before[i] the values input i had before it (f32, host; the same on both). */
+/* One backend's tensors, for a th_check_fn: in and out as its forward left them, din the input
+ * gradients its backward wrote (NULL without one), and before[i] the values input i had before
+ * the forward (f32, host; the same on both). */
 typedef struct th_op_result {
-    vkdl_tensor *const *in, *const *out;
+    vkdl_tensor *const *in, *const *out, *const *din;
     float *const *before;
 } th_op_result;
-/* Checks of a case beyond device against CPU (a formula, a naive reference, an invariant): called
- * after the forward comparisons with both backends' results; it fails the case with th_fail. */
+/* Checks of a case beyond device against CPU (a formula, a naive reference, known values): called
+ * after every other check of the case with both backends' results; it fails the case with
+ * th_fail. */
 typedef void (*th_check_fn)(const th_op *op, const th_op_result *cpu, const th_op_result *gpu);
 /* Run the op on the tensors given, all on one context (CPU or device). */
 typedef vkdl_status (*th_forward_fn)(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out);
@@ -173,6 +175,8 @@ struct th_op {
     th_forward_fn forward;
     th_backward_fn backward; /* optional */
     unsigned no_grad;        /* bit i: no gradient asked for input i (integer inputs never get one) */
+    unsigned no_gradcheck;   /* bit i: input i's gradient is compared but not finite-difference checked (the
+                              * forward does not read it, as an absent initial state whose gradient is written) */
     const th_tol *tol;       /* every output and gradient, device against CPU (&TH_TOL_F32, ...) */
     const th_tol *grad_tol;  /* the gradients' instead, where they differ (th_input's own comes first) */
     bool deterministic;      /* the device forward and backward give the same bits when run again, into fresh

@@ -1,5 +1,5 @@
-/* vkdl_lstm / vkdl_gru and their backward passes. Each case runs forward and backward on both
- * backends; on the CPU every gradient (x, h0, c0, every weight and bias) is checked against
+/* vkdl_lstm / vkdl_gru and their backward passes, one th_op row per case. Each case runs forward
+ * and backward on both backends; on the CPU every gradient (x, h0, c0, every weight and bias) is checked against
  * finite differences of the CPU forward, with the loss covering out, h_n and c_n; then the device
  * results (outputs, workspace, all gradients) are compared with the CPU twin.
  * Tolerances: TH_TOL_GEMM for the device comparison, since every value comes out of matmuls whose
@@ -12,7 +12,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum bias_mode { NO_BIAS, BOTH_BIASES, ONLY_B_HH };
 
@@ -24,162 +23,62 @@ typedef struct rcase {
     bool gradcheck;
 } rcase;
 
-/* Every tensor of one case, on both backends. y holds out, h_n and c_n back to back (so one
- * gradcheck loss covers all three) and dy their upstream gradients; the named ones are views. */
-typedef struct rnn_set {
-    th_pair x, h0, c0, w_ih, w_hh, b_ih, b_hh, ws;
-    th_pair y, out, h_n, c_n;
-    th_pair dy, dout, dh_n, dc_n;
-    th_pair dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh;
-} rnn_set;
+enum { X, H0, C0, W_IH, W_HH, B_IH, B_HH };  /* inputs */
+enum { OUT, H_N, WS, C_N };                   /* outputs (the GRU has no c_n) */
 
-static th_pair pair_view(const th_pair *base, int64_t start, int64_t end, int ndim, const int64_t *shape)
+/* params: the rcase. Absent states and biases are passed as NULL. */
+static vkdl_status forward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    th_pair v = {0};
-    vkdl_tensor *tmp;
-    vkdl_tensor *src[2] = {base->cpu, base->gpu}, **dst[2] = {&v.cpu, &v.gpu};
-    for (int k = 0; k < 2; k++) {
-        TH_OK(vkdl_tensor_slice(src[k], start, end, &tmp));
-        TH_OK(vkdl_tensor_reshape(tmp, ndim, shape, dst[k]));
-        vkdl_tensor_destroy(tmp);
-    }
-    return v;
+    const rcase *c = op->params;
+    vkdl_tensor *h0 = c->h0 ? in[H0] : NULL, *c0 = c->h0 ? in[C0] : NULL;
+    vkdl_tensor *b_ih = c->bias == BOTH_BIASES ? in[B_IH] : NULL, *b_hh = c->bias != NO_BIAS ? in[B_HH] : NULL;
+    if (c->gru)
+        return vkdl_gru(in[X], h0, in[W_IH], in[W_HH], b_ih, b_hh, out[OUT], out[H_N], out[WS]);
+    return vkdl_lstm(in[X], h0, c0, in[W_IH], in[W_HH], b_ih, b_hh, out[OUT], out[H_N], out[C_N], out[WS]);
 }
 
-/* Three views [T, B, H], [B, H], [B, H] of a flat tensor of T*B*H + 2*B*H elements. */
-static void split3(const rcase *c, const th_pair *flat, th_pair *a, th_pair *b, th_pair *d)
+/* Bias gradients are asked for only for biases that exist (no_grad); dh0 and dc0 always. */
+static vkdl_status backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                            vkdl_tensor *const *dout, vkdl_tensor *const *din)
 {
-    int64_t tbh = c->T * c->B * c->H, bh = c->B * c->H;
-    int64_t s3[3] = {c->T, c->B, c->H}, s2[2] = {c->B, c->H};
-    *a = pair_view(flat, 0, tbh, 3, s3);
-    *b = pair_view(flat, tbh, tbh + bh, 2, s2);
-    *d = pair_view(flat, tbh + bh, tbh + 2 * bh, 2, s2);
+    const rcase *c = op->params;
+    vkdl_tensor *h0 = c->h0 ? in[H0] : NULL, *c0 = c->h0 ? in[C0] : NULL;
+    vkdl_tensor *b_hh = c->bias != NO_BIAS ? in[B_HH] : NULL;
+    if (c->gru)
+        return vkdl_gru_backward(in[X], h0, in[W_IH], in[W_HH], b_hh, out[OUT], out[WS], dout[OUT], dout[H_N],
+                                 din[X], din[H0], din[W_IH], din[W_HH], din[B_IH], din[B_HH]);
+    return vkdl_lstm_backward(in[X], h0, c0, in[W_IH], in[W_HH], out[OUT], out[WS], dout[OUT], dout[H_N],
+                              dout[C_N], din[X], din[H0], din[C0], din[W_IH], din[W_HH], din[B_IH], din[B_HH]);
 }
 
-static void set_make(const rcase *c, rnn_set *s)
+/* Inputs uniform in [-1, 1), weights and biases in PyTorch's init range; the gradcheck's loss
+ * covers out, h_n and c_n (the workspace gets no gradient). dh0 is written also without h0 (the
+ * gradient of a zero state), so it is compared but not finite-difference checked there. */
+static th_op rnn_op(const rcase *c, const char *name)
 {
-    memset(s, 0, sizeof *s);
     int64_t G = c->gru ? 3 : 4, GH = G * c->H;
-    int64_t sx[3] = {c->T, c->B, c->I}, sbh[2] = {c->B, c->H}, swi[2] = {GH, c->I}, swh[2] = {GH, c->H}, sb[1] = {GH};
-    float k = 1.0f / sqrtf((float)c->H); /* PyTorch's init range */
-    s->x = th_rand(VKDL_F32, 3, sx, -1.0f, 1.0f);
-    if (c->h0) {
-        s->h0 = th_rand(VKDL_F32, 2, sbh, -1.0f, 1.0f);
-        if (!c->gru)
-            s->c0 = th_rand(VKDL_F32, 2, sbh, -1.0f, 1.0f);
-    }
-    s->w_ih = th_rand(VKDL_F32, 2, swi, -k, k);
-    s->w_hh = th_rand(VKDL_F32, 2, swh, -k, k);
-    if (c->bias == BOTH_BIASES)
-        s->b_ih = th_rand(VKDL_F32, 1, sb, -k, k);
-    if (c->bias != NO_BIAS)
-        s->b_hh = th_rand(VKDL_F32, 1, sb, -k, k);
-    int64_t sws[3];
+    float k = 1.0f / sqrtf((float)c->H);
+    th_shape bh = {2, {c->B, c->H}}, ws = {3, {0}};
     if (c->gru)
-        vkdl_gru_workspace_shape(c->T, c->B, c->H, sws);
+        vkdl_gru_workspace_shape(c->T, c->B, c->H, ws.d);
     else
-        vkdl_lstm_workspace_shape(c->T, c->B, c->H, sws);
-    s->ws = th_empty(VKDL_F32, 3, sws);
-    int64_t sy[1] = {c->T * c->B * c->H + 2 * c->B * c->H};
-    s->y = th_empty(VKDL_F32, 1, sy);
-    s->dy = th_rand(VKDL_F32, 1, sy, -1.0f, 1.0f);
-    split3(c, &s->y, &s->out, &s->h_n, &s->c_n);
-    split3(c, &s->dy, &s->dout, &s->dh_n, &s->dc_n);
-    s->dx = th_empty(VKDL_F32, 3, sx);
-    s->dh0 = th_empty(VKDL_F32, 2, sbh);
-    if (!c->gru)
-        s->dc0 = th_empty(VKDL_F32, 2, sbh);
-    s->dw_ih = th_empty(VKDL_F32, 2, swi);
-    s->dw_hh = th_empty(VKDL_F32, 2, swh);
-    s->db_ih = th_empty(VKDL_F32, 1, sb);
-    s->db_hh = th_empty(VKDL_F32, 1, sb);
-}
-
-static void set_free(rnn_set *s)
-{
-    th_pair *all[] = {&s->x, &s->h0, &s->c0, &s->w_ih, &s->w_hh, &s->b_ih, &s->b_hh, &s->ws,
-                      &s->out, &s->h_n, &s->c_n, &s->y, &s->dout, &s->dh_n, &s->dc_n, &s->dy,
-                      &s->dx, &s->dh0, &s->dc0, &s->dw_ih, &s->dw_hh, &s->db_ih, &s->db_hh};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        th_free(all[i]);
-}
-
-/* Backend 0 is the CPU, 1 the device. */
-static vkdl_tensor *on(const th_pair *p, int backend) { return backend ? p->gpu : p->cpu; }
-
-static vkdl_status forward(const rcase *c, const rnn_set *s, int k)
-{
-    if (c->gru)
-        return vkdl_gru(on(&s->x, k), on(&s->h0, k), on(&s->w_ih, k), on(&s->w_hh, k), on(&s->b_ih, k),
-                        on(&s->b_hh, k), on(&s->out, k), on(&s->h_n, k), on(&s->ws, k));
-    return vkdl_lstm(on(&s->x, k), on(&s->h0, k), on(&s->c0, k), on(&s->w_ih, k), on(&s->w_hh, k), on(&s->b_ih, k),
-                     on(&s->b_hh, k), on(&s->out, k), on(&s->h_n, k), on(&s->c_n, k), on(&s->ws, k));
-}
-
-/* The GRU has no c_n, so its part of y keeps a constant (zero) value and gradient. */
-static vkdl_status backward(const rcase *c, const rnn_set *s, int k)
-{
-    /* bias gradients are requested only for biases that exist */
-    vkdl_tensor *db_ih = c->bias == BOTH_BIASES ? on(&s->db_ih, k) : NULL;
-    vkdl_tensor *db_hh = c->bias != NO_BIAS ? on(&s->db_hh, k) : NULL;
-    if (c->gru)
-        return vkdl_gru_backward(on(&s->x, k), on(&s->h0, k), on(&s->w_ih, k), on(&s->w_hh, k), on(&s->b_hh, k),
-                                 on(&s->out, k), on(&s->ws, k), on(&s->dout, k), on(&s->dh_n, k), on(&s->dx, k),
-                                 on(&s->dh0, k), on(&s->dw_ih, k), on(&s->dw_hh, k), db_ih, db_hh);
-    return vkdl_lstm_backward(on(&s->x, k), on(&s->h0, k), on(&s->c0, k), on(&s->w_ih, k), on(&s->w_hh, k),
-                              on(&s->out, k), on(&s->ws, k), on(&s->dout, k), on(&s->dh_n, k), on(&s->dc_n, k),
-                              on(&s->dx, k), on(&s->dh0, k), on(&s->dc0, k), on(&s->dw_ih, k), on(&s->dw_hh, k),
-                              db_ih, db_hh);
-}
-
-typedef struct fwd_arg {
-    const rcase *c;
-    const rnn_set *s;
-} fwd_arg;
-
-static vkdl_status fwd_cpu(void *arg, vkdl_tensor *out)
-{
-    const fwd_arg *a = arg;
-    (void)out; /* the views of y that the forward writes */
-    return forward(a->c, a->s, 0);
-}
-
-static void run_case(void *arg)
-{
-    const rcase *c = arg;
-    rnn_set s;
-    set_make(c, &s);
-    if (c->gru) { /* y's c_n part: a fixed value the forward never writes */
-        TH_OK(vkdl_tensor_fill(s.c_n.cpu, 0));
-        TH_OK(vkdl_tensor_fill(s.c_n.gpu, 0));
-    }
-    for (int k = 0; k < 2; k++) {
-        TH_OK(forward(c, &s, k));
-        TH_OK(backward(c, &s, k));
-    }
-    if (c->gradcheck) {
-        fwd_arg fa = {c, &s};
-        vkdl_tensor *inputs[] = {s.x.cpu, s.h0.cpu, s.c0.cpu, s.w_ih.cpu, s.w_hh.cpu, s.b_ih.cpu, s.b_hh.cpu};
-        vkdl_tensor *grads[] = {s.dx.cpu,
-                                c->h0 ? s.dh0.cpu : NULL,
-                                c->h0 && !c->gru ? s.dc0.cpu : NULL,
-                                s.dw_ih.cpu,
-                                s.dw_hh.cpu,
-                                c->bias == BOTH_BIASES ? s.db_ih.cpu : NULL,
-                                c->bias != NO_BIAS ? s.db_hh.cpu : NULL};
-        th_gradcheck(fwd_cpu, &fa, s.y.cpu, s.dy.cpu, 7, inputs, grads, 12, 1e-2, 1e-3);
-    }
-    th_pair *cmp[] = {&s.y, &s.ws, &s.dx, &s.dw_ih, &s.dw_hh};
-    for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++)
-        th_compare(cmp[i], TH_TOL_GEMM);
-    th_compare(&s.dh0, TH_TOL_GEMM); /* written also without h0: the gradient of a zero state */
-    if (!c->gru)
-        th_compare(&s.dc0, TH_TOL_GEMM);
-    if (c->bias == BOTH_BIASES)
-        th_compare(&s.db_ih, TH_TOL_GEMM);
-    if (c->bias != NO_BIAS)
-        th_compare(&s.db_hh, TH_TOL_GEMM);
-    set_free(&s);
+        vkdl_lstm_workspace_shape(c->T, c->B, c->H, ws.d);
+    th_op op = {.name = name, .params = c, .n_in = 7, .n_out = c->gru ? 3 : 4, .forward = forward,
+                .backward = backward, .tol = &TH_TOL_GEMM};
+    op.in[X] = (th_input){.shape = {3, {c->T, c->B, c->I}}, .lo = -1.0f, .hi = 1.0f};
+    op.in[H0] = op.in[C0] = (th_input){.shape = bh, .lo = -1.0f, .hi = 1.0f};
+    op.in[W_IH] = (th_input){.shape = {2, {GH, c->I}}, .lo = -k, .hi = k};
+    op.in[W_HH] = (th_input){.shape = {2, {GH, c->H}}, .lo = -k, .hi = k};
+    op.in[B_IH] = op.in[B_HH] = (th_input){.shape = {1, {GH}}, .lo = -k, .hi = k};
+    op.out[OUT].shape = (th_shape){3, {c->T, c->B, c->H}};
+    op.out[H_N].shape = op.out[C_N].shape = bh;
+    op.out[WS] = (th_output){.shape = ws, .no_grad = true};
+    op.no_grad = (c->gru ? 1u << C0 : 0) | (c->bias == BOTH_BIASES ? 0 : 1u << B_IH) |
+                 (c->bias != NO_BIAS ? 0 : 1u << B_HH);
+    op.no_gradcheck = c->h0 ? 0 : 1u << H0 | 1u << C0;
+    if (c->gradcheck)
+        op.grad = (th_grad){12, 1e-2, 1e-3};
+    return op;
 }
 
 static void run(rcase c)
@@ -189,7 +88,8 @@ static void run(rcase c)
     snprintf(name, sizeof name, "%s T %lld B %lld I %lld H %lld%s%s%s", c.gru ? "gru" : "lstm", (long long)c.T,
              (long long)c.B, (long long)c.I, (long long)c.H, c.h0 ? (c.gru ? " h0" : " h0 c0") : "",
              bias_names[c.bias], c.gradcheck ? " gradcheck" : "");
-    th_run(name, run_case, &c);
+    th_op op = rnn_op(&c, name);
+    th_run_op(&op);
 }
 
 /* ---------------------------------------------------------------- bad input */
@@ -278,34 +178,25 @@ static void run_bad(void *arg)
 }
 
 /* T = 0: no steps; h_n = h0 and the weight gradients are zero. */
-static void run_empty_sequence(void *arg)
+static void empty_known(const th_op *op, const th_op_result *cpu, const th_op_result *gpu)
 {
-    (void)arg;
-    rcase c = {.T = 0, .B = 3, .I = 2, .H = 4, .h0 = true, .bias = BOTH_BIASES};
-    for (int gru = 0; gru < 2; gru++) {
-        c.gru = gru;
-        rnn_set s;
-        set_make(&c, &s);
-        TH_OK(vkdl_tensor_fill(s.c_n.cpu, 0));
-        TH_OK(vkdl_tensor_fill(s.c_n.gpu, 0));
-        for (int k = 0; k < 2; k++) {
-            TH_OK(forward(&c, &s, k));
-            TH_OK(backward(&c, &s, k));
-        }
-        th_compare(&s.y, TH_TOL_EXACT);
-        th_compare(&s.dw_ih, TH_TOL_EXACT);
-        th_compare(&s.dw_hh, TH_TOL_EXACT);
-        th_compare(&s.dh0, TH_TOL_EXACT);
-        th_compare(&s.db_hh, TH_TOL_EXACT);
-        float *h_n = th_download(s.h_n.gpu), *h0 = th_download(s.h0.gpu), *dw = th_download(s.dw_hh.gpu);
-        for (int i = 0; i < 12; i++)
-            TH_TRUE(h_n[i] == h0[i]);
-        TH_TRUE(dw[0] == 0.0f);
-        free(h_n);
-        free(h0);
-        free(dw);
-        set_free(&s);
-    }
+    (void)op, (void)cpu;
+    float *h_n = th_download(gpu->out[H_N]), *h0 = th_download(gpu->in[H0]), *dw = th_download(gpu->din[W_HH]);
+    for (int i = 0; i < 12; i++)
+        TH_TRUE(h_n[i] == h0[i]);
+    TH_TRUE(dw[0] == 0.0f);
+    free(h_n);
+    free(h0);
+    free(dw);
+}
+
+static void run_empty_sequence(bool gru)
+{
+    rcase c = {.gru = gru, .T = 0, .B = 3, .I = 2, .H = 4, .h0 = true, .bias = BOTH_BIASES};
+    th_op op = rnn_op(&c, gru ? "T = 0 gru" : "T = 0 lstm");
+    op.tol = &TH_TOL_EXACT;
+    op.check = empty_known;
+    th_run_op(&op);
 }
 
 int main(int argc, char **argv)
@@ -336,7 +227,8 @@ int main(int argc, char **argv)
             run(c);
         }
     }
-    th_run("T = 0", run_empty_sequence, NULL);
+    run_empty_sequence(false);
+    run_empty_sequence(true);
     th_run("bad input [cpu]", run_bad, th_cpu);
     th_run("bad input [gpu]", run_bad, th_gpu);
     return th_finish();

@@ -1,6 +1,7 @@
-/* Convolution: the CPU twin against naive loops, the device against the CPU twin (forward, data and
- * weight gradients, conv_transpose2d), finite differences of every backward on the CPU, the adjoint
- * identity <conv(x), dy> = <x, conv_backward_data(dy)>, views, empty tensors and bad arguments.
+/* Convolution as th_op rows: the device against the CPU twin (forward, data and weight gradients,
+ * conv_transpose2d), the CPU twin against naive loops (each row's extra check), finite differences
+ * of every backward on the CPU, the adjoint identity <conv(x), dy> = <x, conv_backward_data(dy)>,
+ * views, empty tensors and bad arguments.
  *
  * Tolerances: TH_TOL_GEMM for every device-vs-CPU comparison (the results are dot products over
  * C/groups * KH * KW taps, or over N * OH * OW pixels for the weight gradient, summed in another
@@ -8,26 +9,17 @@
  * too. Gradchecks use eps 1e-2 and tol 1e-2: the forward is linear in each input, so the central
  * difference is exact up to f32 rounding of the loss. */
 #include "harness.h"
-#include "runtime/runtime.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum variant { V_DEFAULT, V_NO_CPU_QUIRK };
-
-/* The GPU-style (shared-memory) kernels, forced on a CPU driver by VKDL_DISABLE=cpu_quirk; begun
- * before the case's tensors are made (see th_env_begin). */
-static void variant_begin(enum variant v) { th_env_begin(v == V_NO_CPU_QUIRK ? "cpu_quirk" : NULL, NULL); }
-
-static void variant_end(void) { th_env_end(); }
-
 typedef struct ccase {
     int64_t n, c, h, w, o, kh, kw;
     int s[2], p[2], d[2], groups, op[2];
     bool bias;
-    enum variant variant;
+    unsigned variants;
 } ccase;
 
 static vkdl_conv2d_info info_of(const ccase *c)
@@ -116,196 +108,128 @@ static void compare_naive(const vkdl_tensor *t, const double *ref)
     free(v);
 }
 
-/* ---------------------------------------------------------------- conv2d: device vs CPU */
+/* ---------------------------------------------------------------- rows: conv2d and conv_transpose2d */
 
-static void run_conv(void *arg)
+enum kind { CONV, TRANSPOSE };
+
+/* Inputs x, w, bias; output y. params: the ccase. */
+static vkdl_status forward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const ccase *c = arg;
-    variant_begin(c->variant);
+    const ccase *c = op->params;
     vkdl_conv2d_info info = info_of(c);
+    vkdl_tensor *b = c->bias ? in[2] : NULL;
+    if (op->op == TRANSPOSE)
+        return vkdl_conv_transpose2d(in[0], in[1], b, out[0], &info);
+    return vkdl_conv2d(in[0], in[1], b, out[0], &info);
+}
+
+/* The data gradient of a transposed convolution is the convolution of dy. */
+static vkdl_status backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                            vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    (void)out;
+    const ccase *c = op->params;
+    vkdl_conv2d_info info = info_of(c);
+    vkdl_status s = op->op == TRANSPOSE ? vkdl_conv2d(dout[0], in[1], NULL, din[0], &info)
+                                        : vkdl_conv2d_backward_data(dout[0], in[1], din[0], &info);
+    if (s != VKDL_OK)
+        return s;
+    if (op->op == TRANSPOSE)
+        return vkdl_conv_transpose2d_backward_weight(in[0], dout[0], din[1], din[2], &info);
+    return vkdl_conv2d_backward_weight(in[0], dout[0], din[1], din[2], &info);
+}
+
+static th_shape out_shape(const ccase *c, enum kind k)
+{
+    if (k == TRANSPOSE)
+        return (th_shape){4, {c->n, c->o, tr_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0], c->op[0]),
+                              tr_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1], c->op[1])}};
+    return (th_shape){4, {c->n, c->o, out_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0]),
+                          out_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1])}};
+}
+
+/* The CPU twin is the oracle: its forward against the definition (convolutions only where the
+ * naive loops stay small). */
+static void check_naive(const th_op *op, const th_op_result *cpu, const th_op_result *gpu)
+{
+    (void)gpu;
+    const ccase *c = op->params;
+    th_shape ys = op->out[0].shape;
+    int64_t n = ys.d[0] * ys.d[1] * ys.d[2] * ys.d[3];
+    if (op->op == CONV && n * (c->c / groups_of(c)) * c->kh * c->kw > 400000)
+        return;
+    double *ref = malloc((size_t)n * sizeof *ref);
+    const float *b = c->bias ? cpu->before[2] : NULL;
+    if (op->op == TRANSPOSE)
+        naive_transpose(c, ys.d[2], ys.d[3], cpu->before[0], cpu->before[1], b, ref);
+    else
+        naive_conv(c, ys.d[2], ys.d[3], cpu->before[0], cpu->before[1], b, ref);
+    compare_naive(cpu->out[0], ref);
+    free(ref);
+}
+
+/* Forward, data, weight and bias gradients, device against CPU, and the CPU against the naive
+ * loops; a gradcheck row adds finite differences of every gradient. */
+static th_op conv_op(const ccase *c, enum kind k, const char *name, bool gradcheck)
+{
     int64_t g = groups_of(c);
-    int64_t oh = out_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0]), ow = out_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1]);
-    int64_t xs[4] = {c->n, c->c, c->h, c->w}, ws[4] = {c->o, c->c / g, c->kh, c->kw}, ys[4] = {c->n, c->o, oh, ow};
-    int64_t bs[1] = {c->o};
-    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
-    th_pair b = th_rand(VKDL_F32, 1, bs, -1, 1), dy = th_rand(VKDL_F32, 4, ys, -1, 1);
-    th_pair y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs), dw = th_empty(VKDL_F32, 4, ws);
-    th_pair db = th_empty(VKDL_F32, 1, bs);
-
-    TH_OK(vkdl_conv2d(x.cpu, w.cpu, c->bias ? b.cpu : NULL, y.cpu, &info));
-    TH_OK(vkdl_conv2d_backward_data(dy.cpu, w.cpu, dx.cpu, &info));
-    TH_OK(vkdl_conv2d_backward_weight(x.cpu, dy.cpu, dw.cpu, c->bias ? db.cpu : NULL, &info));
-    TH_OK(vkdl_conv2d(x.gpu, w.gpu, c->bias ? b.gpu : NULL, y.gpu, &info));
-    TH_OK(vkdl_conv2d_backward_data(dy.gpu, w.gpu, dx.gpu, &info));
-    TH_OK(vkdl_conv2d_backward_weight(x.gpu, dy.gpu, dw.gpu, c->bias ? db.gpu : NULL, &info));
-    th_compare(&y, TH_TOL_GEMM);
-    th_compare(&dx, TH_TOL_GEMM);
-    th_compare(&dw, TH_TOL_GEMM);
-    if (c->bias)
-        th_compare(&db, TH_TOL_GEMM);
-
-    /* The CPU twin is the oracle: check its forward against the definition on small cases. */
-    if (c->n * c->o * oh * ow * (c->c / g) * c->kh * c->kw <= 400000) {
-        double *ref = malloc((size_t)(c->n * c->o * oh * ow) * sizeof *ref);
-        float *xv = th_download(x.cpu), *wv = th_download(w.cpu), *bv = th_download(b.cpu);
-        naive_conv(c, oh, ow, xv, wv, c->bias ? bv : NULL, ref);
-        compare_naive(y.cpu, ref);
-        free(ref);
-        free(xv);
-        free(wv);
-        free(bv);
-    }
-    th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
-        th_free(all[i]);
-    variant_end();
+    th_shape ws = k == TRANSPOSE ? (th_shape){4, {c->c, c->o / g, c->kh, c->kw}}
+                                 : (th_shape){4, {c->o, c->c / g, c->kh, c->kw}};
+    th_op op = {.name = name, .op = k, .params = c, .n_in = 3, .n_out = 1, .forward = forward, .backward = backward,
+                .tol = &TH_TOL_GEMM, .check = check_naive, .variants = c->variants,
+                .in = {{.shape = {4, {c->n, c->c, c->h, c->w}}, .lo = -1, .hi = 1}, {.shape = ws, .lo = -1, .hi = 1},
+                       {.shape = {1, {c->o}}, .lo = -1, .hi = 1}},
+                .out = {{.shape = out_shape(c, k)}}, .no_grad = c->bias ? 0 : 4u};
+    if (gradcheck)
+        op.grad = (th_grad){60, 1e-2, 1e-2};
+    return op;
 }
 
 static void conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw, int s, int p, int d,
                  int groups, bool bias)
 {
-    static ccase cases[256];
-    static int n_cases;
-    ccase *cc = &cases[n_cases++ % 256];
-    *cc = (ccase){n, c, h, w, o, kh, kw, {s, s}, {p, p}, {d, d}, groups, {0, 0}, bias, V_DEFAULT};
+    ccase cc = {n, c, h, w, o, kh, kw, {s, s}, {p, p}, {d, d}, groups, {0, 0}, bias, 0};
     char name[200];
     snprintf(name, sizeof name, "conv2d x %lldx%lldx%lldx%lld w %lldx%lldx%lldx%lld s%d p%d d%d g%d%s",
              (long long)n, (long long)c, (long long)h, (long long)w, (long long)o, (long long)(c / (groups ? groups : 1)),
              (long long)kh, (long long)kw, s, p, d, groups, bias ? " bias" : "");
-    th_run(name, run_conv, cc);
+    th_op op = conv_op(&cc, CONV, name, false);
+    th_run_op(&op);
 }
 
 /* Asymmetric stride / padding / dilation, and the GPU-style kernels. */
 static void conv_full(const ccase *c, const char *what)
 {
     char name[200];
-    snprintf(name, sizeof name, "conv2d %s x %lldx%lldx%lldx%lld o %lld k %lldx%lld s%dx%d p%dx%d d%dx%d g%d%s", what,
+    snprintf(name, sizeof name, "conv2d %s x %lldx%lldx%lldx%lld o %lld k %lldx%lld s%dx%d p%dx%d d%dx%d g%d", what,
              (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w, (long long)c->o, (long long)c->kh,
-             (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1], c->d[0], c->d[1], c->groups,
-             c->variant == V_NO_CPU_QUIRK ? " [no cpu quirk]" : "");
-    th_run(name, run_conv, (void *)c);
-}
-
-/* ---------------------------------------------------------------- conv_transpose2d */
-
-static void run_transpose(void *arg)
-{
-    const ccase *c = arg;
-    variant_begin(c->variant);
-    vkdl_conv2d_info info = info_of(c);
-    int64_t g = groups_of(c);
-    int64_t oh = tr_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0], c->op[0]);
-    int64_t ow = tr_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1], c->op[1]);
-    int64_t xs[4] = {c->n, c->c, c->h, c->w}, ws[4] = {c->c, c->o / g, c->kh, c->kw}, ys[4] = {c->n, c->o, oh, ow};
-    int64_t bs[1] = {c->o};
-    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
-    th_pair b = th_rand(VKDL_F32, 1, bs, -1, 1), dy = th_rand(VKDL_F32, 4, ys, -1, 1);
-    th_pair y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs), dw = th_empty(VKDL_F32, 4, ws);
-    th_pair db = th_empty(VKDL_F32, 1, bs);
-
-    TH_OK(vkdl_conv_transpose2d(x.cpu, w.cpu, c->bias ? b.cpu : NULL, y.cpu, &info));
-    TH_OK(vkdl_conv2d(dy.cpu, w.cpu, NULL, dx.cpu, &info));
-    TH_OK(vkdl_conv_transpose2d_backward_weight(x.cpu, dy.cpu, dw.cpu, c->bias ? db.cpu : NULL, &info));
-    TH_OK(vkdl_conv_transpose2d(x.gpu, w.gpu, c->bias ? b.gpu : NULL, y.gpu, &info));
-    TH_OK(vkdl_conv2d(dy.gpu, w.gpu, NULL, dx.gpu, &info));
-    TH_OK(vkdl_conv_transpose2d_backward_weight(x.gpu, dy.gpu, dw.gpu, c->bias ? db.gpu : NULL, &info));
-    th_compare(&y, TH_TOL_GEMM);
-    th_compare(&dx, TH_TOL_GEMM);
-    th_compare(&dw, TH_TOL_GEMM);
-    if (c->bias)
-        th_compare(&db, TH_TOL_GEMM);
-
-    double *ref = malloc((size_t)(c->n * c->o * oh * ow) * sizeof *ref);
-    float *xv = th_download(x.cpu), *wv = th_download(w.cpu), *bv = th_download(b.cpu);
-    naive_transpose(c, oh, ow, xv, wv, c->bias ? bv : NULL, ref);
-    compare_naive(y.cpu, ref);
-    free(ref);
-    free(xv);
-    free(wv);
-    free(bv);
-    th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
-        th_free(all[i]);
-    variant_end();
+             (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1], c->d[0], c->d[1], c->groups);
+    th_op op = conv_op(c, CONV, name, false);
+    th_run_op(&op);
 }
 
 static void transpose(const ccase *c)
 {
     char name[200];
     snprintf(name, sizeof name, "conv_transpose2d x %lldx%lldx%lldx%lld o %lld k %lldx%lld s%dx%d p%dx%d d%dx%d "
-             "op%dx%d g%d%s", (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w, (long long)c->o,
+             "op%dx%d g%d", (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w, (long long)c->o,
              (long long)c->kh, (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1], c->d[0], c->d[1], c->op[0],
-             c->op[1], c->groups, c->variant == V_NO_CPU_QUIRK ? " [no cpu quirk]" : "");
-    th_run(name, run_transpose, (void *)c);
+             c->op[1], c->groups);
+    th_op op = conv_op(c, TRANSPOSE, name, false);
+    th_run_op(&op);
 }
 
-/* ---------------------------------------------------------------- gradchecks (CPU) */
-
-typedef struct gc_arg {
-    const ccase *c;
-    vkdl_tensor *x, *w, *b;
-    bool transpose;
-} gc_arg;
-
-static vkdl_status gc_fwd(void *arg, vkdl_tensor *out)
+/* Finite differences of the CPU forward against the CPU backward: the forward is linear in each
+ * input, so the central difference is exact up to f32 rounding of the loss. */
+static void gradcheck(const ccase *c, enum kind k)
 {
-    gc_arg *a = arg;
-    vkdl_conv2d_info info = info_of(a->c);
-    if (a->transpose)
-        return vkdl_conv_transpose2d(a->x, a->w, a->b, out, &info);
-    return vkdl_conv2d(a->x, a->w, a->b, out, &info);
-}
-
-static void run_gradcheck(void *arg)
-{
-    gc_arg *a = arg;
-    const ccase *c = a->c;
-    vkdl_conv2d_info info = info_of(c);
-    int64_t g = groups_of(c);
-    int64_t oh, ow, ws[4];
-    if (a->transpose) {
-        oh = tr_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0], c->op[0]);
-        ow = tr_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1], c->op[1]);
-        int64_t t[4] = {c->c, c->o / g, c->kh, c->kw};
-        memcpy(ws, t, sizeof t);
-    } else {
-        oh = out_dim(c->h, c->kh, c->s[0], c->p[0], c->d[0]);
-        ow = out_dim(c->w, c->kw, c->s[1], c->p[1], c->d[1]);
-        int64_t t[4] = {c->o, c->c / g, c->kh, c->kw};
-        memcpy(ws, t, sizeof t);
-    }
-    int64_t xs[4] = {c->n, c->c, c->h, c->w}, ys[4] = {c->n, c->o, oh, ow}, bs[1] = {c->o};
-    th_pair x = th_rand(VKDL_F32, 4, xs, -1, 1), w = th_rand(VKDL_F32, 4, ws, -1, 1);
-    th_pair b = th_rand(VKDL_F32, 1, bs, -1, 1), dy = th_rand(VKDL_F32, 4, ys, -1, 1);
-    th_pair y = th_empty(VKDL_F32, 4, ys), dx = th_empty(VKDL_F32, 4, xs), dw = th_empty(VKDL_F32, 4, ws);
-    th_pair db = th_empty(VKDL_F32, 1, bs);
-    if (a->transpose) {
-        TH_OK(vkdl_conv2d(dy.cpu, w.cpu, NULL, dx.cpu, &info));
-        TH_OK(vkdl_conv_transpose2d_backward_weight(x.cpu, dy.cpu, dw.cpu, db.cpu, &info));
-    } else {
-        TH_OK(vkdl_conv2d_backward_data(dy.cpu, w.cpu, dx.cpu, &info));
-        TH_OK(vkdl_conv2d_backward_weight(x.cpu, dy.cpu, dw.cpu, db.cpu, &info));
-    }
-    a->x = x.cpu, a->w = w.cpu, a->b = b.cpu;
-    vkdl_tensor *inputs[3] = {x.cpu, w.cpu, b.cpu}, *grads[3] = {dx.cpu, dw.cpu, db.cpu};
-    th_gradcheck(gc_fwd, a, y.cpu, dy.cpu, 3, inputs, grads, 60, 1e-2, 1e-2);
-    th_pair *all[] = {&x, &w, &b, &dy, &y, &dx, &dw, &db};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
-        th_free(all[i]);
-}
-
-static void gradcheck(const ccase *c, bool tr)
-{
-    static gc_arg args[32];
-    static int n_args;
-    gc_arg *a = &args[n_args++ % 32];
-    *a = (gc_arg){.c = c, .transpose = tr};
     char name[200];
     snprintf(name, sizeof name, "gradcheck %s x %lldx%lldx%lldx%lld o %lld k %lldx%lld s%dx%d p%dx%d d%dx%d op%dx%d g%d",
-             tr ? "conv_transpose2d" : "conv2d", (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w,
-             (long long)c->o, (long long)c->kh, (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1], c->d[0],
-             c->d[1], c->op[0], c->op[1], c->groups);
-    th_run(name, run_gradcheck, a);
+             k == TRANSPOSE ? "conv_transpose2d" : "conv2d", (long long)c->n, (long long)c->c, (long long)c->h,
+             (long long)c->w, (long long)c->o, (long long)c->kh, (long long)c->kw, c->s[0], c->s[1], c->p[0], c->p[1],
+             c->d[0], c->d[1], c->op[0], c->op[1], c->groups);
+    th_op op = conv_op(c, k, name, true);
+    th_run_op(&op);
 }
 
 /* ---------------------------------------------------------------- adjoint, views, empty */
@@ -339,35 +263,20 @@ static void run_adjoint(void *arg)
             th_fail("%s: <conv(x), dy> = %.9g but <x, backward_data(dy)> = %.9g", gpu ? "gpu" : "cpu", l, r);
     }
     th_pair *all[] = {&x, &w, &dy, &y, &dx};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+    for (size_t i = 0; i < TH_LEN(all); i++)
         th_free(all[i]);
 }
 
-/* x, w and out as views that start mid-buffer (nonzero binding offsets). */
-static void run_views(void *arg)
-{
-    (void)arg;
-    vkdl_conv2d_info info = {.stride = {1, 1}, .padding = {1, 1}, .dilation = {1, 1}, .groups = 1};
-    int64_t xb[4] = {4, 5, 7, 9}, wb[4] = {11, 5, 3, 3}, yb[4] = {5, 8, 7, 9};
-    th_pair xa = th_rand(VKDL_F32, 4, xb, -1, 1), wa = th_rand(VKDL_F32, 4, wb, -1, 1);
-    th_pair ya = th_rand(VKDL_F32, 4, yb, -1, 1);
-    th_pair x, w, y;
-    TH_OK(vkdl_tensor_slice(xa.cpu, 1, 3, &x.cpu));
-    TH_OK(vkdl_tensor_slice(xa.gpu, 1, 3, &x.gpu));
-    TH_OK(vkdl_tensor_slice(wa.cpu, 3, 11, &w.cpu));
-    TH_OK(vkdl_tensor_slice(wa.gpu, 3, 11, &w.gpu));
-    TH_OK(vkdl_tensor_slice(ya.cpu, 3, 5, &y.cpu));
-    TH_OK(vkdl_tensor_slice(ya.gpu, 3, 5, &y.gpu));
-    TH_OK(vkdl_conv2d(x.cpu, w.cpu, NULL, y.cpu, &info));
-    TH_OK(vkdl_conv2d(x.gpu, w.gpu, NULL, y.gpu, &info));
-    th_free(&x);
-    th_free(&w);
-    th_free(&y);
-    th_compare(&ya, TH_TOL_GEMM); /* and the elements around the view are untouched */
-    th_free(&xa);
-    th_free(&wa);
-    th_free(&ya);
-}
+/* x, w and out as views that start mid-buffer (nonzero binding offsets); the elements around the
+ * output view stay untouched. */
+static const ccase VIEW_CASE = {2, 5, 7, 9, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, false, 0};
+static const th_op VIEWS = {
+    .name = "conv2d views", .op = CONV, .params = &VIEW_CASE, .n_in = 3, .n_out = 1, .forward = forward,
+    .tol = &TH_TOL_GEMM,
+    .in = {{.shape = TH_SHAPE(2, 5, 7, 9), .lo = -1, .hi = 1, .pad = {1, 1}},
+           {.shape = TH_SHAPE(8, 5, 3, 3), .lo = -1, .hi = 1, .pad = {3, 0}}, {.shape = TH_SHAPE(8)}},
+    .out = {{.shape = TH_SHAPE(2, 8, 7, 9), .pad = {3, 0}}},
+};
 
 /* Zero input channels: the output is the bias; an empty batch is a no-op; empty-pixel gradients. */
 static void run_empty(void *arg)
@@ -388,7 +297,7 @@ static void run_empty(void *arg)
     th_compare(&dw2, TH_TOL_EXACT);
     th_compare(&db2, TH_TOL_EXACT);
     th_pair *all[] = {&x, &w, &b, &y, &x2, &w2, &y2, &dw2, &db2};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+    for (size_t i = 0; i < TH_LEN(all); i++)
         th_free(all[i]);
 }
 
@@ -511,46 +420,46 @@ int main(int argc, char **argv)
     conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 16, true);
 
     static const ccase asym[] = {
-        {3, 17, 17, 31, 17, 5, 3, {2, 1}, {2, 0}, {1, 2}, 1, {0, 0}, true, V_DEFAULT},
-        {1, 6, 17, 17, 9, 3, 5, {3, 2}, {0, 3}, {2, 1}, 3, {0, 0}, false, V_DEFAULT},
-        {3, 17, 17, 17, 17, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
-        {3, 17, 31, 17, 34, 5, 3, {2, 3}, {2, 1}, {2, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
-        {3, 34, 17, 17, 34, 3, 3, {2, 2}, {1, 1}, {1, 1}, 2, {0, 0}, false, V_NO_CPU_QUIRK},
-        {3, 17, 17, 17, 17, 3, 3, {2, 1}, {1, 1}, {1, 1}, 17, {0, 0}, true, V_NO_CPU_QUIRK},
-        {8, 16, 16, 16, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
+        {3, 17, 17, 31, 17, 5, 3, {2, 1}, {2, 0}, {1, 2}, 1, {0, 0}, true, 0},
+        {1, 6, 17, 17, 9, 3, 5, {3, 2}, {0, 3}, {2, 1}, 3, {0, 0}, false, 0},
+        {3, 17, 17, 17, 17, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
+        {3, 17, 31, 17, 34, 5, 3, {2, 3}, {2, 1}, {2, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
+        {3, 34, 17, 17, 34, 3, 3, {2, 2}, {1, 1}, {1, 1}, 2, {0, 0}, false, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
+        {3, 17, 17, 17, 17, 3, 3, {2, 1}, {1, 1}, {1, 1}, 17, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
+        {8, 16, 16, 16, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(asym); i++)
+    for (size_t i = 0; i < TH_LEN(asym); i++)
         conv_full(&asym[i], "asym");
 
     static const ccase trs[] = {
-        {1, 3, 5, 5, 3, 3, 3, {1, 1}, {0, 0}, {1, 1}, 1, {0, 0}, true, V_DEFAULT},
-        {3, 17, 5, 17, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true, V_DEFAULT},
-        {3, 16, 17, 17, 8, 5, 3, {3, 2}, {2, 1}, {1, 2}, 1, {2, 1}, false, V_DEFAULT},
-        {1, 17, 17, 5, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 17, {1, 0}, true, V_DEFAULT},
-        {3, 6, 5, 5, 12, 3, 3, {1, 1}, {1, 1}, {2, 2}, 2, {1, 0}, true, V_DEFAULT},
-        {3, 17, 17, 17, 17, 4, 4, {2, 2}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_NO_CPU_QUIRK},
-        {3, 17, 17, 17, 17, 3, 3, {3, 2}, {1, 1}, {1, 1}, 17, {2, 1}, true, V_NO_CPU_QUIRK},
+        {1, 3, 5, 5, 3, 3, 3, {1, 1}, {0, 0}, {1, 1}, 1, {0, 0}, true, 0},
+        {3, 17, 5, 17, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true, 0},
+        {3, 16, 17, 17, 8, 5, 3, {3, 2}, {2, 1}, {1, 2}, 1, {2, 1}, false, 0},
+        {1, 17, 17, 5, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 17, {1, 0}, true, 0},
+        {3, 6, 5, 5, 12, 3, 3, {1, 1}, {1, 1}, {2, 2}, 2, {1, 0}, true, 0},
+        {3, 17, 17, 17, 17, 4, 4, {2, 2}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
+        {3, 17, 17, 17, 17, 3, 3, {3, 2}, {1, 1}, {1, 1}, 17, {2, 1}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(trs); i++)
+    for (size_t i = 0; i < TH_LEN(trs); i++)
         transpose(&trs[i]);
 
     static const ccase gcs[] = {
-        {2, 3, 5, 4, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, V_DEFAULT},
-        {1, 4, 7, 6, 6, 3, 2, {2, 3}, {1, 2}, {2, 1}, 2, {0, 0}, true, V_DEFAULT},
-        {2, 3, 5, 5, 3, 3, 3, {2, 1}, {1, 0}, {1, 1}, 3, {0, 0}, true, V_DEFAULT},
-        {1, 2, 1, 9, 3, 1, 3, {1, 2}, {0, 1}, {1, 2}, 1, {0, 0}, true, V_DEFAULT},
+        {2, 3, 5, 4, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, 0},
+        {1, 4, 7, 6, 6, 3, 2, {2, 3}, {1, 2}, {2, 1}, 2, {0, 0}, true, 0},
+        {2, 3, 5, 5, 3, 3, 3, {2, 1}, {1, 0}, {1, 1}, 3, {0, 0}, true, 0},
+        {1, 2, 1, 9, 3, 1, 3, {1, 2}, {0, 1}, {1, 2}, 1, {0, 0}, true, 0},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(gcs); i++)
-        gradcheck(&gcs[i], false);
+    for (size_t i = 0; i < TH_LEN(gcs); i++)
+        gradcheck(&gcs[i], CONV);
     static const ccase gct[] = {
-        {2, 3, 3, 4, 4, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 0}, true, V_DEFAULT},
-        {1, 4, 3, 3, 2, 3, 2, {1, 2}, {0, 1}, {2, 1}, 2, {1, 1}, true, V_DEFAULT},
+        {2, 3, 3, 4, 4, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 0}, true, 0},
+        {1, 4, 3, 3, 2, 3, 2, {1, 2}, {0, 1}, {2, 1}, 2, {1, 1}, true, 0},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(gct); i++)
-        gradcheck(&gct[i], true);
+    for (size_t i = 0; i < TH_LEN(gct); i++)
+        gradcheck(&gct[i], TRANSPOSE);
 
     th_run("conv2d adjoint of backward_data", run_adjoint, NULL);
-    th_run("conv2d views", run_views, NULL);
+    th_run_op(&VIEWS);
     th_run("conv2d empty", run_empty, NULL);
     th_run("conv2d bad arguments", run_bad, NULL);
     return th_finish();

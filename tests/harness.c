@@ -359,11 +359,9 @@ void th_env_begin(const char *disable, const char *limit)
 
 void th_env_end(void) { th_gpu = th_gpu_default; }
 
-void th_variant_begin(enum th_variant v)
-{
-    static const char *const DISABLE[TH_V_COUNT] = {NULL, "cpu_quirk", "cpu_quirk,subgroup"};
-    th_env_begin(DISABLE[v], NULL);
-}
+static const char *const VARIANT_DISABLE[TH_V_COUNT] = {NULL, "cpu_quirk", "cpu_quirk,subgroup"};
+
+void th_variant_begin(enum th_variant v) { th_env_begin(VARIANT_DISABLE[v], NULL); }
 
 void th_variant_end(void) { th_env_end(); }
 
@@ -780,14 +778,12 @@ static bool same_bits(vkdl_tensor *a, vkdl_tensor *b)
     return same;
 }
 
-static void op_forward_again(const th_op *op, op_tensors *t, enum th_variant v)
+static void op_forward_again(const th_op *op, op_tensors *t)
 {
     vkdl_tensor *again[TH_MAX_OP_TENSORS] = {0};
     for (int o = 0; o < op->n_out; o++)
         TH_OK(vkdl_tensor_create(th_gpu, op->out[o].dtype, op->out[o].shape.ndim, op->out[o].shape.d, &again[o]));
-    th_variant_begin(v);
     TH_OK(op->forward(op, t->gpu[0], again));
-    th_variant_end();
     for (int o = 0; o < op->n_out; o++) {
         if (again[o] && !same_bits(t->out[o].gpu, again[o]))
             th_fail("output %d differs between two runs", o);
@@ -795,15 +791,13 @@ static void op_forward_again(const th_op *op, op_tensors *t, enum th_variant v)
     }
 }
 
-static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
+static void op_backward_again(const th_op *op, op_tensors *t)
 {
     vkdl_tensor *again[TH_MAX_OP_TENSORS] = {0};
     for (int i = 0; i < op->n_in; i++)
         if (t->din[i].gpu)
             TH_OK(vkdl_tensor_create(th_gpu, VKDL_F32, op->in[i].shape.ndim, op->in[i].shape.d, &again[i]));
-    th_variant_begin(v);
     TH_OK(op->backward(op, t->gpu[0], t->gpu[1], t->gpu[2], again));
-    th_variant_end();
     for (int i = 0; i < op->n_in; i++) {
         if (!again[i])
             continue;
@@ -816,7 +810,7 @@ static void op_backward_again(const th_op *op, op_tensors *t, enum th_variant v)
 /* The device backward starts from copies of the CPU forward's outputs (and in-place inputs), so
  * only the backward is compared and the device forward's own results stay for the check.
  * Integer and no_grad outputs get no gradient. */
-static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
+static void op_backward(const th_op *op, op_tensors *t)
 {
     for (int o = 0; o < op->n_out; o++) {
         const th_output *out = &op->out[o];
@@ -838,14 +832,12 @@ static void op_backward(const th_op *op, op_tensors *t, enum th_variant v)
             if (t->mirror[k][i])
                 t->gpu[k][i] = t->mirror[k][i];
     TH_OK(op->backward(op, t->cpu[0], t->cpu[1], t->cpu[2], t->cpu[3]));
-    th_variant_begin(v);
     TH_OK(op->backward(op, t->gpu[0], t->gpu[1], t->gpu[2], t->gpu[3]));
-    th_variant_end();
     for (int i = 0; i < op->n_in; i++)
         if (t->din[i].cpu && !th_compare(&t->din[i], *grad_tol(op, i)))
             th_fail("gradient of input %d", i);
     if (op->deterministic)
-        op_backward_again(op, t, v);
+        op_backward_again(op, t);
     if (op->grad.checks > 0)
         op_gradcheck(op, t);
     for (int k = 0; k < 2; k++)
@@ -860,11 +852,10 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Median of a few synchronised device forwards, after one to warm up; printed, never asserted. */
-static void op_perf(const th_op *op, op_tensors *t, enum th_variant v)
+static void op_perf(const th_op *op, op_tensors *t)
 {
     enum { RUNS = 7 };
     double ms[RUNS];
-    th_variant_begin(v);
     for (int r = -1; r < RUNS; r++) {
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
@@ -874,7 +865,6 @@ static void op_perf(const th_op *op, op_tensors *t, enum th_variant v)
         if (r >= 0)
             ms[r] = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) * 1e-6;
     }
-    th_variant_end();
     qsort(ms, RUNS, sizeof *ms, cmp_double);
     printf("    perf: %.3f ms (median of %d)\n", ms[RUNS / 2], RUNS);
 }
@@ -897,6 +887,8 @@ static void op_run_case(void *arg)
     const th_op *op = c->op;
     op_tensors t = {0};
     float *before[TH_MAX_OP_TENSORS] = {0};
+    /* the device tensors belong to the variant's context, so they are made after it begins */
+    th_env_begin(VARIANT_DISABLE[c->v], op->limit);
     for (int i = 0; i < op->n_in; i++)
         t.in[i] = op_input(&op->in[i], &t.in_base[i]);
     for (int o = 0; o < op->n_out; o++)
@@ -905,9 +897,7 @@ static void op_run_case(void *arg)
     for (int i = 0; op->check && i < op->n_in; i++)
         before[i] = th_download(t.in[i].cpu);
     TH_OK(op->forward(op, t.cpu[0], t.cpu[1]));
-    th_variant_begin(c->v);
     TH_OK(op->forward(op, t.gpu[0], t.gpu[1]));
-    th_variant_end();
     for (int o = 0; o < op->n_out; o++)
         if (!th_compare(t.out_base[o].cpu ? &t.out_base[o] : &t.out[o], *output_tol(op, o)))
             th_fail("output %d", o);
@@ -915,16 +905,17 @@ static void op_run_case(void *arg)
         if (op->in[i].inout && !th_compare(&t.in[i], *input_tol(op, i)))
             th_fail("input %d after the forward", i);
     if (op->deterministic)
-        op_forward_again(op, &t, c->v);
+        op_forward_again(op, &t);
     if (op->backward)
-        op_backward(op, &t, c->v);
+        op_backward(op, &t);
     if (op->check)
         op_check(op, &t, before);
     if (perf)
-        op_perf(op, &t, c->v);
+        op_perf(op, &t);
     for (int i = 0; i < op->n_in; i++)
         free(before[i]);
     op_free(&t);
+    th_env_end();
 }
 
 void th_run_op(const th_op *op)

@@ -2,7 +2,8 @@
  * gradients by the plain formulas): head dims 1..256, sequence lengths 1..300 with Sq != Sk,
  * causal and not, every mask shape, grouped-query heads, views at unaligned offsets, each
  * device kernel (CPU-driver and shared-memory tiles), fully masked rows, gradchecks of the CPU
- * backward, bad arguments, and a 4096-long sequence whose peak memory must stay linear.
+ * backward, bad arguments, and a 4096-long sequence whose peak memory must stay linear. The
+ * numeric cases are th_op rows; views, optional outputs, empty and long sequences stay plain.
  *
  * Tolerances: the forward is TH_TOL_GEMM (atol 1e-4, rtol 1e-4): each output is a D-long f32 dot
  * product per key (the scores) feeding an f32 online softmax summed over up to 300 keys, against
@@ -19,92 +20,71 @@
 
 static const th_tol TOL_BWD = {2e-4, 1e-3, 1e-8};
 
-/* Device paths forced through the environment switches: V_TILED drops the CPU-driver kernel
- * choice so lavapipe and SwiftShader run the shared-memory kernels; V_STORAGE leaves no room for
- * texel views, so CPU drivers read every row from storage buffers. Begun before the case's
- * tensors are made (see th_env_begin). */
-enum variant { V_DEFAULT, V_TILED, V_STORAGE };
-static const char *const VARIANT_NAMES[] = {"", " [tiled]", " [storage]"};
-
-static void variant_begin(enum variant v)
-{
-    th_env_begin(v == V_TILED ? "cpu_quirk" : NULL, v == V_STORAGE ? "texel=0" : NULL);
-}
-
-static void variant_end(void) { th_env_end(); }
-
-enum mask_kind { M_NONE, M_2D, M_B1, M_BH };
-static const char *const MASK_NAMES[] = {"", " mask[Sq,Sk]", " mask[B,1,Sq,Sk]", " mask[B,H,Sq,Sk]"};
+enum mask_kind { M_NONE, M_2D, M_B1, M_BH, M_DEAD_ROWS };
+static const char *const MASK_NAMES[] = {"", " mask[Sq,Sk]", " mask[B,1,Sq,Sk]", " mask[B,H,Sq,Sk]", ""};
 
 typedef struct acase {
     int64_t B, H, Hkv, Sq, Sk, D;
     int causal;
     enum mask_kind mask;
-    enum variant variant;
+    unsigned variants;
+    bool storage; /* the CPU-driver kernels on storage buffers: a device with no room for texel views
+                   * (VKDL_LIMIT=texel=0) makes CPU drivers read every row from storage buffers */
     bool backward;
     float scale;
 } acase;
 
-/* A mask of random values with about 1 in 8 entries -inf. */
-static th_pair make_mask(const acase *c)
+/* Random values with about 1 in 8 entries -inf. */
+static void gen_mask(float *m, int64_t n, const th_shape *s, float lo, float hi)
 {
-    int64_t shape[4] = {c->B, c->mask == M_B1 ? 1 : c->H, c->Sq, c->Sk};
-    int nd = 4;
-    if (c->mask == M_2D) {
-        shape[0] = c->Sq;
-        shape[1] = c->Sk;
-        nd = 2;
-    }
-    int64_t n = 1;
-    for (int i = 0; i < nd; i++)
-        n *= shape[i];
-    float *m = malloc((size_t)(n ? n : 1) * sizeof *m);
+    (void)s, (void)lo, (void)hi;
     for (int64_t i = 0; i < n; i++)
         m[i] = th_randu(8) == 0 ? -INFINITY : th_randf(-2.0f, 2.0f);
-    th_pair p = th_from(VKDL_F32, nd, shape, m, VKDL_F32);
-    free(m);
-    return p;
 }
 
-static void run_case(void *arg)
+/* Rows 6 and 7 of a 9 x 5 mask all -inf. */
+static void gen_dead_rows(float *m, int64_t n, const th_shape *s, float lo, float hi)
 {
-    const acase *c = arg;
-    variant_begin(c->variant);
-    int64_t sq[4] = {c->B, c->H, c->Sq, c->D}, sk[4] = {c->B, c->Hkv, c->Sk, c->D}, sl[3] = {c->B, c->H, c->Sq};
-    th_pair q = th_rand(VKDL_F32, 4, sq, -1.0f, 1.0f);
-    th_pair k = th_rand(VKDL_F32, 4, sk, -1.0f, 1.0f);
-    th_pair v = th_rand(VKDL_F32, 4, sk, -1.0f, 1.0f);
-    th_pair mask = {0};
-    if (c->mask != M_NONE)
-        mask = make_mask(c);
-    th_pair out = th_empty(VKDL_F32, 4, sq), lse = th_empty(VKDL_F32, 3, sl);
-    vkdl_attention_info ic = {.scale = c->scale, .causal = c->causal, .mask = mask.cpu};
-    vkdl_attention_info ig = {.scale = c->scale, .causal = c->causal, .mask = mask.gpu};
+    (void)s, (void)lo, (void)hi;
+    for (int64_t i = 0; i < n; i++)
+        m[i] = (i / 5 == 6 || i / 5 == 7) ? -INFINITY : 0.5f * (float)(i % 3);
+}
 
-    TH_OK(vkdl_attention(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, &ic));
-    TH_OK(vkdl_attention(q.gpu, k.gpu, v.gpu, out.gpu, lse.gpu, &ig));
-    th_compare(&out, TH_TOL_GEMM);
-    th_compare(&lse, TH_TOL_GEMM);
-    if (c->backward) {
-        th_pair dout = th_rand(VKDL_F32, 4, sq, -1.0f, 1.0f);
-        th_pair dq = th_empty(VKDL_F32, 4, sq), dk = th_empty(VKDL_F32, 4, sk), dv = th_empty(VKDL_F32, 4, sk);
-        TH_OK(vkdl_attention_backward(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, dout.cpu, dq.cpu, dk.cpu, dv.cpu, &ic));
-        TH_OK(vkdl_attention_backward(q.gpu, k.gpu, v.gpu, out.gpu, lse.gpu, dout.gpu, dq.gpu, dk.gpu, dv.gpu, &ig));
-        th_compare(&dq, TOL_BWD);
-        th_compare(&dk, TOL_BWD);
-        th_compare(&dv, TOL_BWD);
-        th_free(&dout);
-        th_free(&dq);
-        th_free(&dk);
-        th_free(&dv);
-    }
-    th_free(&q);
-    th_free(&k);
-    th_free(&v);
-    th_free(&mask);
-    th_free(&out);
-    th_free(&lse);
-    variant_end();
+/* Inputs q, k, v and the mask if any; outputs out and lse. params: the acase. */
+static vkdl_status forward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    const acase *c = op->params;
+    vkdl_attention_info info = {.scale = c->scale, .causal = c->causal, .mask = c->mask ? in[3] : NULL};
+    return vkdl_attention(in[0], in[1], in[2], out[0], out[1], &info);
+}
+
+static vkdl_status backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                            vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    const acase *c = op->params;
+    vkdl_attention_info info = {.scale = c->scale, .causal = c->causal, .mask = c->mask ? in[3] : NULL};
+    return vkdl_attention_backward(in[0], in[1], in[2], out[0], out[1], dout[0], din[0], din[1], din[2], &info);
+}
+
+static th_shape mask_shape(const acase *c)
+{
+    if (c->mask == M_2D || c->mask == M_DEAD_ROWS)
+        return (th_shape){2, {c->Sq, c->Sk}};
+    return (th_shape){4, {c->B, c->mask == M_B1 ? 1 : c->H, c->Sq, c->Sk}};
+}
+
+/* lse gets no gradient (the backward does not take one), nor does the mask. */
+static th_op attention_op(const acase *c, const char *name)
+{
+    th_shape sq = {4, {c->B, c->H, c->Sq, c->D}}, sk = {4, {c->B, c->Hkv, c->Sk, c->D}};
+    th_op op = {.name = name, .params = c, .n_in = c->mask ? 4 : 3, .n_out = 2, .forward = forward,
+                .backward = c->backward ? backward : NULL, .no_grad = 8u, .tol = &TH_TOL_GEMM, .grad_tol = &TOL_BWD,
+                .variants = c->variants, .limit = c->storage ? "texel=0" : NULL,
+                .in = {{.shape = sq, .lo = -1, .hi = 1}, {.shape = sk, .lo = -1, .hi = 1}, {.shape = sk, .lo = -1, .hi = 1},
+                       {.shape = mask_shape(c), .fill = TH_FILL_FN,
+                        .gen = c->mask == M_DEAD_ROWS ? gen_dead_rows : gen_mask}},
+                .out = {{.shape = sq}, {.shape = {3, {c->B, c->H, c->Sq}}, .no_grad = true}}};
+    return op;
 }
 
 static void run(acase c)
@@ -113,42 +93,20 @@ static void run(acase c)
     snprintf(name, sizeof name, "attention%s B%lld H%lld/%lld Sq%lld Sk%lld D%lld%s%s%s%s",
              c.backward ? "+backward" : "", (long long)c.B, (long long)c.H, (long long)c.Hkv, (long long)c.Sq,
              (long long)c.Sk, (long long)c.D, c.causal ? " causal" : "", MASK_NAMES[c.mask],
-             c.scale != 0.0f ? " scale" : "", VARIANT_NAMES[c.variant]);
-    th_run(name, run_case, &c);
+             c.scale != 0.0f ? " scale" : "", c.storage ? " [storage]" : "");
+    th_op op = attention_op(&c, name);
+    th_run_op(&op);
 }
 
-/* ---------------------------------------------------------------- gradcheck (CPU) */
-
-typedef struct gcase {
-    vkdl_tensor *q, *k, *v;
-    vkdl_attention_info info;
-} gcase;
-
-static vkdl_status gc_fwd(void *arg, vkdl_tensor *out)
+/* Finite differences of the CPU forward against the CPU backward. */
+static void gradcheck(const acase *c)
 {
-    gcase *g = arg;
-    return vkdl_attention(g->q, g->k, g->v, out, NULL, &g->info);
-}
-
-static void run_gradcheck(void *arg)
-{
-    const acase *c = arg;
-    int64_t sq[4] = {c->B, c->H, c->Sq, c->D}, sk[4] = {c->B, c->Hkv, c->Sk, c->D}, sl[3] = {c->B, c->H, c->Sq};
-    th_pair q = th_rand(VKDL_F32, 4, sq, -1.0f, 1.0f), k = th_rand(VKDL_F32, 4, sk, -1.0f, 1.0f);
-    th_pair v = th_rand(VKDL_F32, 4, sk, -1.0f, 1.0f), dout = th_rand(VKDL_F32, 4, sq, -1.0f, 1.0f);
-    th_pair mask = {0};
-    if (c->mask != M_NONE)
-        mask = make_mask(c);
-    th_pair out = th_empty(VKDL_F32, 4, sq), lse = th_empty(VKDL_F32, 3, sl);
-    th_pair dq = th_empty(VKDL_F32, 4, sq), dk = th_empty(VKDL_F32, 4, sk), dv = th_empty(VKDL_F32, 4, sk);
-    gcase g = {q.cpu, k.cpu, v.cpu, {.scale = c->scale, .causal = c->causal, .mask = mask.cpu}};
-    TH_OK(vkdl_attention(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, &g.info));
-    TH_OK(vkdl_attention_backward(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, dout.cpu, dq.cpu, dk.cpu, dv.cpu, &g.info));
-    vkdl_tensor *inputs[3] = {q.cpu, k.cpu, v.cpu}, *grads[3] = {dq.cpu, dk.cpu, dv.cpu};
-    th_gradcheck(gc_fwd, &g, out.cpu, dout.cpu, 3, inputs, grads, 200, 1e-3, 5e-3);
-    th_pair *all[] = {&q, &k, &v, &dout, &mask, &out, &lse, &dq, &dk, &dv};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
-        th_free(all[i]);
+    char name[96];
+    snprintf(name, sizeof name, "gradcheck H%lld/%lld Sq%lld Sk%lld D%lld%s%s", (long long)c->H, (long long)c->Hkv,
+             (long long)c->Sq, (long long)c->Sk, (long long)c->D, c->causal ? " causal" : "", MASK_NAMES[c->mask]);
+    th_op op = attention_op(c, name);
+    op.grad = (th_grad){200, 1e-3, 5e-3};
+    th_run_op(&op);
 }
 
 /* ---------------------------------------------------------------- special cases */
@@ -156,43 +114,24 @@ static void run_gradcheck(void *arg)
 static float *download(const vkdl_tensor *t) { return th_download(t); }
 
 /* Rows that see no key (an all -inf mask row, and causal rows above the diagonal when Sq > Sk)
- * give out 0 and lse -inf; their gradients are 0 and nothing is NaN. */
-static void run_fully_masked(void *arg)
+ * give out 0 and lse -inf; their gradients are 0 and nothing is NaN. Rows 0..3 are above the
+ * causal diagonal (Sq - Sk = 4), rows 6 and 7 are masked. */
+static void check_dead_rows(const th_op *op, const th_op_result *cpu, const th_op_result *gpu)
 {
-    enum variant var = (enum variant)(intptr_t)arg;
-    variant_begin(var);
-    const int64_t B = 1, H = 2, Sq = 9, Sk = 5, D = 8;
-    int64_t sq[4] = {B, H, Sq, D}, sk[4] = {B, H, Sk, D}, sl[3] = {B, H, Sq}, sm[2] = {Sq, Sk};
-    float m[9 * 5];
-    for (int i = 0; i < Sq * Sk; i++)
-        m[i] = (i / Sk == 6 || i / Sk == 7) ? -INFINITY : 0.5f * (float)(i % 3);
-    th_pair mask = th_from(VKDL_F32, 2, sm, m, VKDL_F32);
-    th_pair q = th_rand(VKDL_F32, 4, sq, -1.0f, 1.0f), k = th_rand(VKDL_F32, 4, sk, -1.0f, 1.0f);
-    th_pair v = th_rand(VKDL_F32, 4, sk, -1.0f, 1.0f), dout = th_rand(VKDL_F32, 4, sq, -1.0f, 1.0f);
-    th_pair out = th_empty(VKDL_F32, 4, sq), lse = th_empty(VKDL_F32, 3, sl);
-    th_pair dq = th_empty(VKDL_F32, 4, sq), dk = th_empty(VKDL_F32, 4, sk), dv = th_empty(VKDL_F32, 4, sk);
-    vkdl_attention_info ic = {.causal = 1, .mask = mask.cpu}, ig = {.causal = 1, .mask = mask.gpu};
-    TH_OK(vkdl_attention(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, &ic));
-    TH_OK(vkdl_attention(q.gpu, k.gpu, v.gpu, out.gpu, lse.gpu, &ig));
-    TH_OK(vkdl_attention_backward(q.cpu, k.cpu, v.cpu, out.cpu, lse.cpu, dout.cpu, dq.cpu, dk.cpu, dv.cpu, &ic));
-    TH_OK(vkdl_attention_backward(q.gpu, k.gpu, v.gpu, out.gpu, lse.gpu, dout.gpu, dq.gpu, dk.gpu, dv.gpu, &ig));
-    th_compare(&out, TH_TOL_GEMM);
-    th_compare(&lse, TH_TOL_GEMM);
-    th_compare(&dq, TOL_BWD);
-    th_compare(&dk, TOL_BWD);
-    th_compare(&dv, TOL_BWD);
-    /* rows 0..3 are above the causal diagonal (Sq - Sk = 4), rows 6 and 7 are masked */
+    const acase *c = op->params;
+    const int64_t D = c->D;
     for (int be = 0; be < 2; be++) {
-        float *o = download(be ? out.gpu : out.cpu), *l = download(be ? lse.gpu : lse.cpu);
-        float *g = download(be ? dq.gpu : dq.cpu);
-        for (int64_t r = 0; r < H * Sq; r++) {
-            int64_t i = r % Sq;
+        const th_op_result *r = be ? gpu : cpu;
+        float *o = download(r->out[0]), *l = download(r->out[1]), *g = download(r->din[0]);
+        for (int64_t row = 0; row < c->H * c->Sq; row++) {
+            int64_t i = row % c->Sq;
             bool dead = i < 4 || i == 6 || i == 7;
-            if (dead && l[r] != -INFINITY)
-                th_fail("%s: lse[%lld] = %g, expected -inf", be ? "gpu" : "cpu", (long long)r, l[r]);
+            if (dead && l[row] != -INFINITY)
+                th_fail("%s: lse[%lld] = %g, expected -inf", be ? "gpu" : "cpu", (long long)row, l[row]);
             for (int64_t d = 0; d < D; d++) {
-                if (isnan(o[r * D + d]) || isnan(g[r * D + d]) || (dead && (o[r * D + d] != 0 || g[r * D + d] != 0))) {
-                    th_fail("%s: row %lld: out %g dq %g", be ? "gpu" : "cpu", (long long)r, o[r * D + d], g[r * D + d]);
+                float ov = o[row * D + d], gv = g[row * D + d];
+                if (isnan(ov) || isnan(gv) || (dead && (ov != 0 || gv != 0))) {
+                    th_fail("%s: row %lld: out %g dq %g", be ? "gpu" : "cpu", (long long)row, ov, gv);
                     break;
                 }
             }
@@ -201,10 +140,15 @@ static void run_fully_masked(void *arg)
         free(l);
         free(g);
     }
-    th_pair *all[] = {&q, &k, &v, &dout, &mask, &out, &lse, &dq, &dk, &dv};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
-        th_free(all[i]);
-    variant_end();
+}
+
+static void run_fully_masked(void)
+{
+    static const acase c = {.B = 1, .H = 2, .Hkv = 2, .Sq = 9, .Sk = 5, .D = 8, .causal = 1, .mask = M_DEAD_ROWS,
+                            .variants = TH_VS_ONLY(TH_V_DEFAULT) | TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true};
+    th_op op = attention_op(&c, "fully masked rows");
+    op.check = check_dead_rows;
+    th_run_op(&op);
 }
 
 /* q, k, v, out and the gradients as views 4 bytes into their buffers: not 16-byte aligned, so
@@ -293,7 +237,7 @@ static void run_optional(void *arg)
     free(a);
     free(b);
     th_pair *all[] = {&q, &k, &v, &dout, &out, &lse, &dq, &dk, &dv};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+    for (size_t i = 0; i < TH_LEN(all); i++)
         th_free(all[i]);
 }
 
@@ -321,7 +265,7 @@ static void run_empty(void *arg)
     th_compare(&dk, TH_TOL_EXACT);
     th_compare(&dv, TH_TOL_EXACT);
     th_pair *all[] = {&q, &k0, &out, &lse, &dq, &q0, &l0, &k, &dk, &dv};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+    for (size_t i = 0; i < TH_LEN(all); i++)
         th_free(all[i]);
 }
 
@@ -435,7 +379,7 @@ static void run_bad(void *arg)
               "not a multiple");
 
     vkdl_tensor *all[] = {q, k, v, k4, kd, vb, out, lse, lseb, m, mb, m4, q3, qi, big, kb, qc};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(all); i++)
+    for (size_t i = 0; i < TH_LEN(all); i++)
         vkdl_tensor_destroy(all[i]);
 }
 
@@ -445,14 +389,14 @@ int main(int argc, char **argv)
 
     /* head dims, causal and not, forward and backward */
     static const int64_t dims[] = {1, 3, 16, 64, 80, 128};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(dims); i++)
+    for (size_t i = 0; i < TH_LEN(dims); i++)
         for (int causal = 0; causal < 2; causal++)
             run((acase){.B = 2, .H = 2, .Hkv = 2, .Sq = 17, .Sk = 17, .D = dims[i], .causal = causal, .backward = true});
     run((acase){.B = 1, .H = 2, .Hkv = 1, .Sq = 33, .Sk = 40, .D = 256, .causal = 1, .backward = true});
 
     /* sequence lengths, Sq != Sk both ways (causal is bottom-right aligned) */
     static const int64_t lens[][2] = {{1, 1}, {1, 300}, {3, 17}, {17, 3}, {127, 127}, {300, 300}, {127, 300}, {300, 127}};
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(lens); i++)
+    for (size_t i = 0; i < TH_LEN(lens); i++)
         for (int causal = 0; causal < 2; causal++)
             run((acase){.B = 1, .H = 1, .Hkv = 1, .Sq = lens[i][0], .Sk = lens[i][1], .D = 64, .causal = causal,
                         .backward = true});
@@ -470,18 +414,18 @@ int main(int argc, char **argv)
     run((acase){.B = 1, .H = 2, .Hkv = 2, .Sq = 1000, .Sk = 1000, .D = 64, .causal = 1});
 
     /* the shared-memory kernels GPUs run */
-    run((acase){.B = 2, .H = 2, .Hkv = 2, .Sq = 17, .Sk = 17, .D = 16, .causal = 1, .variant = V_TILED, .backward = true});
-    run((acase){.B = 1, .H = 1, .Hkv = 1, .Sq = 127, .Sk = 300, .D = 64, .causal = 1, .mask = M_2D, .variant = V_TILED,
+    run((acase){.B = 2, .H = 2, .Hkv = 2, .Sq = 17, .Sk = 17, .D = 16, .causal = 1, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true});
+    run((acase){.B = 1, .H = 1, .Hkv = 1, .Sq = 127, .Sk = 300, .D = 64, .causal = 1, .mask = M_2D, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK),
                 .backward = true});
-    run((acase){.B = 2, .H = 6, .Hkv = 2, .Sq = 70, .Sk = 17, .D = 64, .causal = 1, .mask = M_2D, .variant = V_TILED,
+    run((acase){.B = 2, .H = 6, .Hkv = 2, .Sq = 70, .Sk = 17, .D = 64, .causal = 1, .mask = M_2D, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK),
                 .backward = true});
-    run((acase){.B = 1, .H = 4, .Hkv = 1, .Sq = 1, .Sk = 100, .D = 256, .variant = V_TILED, .backward = true});
-    run((acase){.B = 1, .H = 2, .Hkv = 1, .Sq = 17, .Sk = 9, .D = 3, .causal = 1, .variant = V_TILED, .backward = true});
+    run((acase){.B = 1, .H = 4, .Hkv = 1, .Sq = 1, .Sk = 100, .D = 256, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true});
+    run((acase){.B = 1, .H = 2, .Hkv = 1, .Sq = 17, .Sk = 9, .D = 3, .causal = 1, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true});
 
     /* CPU drivers' kernels on storage buffers (tensors too large for texel views) */
-    run((acase){.B = 2, .H = 6, .Hkv = 2, .Sq = 70, .Sk = 17, .D = 64, .causal = 1, .mask = M_BH, .variant = V_STORAGE,
+    run((acase){.B = 2, .H = 6, .Hkv = 2, .Sq = 70, .Sk = 17, .D = 64, .causal = 1, .mask = M_BH, .storage = true,
                 .backward = true});
-    run((acase){.B = 1, .H = 2, .Hkv = 1, .Sq = 17, .Sk = 9, .D = 3, .causal = 1, .variant = V_STORAGE, .backward = true});
+    run((acase){.B = 1, .H = 2, .Hkv = 1, .Sq = 17, .Sk = 9, .D = 3, .causal = 1, .storage = true, .backward = true});
 
     /* finite differences of the CPU forward against the CPU backward */
     static const acase grads[] = {
@@ -489,16 +433,10 @@ int main(int argc, char **argv)
         {.B = 1, .H = 2, .Hkv = 2, .Sq = 4, .Sk = 3, .D = 2, .causal = 1, .mask = M_2D},
         {.B = 2, .H = 2, .Hkv = 1, .Sq = 2, .Sk = 5, .D = 4, .causal = 1, .mask = M_BH, .scale = 0.3f},
     };
-    for (size_t i = 0; i < VKDL_ARRAY_LEN(grads); i++) {
-        char name[96];
-        snprintf(name, sizeof name, "gradcheck H%lld/%lld Sq%lld Sk%lld D%lld%s%s", (long long)grads[i].H,
-                 (long long)grads[i].Hkv, (long long)grads[i].Sq, (long long)grads[i].Sk, (long long)grads[i].D,
-                 grads[i].causal ? " causal" : "", MASK_NAMES[grads[i].mask]);
-        th_run(name, run_gradcheck, (void *)&grads[i]);
-    }
+    for (size_t i = 0; i < TH_LEN(grads); i++)
+        gradcheck(&grads[i]);
 
-    th_run("fully masked rows", run_fully_masked, (void *)(intptr_t)V_DEFAULT);
-    th_run("fully masked rows [tiled]", run_fully_masked, (void *)(intptr_t)V_TILED);
+    run_fully_masked();
     th_run("views at unaligned offsets", run_views, NULL);
     th_run("optional outputs, deterministic backward", run_optional, NULL);
     th_run("empty sequences", run_empty, NULL);

@@ -20,6 +20,9 @@
 
 static const th_tol TOL_BWD = {2e-4, 1e-3, 1e-8};
 
+/* The shared-memory kernels GPUs run, forced on CPU drivers. */
+enum { TILED = TH_VS_ONLY(TH_V_NO_CPU_QUIRK) };
+
 enum mask_kind { M_NONE, M_2D, M_B1, M_BH, M_DEAD_ROWS };
 static const char *const MASK_NAMES[] = {"", " mask[Sq,Sk]", " mask[B,1,Sq,Sk]", " mask[B,H,Sq,Sk]", ""};
 
@@ -80,7 +83,9 @@ static th_op attention_op(const acase *c, const char *name)
     th_op op = {.name = name, .params = c, .n_in = c->mask ? 4 : 3, .n_out = 2, .forward = forward,
                 .backward = c->backward ? backward : NULL, .no_grad = 8u, .tol = &TH_TOL_GEMM, .grad_tol = &TOL_BWD,
                 .variants = c->variants, .limit = c->storage ? "texel=0" : NULL,
-                .in = {{.shape = sq, .lo = -1, .hi = 1}, {.shape = sk, .lo = -1, .hi = 1}, {.shape = sk, .lo = -1, .hi = 1},
+                .in = {{.shape = sq, .lo = -1, .hi = 1},
+                       {.shape = sk, .lo = -1, .hi = 1},
+                       {.shape = sk, .lo = -1, .hi = 1},
                        {.shape = mask_shape(c), .fill = TH_FILL_FN,
                         .gen = c->mask == M_DEAD_ROWS ? gen_dead_rows : gen_mask}},
                 .out = {{.shape = sq}, {.shape = {3, {c->B, c->H, c->Sq}}, .no_grad = true}}};
@@ -145,7 +150,7 @@ static void check_dead_rows(const th_op *op, const th_op_result *cpu, const th_o
 static void run_fully_masked(void)
 {
     static const acase c = {.B = 1, .H = 2, .Hkv = 2, .Sq = 9, .Sk = 5, .D = 8, .causal = 1, .mask = M_DEAD_ROWS,
-                            .variants = TH_VS_ONLY(TH_V_DEFAULT) | TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true};
+                            .variants = TH_VS_ONLY(TH_V_DEFAULT) | TILED, .backward = true};
     th_op op = attention_op(&c, "fully masked rows");
     op.check = check_dead_rows;
     th_run_op(&op);
@@ -414,13 +419,14 @@ int main(int argc, char **argv)
     run((acase){.B = 1, .H = 2, .Hkv = 2, .Sq = 1000, .Sk = 1000, .D = 64, .causal = 1});
 
     /* the shared-memory kernels GPUs run */
-    run((acase){.B = 2, .H = 2, .Hkv = 2, .Sq = 17, .Sk = 17, .D = 16, .causal = 1, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true});
-    run((acase){.B = 1, .H = 1, .Hkv = 1, .Sq = 127, .Sk = 300, .D = 64, .causal = 1, .mask = M_2D, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK),
+    run((acase){.B = 2, .H = 2, .Hkv = 2, .Sq = 17, .Sk = 17, .D = 16, .causal = 1, .variants = TILED,
                 .backward = true});
-    run((acase){.B = 2, .H = 6, .Hkv = 2, .Sq = 70, .Sk = 17, .D = 64, .causal = 1, .mask = M_2D, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK),
+    run((acase){.B = 1, .H = 1, .Hkv = 1, .Sq = 127, .Sk = 300, .D = 64, .causal = 1, .mask = M_2D, .variants = TILED,
                 .backward = true});
-    run((acase){.B = 1, .H = 4, .Hkv = 1, .Sq = 1, .Sk = 100, .D = 256, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true});
-    run((acase){.B = 1, .H = 2, .Hkv = 1, .Sq = 17, .Sk = 9, .D = 3, .causal = 1, .variants = TH_VS_ONLY(TH_V_NO_CPU_QUIRK), .backward = true});
+    run((acase){.B = 2, .H = 6, .Hkv = 2, .Sq = 70, .Sk = 17, .D = 64, .causal = 1, .mask = M_2D, .variants = TILED,
+                .backward = true});
+    run((acase){.B = 1, .H = 4, .Hkv = 1, .Sq = 1, .Sk = 100, .D = 256, .variants = TILED, .backward = true});
+    run((acase){.B = 1, .H = 2, .Hkv = 1, .Sq = 17, .Sk = 9, .D = 3, .causal = 1, .variants = TILED, .backward = true});
 
     /* CPU drivers' kernels on storage buffers (tensors too large for texel views) */
     run((acase){.B = 2, .H = 6, .Hkv = 2, .Sq = 70, .Sk = 17, .D = 64, .causal = 1, .mask = M_BH, .storage = true,

@@ -902,7 +902,7 @@ static void op_run_case(void *arg)
         if (!th_compare(t.out_base[o].cpu ? &t.out_base[o] : &t.out[o], *output_tol(op, o)))
             th_fail("output %d", o);
     for (int i = 0; i < op->n_in; i++)
-        if (op->in[i].inout && !th_compare(&t.in[i], *input_tol(op, i)))
+        if (op->in[i].inout && !th_compare(t.in_base[i].cpu ? &t.in_base[i] : &t.in[i], *input_tol(op, i)))
             th_fail("input %d after the forward", i);
     if (op->deterministic)
         op_forward_again(op, &t);

@@ -117,8 +117,8 @@ typedef struct th_input {
     float lo, hi;
     void (*gen)(float *v, int64_t n, const th_shape *s, float lo, float hi);
     int64_t pad[2];
-    bool inout;              /* the op updates it in place (running statistics): compared after the forward, and
-                              * the backward starts from the CPU forward's contents on both backends */
+    bool inout;              /* the op updates it in place (running statistics): compared after the forward (with
+                              * the rows around it, if padded), and the backward starts from the CPU's contents */
     const th_tol *tol;       /* that comparison's, instead of the op's */
     const th_tol *grad_tol;  /* its gradient's, instead of the op's */
 } th_input;

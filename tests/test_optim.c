@@ -1,7 +1,8 @@
 /* vkdl_optim_step and vkdl_clip_grad_norm against the CPU twin: every optimizer and option
  * combination over several steps (fresh gradients each step), numel 1 to 100003, parameters
  * that are views into a larger flat tensor, grad_scale read on the device, a few values worked
- * out by hand, determinism of the norm, and bad input.
+ * out by hand, determinism of the norm, and bad input. A case is a th_op row whose forward runs
+ * its steps in a row (the parameters and state are updated in place, so compared after it).
  * Tolerance: TH_TOL_F32 for the state and parameters (elementwise f32 arithmetic; the twin
  * works in double). The norm is a sum of up to 1e5 squares: TH_TOL_GEMM, like other long sums. */
 #include "harness.h"
@@ -12,7 +13,7 @@
 #include <string.h>
 
 typedef struct ocase {
-    vkdl_optim_info info;
+    vkdl_optim_info info; /* info.step: the steps taken before the first one here */
     int64_t n;
     int steps;
     bool scale;         /* pass a grad_scale tensor */
@@ -22,99 +23,78 @@ typedef struct ocase {
 /* Gradients with |g| in [0.5, 2.5): Adam's and RMSprop's first steps divide g (+ wd p) by about
  * its own magnitude, so where that sum cancels to near 0 the result is ill-conditioned and the
  * float kernel and the double twin could legitimately disagree in sign. */
-static th_pair rand_grad(int64_t n)
+static void gen_grad(float *g, int64_t n, const th_shape *s, float lo, float hi)
 {
-    float *g = malloc((size_t)n * sizeof *g);
+    (void)s, (void)lo, (void)hi;
     for (int64_t i = 0; i < n; i++) {
         float r = th_randf(-2.0f, 2.0f);
         g[i] = r < 0 ? r - 0.5f : r + 0.5f;
     }
-    int64_t shape[1] = {n};
-    th_pair p = th_from(VKDL_F32, 1, shape, g, VKDL_F32);
-    free(g);
-    return p;
 }
 
-static void run_case(void *arg)
+enum { P, G, M, V, SCALE }; /* inputs */
+
+/* steps optimizer steps in a row, each with its own row of g [steps, n]. params: the ocase. */
+static vkdl_status steps(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    const ocase *c = arg;
-    int64_t shape[1] = {c->n}, one[1] = {1};
-    th_pair p = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
-    th_pair m = th_empty(VKDL_F32, 1, shape);
-    th_pair v = th_empty(VKDL_F32, 1, shape);
-    TH_OK(vkdl_tensor_fill(m.cpu, 0));
-    TH_OK(vkdl_tensor_fill(m.gpu, 0));
-    TH_OK(vkdl_tensor_fill(v.cpu, 0));
-    TH_OK(vkdl_tensor_fill(v.gpu, 0));
-    float sv = 0.37f;
-    th_pair s = th_from(VKDL_F32, 1, one, &sv, VKDL_F32);
-    for (int step = 1; step <= c->steps; step++) {
-        th_pair g = rand_grad(c->n);
-        vkdl_optim_info in = c->info;
-        in.step = step;
-        in.grad_scale = c->scale ? s.cpu : NULL;
-        TH_OK(vkdl_optim_step(&in, p.cpu, g.cpu, m.cpu, v.cpu));
-        in.grad_scale = c->scale ? s.gpu : NULL;
-        TH_OK(vkdl_optim_step(&in, p.gpu, g.gpu, m.gpu, v.gpu));
-        th_free(&g);
+    (void)out;
+    const ocase *c = op->params;
+    vkdl_status s = VKDL_OK;
+    for (int k = 0; k < c->steps && s == VKDL_OK; k++) {
+        vkdl_tensor *g = NULL;
+        s = vkdl_tensor_slice(in[G], k, k + 1, &g);
+        vkdl_optim_info info = c->info;
+        info.step = c->info.step + k + 1;
+        info.grad_scale = c->scale ? in[SCALE] : NULL;
+        if (s == VKDL_OK)
+            s = vkdl_optim_step(&info, in[P], g, in[M], in[V]);
+        vkdl_tensor_destroy(g);
     }
-    th_compare(&p, TH_TOL_F32);
-    th_compare(&m, TH_TOL_F32);
-    th_compare(&v, TH_TOL_F32);
-    th_free(&p);
-    th_free(&m);
-    th_free(&v);
-    th_free(&s);
+    return s;
 }
 
-static void run(ocase c)
+/* p uniform in [-1, 1), the state starting at 0, grad_scale 0.37; p, m and v are compared after
+ * the steps. */
+static void run(ocase cv)
 {
+    const ocase *c = &cv;
     static const char *const names[] = {"sgd", "adam", "adamw", "rmsprop"};
     char name[200];
-    snprintf(name, sizeof name, "%s%s n %lld steps %d%s", names[c.info.type], c.label, (long long)c.n, c.steps,
-             c.scale ? " grad_scale" : "");
-    th_run(name, run_case, &c);
+    snprintf(name, sizeof name, "%s%s n %lld steps %d%s", names[c->info.type], c->label, (long long)c->n, c->steps,
+             c->scale ? " grad_scale" : "");
+    th_shape s = {1, {c->n}};
+    th_op op = {.name = name, .params = c, .n_in = c->scale ? 5 : 4, .forward = steps, .tol = &TH_TOL_F32,
+                .in = {{.shape = s, .lo = -1, .hi = 1, .inout = true},
+                       {.shape = {2, {c->steps, c->n}}, .fill = TH_FILL_FN, .gen = gen_grad},
+                       {.shape = s, .inout = true},
+                       {.shape = s, .inout = true},
+                       {.shape = TH_SHAPE(1), .lo = 0.37f, .hi = 0.37f}}};
+    th_run_op(&op);
 }
 
 /* Parameters as views into one flat tensor: the kernel's binding offsets are not zero, and the
  * elements around the view stay untouched. */
-static void run_views(void *arg)
+static vkdl_status one_step(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    (void)arg;
-    int64_t shape[1] = {1000};
-    th_pair p = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
-    th_pair g = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
-    th_pair m = th_rand(VKDL_F32, 1, shape, -0.1f, 0.1f);
-    th_pair v = th_rand(VKDL_F32, 1, shape, 0.0f, 0.1f);
-    th_pair pv, gv, mv, vv;
-    TH_OK(vkdl_tensor_slice(p.cpu, 3, 520, &pv.cpu));
-    TH_OK(vkdl_tensor_slice(p.gpu, 3, 520, &pv.gpu));
-    TH_OK(vkdl_tensor_slice(g.cpu, 101, 618, &gv.cpu));
-    TH_OK(vkdl_tensor_slice(g.gpu, 101, 618, &gv.gpu));
-    TH_OK(vkdl_tensor_slice(m.cpu, 7, 524, &mv.cpu));
-    TH_OK(vkdl_tensor_slice(m.gpu, 7, 524, &mv.gpu));
-    TH_OK(vkdl_tensor_slice(v.cpu, 483, 1000, &vv.cpu));
-    TH_OK(vkdl_tensor_slice(v.gpu, 483, 1000, &vv.gpu));
-    vkdl_optim_info in = {.type = VKDL_ADAM, .lr = 0.01f, .weight_decay = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f,
-                          .eps = 1e-8f, .step = 4};
-    TH_OK(vkdl_optim_step(&in, pv.cpu, gv.cpu, mv.cpu, vv.cpu));
-    TH_OK(vkdl_optim_step(&in, pv.gpu, gv.gpu, mv.gpu, vv.gpu));
-    th_free(&pv);
-    th_free(&gv);
-    th_free(&mv);
-    th_free(&vv);
-    th_compare(&p, TH_TOL_F32);
-    th_compare(&m, TH_TOL_F32);
-    th_compare(&v, TH_TOL_F32);
-    th_free(&p);
-    th_free(&g);
-    th_free(&m);
-    th_free(&v);
+    (void)out;
+    const ocase *c = op->params;
+    return vkdl_optim_step(&c->info, in[P], in[G], in[M], in[V]);
 }
+
+static const ocase VIEW_CASE = {
+    {.type = VKDL_ADAM, .lr = 0.01f, .weight_decay = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .step = 4},
+    517, 1, false, ""};
+static const th_op VIEWS = {
+    .name = "views into a flat tensor", .params = &VIEW_CASE, .n_in = 4, .forward = one_step, .tol = &TH_TOL_F32,
+    .in = {{.shape = TH_SHAPE(517), .lo = -1.0f, .hi = 1.0f, .pad = {3, 480}, .inout = true},
+           {.shape = TH_SHAPE(517), .lo = -1.0f, .hi = 1.0f, .pad = {101, 382}},
+           {.shape = TH_SHAPE(517), .lo = -0.1f, .hi = 0.1f, .pad = {7, 476}, .inout = true},
+           {.shape = TH_SHAPE(517), .lo = 0.0f, .hi = 0.1f, .pad = {483, 0}, .inout = true}},
+};
 
 static vkdl_context *known_ctx;
 
-static float one_step(const vkdl_optim_info *in, float p0, float g0, float m0, float v0, float *m1, float *v1)
+static float known_step(const vkdl_optim_info *in, float p0, float g0, float m0, float v0, float *m1, float *v1)
 {
     int64_t one[1] = {1};
     vkdl_tensor *p, *g, *m, *v;
@@ -151,37 +131,37 @@ static void run_known(void *arg)
     /* SGD, first step: the buffer starts as the gradient (no dampening), 0.5 + 0.1 * 0.5 = 0.55 */
     vkdl_optim_info sgd = {.type = VKDL_SGD, .lr = 0.1f, .momentum = 0.9f, .dampening = 0.5f, .weight_decay = 0.1f,
                            .step = 1};
-    p = one_step(&sgd, 2.0f, 0.5f, 123.0f, 0, &m, &v);
+    p = known_step(&sgd, 2.0f, 0.5f, 123.0f, 0, &m, &v);
     EXPECT_NEAR(m, 0.7);
     EXPECT_NEAR(p, 2.0 - 0.1 * 0.7);
     /* second step: buf = 0.9 * 0.7 + 0.5 * 0.7 */
     sgd.step = 2;
-    p = one_step(&sgd, 2.0f, 0.5f, 0.7f, 0, &m, &v);
+    p = known_step(&sgd, 2.0f, 0.5f, 0.7f, 0, &m, &v);
     EXPECT_NEAR(m, 0.9 * 0.7 + 0.5 * 0.7);
     /* nesterov: g + momentum * buf */
     sgd = (vkdl_optim_info){.type = VKDL_SGD, .lr = 0.1f, .momentum = 0.9f, .nesterov = 1, .step = 2};
-    p = one_step(&sgd, 1.0f, 1.0f, 1.0f, 0, &m, &v);
+    p = known_step(&sgd, 1.0f, 1.0f, 1.0f, 0, &m, &v);
     EXPECT_NEAR(m, 1.9);
     EXPECT_NEAR(p, 1.0 - 0.1 * (1.0 + 0.9 * 1.9));
     /* Adam, first step with bias correction: p -= lr * g / (|g| + eps) */
     vkdl_optim_info adam = {.type = VKDL_ADAM, .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .step = 1};
-    p = one_step(&adam, 1.0f, -3.0f, 0, 0, &m, &v);
+    p = known_step(&adam, 1.0f, -3.0f, 0, 0, &m, &v);
     EXPECT_NEAR(p, 1.0 + 0.01 * 3.0 / (3.0 + 1e-8));
     EXPECT_NEAR(m, -0.3);
     EXPECT_NEAR(v, 0.009);
     /* AdamW decays the parameter, not the gradient: p (1 - lr wd) - lr sign(g) */
     adam.type = VKDL_ADAMW;
     adam.weight_decay = 0.5f;
-    p = one_step(&adam, 1.0f, 2.0f, 0, 0, &m, &v);
+    p = known_step(&adam, 1.0f, 2.0f, 0, 0, &m, &v);
     EXPECT_NEAR(p, 1.0 * (1 - 0.01 * 0.5) - 0.01);
     EXPECT_NEAR(m, 0.2);
     /* Adam's L2 decay enters the gradient: g = 2 + 0.5 * 1 */
     adam.type = VKDL_ADAM;
-    p = one_step(&adam, 1.0f, 2.0f, 0, 0, &m, &v);
+    p = known_step(&adam, 1.0f, 2.0f, 0, 0, &m, &v);
     EXPECT_NEAR(m, 0.25);
     /* RMSprop: v = (1 - alpha) g^2, p -= lr g / (sqrt(v) + eps) */
     vkdl_optim_info rms = {.type = VKDL_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.5f};
-    p = one_step(&rms, 1.0f, 2.0f, 0.1f, 0, &m, &v);
+    p = known_step(&rms, 1.0f, 2.0f, 0.1f, 0, &m, &v);
     EXPECT_NEAR(v, 0.04);
     EXPECT_NEAR(m, 0.05 + 2.0 / (0.2 + 1e-8));
     EXPECT_NEAR(p, 1.0 - 0.01 * (0.05 + 2.0 / (0.2 + 1e-8)));
@@ -189,58 +169,54 @@ static void run_known(void *arg)
 
 /* ---------------------------------------------------------------- clipping */
 
-static void run_clip(void *arg)
+/* max_norm below and above the norm (about sqrt(n / 3)), so both branches of min() run: outputs
+ * norm and scale for each. params: n. */
+static vkdl_status clip_both(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    int64_t n = *(const int64_t *)arg;
-    int64_t shape[1] = {n}, one[1] = {1};
-    th_pair g = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
-    th_pair norm = th_empty(VKDL_F32, 1, one), scale = th_empty(VKDL_F32, 1, one);
-    /* max_norm below and above the norm (about sqrt(n / 3)), so both branches of min() run */
-    float max_norms[2] = {0.5f * sqrtf((float)n / 3.0f), 10.0f * sqrtf((float)n + 1.0f)};
-    for (int k = 0; k < 2; k++) {
-        TH_OK(vkdl_clip_grad_norm(g.cpu, max_norms[k], norm.cpu, scale.cpu));
-        TH_OK(vkdl_clip_grad_norm(g.gpu, max_norms[k], norm.gpu, scale.gpu));
-        th_compare(&norm, TH_TOL_GEMM);
-        th_compare(&scale, TH_TOL_GEMM);
-        float sc;
-        TH_OK(vkdl_tensor_download(scale.gpu, &sc, VKDL_F32, 4));
-        TH_TRUE(k == 0 ? sc < 1.0f : sc == 1.0f);
-    }
-    /* deterministic: the same bits again */
-    float a, b;
-    TH_OK(vkdl_tensor_download(norm.gpu, &a, VKDL_F32, 4));
-    TH_OK(vkdl_clip_grad_norm(g.gpu, 1.0f, norm.gpu, scale.gpu));
-    TH_OK(vkdl_tensor_download(norm.gpu, &b, VKDL_F32, 4));
-    TH_TRUE(memcmp(&a, &b, 4) == 0);
-    th_free(&g);
-    th_free(&norm);
-    th_free(&scale);
+    int64_t n = *(const int64_t *)op->params;
+    vkdl_status s = vkdl_clip_grad_norm(in[0], 0.5f * sqrtf((float)n / 3.0f), out[0], out[1]);
+    return s != VKDL_OK ? s : vkdl_clip_grad_norm(in[0], 10.0f * sqrtf((float)n + 1.0f), out[2], out[3]);
+}
+
+static void clip_branches(const th_op *op, const th_op_result *cpu, const th_op_result *gpu)
+{
+    (void)op, (void)cpu;
+    float below, above;
+    TH_OK(vkdl_tensor_download(gpu->out[1], &below, VKDL_F32, 4));
+    TH_OK(vkdl_tensor_download(gpu->out[3], &above, VKDL_F32, 4));
+    TH_TRUE(below < 1.0f);
+    TH_TRUE(above == 1.0f);
+}
+
+/* The norm is a long sum: TH_TOL_GEMM; the same bits again when rerun. */
+static void run_clip(const int64_t *n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "clip_grad_norm n %lld", (long long)*n);
+    th_op op = {.name = name, .params = n, .n_in = 1, .n_out = 4, .forward = clip_both, .tol = &TH_TOL_GEMM,
+                .deterministic = true, .check = clip_branches,
+                .in = {{.shape = {1, {*n}}, .lo = -1.0f, .hi = 1.0f}},
+                .out = {{.shape = TH_SHAPE(1)}, {.shape = TH_SHAPE(1)}, {.shape = TH_SHAPE(1)}, {.shape = TH_SHAPE(1)}}};
+    th_run_op(&op);
 }
 
 /* Clip and step with no host round trip: the factor goes straight into grad_scale. */
-static void run_clip_then_step(void *arg)
+static vkdl_status clip_then_step(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    (void)arg;
-    int64_t shape[1] = {5000}, one[1] = {1};
-    th_pair p = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
-    th_pair g = th_rand(VKDL_F32, 1, shape, -1.0f, 1.0f);
-    th_pair m = th_rand(VKDL_F32, 1, shape, -0.1f, 0.1f);
-    th_pair norm = th_empty(VKDL_F32, 1, one), scale = th_empty(VKDL_F32, 1, one);
-    vkdl_optim_info in = {.type = VKDL_SGD, .lr = 0.1f, .momentum = 0.9f, .step = 3};
-    TH_OK(vkdl_clip_grad_norm(g.cpu, 1.0f, norm.cpu, scale.cpu));
-    in.grad_scale = scale.cpu;
-    TH_OK(vkdl_optim_step(&in, p.cpu, g.cpu, m.cpu, NULL));
-    TH_OK(vkdl_clip_grad_norm(g.gpu, 1.0f, norm.gpu, scale.gpu));
-    in.grad_scale = scale.gpu;
-    TH_OK(vkdl_optim_step(&in, p.gpu, g.gpu, m.gpu, NULL));
-    th_compare(&p, TH_TOL_F32);
-    th_compare(&m, TH_TOL_F32);
-    th_free(&p);
-    th_free(&g);
-    th_free(&m);
-    th_free(&norm);
-    th_free(&scale);
+    (void)op;
+    vkdl_optim_info info = {.type = VKDL_SGD, .lr = 0.1f, .momentum = 0.9f, .step = 3, .grad_scale = out[1]};
+    vkdl_status s = vkdl_clip_grad_norm(in[1], 1.0f, out[0], out[1]);
+    return s != VKDL_OK ? s : vkdl_optim_step(&info, in[0], in[1], in[2], NULL);
 }
+
+static const th_op CLIP_THEN_STEP = {
+    .name = "clip then step through grad_scale", .n_in = 3, .n_out = 2, .forward = clip_then_step,
+    .tol = &TH_TOL_F32,
+    .in = {{.shape = TH_SHAPE(5000), .lo = -1.0f, .hi = 1.0f, .inout = true},
+           {.shape = TH_SHAPE(5000), .lo = -1.0f, .hi = 1.0f},
+           {.shape = TH_SHAPE(5000), .lo = -0.1f, .hi = 0.1f, .inout = true}},
+    .out = {{.shape = TH_SHAPE(1), .tol = &TH_TOL_GEMM}, {.shape = TH_SHAPE(1), .tol = &TH_TOL_GEMM}},
+};
 
 static void run_empty(void *arg)
 {
@@ -447,7 +423,7 @@ int main(int argc, char **argv)
 {
     th_init(argc, argv);
     static const int64_t sizes[] = {1, 3, 17, 1000, 100003};
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    for (size_t k = 0; k < TH_LEN(sizes); k++) {
         int64_t n = sizes[k];
         run((ocase){{.type = VKDL_SGD, .lr = 0.1f}, n, 3, false, ""});
         run((ocase){{.type = VKDL_SGD, .lr = 0.1f, .weight_decay = 0.2f}, n, 3, true, " wd"});
@@ -469,16 +445,13 @@ int main(int argc, char **argv)
         run((ocase){{.type = VKDL_RMSPROP, .lr = 0.01f, .alpha = 0.9f, .eps = 1e-6f, .momentum = 0.9f,
                      .weight_decay = 0.05f}, n, 4, true, " momentum wd"});
     }
-    th_run("views into a flat tensor", run_views, NULL);
+    th_run_op(&VIEWS);
     th_run("hand-computed steps [cpu]", run_known, th_cpu);
     th_run("hand-computed steps [gpu]", run_known, th_gpu);
     static const int64_t clip_sizes[] = {1, 3, 17, 511, 512, 513, 1000, 100003, 3000000};
-    for (size_t k = 0; k < sizeof clip_sizes / sizeof clip_sizes[0]; k++) {
-        char name[64];
-        snprintf(name, sizeof name, "clip_grad_norm n %lld", (long long)clip_sizes[k]);
-        th_run(name, run_clip, (void *)&clip_sizes[k]);
-    }
-    th_run("clip then step through grad_scale", run_clip_then_step, NULL);
+    for (size_t k = 0; k < TH_LEN(clip_sizes); k++)
+        run_clip(&clip_sizes[k]);
+    th_run_op(&CLIP_THEN_STEP);
     th_run("empty", run_empty, NULL);
     th_run("bad input", run_bad, NULL);
     th_run("zero means the default [cpu]", run_defaults, th_cpu);

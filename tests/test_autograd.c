@@ -1,4 +1,4 @@
-/* Autograd end to end (lib/autograd.c, lib/functional.c): every vkdl_f_* op in a tiny graph whose
+/* Autograd end to end (lib/nn/autograd.c, lib/nn/functional.c): every vkdl_f_* op in a tiny graph whose
  * output is reduced to loss = sum(out * r) (r fixed random weights) with vkdl_f_reshape,
  * vkdl_f_binary and vkdl_f_reduce, or used directly when it is already a scalar loss. For each
  * case the leaf gradients from vkdl_backward on the Vulkan device are compared with the CPU

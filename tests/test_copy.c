@@ -1,5 +1,5 @@
 /* vkdl_copy between every pair of dtypes, on odd shapes and on views that start mid-word.
- * lib/op_copy.c, shaders/copy.comp. Conversions must match the CPU twin bit for bit. */
+ * lib/ops/copy.c, shaders/copy.comp. Conversions must match the CPU twin bit for bit. */
 #include "harness.h"
 
 #include <math.h>

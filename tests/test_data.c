@@ -1,4 +1,4 @@
-/* Data sets (lib/data.c) and pictures (lib/png.c). Small IDX, CSV and text files, plain and
+/* Data sets (lib/io/data.c) and pictures (lib/io/png.c). Small IDX, CSV and text files, plain and
  * gzipped, are written to a temporary directory, loaded, and every batch is uploaded to a tensor
  * on both backends and downloaded again: comparisons are exact, since loading only scales bytes by
  * 1/255 or parses decimal numbers the test computes the same way. Then the shuffle against a

@@ -1,6 +1,6 @@
 /* vkdl_dropout / vkdl_dropout_backward: the Philox-4x32-10 generator against the published
  * known-answer vectors (Random123's kat_vectors), GPU and CPU masks bit-identical (TH_TOL_EXACT),
- * the keep fraction, p = 0 and p = 1, and bad arguments. lib/op_dropout.c */
+ * the keep fraction, p = 0 and p = 1, and bad arguments. lib/ops/dropout.c */
 #include "harness.h"
 #include "ops/ops.h"
 

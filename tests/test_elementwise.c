@@ -1,4 +1,4 @@
-/* Unary, scale and broadcasting binary ops: GPU against the CPU twin. lib/op_elementwise.c */
+/* Unary, scale and broadcasting binary ops: GPU against the CPU twin. lib/ops/elementwise.c */
 #include "harness.h"
 
 #include <stdio.h>

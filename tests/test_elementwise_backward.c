@@ -1,5 +1,5 @@
 /* vkdl_unary_backward and vkdl_binary_backward: finite differences of the CPU forward, and the GPU
- * against the CPU twin (TH_TOL_F32). lib/op_elementwise.c
+ * against the CPU twin (TH_TOL_F32). lib/ops/elementwise.c
  *
  * Gradchecks use central differences of the f32 forward with step 1e-3 (unary) or 1e-2 (binary,
  * whose perturbed operand may feed many outputs) and pass at 1e-2 relative: the f32 rounding of

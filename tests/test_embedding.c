@@ -1,6 +1,6 @@
 /* vkdl_embedding and vkdl_embedding_backward: the GPU against the CPU twin, finite differences of
  * the CPU forward, repeated and unreferenced rows, out-of-range indices, and the same bits on
- * every run. lib/op_embedding.c
+ * every run. lib/ops/embedding.c
  *
  * The forward is a copy (TH_TOL_EXACT); the backward sums in f32 on the GPU and in double on the
  * CPU (TH_TOL_F32). Gradchecks: step 1e-2 (the forward is linear), 1e-2 relative. */

@@ -1,6 +1,6 @@
 /* MSE, cross-entropy and BCE-with-logits losses and their backward: the GPU against the CPU twin
  * (TH_TOL_F32), finite differences of the CPU forward, ignore_index / label smoothing semantics,
- * out-of-range targets, and the same bits on a second run. lib/op_loss.c
+ * out-of-range targets, and the same bits on a second run. lib/ops/loss.c
  *
  * Gradchecks: central differences with step 1e-3 of the f32 scalar loss, 1e-2 relative. */
 #include "harness.h"

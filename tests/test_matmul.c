@@ -1,6 +1,6 @@
 /* vkdl_matmul against OpenBLAS (the CPU twin): every transpose combination, alpha/beta, batch
  * broadcasting, views, and shapes that are not multiples of any tile; the fused epilogue (bias and
- * every activation); f16 and bf16 operands with f32 or 16-bit outputs. lib/op_matmul.c,
+ * every activation); f16 and bf16 operands with f32 or 16-bit outputs. lib/ops/matmul.c,
  * shaders/matmul.comp.
  *
  * Tolerances. 16-bit inputs are rounded on upload on both backends, so both GEMMs see the same

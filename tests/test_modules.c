@@ -1,4 +1,4 @@
-/* Modules (lib/module.c) through the public API only, on the CPU backend and the Vulkan device.
+/* Modules (lib/nn/module.c) through the public API only, on the CPU backend and the Vulkan device.
  *
  * Every layer type: the output shape on odd shapes (batch 1, 3, 17; odd channel counts; T = 1),
  * the module's output against the same computation written by hand (vkdl_matmul / vkdl_f_* calls

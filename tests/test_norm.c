@@ -1,4 +1,4 @@
-/* Batch norm, layer norm and RMS norm (lib/op_norm.c) against the CPU twin: rows from 1 to
+/* Batch norm, layer norm and RMS norm (lib/ops/norm.c) against the CPU twin: rows from 1 to
  * 100000 long, channels over up to 10^6 elements, optional tensors absent, every way a workgroup
  * combines, inputs with a large offset (x = 1000 + noise, where E[x^2] - E[x]^2 in f32 is all
  * rounding error), the running-statistics update and eval mode checked against the formula, and

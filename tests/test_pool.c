@@ -1,4 +1,4 @@
-/* Pooling and nearest upsampling (lib/op_pool.c) against the CPU twin: odd shapes over kernels,
+/* Pooling and nearest upsampling (lib/ops/pool.c) against the CPU twin: odd shapes over kernels,
  * strides and paddings, a large batch, ties (the first maximum wins), overlapping windows that
  * share an argmax, long planes, every backward by finite differences of the CPU forward and GPU
  * against CPU, and bad arguments.

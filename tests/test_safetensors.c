@@ -1,4 +1,4 @@
-/* Checkpoints in the safetensors format (lib/io_safetensors.c): bit-exact round trips of every
+/* Checkpoints in the safetensors format (lib/io/safetensors.c): bit-exact round trips of every
  * dtype and of scalar and empty tensors on both backends and across them, loading into another
  * dtype, a reference file written by tools/gen_safetensors_ref.py with json + struct only (keys
  * not sorted, data not in header order, no padding, \uXXXX names, extra metadata), and files that

@@ -1,6 +1,6 @@
 /* vkdl_softmax_backward / vkdl_log_softmax_backward: finite differences of the CPU forward, and the
  * GPU against the CPU twin (TH_TOL_F32) on rows from 1 to 100000 long and each way a workgroup
- * combines its row. lib/op_softmax.c
+ * combines its row. lib/ops/softmax.c
  *
  * Gradchecks: central differences with step 1e-3 of the f32 forward, 1e-2 relative (the forward's
  * rounding over the step is ~1e-4). */

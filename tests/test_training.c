@@ -1,4 +1,4 @@
-/* Training (lib/trainer.c over lib/module.c): optimizer objects, learning-rate schedules and
+/* Training (lib/nn/trainer.c over lib/nn/module.c, lib/io/checkpoint.c): optimizer objects, schedules and
  * checkpoints, through the public API only.
  *
  * - Loss curves: a small CNN (conv-relu-maxpool-flatten-linear) and a tiny causal transformer LM,

@@ -1,6 +1,6 @@
 /* Replacing a file atomically: the new contents go to a temporary file next to the target, are
  * synced, and renamed over it, so readers (and a crash) see the old file or the new one, never a
- * torn one. Tests: tests/test_safetensors.c, tests/test_data.c (pictures), tests/test_runtime.c
+ * torn one. Tests: tests/test_safetensors.c, tests/test_data.c (pictures), tests/test_pipeline.c
  * (pipeline cache). */
 #include "runtime/runtime.h"
 

@@ -474,11 +474,10 @@ VKDL_API vkdl_status vkdl_lstm_backward(const vkdl_tensor *x, const vkdl_tensor 
 VKDL_API vkdl_status vkdl_gru(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih, const vkdl_tensor *w_hh,
                      const vkdl_tensor *b_ih, const vkdl_tensor *b_hh, vkdl_tensor *out, vkdl_tensor *h_n,
                      vkdl_tensor *workspace);
-/* As vkdl_lstm_backward. b_hh (may be NULL) is only checked against the forward's shapes: it sits
- * inside r * (w_hn h + b_hn), so backward needs w_hn h + b_hn, but the forward keeps that in the
- * workspace; b_ih only adds, as LSTM's biases, and is not passed. */
+/* As vkdl_lstm_backward, and like it without biases: b_ih only adds, and b_hh, which sits inside
+ * r * (w_hn h + b_hn), is already in the w_hn h + b_hn that the forward keeps in the workspace. */
 VKDL_API vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih,
-                              const vkdl_tensor *w_hh, const vkdl_tensor *b_hh, const vkdl_tensor *out,
+                              const vkdl_tensor *w_hh, const vkdl_tensor *out,
                               const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
                               vkdl_tensor *dx, vkdl_tensor *dh0, vkdl_tensor *dw_ih, vkdl_tensor *dw_hh,
                               vkdl_tensor *db_ih, vkdl_tensor *db_hh);

@@ -1109,7 +1109,7 @@ STALE(bce_with_logits_backward, return vkdl_bce_with_logits_backward(s, s, 1, s)
 STALE(lstm, return vkdl_lstm(s, s, s, s, s, s, s, s, s, s, s);)
 STALE(lstm_backward, return vkdl_lstm_backward(s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s);)
 STALE(gru, return vkdl_gru(s, s, s, s, s, s, s, s, s);)
-STALE(gru_backward, return vkdl_gru_backward(s, s, s, s, s, s, s, s, s, s, s, s, s, s, s);)
+STALE(gru_backward, return vkdl_gru_backward(s, s, s, s, s, s, s, s, s, s, s, s, s, s);)
 STALE(optim_step, vkdl_optim_info i = {.type = VKDL_SGD, .lr = 0.1f}; return vkdl_optim_step(&i, s, s, s, s);)
 STALE(optim_step_grad_scale, vkdl_optim_info i = {.type = VKDL_SGD, .lr = 0.1f, .grad_scale = s};
       return vkdl_optim_step(&i, e->u, e->u, NULL, NULL);)

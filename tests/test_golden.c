@@ -194,7 +194,7 @@ static void run_rnn(bool gru)
     check("h_n", h_n, TOL_FWD);
     if (!gru)
         check("c_n", c_n, TOL_FWD);
-    s = gru ? vkdl_gru_backward(x, h0, w_ih, w_hh, b_hh, out, ws, dout, dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
+    s = gru ? vkdl_gru_backward(x, h0, w_ih, w_hh, out, ws, dout, dh_n, dx, dh0, dw_ih, dw_hh, db_ih, db_hh)
             : vkdl_lstm_backward(x, h0, c0, w_ih, w_hh, out, ws, dout, dh_n, dc_n, dx, dh0, dc0, dw_ih, dw_hh, db_ih,
                                  db_hh);
     if (!TH_OK(s))

@@ -43,9 +43,8 @@ static vkdl_status backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor
 {
     const rcase *c = op->params;
     vkdl_tensor *h0 = c->h0 ? in[H0] : NULL, *c0 = c->h0 ? in[C0] : NULL;
-    vkdl_tensor *b_hh = c->bias != NO_BIAS ? in[B_HH] : NULL;
     if (c->gru)
-        return vkdl_gru_backward(in[X], h0, in[W_IH], in[W_HH], b_hh, out[OUT], out[WS], dout[OUT], dout[H_N],
+        return vkdl_gru_backward(in[X], h0, in[W_IH], in[W_HH], out[OUT], out[WS], dout[OUT], dout[H_N],
                                  din[X], din[H0], din[W_IH], din[W_HH], din[B_IH], din[B_HH]);
     return vkdl_lstm_backward(in[X], h0, c0, in[W_IH], in[W_HH], out[OUT], out[WS], dout[OUT], dout[H_N],
                               dout[C_N], din[X], din[H0], din[C0], din[W_IH], din[W_HH], din[B_IH], din[B_HH]);
@@ -159,11 +158,11 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_gru(x, h, gwi, gwh, b, NULL, out, h, gws), VKDL_ERROR_SHAPE_MISMATCH, "b_ih is 16, expected 12");
     TH_STATUS(vkdl_gru(x, h, gwi, gwh, NULL, NULL, out, h, ws), VKDL_ERROR_SHAPE_MISMATCH,
               "workspace is 3x2x20, expected 3x2x16");
-    TH_STATUS(vkdl_gru_backward(x, h, gwi, gwh, b, out, gws, out, NULL, x, h, gwi, gwh, NULL, NULL),
-              VKDL_ERROR_SHAPE_MISMATCH, "gru_backward: b_hh is 16");
-    TH_STATUS(vkdl_gru_backward(x, h, gwi, gwh, NULL, out, gws, out, NULL, x, h, wi, gwh, NULL, NULL),
+    TH_STATUS(vkdl_gru_backward(x, h, gwi, gwh, out, gws, out, NULL, x, h, gwi, gwh, NULL, b),
+              VKDL_ERROR_SHAPE_MISMATCH, "gru_backward: db_hh is 16");
+    TH_STATUS(vkdl_gru_backward(x, h, gwi, gwh, out, gws, out, NULL, x, h, wi, gwh, NULL, NULL),
               VKDL_ERROR_SHAPE_MISMATCH, "dw_ih is 16x5, expected 12x5");
-    TH_STATUS(vkdl_gru_backward(x, h, gwi, gwh, NULL, out, gws, NULL, NULL, x, h, gwi, gwh, NULL, NULL),
+    TH_STATUS(vkdl_gru_backward(x, h, gwi, gwh, out, gws, NULL, NULL, x, h, gwi, gwh, NULL, NULL),
               VKDL_ERROR_INVALID_ARGUMENT, "dout is NULL");
 
     vkdl_context *other = ctx == th_cpu ? th_gpu : th_cpu;

@@ -1016,9 +1016,9 @@ static vkdl_status rnn_bwd(vkdl_node *n)
                                     n->saved[0], n->out->grad, NULL, NULL, g[RNN_X], g[RNN_H0], g[RNN_C0], g[RNN_WIH],
                                     g[RNN_WHH], g[RNN_BIH], g[RNN_BHH]));
     else
-        VKDL_TRY(vkdl_gru_backward(n->in[RNN_X], n->in[RNN_H0], n->in[RNN_WIH], n->in[RNN_WHH], n->in[RNN_BHH], n->out,
-                                   n->saved[0], n->out->grad, NULL, g[RNN_X], g[RNN_H0], g[RNN_WIH], g[RNN_WHH],
-                                   g[RNN_BIH], g[RNN_BHH]));
+        VKDL_TRY(vkdl_gru_backward(n->in[RNN_X], n->in[RNN_H0], n->in[RNN_WIH], n->in[RNN_WHH], n->out, n->saved[0],
+                                   n->out->grad, NULL, g[RNN_X], g[RNN_H0], g[RNN_WIH], g[RNN_WHH], g[RNN_BIH],
+                                   g[RNN_BHH]));
     for (int i = 0; i < 7; i++)
         if (g[i])
             VKDL_TRY(vkdl_grad_commit(n->in[i], g[i]));

@@ -586,7 +586,7 @@ done:
 }
 
 vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w_ih,
-                              const vkdl_tensor *w_hh, const vkdl_tensor *b_hh, const vkdl_tensor *out,
+                              const vkdl_tensor *w_hh, const vkdl_tensor *out,
                               const vkdl_tensor *workspace, const vkdl_tensor *dout, const vkdl_tensor *dh_n,
                               vkdl_tensor *dx, vkdl_tensor *dh0, vkdl_tensor *dw_ih, vkdl_tensor *dw_hh,
                               vkdl_tensor *db_ih, vkdl_tensor *db_hh)
@@ -595,8 +595,6 @@ vkdl_status vkdl_gru_backward(const vkdl_tensor *x, const vkdl_tensor *h0, const
     rnn_dims d;
     VKDL_TRY(check_inputs(op, 3, x, h0, w_ih, w_hh, &d));
     int64_t T = d.T, B = d.B, H = d.H, G3 = 3 * d.H;
-    /* b_hh is accepted for symmetry with vkdl_gru; its effect (hn) is in the workspace already */
-    VKDL_TRY(expect_opt(op, "b_hh", b_hh, x, 1, G3, 0, 0));
     rnn_grads grads = {dx, dh0, dw_ih, dw_hh, db_ih, db_hh};
     VKDL_TRY(check_sequence(op, &d, x, out, workspace));
     VKDL_TRY(check_grads(op, &d, x, dout, dh_n, &grads));

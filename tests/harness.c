@@ -2,12 +2,15 @@
 #include "harness.h"
 #include "runtime/runtime.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 vkdl_context *th_cpu, *th_gpu;
 
@@ -26,25 +29,38 @@ static const char *filter;
 static bool perf;
 static uint64_t rng;
 
-static uint64_t next(void)
+uint64_t th_mix(uint64_t *s)
 {
     /* splitmix64: tiny, good enough for test data, identical everywhere */
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
 
-float th_randf(float lo, float hi) { return lo + (hi - lo) * (float)((next() >> 40) * (1.0 / 16777216.0)); }
-uint32_t th_randu(uint32_t n) { return n ? (uint32_t)(next() % n) : 0; }
+float th_urand(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((th_mix(s) >> 40) * (1.0 / 16777216.0));
+}
+
+float th_randf(float lo, float hi) { return th_urand(&rng, lo, hi); }
+uint32_t th_randu(uint32_t n) { return n ? (uint32_t)(th_mix(&rng) % n) : 0; }
+
+vkdl_context *th_ctx_of(int b) { return b ? th_gpu : th_cpu; }
+const char *const TH_BACKEND[2] = {"cpu", "gpu"};
+
+static void say(const char *prefix, const char *fmt, va_list ap)
+{
+    fprintf(stdout, "    %s", prefix);
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+}
 
 void th_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stdout, "    ");
-    vfprintf(stdout, fmt, ap);
-    fprintf(stdout, "\n");
+    say("", fmt, ap);
     va_end(ap);
     case_failed = true;
 }
@@ -53,9 +69,7 @@ void th_skip(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stdout, "    skipped: ");
-    vfprintf(stdout, fmt, ap);
-    fprintf(stdout, "\n");
+    say("skipped: ", fmt, ap);
     va_end(ap);
     case_skipped = true;
 }
@@ -928,4 +942,29 @@ void th_run_op(const th_op *op)
         op_case c = {op, (enum th_variant)v};
         th_run(name, op_run_case, &c);
     }
+}
+
+bool th_tmpdir_make(char *dir, size_t n, const char *tag)
+{
+    /* a long $TMPDIR would not leave room in dir for the files' names */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, n, "%s/%s-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp", tag);
+    if (mkdtemp(dir))
+        return true;
+    fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
+    return false;
+}
+
+void th_tmpdir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            char p[512];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    if (d)
+        closedir(d);
+    rmdir(dir);
 }

@@ -39,6 +39,13 @@ void th_free(th_pair *p);
 /* Uniform random float in [lo, hi), and integer in [0, n). */
 float th_randf(float lo, float hi);
 uint32_t th_randu(uint32_t n);
+/* The same generator (splitmix64) on a private state, for a test that restarts it from a fixed seed
+ * for each backend so both see the same values: the next 64 bits, and a float uniform in [lo, hi). */
+uint64_t th_mix(uint64_t *s);
+float th_urand(uint64_t *s, float lo, float hi);
+/* Backend b of the two (0: th_cpu, 1: th_gpu), and its name for messages. */
+vkdl_context *th_ctx_of(int b);
+extern const char *const TH_BACKEND[2];
 
 /* Compare gpu against cpu; logs the worst element and the NMSE on failure. Returns pass. */
 bool th_compare(const th_pair *p, th_tol tol);
@@ -200,6 +207,10 @@ vkdl_tensor *th_mk1(vkdl_context *c, vkdl_dtype d, int64_t n);
 /* Set an environment variable for the next context_create; th_env_restore puts back what was there. */
 char *th_env_set(const char *name, const char *value);
 void th_env_restore(const char *name, char *saved);
+/* A fresh directory for a test's files: $TMPDIR (else /tmp) + "/<tag>-XXXXXX" into dir (n bytes); false, with
+ * the reason on stderr, when it cannot be made. th_tmpdir_remove deletes it and the files in it. */
+bool th_tmpdir_make(char *dir, size_t n, const char *tag);
+void th_tmpdir_remove(const char *dir);
 /* An extra context for one case: validation on for Vulkan, no disk cache unless a directory is
  * given. */
 vkdl_context *th_ctx_new(vkdl_backend b, uint32_t flags, const char *cache_dir);

@@ -30,23 +30,6 @@
             return s_;                                                                                      \
     } while (0)
 
-static vkdl_context *ctx_of(int b) { return b ? th_gpu : th_cpu; }
-static const char *const BACKEND[2] = {"cpu", "gpu"};
-
-/* A private generator, restarted from a fixed seed for each backend so both see the same values. */
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float urand(uint64_t *s, float lo, float hi)
-{
-    return lo + (hi - lo) * (float)((mix(s) >> 40) * (1.0 / 16777216.0));
-}
-
 static int64_t numel_of(int nd, const int64_t *s)
 {
     int64_t n = 1;
@@ -148,7 +131,7 @@ static void perturb(vkdl_module *m, uint64_t seed, float amp)
         int64_t k = vkdl_tensor_numel(t);
         float *v = th_download(t);
         for (int64_t j = 0; j < k; j++)
-            v[j] += urand(&s, -amp, amp);
+            v[j] += th_urand(&s, -amp, amp);
         TH_OK(vkdl_tensor_upload(t, v, VKDL_F32, (size_t)k * sizeof *v));
         free(v);
     }
@@ -602,13 +585,13 @@ static void run_forward(void *arg)
     int32_t *xi = malloc((size_t)n * sizeof *xi);
     uint64_t s = 0x1234;
     for (int64_t i = 0; i < n; i++) {
-        xf[i] = urand(&s, -1.5f, 1.5f);
-        xi[i] = c->vocab ? (int32_t)(mix(&s) % (uint64_t)c->vocab) : 0;
+        xf[i] = th_urand(&s, -1.5f, 1.5f);
+        xi[i] = c->vocab ? (int32_t)(th_mix(&s) % (uint64_t)c->vocab) : 0;
     }
     vkdl_module *m[2] = {0};
     vkdl_tensor *x[2] = {0}, *y[2] = {0};
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         if (!TH_OK(c->make(ctx, c, &m[b])) || !TH_OK(vkdl_module_init(m[b], 1234)))
             break;
         perturb(m[b], 77, 0.3f);
@@ -616,7 +599,7 @@ static void run_forward(void *arg)
         if (!x[b] || !TH_OK(vkdl_module_forward(m[b], x[b], &y[b])))
             break;
         char what[64];
-        snprintf(what, sizeof what, "%s output", BACKEND[b]);
+        snprintf(what, sizeof what, "%s output", TH_BACKEND[b]);
         if (!has_shape(y[b], c->ynd, c->ys, what)) {
             y[b] = NULL;
             break;
@@ -625,7 +608,7 @@ static void run_forward(void *arg)
         float *ref = c->hand(c, m[b], x[b]);
         vkdl_grad_enabled(ctx, was);
         float *got = th_download(y[b]);
-        snprintf(what, sizeof what, "%s: module against the computation by hand", BACKEND[b]);
+        snprintf(what, sizeof what, "%s: module against the computation by hand", TH_BACKEND[b]);
         if (ref)
             close_to(ref, got, ny, tol, what);
         free(ref);
@@ -634,7 +617,7 @@ static void run_forward(void *arg)
     if (y[0] && y[1])
         th_compare(&(th_pair){y[0], y[1]}, tol);
     for (int b = 0; b < 2; b++) {
-        vkdl_graph_free(ctx_of(b));
+        vkdl_graph_free(th_ctx_of(b));
         vkdl_tensor_destroy(x[b]);
         vkdl_module_destroy(m[b]);
     }
@@ -685,7 +668,7 @@ static void run_names(void *arg)
 {
     (void)arg;
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         vkdl_module *m = NULL, *k[4] = {0};
         if (TH_OK(vkdl_linear_create(ctx, 3, 4, 1, &m)))
             EXPECT(m, "linear", 16, "weight 4x3", "bias 4");
@@ -914,7 +897,7 @@ static void expect_constant(vkdl_module *m, const char *name, float value)
 
 static void run_init_stats(void *arg)
 {
-    vkdl_context *ctx = ctx_of(*(const int *)arg);
+    vkdl_context *ctx = th_ctx_of(*(const int *)arg);
     vkdl_module *m = NULL;
     if (TH_OK(vkdl_linear_create(ctx, 400, 64, 1, &m)) && TH_OK(vkdl_module_init(m, 7))) {
         expect_uniform(m, "weight", 1 / sqrt(400.0));
@@ -1005,10 +988,10 @@ static void run_dropout_mode(void *arg)
     float *xv = malloc((size_t)n * sizeof *xv);
     uint64_t s = 11;
     for (int64_t i = 0; i < n; i++)
-        xv[i] = urand(&s, 0.5f, 1.5f);
+        xv[i] = th_urand(&s, 0.5f, 1.5f);
     vkdl_tensor *first[2] = {0};
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         vkdl_module *d = NULL, *seq = NULL;
         vkdl_tensor *x = new_tensor(ctx, VKDL_F32, 2, xs, xv), *y1, *y2, *ye;
         if (!x || !TH_OK(vkdl_dropout_create(ctx, 0.5f, 3, &d)) || !TH_OK(vkdl_sequential_create(ctx, 1, &d, &seq))) {
@@ -1062,12 +1045,12 @@ static void run_batchnorm_mode(void *arg)
     float *xv = malloc((size_t)n * sizeof *xv), *want = malloc((size_t)n * sizeof *want);
     uint64_t s = 5;
     for (int64_t i = 0; i < n; i++) {
-        xv[i] = urand(&s, -2.0f, 3.0f);
+        xv[i] = th_urand(&s, -2.0f, 3.0f);
         int64_t c = i / HW % C;
         want[i] = (float)((xv[i] - rm[c]) / sqrt(rv[c] + 1e-5) * gamma[c] + beta[c]);
     }
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         vkdl_module *bn = NULL, *k[2] = {0}, *seq = NULL;
         vkdl_tensor *x = new_tensor(ctx, VKDL_F32, 4, xs, xv), *y;
         vkdl_conv2d_info one = {0};
@@ -1156,7 +1139,7 @@ static void run_block_dropout_mode(void *arg)
     (void)arg;
     int64_t xs[3] = {2, 5, 8};
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         vkdl_module *d = NULL, *z = NULL;
         th_pair xp = th_rand(VKDL_F32, 3, xs, -1, 1);
         vkdl_tensor *x = b ? xp.gpu : xp.cpu, *yd, *yz, *yt;
@@ -1192,12 +1175,12 @@ static void run_stateful(void *arg)
     float xv[6 * 3 * 4], x1v[3 * 4];
     uint64_t s = 21;
     for (size_t i = 0; i < ARRAY_LEN(xv); i++)
-        xv[i] = urand(&s, -1, 1);
+        xv[i] = th_urand(&s, -1, 1);
     for (size_t i = 0; i < ARRAY_LEN(x1v); i++)
-        x1v[i] = urand(&s, -1, 1);
+        x1v[i] = th_urand(&s, -1, 1);
     float *last[2] = {0};
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         vkdl_module *m = NULL;
         vkdl_tensor *x = new_tensor(ctx, VKDL_F32, 3, xs, xv), *x1 = new_tensor(ctx, VKDL_F32, 3, x1s, x1v);
         vkdl_tensor *xa = NULL, *xb = NULL, *y6, *ya, *yb, *yr, *y1, *y1s;
@@ -1258,12 +1241,12 @@ static void run_stateful_grad(void *arg)
     float xv[6 * 2 * 3], tv[3 * 2 * 4];
     uint64_t s = 8;
     for (size_t i = 0; i < ARRAY_LEN(xv); i++)
-        xv[i] = urand(&s, -1, 1);
+        xv[i] = th_urand(&s, -1, 1);
     for (size_t i = 0; i < ARRAY_LEN(tv); i++)
-        tv[i] = urand(&s, -0.5f, 0.5f);
+        tv[i] = th_urand(&s, -0.5f, 0.5f);
     float *grads[2][4] = {{0}};
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         vkdl_module *m = NULL;
         vkdl_tensor *x = new_tensor(ctx, VKDL_F32, 3, xs, xv), *tgt = new_tensor(ctx, VKDL_F32, 3, ts, tv);
         vkdl_tensor *xa = NULL, *xb = NULL, *y, *hn = NULL, *cn = NULL, *w[4] = {0};
@@ -1295,7 +1278,7 @@ static void run_stateful_grad(void *arg)
         for (int i = 0; ok && i < 4; i++) {
             grads[b][i] = th_download(vkdl_tensor_grad(w[i]));
             char what[96];
-            snprintf(what, sizeof what, "%s: d%s of the stateful forward", BACKEND[b], RNN_PARAMS[i]);
+            snprintf(what, sizeof what, "%s: d%s of the stateful forward", TH_BACKEND[b], RNN_PARAMS[i]);
             close_to(ref[i], grads[b][i], vkdl_tensor_numel(w[i]), TH_TOL_GEMM, what);
         }
         for (int i = 0; i < 4; i++)
@@ -1339,7 +1322,7 @@ static void expect_bad_forward(vkdl_module *m, vkdl_context *ctx, vkdl_dtype dt,
 
 static void run_bad(void *arg)
 {
-    vkdl_context *ctx = ctx_of(*(const int *)arg), *other = ctx == th_cpu ? th_gpu : th_cpu;
+    vkdl_context *ctx = th_ctx_of(*(const int *)arg), *other = ctx == th_cpu ? th_gpu : th_cpu;
     vkdl_module *m = (vkdl_module *)&m;
     vkdl_conv2d_info ci = {0};
     vkdl_pool2d_info pool = {.kernel = {2, 2}}, pool0 = {0};

@@ -34,22 +34,6 @@
 
 static double curve_tol(int step) { return 2e-5 + 1e-5 * step; }
 
-static vkdl_context *ctx_of(int b) { return b ? th_gpu : th_cpu; }
-static const char *const BACKEND[2] = {"cpu", "gpu"};
-
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float urand(uint64_t *s, float lo, float hi)
-{
-    return lo + (hi - lo) * (float)((mix(s) >> 40) * (1.0 / 16777216.0));
-}
-
 /* A checkpoint path of this process, so parallel runs do not collide. */
 static const char *tmp_path(const char *tag)
 {
@@ -134,7 +118,7 @@ static bool make_batch(vkdl_context *ctx, enum model_kind kind, int64_t step, vk
         int64_t xs[2] = {B, LM_T}, ys = B * LM_T;
         int32_t xv[4 * LM_T], yv[4 * LM_T];
         for (int64_t b = 0; b < B; b++) {
-            int32_t t = (int32_t)(mix(&s) % LM_VOCAB);
+            int32_t t = (int32_t)(th_mix(&s) % LM_VOCAB);
             for (int64_t i = 0; i < LM_T; i++) {
                 xv[b * LM_T + i] = t;
                 t = (3 * t + 1) % LM_VOCAB;
@@ -149,7 +133,7 @@ static bool make_batch(vkdl_context *ctx, enum model_kind kind, int64_t step, vk
         int32_t yv[8];
         for (int64_t b = 0; b < B; b++) {
             for (int i = 0; i < 8; i++)
-                xv[b * 8 + i] = urand(&s, -1, 1);
+                xv[b * 8 + i] = th_urand(&s, -1, 1);
             yv[b] = (xv[b * 8] > 0) + 2 * (xv[b * 8 + 1] > 0);
         }
         ok = TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, xs, x)) && TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 1, &B, y)) &&
@@ -159,11 +143,11 @@ static bool make_batch(vkdl_context *ctx, enum model_kind kind, int64_t step, vk
         float xv[12 * CNN_SIDE * CNN_SIDE];
         int32_t yv[12];
         for (int64_t b = 0; b < B; b++) {
-            int c = (int)(mix(&s) % CNN_CLASSES);
+            int c = (int)(th_mix(&s) % CNN_CLASSES);
             yv[b] = c;
             for (int i = 0; i < CNN_SIDE * CNN_SIDE; i++) {
                 int col = i % CNN_SIDE;
-                xv[b * CNN_SIDE * CNN_SIDE + i] = urand(&s, -0.5f, 0.5f) + (col * CNN_CLASSES / CNN_SIDE == c ? 1.0f : 0.0f);
+                xv[b * CNN_SIDE * CNN_SIDE + i] = th_urand(&s, -0.5f, 0.5f) + (col * CNN_CLASSES / CNN_SIDE == c ? 1.0f : 0.0f);
             }
         }
         ok = TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, x)) && TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 1, &B, y)) &&
@@ -252,7 +236,7 @@ static void run_curves(void *arg)
     float loss[2][CURVE_STEPS];
     bool done[2] = {false, false};
     for (int b = 0; b < 2; b++) {
-        vkdl_module *m = build(ctx_of(b), kind);
+        vkdl_module *m = build(th_ctx_of(b), kind);
         vkdl_optim *o = NULL;
         vkdl_optim_create_info oi = adam(is_lm(kind) ? 1e-2f : 5e-3f);
         if (m && TH_OK(vkdl_module_init(m, 1)) && TH_OK(vkdl_optim_create(m, &oi, &o))) {
@@ -298,11 +282,11 @@ static vkdl_optim_create_info adamw_sched(void)
 static void run_resume(void *arg)
 {
     int b = *(const int *)arg;
-    vkdl_context *ctx = ctx_of(b);
+    vkdl_context *ctx = th_ctx_of(b);
     enum model_kind kinds[2] = {M_BN, M_LM_DROPOUT};
     for (int k = 0; k < 2; k++) {
         enum model_kind kind = kinds[k];
-        const char *path = tmp_path(BACKEND[b]);
+        const char *path = tmp_path(TH_BACKEND[b]);
         vkdl_optim_create_info oi = adamw_sched();
         float first[10], again[10];
         float *p1 = NULL, *p2 = NULL;
@@ -387,7 +371,7 @@ static void run_cross_backend(void *arg)
 static void run_memory(void *arg)
 {
     int b = *(const int *)arg;
-    vkdl_context *ctx = ctx_of(b);
+    vkdl_context *ctx = th_ctx_of(b);
     vkdl_module *m = build(ctx, M_MLP);
     vkdl_optim *o = NULL;
     vkdl_optim_create_info oi = adam(1e-3f);
@@ -458,7 +442,7 @@ static void run_by_hand(void *arg)
     bool need_m = ty == VKDL_ADAM || ty == VKDL_ADAMW || c->info.hyper.momentum != 0.0f;
     bool need_v = ty == VKDL_ADAM || ty == VKDL_ADAMW || ty == VKDL_RMSPROP;
     for (int b = 0; b < 2; b++) {
-        vkdl_context *ctx = ctx_of(b);
+        vkdl_context *ctx = th_ctx_of(b);
         vkdl_module *m = build(ctx, M_MLP);
         vkdl_optim *o = NULL;
         vkdl_tensor *t[MLP_PARAMS] = {0}, *P[MLP_PARAMS] = {0}, *G[MLP_PARAMS] = {0}, *M[MLP_PARAMS] = {0},
@@ -509,7 +493,7 @@ static void run_by_hand(void *arg)
                 int64_t n = vkdl_tensor_numel(t[i]);
                 float *want = th_download(P[i]), *got = th_download(t[i]);
                 if (memcmp(want, got, (size_t)n * sizeof *got)) {
-                    th_fail("%s: step %lld, parameter %d differs from vkdl_optim_step by hand", BACKEND[b], (long long)k, i);
+                    th_fail("%s: step %lld, parameter %d differs from vkdl_optim_step by hand", TH_BACKEND[b], (long long)k, i);
                     ok = false;
                 }
                 free(want);
@@ -549,7 +533,7 @@ static void run_zero_grad(void *arg)
 {
     (void)arg;
     for (int b = 0; b < 2; b++) {
-        vkdl_module *m = build(ctx_of(b), M_MLP);
+        vkdl_module *m = build(th_ctx_of(b), M_MLP);
         vkdl_optim *o = NULL;
         vkdl_optim_create_info oi = {.hyper = {.type = VKDL_SGD, .lr = 0.1f}};
         if (!m || !TH_OK(vkdl_module_init(m, 8)) || !TH_OK(vkdl_optim_create(m, &oi, &o)) || !fwd_bwd(m, M_MLP, 0)) {
@@ -566,7 +550,7 @@ static void run_zero_grad(void *arg)
             for (int64_t i = 0; i < n; i++)
                 twice[i] = 2 * g1[i];
             if (memcmp(twice, g2, (size_t)n * sizeof *g2))
-                th_fail("%s: a second backward did not double the gradients", BACKEND[b]);
+                th_fail("%s: a second backward did not double the gradients", TH_BACKEND[b]);
             free(twice);
         }
         if (TH_OK(vkdl_optim_zero_grad(o))) {
@@ -574,14 +558,14 @@ static void run_zero_grad(void *arg)
             g2 = grads_of(m, &n2);
             for (int64_t i = 0; i < n2; i++)
                 if (g2[i] != 0.0f) {
-                    th_fail("%s: gradient %lld is %g after zero_grad", BACKEND[b], (long long)i, g2[i]);
+                    th_fail("%s: gradient %lld is %g after zero_grad", TH_BACKEND[b], (long long)i, g2[i]);
                     break;
                 }
         }
         if (fwd_bwd(m, M_MLP, 0)) {
             g3 = grads_of(m, &n3);
             if (memcmp(g1, g3, (size_t)n * sizeof *g3))
-                th_fail("%s: the gradient after zero_grad differs from the first one", BACKEND[b]);
+                th_fail("%s: the gradient after zero_grad differs from the first one", TH_BACKEND[b]);
         }
         free(g1), free(g2), free(g3);
         vkdl_optim_destroy(o);
@@ -651,7 +635,7 @@ static void run_clipping(void *arg)
     const float caps[2] = {0.01f, 100.0f};
     for (int b = 0; b < 2; b++)
         for (int c = 0; c < 2; c++) {
-            vkdl_module *m = build(ctx_of(b), M_MLP);
+            vkdl_module *m = build(th_ctx_of(b), M_MLP);
             vkdl_optim *o = NULL;
             vkdl_optim_create_info oi = {.hyper = {.type = VKDL_SGD, .lr = 1.0f}, .max_grad_norm = caps[c]};
             if (!m || !TH_OK(vkdl_module_init(m, 12)) || !TH_OK(vkdl_optim_create(m, &oi, &o)) || !fwd_bwd(m, M_MLP, 3)) {
@@ -678,7 +662,7 @@ static void run_clipping(void *arg)
                 /* p - s g rounds to f32 once: |error| <= ulp(|p|) ~ 6e-8 per element. */
                 if (!(fabs(dnorm - want) <= 1e-3 * want) || !(worst <= 1e-6))
                     th_fail("%s: gradient norm %.6g, max %g: update norm %.6g (want %.6g), worst element error %.3g",
-                            BACKEND[b], norm, caps[c], dnorm, want, worst);
+                            TH_BACKEND[b], norm, caps[c], dnorm, want, worst);
                 TH_TRUE(c == 1 || norm > 10 * caps[c]);
             }
             free(g), free(p0), free(p1);
@@ -693,7 +677,7 @@ static void run_frozen(void *arg)
 {
     (void)arg;
     for (int b = 0; b < 2; b++) {
-        vkdl_module *m = build(ctx_of(b), M_MLP);
+        vkdl_module *m = build(th_ctx_of(b), M_MLP);
         vkdl_tensor *w0 = NULL, *w2 = NULL;
         vkdl_optim *o = NULL;
         vkdl_optim_create_info oi = {.hyper = {.type = VKDL_ADAMW, .lr = 0.1f, .weight_decay = 0.5f, .beta1 = 0.9f,
@@ -713,9 +697,9 @@ static void run_frozen(void *arg)
         }
         float *b0 = th_download(w0), *b2 = th_download(w2);
         if (memcmp(a0, b0, sizeof(float) * 16 * 8))
-            th_fail("%s: the frozen weight changed", BACKEND[b]);
+            th_fail("%s: the frozen weight changed", TH_BACKEND[b]);
         if (!memcmp(a2, b2, sizeof(float) * 4 * 16))
-            th_fail("%s: the trainable weight did not change", BACKEND[b]);
+            th_fail("%s: the trainable weight did not change", TH_BACKEND[b]);
         free(a0), free(a2), free(b0), free(b2);
         vkdl_optim_destroy(o);
         vkdl_module_destroy(m);
@@ -724,7 +708,7 @@ static void run_frozen(void *arg)
 
 static void run_optim_bad(void *arg)
 {
-    vkdl_context *ctx = ctx_of(*(const int *)arg);
+    vkdl_context *ctx = th_ctx_of(*(const int *)arg);
     const vkdl_status INV = VKDL_ERROR_INVALID_ARGUMENT;
     vkdl_module *m = build(ctx, M_MLP), *relu = NULL, *seq = NULL, *k[2] = {0};
     vkdl_optim *o = (vkdl_optim *)&o;
@@ -786,7 +770,7 @@ static long file_size(const char *path)
 
 static void run_checkpoint_bad(void *arg)
 {
-    vkdl_context *ctx = ctx_of(*(const int *)arg), *other = ctx == th_cpu ? th_gpu : th_cpu;
+    vkdl_context *ctx = th_ctx_of(*(const int *)arg), *other = ctx == th_cpu ? th_gpu : th_cpu;
     const char *path = tmp_path("bad"), *missing = tmp_path("missing");
     vkdl_module *m = NULL, *wide = NULL, *seq = NULL, *one = NULL, *om = NULL;
     vkdl_optim *o = NULL, *oo = NULL;
@@ -842,7 +826,7 @@ static void run_checkpoint_bad(void *arg)
  * of beta1 = 0 (m is the gradient itself) and beta2 = 0 (v its square), computed here in double. */
 static void run_beta_zero(void *arg)
 {
-    vkdl_context *ctx = ctx_of(*(const int *)arg);
+    vkdl_context *ctx = th_ctx_of(*(const int *)arg);
     enum { N = 7, STEPS = 3 };
     int64_t n = N;
     vkdl_tensor *p, *g, *m, *v;

@@ -971,12 +971,8 @@ static void run_real_text(void *arg)
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/vkdl-data-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
+    if (!th_tmpdir_make(dir, sizeof dir, "vkdl-data"))
         return 1;
-    }
     /* Cases that touch no tensor run once; the others on both backends. */
     static const struct {
         const char *name;
@@ -1007,15 +1003,6 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, CASES[i].host_only ? "%s" : "%s/%s", CASES[i].name, B[b].name);
             th_run(name, CASES[i].fn, (void *)B[b].ctx);
         }
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.') {
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d)
-        closedir(d);
-    rmdir(dir);
+    th_tmpdir_remove(dir);
     return th_finish();
 }

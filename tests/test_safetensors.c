@@ -327,15 +327,25 @@ static vkdl_status load_sample(vkdl_context *ctx, const char *path)
     return s;
 }
 
+enum { PATH_LEN = 128 };
+
+/* For the damaged-file cases: writes the sample file on ctx into path and returns its bytes (*buf, *n), and
+ * names the file the damaged copies go to (copy_name in the test's directory) in copy_path. */
+static bool damage_setup(vkdl_context *ctx, char *path, char *copy_path, const char *copy_name, uint8_t **buf,
+                         size_t *n)
+{
+    path_in_dir(path, PATH_LEN, "sample.safetensors");
+    path_in_dir(copy_path, PATH_LEN, copy_name);
+    return make_sample(ctx, path, buf, n);
+}
+
 static void run_truncate(void *arg)
 {
     vkdl_context *ctx = *(vkdl_context **)arg;
-    char path[128], cut_path[128];
-    path_in_dir(path, sizeof path, "sample.safetensors");
-    path_in_dir(cut_path, sizeof cut_path, "cut.safetensors");
+    char path[PATH_LEN], cut_path[PATH_LEN];
     uint8_t *buf;
     size_t n;
-    if (!make_sample(ctx, path, &buf, &n))
+    if (!damage_setup(ctx, path, cut_path, "cut.safetensors", &buf, &n))
         return;
     TH_OK(load_sample(ctx, path));
     for (size_t cut = 0; cut < n; cut++) {
@@ -352,12 +362,10 @@ static void run_truncate(void *arg)
 static void run_flip(void *arg)
 {
     vkdl_context *ctx = *(vkdl_context **)arg;
-    char path[128], bad_path[128];
-    path_in_dir(path, sizeof path, "sample.safetensors");
-    path_in_dir(bad_path, sizeof bad_path, "flip.safetensors");
+    char path[PATH_LEN], bad_path[PATH_LEN];
     uint8_t *buf;
     size_t n;
-    if (!make_sample(ctx, path, &buf, &n))
+    if (!damage_setup(ctx, path, bad_path, "flip.safetensors", &buf, &n))
         return;
     size_t hl = buf[0] | (size_t)buf[1] << 8;
     for (size_t i = 0; i < 8 + hl; i++)
@@ -503,12 +511,8 @@ static void run_crafted(void *arg)
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/vkdl-st-XXXXXX", tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        fprintf(stderr, "mkdtemp %s: %s\n", dir, strerror(errno));
+    if (!th_tmpdir_make(dir, sizeof dir, "vkdl-st"))
         return 1;
-    }
     static const struct {
         const char *name;
         vkdl_context **ctx;
@@ -531,15 +535,6 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "%s/%s", CASES[i].name, B[b].name);
             th_run(name, CASES[i].fn, (void *)B[b].ctx);
         }
-    DIR *d = opendir(dir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.') {
-            char p[512];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d)
-        closedir(d);
-    rmdir(dir);
+    th_tmpdir_remove(dir);
     return th_finish();
 }

@@ -378,30 +378,36 @@ static void run_bad(void *arg)
     TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, v2, &rs));
     TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, v3, &r3));
 
-    TH_STATUS(vkdl_batchnorm(NULL, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, y, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
-              "batchnorm: x is NULL");
-    TH_STATUS(vkdl_batchnorm(x, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, NULL, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
-              "out is NULL");
-    TH_STATUS(vkdl_batchnorm(xi, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, y, NULL, NULL), VKDL_ERROR_DTYPE_MISMATCH,
-              "x is i32, expected f32");
-    TH_STATUS(vkdl_batchnorm(x, c4, NULL, NULL, NULL, 1, 0.1f, EPS, y, NULL, NULL), VKDL_ERROR_SHAPE_MISMATCH,
-              "gamma is 4, expected [3] (the channels of x 2x3x4x4)");
-    TH_STATUS(vkdl_batchnorm(x, NULL, NULL, c3, c4, 1, 0.1f, EPS, y, NULL, NULL), VKDL_ERROR_SHAPE_MISMATCH,
-              "running_var is 4");
-    TH_STATUS(vkdl_batchnorm(x, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, y1, NULL, NULL), VKDL_ERROR_SHAPE_MISMATCH,
-              "2x3x4x4 vs 1x3x1x1");
-    TH_STATUS(vkdl_batchnorm(x, NULL, NULL, NULL, NULL, 0, 0.1f, EPS, y, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
-              "eval mode needs running_mean and running_var");
-    TH_STATUS(vkdl_batchnorm(x1, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, y1, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
-              "more than one value per channel");
-    TH_STATUS(vkdl_batchnorm(x5, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, x5, NULL, NULL), VKDL_ERROR_SHAPE_MISMATCH,
-              "expected [N, C]");
-    TH_STATUS(vkdl_batchnorm(x, NULL, NULL, NULL, NULL, 1, 0.1f, -1.0f, y, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
-              "eps is -1");
-    TH_STATUS(vkdl_batchnorm(x, NULL, NULL, NULL, NULL, 1, NAN, EPS, y, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
-              "momentum");
-    TH_STATUS(vkdl_batchnorm(xc, NULL, NULL, NULL, NULL, 1, 0.1f, EPS, y, NULL, NULL), VKDL_ERROR_CONTEXT_MISMATCH,
-              NULL);
+    /* vkdl_batchnorm(x, gamma, NULL, running_mean, running_var, training, momentum, eps, out, NULL, NULL), each
+     * with one argument bad */
+    const struct {
+        vkdl_tensor *x, *gamma, *rm, *rv;
+        int training;
+        float momentum, eps;
+        vkdl_tensor *out;
+        vkdl_status want;
+        const char *needle;
+    } BN[] = {
+        {NULL, NULL, NULL, NULL, 1, 0.1f, EPS, y, VKDL_ERROR_INVALID_ARGUMENT, "batchnorm: x is NULL"},
+        {x, NULL, NULL, NULL, 1, 0.1f, EPS, NULL, VKDL_ERROR_INVALID_ARGUMENT, "out is NULL"},
+        {xi, NULL, NULL, NULL, 1, 0.1f, EPS, y, VKDL_ERROR_DTYPE_MISMATCH, "x is i32, expected f32"},
+        {x, c4, NULL, NULL, 1, 0.1f, EPS, y, VKDL_ERROR_SHAPE_MISMATCH,
+          "gamma is 4, expected [3] (the channels of x 2x3x4x4)"},
+        {x, NULL, c3, c4, 1, 0.1f, EPS, y, VKDL_ERROR_SHAPE_MISMATCH, "running_var is 4"},
+        {x, NULL, NULL, NULL, 1, 0.1f, EPS, y1, VKDL_ERROR_SHAPE_MISMATCH, "2x3x4x4 vs 1x3x1x1"},
+        {x, NULL, NULL, NULL, 0, 0.1f, EPS, y, VKDL_ERROR_INVALID_ARGUMENT,
+          "eval mode needs running_mean and running_var"},
+        {x1, NULL, NULL, NULL, 1, 0.1f, EPS, y1, VKDL_ERROR_INVALID_ARGUMENT, "more than one value per channel"},
+        {x5, NULL, NULL, NULL, 1, 0.1f, EPS, x5, VKDL_ERROR_SHAPE_MISMATCH, "expected [N, C]"},
+        {x, NULL, NULL, NULL, 1, 0.1f, -1.0f, y, VKDL_ERROR_INVALID_ARGUMENT, "eps is -1"},
+        {x, NULL, NULL, NULL, 1, NAN, EPS, y, VKDL_ERROR_INVALID_ARGUMENT, "momentum"},
+        {xc, NULL, NULL, NULL, 1, 0.1f, EPS, y, VKDL_ERROR_CONTEXT_MISMATCH, NULL},
+    };
+    for (size_t i = 0; i < TH_LEN(BN); i++)
+        if (!TH_STATUS(vkdl_batchnorm(BN[i].x, BN[i].gamma, NULL, BN[i].rm, BN[i].rv, BN[i].training, BN[i].momentum,
+                                      BN[i].eps, BN[i].out, NULL, NULL),
+                       BN[i].want, BN[i].needle))
+            th_fail("batchnorm bad-argument row %zu", i);
     TH_STATUS(vkdl_batchnorm_backward(y, x, NULL, NULL, c3, y, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
               "batchnorm_backward: save_mean is NULL");
     TH_STATUS(vkdl_batchnorm_backward(y, x, NULL, c3, c4, y, NULL, NULL), VKDL_ERROR_SHAPE_MISMATCH, "save_rstd is 4");

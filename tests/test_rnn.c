@@ -138,20 +138,27 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_lstm(x, h, h, wi, wh, b, b, out, h, hbad, ws), VKDL_ERROR_SHAPE_MISMATCH, "c_n is 3x4");
     TH_STATUS(vkdl_lstm(x, h, h, wi, wh, b, b, out, h, h, wsbad), VKDL_ERROR_SHAPE_MISMATCH,
               "workspace is 3x2x16, expected 3x2x20");
-    TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, ws, NULL, NULL, NULL, x, h, h, wi, wh, b, b),
-              VKDL_ERROR_INVALID_ARGUMENT, "lstm_backward: dout is NULL");
-    TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, ws, outbad, NULL, NULL, x, h, h, wi, wh, b, b),
-              VKDL_ERROR_SHAPE_MISMATCH, "dout is 3x2x5");
-    TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, ws, out, NULL, NULL, dx_bad, h, h, wi, wh, b, b),
-              VKDL_ERROR_SHAPE_MISMATCH, "dx is 4x2x5");
-    TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, ws, out, NULL, NULL, x, h, h, dwi_bad, wh, b, b),
-              VKDL_ERROR_SHAPE_MISMATCH, "dw_ih is 16x7, expected 16x5");
-    TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, ws, out, hbad, NULL, x, h, h, wi, wh, b, b),
-              VKDL_ERROR_SHAPE_MISMATCH, "dh_n is 3x4");
-    TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, ws, out, NULL, NULL, x, h, h, wi, wh, bbad, b),
-              VKDL_ERROR_SHAPE_MISMATCH, "db_ih is 12");
-    TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, wsbad, out, NULL, NULL, x, h, h, wi, wh, b, b),
-              VKDL_ERROR_SHAPE_MISMATCH, "lstm_backward: workspace");
+
+    /* vkdl_lstm_backward(x, h, h, wi, wh, out, workspace, dout, dh_n, NULL, dx, h, h, dw_ih, wh, db_ih, b), each with
+     * one argument bad */
+    const struct {
+        vkdl_tensor *ws, *dout, *dh_n, *dx, *dw_ih, *db_ih;
+        vkdl_status want;
+        const char *needle;
+    } LB[] = {
+        {ws, NULL, NULL, x, wi, b, VKDL_ERROR_INVALID_ARGUMENT, "lstm_backward: dout is NULL"},
+        {ws, outbad, NULL, x, wi, b, VKDL_ERROR_SHAPE_MISMATCH, "dout is 3x2x5"},
+        {ws, out, NULL, dx_bad, wi, b, VKDL_ERROR_SHAPE_MISMATCH, "dx is 4x2x5"},
+        {ws, out, NULL, x, dwi_bad, b, VKDL_ERROR_SHAPE_MISMATCH, "dw_ih is 16x7, expected 16x5"},
+        {ws, out, hbad, x, wi, b, VKDL_ERROR_SHAPE_MISMATCH, "dh_n is 3x4"},
+        {ws, out, NULL, x, wi, bbad, VKDL_ERROR_SHAPE_MISMATCH, "db_ih is 12"},
+        {wsbad, out, NULL, x, wi, b, VKDL_ERROR_SHAPE_MISMATCH, "lstm_backward: workspace"},
+    };
+    for (size_t i = 0; i < TH_LEN(LB); i++)
+        if (!TH_STATUS(vkdl_lstm_backward(x, h, h, wi, wh, out, LB[i].ws, LB[i].dout, LB[i].dh_n, NULL, LB[i].dx, h, h,
+                                          LB[i].dw_ih, wh, LB[i].db_ih, b),
+                       LB[i].want, LB[i].needle))
+            th_fail("lstm_backward bad-argument row %zu", i);
 
     TH_STATUS(vkdl_gru(x, h, wi, wh, NULL, NULL, out, h, ws), VKDL_ERROR_SHAPE_MISMATCH, "gru: w_ih is 16x5, expected [3 H, 5]");
     vkdl_tensor *gws = mk(ctx, VKDL_F32, 3, T, B, 4 * H);

@@ -95,6 +95,18 @@ static void check_upload_as(vkdl_context *c, vkdl_dtype td, const float *src, si
     vkdl_tensor_destroy(t);
 }
 
+/* A fresh 1-D tensor of n `dtype` elements on c gets src (host data of src_dt) and is read back twice: as
+ * got_dt into got, and as got2_dt into got2. */
+static void convert_through(vkdl_context *c, vkdl_dtype dtype, int n, const void *src, vkdl_dtype src_dt, void *got,
+                            vkdl_dtype got_dt, void *got2, vkdl_dtype got2_dt)
+{
+    vkdl_tensor *t = th_mk1(c, dtype, n);
+    TH_OK(vkdl_tensor_upload(t, src, src_dt, (size_t)n * vkdl_dtype_size(src_dt)));
+    TH_OK(vkdl_tensor_download(t, got, got_dt, (size_t)n * vkdl_dtype_size(got_dt)));
+    TH_OK(vkdl_tensor_download(t, got2, got2_dt, (size_t)n * vkdl_dtype_size(got2_dt)));
+    vkdl_tensor_destroy(t);
+}
+
 void th_check_conversions(vkdl_context *c)
 {
     /* f32 -> f16, round to nearest even; overflow to inf; subnormals; NaN; signed zero */
@@ -178,34 +190,26 @@ void th_check_conversions(vkdl_context *c)
         static const int32_t want[] = {0, 1, -1, 2, -2, 123456, -16777216, INT32_MAX, INT32_MIN, 0, 0, 0};
         static const float want_f[] = {0, 1, -1, 2, -2, 123456, -16777216, 2147483648.0f, -2147483648.0f, 0, 0, 0};
         enum { N = sizeof src / 4 };
-        vkdl_tensor *t = th_mk1(c, VKDL_I32, N);
         int32_t got[N];
         float gotf[N];
-        TH_OK(vkdl_tensor_upload(t, src, VKDL_F32, sizeof src));
-        TH_OK(vkdl_tensor_download(t, got, VKDL_I32, sizeof got));
-        TH_OK(vkdl_tensor_download(t, gotf, VKDL_F32, sizeof gotf));
+        convert_through(c, VKDL_I32, N, src, VKDL_F32, got, VKDL_I32, gotf, VKDL_F32);
         for (int i = 0; i < N; i++)
             if (got[i] != want[i] || !same_float(gotf[i], want_f[i]))
                 th_fail("%s f32->i32: %.9g -> %d / %.9g, want %d", vkdl_context_device_name(c), src[i], got[i],
                         gotf[i], want[i]);
-        vkdl_tensor_destroy(t);
     }
     /* f32 -> u8 rounds toward zero and clamps to [0, 255]; NaN is 0 */
     {
         static const float src[] = {0, 1, 255, 128, 3.7f, -5, 300, NAN, 254.99f, INFINITY, -INFINITY};
         static const uint8_t want[] = {0, 1, 255, 128, 3, 0, 255, 0, 254, 255, 0};
         enum { N = sizeof src / 4 };
-        vkdl_tensor *t = th_mk1(c, VKDL_U8, N);
         uint8_t got[N];
         float gotf[N];
-        TH_OK(vkdl_tensor_upload(t, src, VKDL_F32, sizeof src));
-        TH_OK(vkdl_tensor_download(t, got, VKDL_U8, sizeof got));
-        TH_OK(vkdl_tensor_download(t, gotf, VKDL_F32, sizeof gotf));
+        convert_through(c, VKDL_U8, N, src, VKDL_F32, got, VKDL_U8, gotf, VKDL_F32);
         for (int i = 0; i < N; i++)
             if (got[i] != want[i] || gotf[i] != (float)want[i])
                 th_fail("%s f32->u8: %.9g -> %u / %.9g, want %u", vkdl_context_device_name(c), src[i], got[i],
                         gotf[i], want[i]);
-        vkdl_tensor_destroy(t);
     }
     /* i32 / u8 / f16 / bf16 host data into f32 tensors */
     {
@@ -213,30 +217,22 @@ void th_check_conversions(vkdl_context *c)
         static const float want[] = {0, -1, 123456, 16777216, -2147483648.0f, 2147483648.0f};
         static const int32_t want_i[] = {0, -1, 123456, 16777216, INT32_MIN, INT32_MAX};
         enum { N = sizeof src / 4 };
-        vkdl_tensor *t = th_mk1(c, VKDL_F32, N);
         float got[N];
         int32_t goti[N];
-        TH_OK(vkdl_tensor_upload(t, src, VKDL_I32, sizeof src));
-        TH_OK(vkdl_tensor_download(t, got, VKDL_F32, sizeof got));
-        TH_OK(vkdl_tensor_download(t, goti, VKDL_I32, sizeof goti));
+        convert_through(c, VKDL_F32, N, src, VKDL_I32, got, VKDL_F32, goti, VKDL_I32);
         for (int i = 0; i < N; i++)
             if (got[i] != want[i] || goti[i] != want_i[i])
                 th_fail("%s i32->f32: %d -> %.9g / %d", vkdl_context_device_name(c), src[i], got[i], goti[i]);
-        vkdl_tensor_destroy(t);
     }
     {
         static const uint8_t src[] = {0, 7, 128, 255, 1};
         enum { N = sizeof src };
-        vkdl_tensor *t = th_mk1(c, VKDL_F32, N);
         float got[N];
         uint8_t gotu[N];
-        TH_OK(vkdl_tensor_upload(t, src, VKDL_U8, sizeof src));
-        TH_OK(vkdl_tensor_download(t, got, VKDL_F32, sizeof got));
-        TH_OK(vkdl_tensor_download(t, gotu, VKDL_U8, sizeof gotu));
+        convert_through(c, VKDL_F32, N, src, VKDL_U8, got, VKDL_F32, gotu, VKDL_U8);
         for (int i = 0; i < N; i++)
             if (got[i] != src[i] || gotu[i] != src[i])
                 th_fail("%s u8->f32: %u -> %.9g / %u", vkdl_context_device_name(c), src[i], got[i], gotu[i]);
-        vkdl_tensor_destroy(t);
     }
     {
         static const uint16_t h[] = {0x3c00, 0x7bff, 0x0001, 0xfc00, 0x8000};

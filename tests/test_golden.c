@@ -249,42 +249,58 @@ static void run_conv(void)
     }
 }
 
+/* A norm's outputs and input gradients, named as in its fixture. */
+typedef struct norm_out {
+    vkdl_tensor *out, *save_mean, *save_rstd, *dx, *dgamma, *dbeta;
+} norm_out;
+
+static norm_out norm_outputs(void)
+{
+    norm_out o;
+    o.out = output_like("out");
+    o.save_mean = output_like("save_mean");
+    o.save_rstd = output_like("save_rstd");
+    o.dx = output_like("dx");
+    o.dgamma = output_like("dgamma");
+    o.dbeta = output_like("dbeta");
+    return o;
+}
+
+/* After the forward's own outputs are checked: the statistics it saved, then the gradients of the backward
+ * (whose status is s) computed from them. */
+static void check_saved_and_grads(const norm_out *o, vkdl_status s)
+{
+    check("save_mean", o->save_mean, TOL_FWD);
+    check("save_rstd", o->save_rstd, TOL_FWD);
+    if (!TH_OK(s))
+        return;
+    check("dx", o->dx, TOL_FWD);
+    check("dgamma", o->dgamma, TOL_FWD);
+    check("dbeta", o->dbeta, TOL_FWD);
+}
+
 static void run_batchnorm(void)
 {
     vkdl_tensor *x = input("x"), *gamma = input("gamma"), *beta = input("beta"), *dy = input("dy");
     vkdl_tensor *running_mean = input("running_mean"), *running_var = input("running_var");
-    vkdl_tensor *out = output_like("out"), *save_mean = output_like("save_mean"), *save_rstd = output_like("save_rstd");
-    vkdl_tensor *dx = output_like("dx"), *dgamma = output_like("dgamma"), *dbeta = output_like("dbeta");
+    norm_out o = norm_outputs();
     if (!TH_OK(vkdl_batchnorm(x, gamma, beta, running_mean, running_var, 1, scalar_f("momentum"), scalar_f("eps"),
-                              out, save_mean, save_rstd)))
+                              o.out, o.save_mean, o.save_rstd)))
         return;
-    check("out", out, TOL_FWD);
+    check("out", o.out, TOL_FWD);
     check("running_mean_after", running_mean, TOL_FWD);
     check("running_var_after", running_var, TOL_FWD);
-    check("save_mean", save_mean, TOL_FWD);
-    check("save_rstd", save_rstd, TOL_FWD);
-    if (!TH_OK(vkdl_batchnorm_backward(dy, x, gamma, save_mean, save_rstd, dx, dgamma, dbeta)))
-        return;
-    check("dx", dx, TOL_FWD);
-    check("dgamma", dgamma, TOL_FWD);
-    check("dbeta", dbeta, TOL_FWD);
+    check_saved_and_grads(&o, vkdl_batchnorm_backward(dy, x, gamma, o.save_mean, o.save_rstd, o.dx, o.dgamma, o.dbeta));
 }
 
 static void run_layernorm(void)
 {
     vkdl_tensor *x = input("x"), *gamma = input("gamma"), *beta = input("beta"), *dy = input("dy");
-    vkdl_tensor *out = output_like("out"), *save_mean = output_like("save_mean"), *save_rstd = output_like("save_rstd");
-    vkdl_tensor *dx = output_like("dx"), *dgamma = output_like("dgamma"), *dbeta = output_like("dbeta");
-    if (!TH_OK(vkdl_layernorm(x, gamma, beta, scalar_f("eps"), out, save_mean, save_rstd)))
+    norm_out o = norm_outputs();
+    if (!TH_OK(vkdl_layernorm(x, gamma, beta, scalar_f("eps"), o.out, o.save_mean, o.save_rstd)))
         return;
-    check("out", out, TOL_FWD);
-    check("save_mean", save_mean, TOL_FWD);
-    check("save_rstd", save_rstd, TOL_FWD);
-    if (!TH_OK(vkdl_layernorm_backward(dy, x, gamma, save_mean, save_rstd, dx, dgamma, dbeta)))
-        return;
-    check("dx", dx, TOL_FWD);
-    check("dgamma", dgamma, TOL_FWD);
-    check("dbeta", dbeta, TOL_FWD);
+    check("out", o.out, TOL_FWD);
+    check_saved_and_grads(&o, vkdl_layernorm_backward(dy, x, gamma, o.save_mean, o.save_rstd, o.dx, o.dgamma, o.dbeta));
 }
 
 static void run_cross_entropy(void)

@@ -1405,46 +1405,47 @@ static void run_bad(void *arg)
     m = NULL;
 
     const int64_t x4[4] = {2, 2, 5, 5}, x3[3] = {2, 3, 7}, x2[2] = {3, 4};
-    if (TH_OK(vkdl_conv2d_create(ctx, 3, 4, 3, &ci, 1, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "conv2d");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_conv2d_create(ctx, 2, 4, 7, &ci, 1, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "conv2d");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_conv2d_create(ctx, 2, 4, 3, &ci, 1, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "conv2d");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_conv_transpose2d_create(ctx, 3, 4, 3, &ci, 1, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "conv_transpose2d");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_batchnorm2d_create(ctx, 3, 0.1f, 1e-5f, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "batchnorm");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_layernorm_create(ctx, 5, 1e-5f, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "layernorm");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_embedding_create(ctx, 5, 3, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 2, x2, VKDL_ERROR_DTYPE_MISMATCH, "embedding");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_attention_create(ctx, 8, 2, 1, &m))) {
-        expect_bad_forward(m, ctx, VKDL_F32, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "attention");
-        expect_bad_forward(m, ctx, VKDL_F32, 2, x2, VKDL_ERROR_SHAPE_MISMATCH, "attention");
-    }
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_transformer_block_create(ctx, 8, 2, 16, 1, 0.0f, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "transformer_block");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_lstm_create(ctx, 3, 4, &m))) {
-        expect_bad_forward(m, ctx, VKDL_F32, 2, x2, VKDL_ERROR_SHAPE_MISMATCH, "lstm");
-        expect_bad_forward(m, ctx, VKDL_F32, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "lstm");
-    }
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_gru_create(ctx, 3, 4, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "gru");
-    vkdl_module_destroy(m);
-    if (TH_OK(vkdl_maxpool2d_create(ctx, &pool, &m)))
-        expect_bad_forward(m, ctx, VKDL_F32, 2, x2, VKDL_ERROR_SHAPE_MISMATCH, "maxpool2d");
-    vkdl_module_destroy(m);
+    /* Each layer and an input it must refuse (a layer whose create failed is left NULL and skipped). */
+    enum { CONV, CONV_K7, CONV_2IN, CONVT, BN, LN, EMB, ATTN, BLOCK, LSTM, GRU, POOL, N_LAYERS };
+    vkdl_module *layer[N_LAYERS] = {NULL};
+    TH_OK(vkdl_conv2d_create(ctx, 3, 4, 3, &ci, 1, &layer[CONV]));
+    TH_OK(vkdl_conv2d_create(ctx, 2, 4, 7, &ci, 1, &layer[CONV_K7]));
+    TH_OK(vkdl_conv2d_create(ctx, 2, 4, 3, &ci, 1, &layer[CONV_2IN]));
+    TH_OK(vkdl_conv_transpose2d_create(ctx, 3, 4, 3, &ci, 1, &layer[CONVT]));
+    TH_OK(vkdl_batchnorm2d_create(ctx, 3, 0.1f, 1e-5f, &layer[BN]));
+    TH_OK(vkdl_layernorm_create(ctx, 5, 1e-5f, &layer[LN]));
+    TH_OK(vkdl_embedding_create(ctx, 5, 3, &layer[EMB]));
+    TH_OK(vkdl_attention_create(ctx, 8, 2, 1, &layer[ATTN]));
+    TH_OK(vkdl_transformer_block_create(ctx, 8, 2, 16, 1, 0.0f, &layer[BLOCK]));
+    TH_OK(vkdl_lstm_create(ctx, 3, 4, &layer[LSTM]));
+    TH_OK(vkdl_gru_create(ctx, 3, 4, &layer[GRU]));
+    TH_OK(vkdl_maxpool2d_create(ctx, &pool, &layer[POOL]));
+    const struct {
+        int layer, nd;
+        const int64_t *shape;
+        vkdl_status want;
+        const char *name;
+    } REFUSE[] = {
+        {CONV, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "conv2d"},
+        {CONV_K7, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "conv2d"},
+        {CONV_2IN, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "conv2d"},
+        {CONVT, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "conv_transpose2d"},
+        {BN, 4, x4, VKDL_ERROR_SHAPE_MISMATCH, "batchnorm"},
+        {LN, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "layernorm"},
+        {EMB, 2, x2, VKDL_ERROR_DTYPE_MISMATCH, "embedding"},
+        {ATTN, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "attention"},
+        {ATTN, 2, x2, VKDL_ERROR_SHAPE_MISMATCH, "attention"},
+        {BLOCK, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "transformer_block"},
+        {LSTM, 2, x2, VKDL_ERROR_SHAPE_MISMATCH, "lstm"},
+        {LSTM, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "lstm"},
+        {GRU, 3, x3, VKDL_ERROR_SHAPE_MISMATCH, "gru"},
+        {POOL, 2, x2, VKDL_ERROR_SHAPE_MISMATCH, "maxpool2d"},
+    };
+    for (size_t i = 0; i < TH_LEN(REFUSE); i++)
+        expect_bad_forward(layer[REFUSE[i].layer], ctx, VKDL_F32, REFUSE[i].nd, REFUSE[i].shape, REFUSE[i].want,
+                           REFUSE[i].name);
+    for (int i = 0; i < N_LAYERS; i++)
+        vkdl_module_destroy(layer[i]);
     /* Inside a container the failing layer still names itself. */
     k[0] = k[1] = NULL;
     if (TH_OK(vkdl_linear_create(ctx, 4, 7, 1, &k[0])) && TH_OK(vkdl_layernorm_create(ctx, 6, 1e-5f, &k[1])) &&

@@ -457,6 +457,16 @@ void th_run(const char *name, th_case_fn fn, void *arg)
     fflush(stdout);
 }
 
+void th_run_both(const char *name, th_case_fn fn)
+{
+    vkdl_context **ctx[2] = {&th_cpu, &th_gpu};
+    char full[128];
+    for (int b = 0; b < 2; b++) {
+        snprintf(full, sizeof full, "%s/%s", name, TH_BACKEND[b]);
+        th_run(full, fn, (void *)ctx[b]);
+    }
+}
+
 void th_init(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);

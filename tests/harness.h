@@ -79,6 +79,8 @@ void th_variant_end(void);
  * validation counter and device sync; print "ok"/"FAIL" with the name. */
 typedef void (*th_case_fn)(void *arg);
 void th_run(const char *name, th_case_fn fn, void *arg);
+/* th_run as "name/cpu" and as "name/gpu", arg pointing at th_cpu and then at th_gpu (a vkdl_context **). */
+void th_run_both(const char *name, th_case_fn fn);
 /* Inside a case: fail it with a message (printf-style); the case goes on. */
 void th_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Skip the current case (a feature the device lacks), with the reason. */

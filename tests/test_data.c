@@ -993,16 +993,11 @@ int main(int argc, char **argv)
                  {"real/fashion_mnist", run_real_fashion, false},
                  {"real/sklearn", run_real_sklearn, false},
                  {"real/kjv", run_real_text, false}};
-    static const struct {
-        const char *name;
-        vkdl_context **ctx;
-    } B[] = {{"cpu", &th_cpu}, {"gpu", &th_gpu}};
-    char name[64];
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
-        for (int b = 0; b < (CASES[i].host_only ? 1 : 2); b++) {
-            snprintf(name, sizeof name, CASES[i].host_only ? "%s" : "%s/%s", CASES[i].name, B[b].name);
-            th_run(name, CASES[i].fn, (void *)B[b].ctx);
-        }
+        if (CASES[i].host_only)
+            th_run(CASES[i].name, CASES[i].fn, (void *)&th_cpu);
+        else
+            th_run_both(CASES[i].name, CASES[i].fn);
     th_tmpdir_remove(dir);
     return th_finish();
 }

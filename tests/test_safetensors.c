@@ -513,15 +513,12 @@ int main(int argc, char **argv)
     th_init(argc, argv);
     if (!th_tmpdir_make(dir, sizeof dir, "vkdl-st"))
         return 1;
-    static const struct {
-        const char *name;
-        vkdl_context **ctx;
-    } B[] = {{"cpu", &th_cpu}, {"gpu", &th_gpu}};
+    vkdl_context **ctx[2] = {&th_cpu, &th_gpu};
     char name[64];
     for (int s = 0; s < 2; s++)
         for (int l = 0; l < 2; l++) {
-            rt_case c = {B[s].ctx, B[l].ctx};
-            snprintf(name, sizeof name, "roundtrip/%s-to-%s", B[s].name, B[l].name);
+            rt_case c = {ctx[s], ctx[l]};
+            snprintf(name, sizeof name, "roundtrip/%s-to-%s", TH_BACKEND[s], TH_BACKEND[l]);
             th_run(name, run_roundtrip, &c);
         }
     static const struct {
@@ -531,10 +528,7 @@ int main(int argc, char **argv)
                  {"truncate", run_truncate}, {"flip", run_flip},           {"header_length", run_header_length},
                  {"crafted", run_crafted}};
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++)
-        for (int b = 0; b < 2; b++) {
-            snprintf(name, sizeof name, "%s/%s", CASES[i].name, B[b].name);
-            th_run(name, CASES[i].fn, (void *)B[b].ctx);
-        }
+        th_run_both(CASES[i].name, CASES[i].fn);
     th_tmpdir_remove(dir);
     return th_finish();
 }

@@ -759,94 +759,94 @@ static size_t grad_bytes(const model *m)
     return (size_t)(vkdl_tensor_numel(m->w) + vkdl_tensor_numel(m->b)) * sizeof(float);
 }
 
+/* A check of one backend, for a case that runs it on the CPU backend and then on the device. */
+typedef void (*on_ctx_fn)(vkdl_context *ctx);
+
+static void run_on_both(void *arg)
+{
+    on_ctx_fn fn = *(const on_ctx_fn *)arg;
+    fn(th_cpu);
+    fn(th_gpu);
+}
+
 /* vkdl_backward leaves the graph's tensors readable: a graph free retires them into the pool and two
  * more release its storage (drain). vkdl_graph_free frees a forward-only graph. With grad mode off
  * nothing is recorded. */
-static void run_lifetime(void *arg)
+static void run_lifetime(vkdl_context *ctx)
 {
-    (void)arg;
-    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
-    for (int k = 0; k < 2; k++) {
-        vkdl_context *ctx = ctxs[k];
-        const char *dev = vkdl_context_device_name(ctx);
-        model m = {0};
+    const char *dev = vkdl_context_device_name(ctx);
+    model m = {0};
+    drain(ctx);
+    if (!model_create(ctx, &m)) {
+        model_destroy(&m);
+        return;
+    }
+    size_t base = mem_now(ctx);
+    vkdl_tensor *loss;
+    if (TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) && TH_OK(vkdl_backward(loss))) {
         drain(ctx);
-        if (!model_create(ctx, &m)) {
-            model_destroy(&m);
-            continue;
-        }
-        size_t base = mem_now(ctx);
-        vkdl_tensor *loss;
-        if (TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) && TH_OK(vkdl_backward(loss))) {
-            drain(ctx);
-            if (mem_now(ctx) != base + grad_bytes(&m))
-                th_fail("%s: after backward and three graph frees %zu bytes in use, expected %zu", dev, mem_now(ctx),
-                        base + grad_bytes(&m));
-        }
-        base = mem_now(ctx);
-        if (TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss))) {
-            if (mem_now(ctx) == base)
-                th_fail("%s: the forward allocated nothing", dev);
-            drain(ctx);
-            if (mem_now(ctx) != base)
-                th_fail("%s: vkdl_graph_free left %zu bytes of a forward-only graph", dev, mem_now(ctx) - base);
-        }
-        /* Grad mode off: nothing recorded, so backward has nothing to start from. */
-        TH_TRUE(vkdl_grad_enabled(ctx, 0) == 1);
-        if (TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)))
-            TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "does not depend");
-        TH_TRUE(vkdl_grad_enabled(ctx, 1) == 0);
-        TH_TRUE(vkdl_grad_enabled(ctx, 1) == 1);
+        if (mem_now(ctx) != base + grad_bytes(&m))
+            th_fail("%s: after backward and three graph frees %zu bytes in use, expected %zu", dev, mem_now(ctx),
+                    base + grad_bytes(&m));
+    }
+    base = mem_now(ctx);
+    if (TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss))) {
+        if (mem_now(ctx) == base)
+            th_fail("%s: the forward allocated nothing", dev);
         drain(ctx);
         if (mem_now(ctx) != base)
-            th_fail("%s: a failed backward left %zu bytes", dev, mem_now(ctx) - base);
-        model_destroy(&m);
+            th_fail("%s: vkdl_graph_free left %zu bytes of a forward-only graph", dev, mem_now(ctx) - base);
     }
+    /* Grad mode off: nothing recorded, so backward has nothing to start from. */
+    TH_TRUE(vkdl_grad_enabled(ctx, 0) == 1);
+    if (TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)))
+        TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "does not depend");
+    TH_TRUE(vkdl_grad_enabled(ctx, 1) == 0);
+    TH_TRUE(vkdl_grad_enabled(ctx, 1) == 1);
+    drain(ctx);
+    if (mem_now(ctx) != base)
+        th_fail("%s: a failed backward left %zu bytes", dev, mem_now(ctx) - base);
+    model_destroy(&m);
 }
 
 /* The same training step repeated: after the first steps every graph allocation is a pool hit, so
  * current and peak memory stay put. */
-static void run_training_memory(void *arg)
+static void run_training_memory(vkdl_context *ctx)
 {
-    (void)arg;
-    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
-    for (int k = 0; k < 2; k++) {
-        vkdl_context *ctx = ctxs[k];
-        const char *dev = vkdl_context_device_name(ctx);
-        model m = {0};
-        if (!model_create(ctx, &m)) {
-            model_destroy(&m);
-            continue;
-        }
-        TH_TRUE(vkdl_tensor_grad(m.w) == NULL);
-        vkdl_optim_info sgd = {.type = VKDL_SGD, .lr = 0.2f};
-        size_t cur10 = 0, peak10 = 0;
-        float first = 0, last = 0;
-        bool ok = true;
-        for (int step = 1; ok && step <= 210; step++) {
-            vkdl_tensor *loss;
-            ok = TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss));
-            if (ok && (step == 1 || step == 210))
-                ok = TH_OK(vkdl_tensor_download(loss, step == 1 ? &first : &last, VKDL_F32, sizeof(float)));
-            ok = ok && TH_OK(vkdl_backward(loss));
-            ok = ok && TH_OK(vkdl_optim_step(&sgd, m.w, vkdl_tensor_grad(m.w), NULL, NULL));
-            ok = ok && TH_OK(vkdl_optim_step(&sgd, m.b, vkdl_tensor_grad(m.b), NULL, NULL));
-            ok = ok && TH_OK(vkdl_tensor_fill(vkdl_tensor_grad(m.w), 0.0)) &&
-                 TH_OK(vkdl_tensor_fill(vkdl_tensor_grad(m.b), 0.0));
-            if (step == 10)
-                vkdl_context_memory(ctx, &cur10, &peak10);
-        }
-        if (!ok)
-            vkdl_graph_free(ctx);
-        size_t cur, peak;
-        vkdl_context_memory(ctx, &cur, &peak);
-        if (ok && (cur != cur10 || peak != peak10))
-            th_fail("%s: memory at step 10 current %zu peak %zu, at step 210 current %zu peak %zu", dev, cur10, peak10,
-                    cur, peak);
-        if (ok && !(last < 0.9f * first))
-            th_fail("%s: training did not reduce the loss (%g -> %g)", dev, first, last);
+    const char *dev = vkdl_context_device_name(ctx);
+    model m = {0};
+    if (!model_create(ctx, &m)) {
         model_destroy(&m);
+        return;
     }
+    TH_TRUE(vkdl_tensor_grad(m.w) == NULL);
+    vkdl_optim_info sgd = {.type = VKDL_SGD, .lr = 0.2f};
+    size_t cur10 = 0, peak10 = 0;
+    float first = 0, last = 0;
+    bool ok = true;
+    for (int step = 1; ok && step <= 210; step++) {
+        vkdl_tensor *loss;
+        ok = TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss));
+        if (ok && (step == 1 || step == 210))
+            ok = TH_OK(vkdl_tensor_download(loss, step == 1 ? &first : &last, VKDL_F32, sizeof(float)));
+        ok = ok && TH_OK(vkdl_backward(loss));
+        ok = ok && TH_OK(vkdl_optim_step(&sgd, m.w, vkdl_tensor_grad(m.w), NULL, NULL));
+        ok = ok && TH_OK(vkdl_optim_step(&sgd, m.b, vkdl_tensor_grad(m.b), NULL, NULL));
+        ok = ok && TH_OK(vkdl_tensor_fill(vkdl_tensor_grad(m.w), 0.0)) &&
+             TH_OK(vkdl_tensor_fill(vkdl_tensor_grad(m.b), 0.0));
+        if (step == 10)
+            vkdl_context_memory(ctx, &cur10, &peak10);
+    }
+    if (!ok)
+        vkdl_graph_free(ctx);
+    size_t cur, peak;
+    vkdl_context_memory(ctx, &cur, &peak);
+    if (ok && (cur != cur10 || peak != peak10))
+        th_fail("%s: memory at step 10 current %zu peak %zu, at step 210 current %zu peak %zu", dev, cur10, peak10,
+                cur, peak);
+    if (ok && !(last < 0.9f * first))
+        th_fail("%s: training did not reduce the loss (%g -> %g)", dev, first, last);
+    model_destroy(&m);
 }
 
 /* Dropout's gradient is the mask scaled by 1 / (1 - p): r * y / x for x != 0. */
@@ -895,135 +895,122 @@ static void run_dropout_mask(void *arg)
 
 /* A leaf as the loss: backward seeds its gradient with 1, then adds 1. Attention with one tensor
  * as both k and v runs forward but refuses backward. */
-static void run_misc(void *arg)
+static void run_misc(vkdl_context *ctx)
 {
-    (void)arg;
-    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
-    for (int k = 0; k < 2; k++) {
-        vkdl_tensor *s = NULL, *q = NULL, *kv = NULL, *y, *loss;
-        int64_t sq[4] = {1, 2, 3, 4};
-        if (TH_OK(vkdl_tensor_create(ctxs[k], VKDL_F32, 0, NULL, &s)) && TH_OK(vkdl_tensor_fill(s, 3.0)) &&
-            TH_OK(vkdl_tensor_set_requires_grad(s, 1))) {
-            for (int pass = 1; pass <= 2; pass++) {
-                float g = 0;
-                if (TH_OK(vkdl_backward(s)) &&
-                    TH_OK(vkdl_tensor_download(vkdl_tensor_grad(s), &g, VKDL_F32, sizeof g)) && g != (float)pass)
-                    th_fail("%s: leaf loss gradient %g after %d passes", vkdl_context_device_name(ctxs[k]), g, pass);
-            }
+    vkdl_tensor *s = NULL, *q = NULL, *kv = NULL, *y, *loss;
+    int64_t sq[4] = {1, 2, 3, 4};
+    if (TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 0, NULL, &s)) && TH_OK(vkdl_tensor_fill(s, 3.0)) &&
+        TH_OK(vkdl_tensor_set_requires_grad(s, 1))) {
+        for (int pass = 1; pass <= 2; pass++) {
+            float g = 0;
+            if (TH_OK(vkdl_backward(s)) &&
+                TH_OK(vkdl_tensor_download(vkdl_tensor_grad(s), &g, VKDL_F32, sizeof g)) && g != (float)pass)
+                th_fail("%s: leaf loss gradient %g after %d passes", vkdl_context_device_name(ctx), g, pass);
         }
-        if (TH_OK(vkdl_tensor_create(ctxs[k], VKDL_F32, 4, sq, &q)) && TH_OK(vkdl_tensor_fill(q, 0.5)) &&
-            TH_OK(vkdl_tensor_create(ctxs[k], VKDL_F32, 4, sq, &kv)) && TH_OK(vkdl_tensor_fill(kv, 0.25)) &&
-            TH_OK(vkdl_tensor_set_requires_grad(kv, 1)) && TH_OK(vkdl_f_attention(q, kv, kv, NULL, &y)) &&
-            TH_OK(vkdl_f_mse_loss(y, q, &loss)))
-            TH_OK(vkdl_backward(loss));
-        vkdl_graph_free(ctxs[k]);
-        vkdl_tensor_destroy(s);
-        vkdl_tensor_destroy(q);
-        vkdl_tensor_destroy(kv);
     }
+    if (TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, sq, &q)) && TH_OK(vkdl_tensor_fill(q, 0.5)) &&
+        TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, sq, &kv)) && TH_OK(vkdl_tensor_fill(kv, 0.25)) &&
+        TH_OK(vkdl_tensor_set_requires_grad(kv, 1)) && TH_OK(vkdl_f_attention(q, kv, kv, NULL, &y)) &&
+        TH_OK(vkdl_f_mse_loss(y, q, &loss)))
+        TH_OK(vkdl_backward(loss));
+    vkdl_graph_free(ctx);
+    vkdl_tensor_destroy(s);
+    vkdl_tensor_destroy(q);
+    vkdl_tensor_destroy(kv);
 }
 
 /* ---------------------------------------------------------------- bad input */
 
-static void run_bad(void *arg)
+static void run_bad(vkdl_context *ctx)
 {
-    (void)arg;
-    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
-    for (int k = 0; k < 2; k++) {
-        vkdl_context *ctx = ctxs[k];
-        int64_t s3[1] = {3}, s23[2] = {2, 3}, s45[2] = {4, 5}, s3d[3] = {1, 2, 3}, sw[4] = {2, 2, 3, 3};
-        vkdl_tensor *x = NULL, *m = NULL, *w = NULL, *i32 = NULL, *c3 = NULL, *cw = NULL, *y = NULL, *loss = NULL;
-        bool ok = TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, s3, &x)) && TH_OK(vkdl_tensor_fill(x, 0.5)) &&
-                  TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, s23, &m)) && TH_OK(vkdl_tensor_fill(m, 0.5)) &&
-                  TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, s45, &w)) && TH_OK(vkdl_tensor_fill(w, 0.5)) &&
-                  TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 1, s3, &i32)) && TH_OK(vkdl_tensor_fill(i32, 1)) &&
-                  TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 3, s3d, &c3)) && TH_OK(vkdl_tensor_fill(c3, 0.5)) &&
-                  TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, sw, &cw)) && TH_OK(vkdl_tensor_fill(cw, 0.5)) &&
-                  TH_OK(vkdl_tensor_set_requires_grad(x, 1)) && TH_OK(vkdl_tensor_set_requires_grad(m, 1));
-        if (ok) {
-            TH_STATUS(vkdl_tensor_set_requires_grad(i32, 1), VKDL_ERROR_DTYPE_MISMATCH, "only f32");
-            TH_STATUS(vkdl_tensor_set_requires_grad(NULL, 1), VKDL_ERROR_INVALID_ARGUMENT, "t is NULL");
-            TH_TRUE(!vkdl_tensor_requires_grad(i32) && vkdl_tensor_requires_grad(x) && !vkdl_tensor_requires_grad(NULL));
-            TH_TRUE(vkdl_tensor_grad(NULL) == NULL && vkdl_tensor_grad(x) == NULL);
-            /* a non-scalar loss */
-            if (TH_OK(vkdl_f_unary(VKDL_TANH, x, &y)))
-                TH_STATUS(vkdl_backward(y), VKDL_ERROR_SHAPE_MISMATCH, "one element, not 3");
-            TH_STATUS(vkdl_backward(NULL), VKDL_ERROR_INVALID_ARGUMENT, "loss is NULL");
-            /* a loss that depends on no leaf */
-            TH_OK(vkdl_tensor_set_requires_grad(x, 0));
-            if (TH_OK(vkdl_f_reduce(VKDL_SUM, x, 0, 0, &loss)))
-                TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "does not depend");
-            TH_OK(vkdl_tensor_set_requires_grad(x, 1));
-            TH_STATUS(vkdl_f_linear(m, w, NULL, &y), VKDL_ERROR_SHAPE_MISMATCH, "does not end in w's 5 inputs");
-            TH_STATUS(vkdl_f_linear(i32, w, NULL, &y), VKDL_ERROR_DTYPE_MISMATCH, "f_linear: x is i32");
-            TH_STATUS(vkdl_f_conv2d(c3, cw, NULL, NULL, &y), VKDL_ERROR_SHAPE_MISMATCH, "x must have 4 dims, not 1x2x3");
-            static const int dup[2] = {0, 0}, big[2] = {0, 2};
-            TH_STATUS(vkdl_f_permute(m, dup, &y), VKDL_ERROR_INVALID_ARGUMENT, "not a permutation");
-            TH_STATUS(vkdl_f_permute(m, big, &y), VKDL_ERROR_INVALID_ARGUMENT, "not a permutation");
-            TH_STATUS(vkdl_f_permute(m, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "perm is NULL");
-            TH_STATUS(vkdl_f_reduce(VKDL_ARGMAX, m, 1, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "only SUM and MEAN");
-            TH_STATUS(vkdl_f_reduce(VKDL_SUM, m, 2, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "axis 2 out of range");
-            TH_STATUS(vkdl_f_batchnorm(m, NULL, NULL, w, x, 0, 0.1f, 1e-5f, &y), VKDL_ERROR_SHAPE_MISMATCH,
-                      "running_mean must have 1 dims");
-            TH_STATUS(vkdl_f_binary(VKDL_ADD, m, w, &y), VKDL_ERROR_SHAPE_MISMATCH, "2x3 and 4x5 do not broadcast");
-            vkdl_matmul_info bias = {.alpha = 1, .bias = x};
-            TH_STATUS(vkdl_f_matmul(m, w, &bias, &y), VKDL_ERROR_INVALID_ARGUMENT, "not differentiable");
-            TH_STATUS(vkdl_f_upsample_nearest2d(cw, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "factor 0");
-            /* NULL out pointers */
-            TH_STATUS(vkdl_f_unary(VKDL_TANH, x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_unary: out is NULL");
-            TH_STATUS(vkdl_f_scale(x, 1, 0, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_scale: out is NULL");
-            TH_STATUS(vkdl_f_binary(VKDL_ADD, x, x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_binary: out is NULL");
-            TH_STATUS(vkdl_f_reduce(VKDL_SUM, x, 0, 0, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_reduce: out is NULL");
-            TH_STATUS(vkdl_f_softmax(x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_softmax: out is NULL");
-            TH_STATUS(vkdl_f_reshape(x, 1, s3, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_reshape: out is NULL");
-            TH_STATUS(vkdl_f_matmul(m, m, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_matmul: out is NULL");
-            TH_STATUS(vkdl_f_linear(m, w, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_linear: out is NULL");
-            TH_STATUS(vkdl_f_conv2d(cw, cw, NULL, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_conv2d: out is NULL");
-            TH_STATUS(vkdl_f_mse_loss(x, x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_mse_loss: out is NULL");
-            TH_STATUS(vkdl_f_lstm(c3, NULL, NULL, w, w, NULL, NULL, NULL, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
-                      "f_lstm: out is NULL");
-            /* NULL inputs */
-            TH_STATUS(vkdl_f_unary(VKDL_TANH, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "x is NULL");
-            TH_STATUS(vkdl_f_binary(VKDL_MUL, x, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "b is NULL");
-            TH_STATUS(vkdl_f_attention(NULL, x, x, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "q is NULL");
-            TH_TRUE(y == NULL); /* failed calls clear *out */
-        }
-        vkdl_graph_free(ctx);
-        vkdl_tensor_destroy(x);
-        vkdl_tensor_destroy(m);
-        vkdl_tensor_destroy(w);
-        vkdl_tensor_destroy(i32);
-        vkdl_tensor_destroy(c3);
-        vkdl_tensor_destroy(cw);
+    int64_t s3[1] = {3}, s23[2] = {2, 3}, s45[2] = {4, 5}, s3d[3] = {1, 2, 3}, sw[4] = {2, 2, 3, 3};
+    vkdl_tensor *x = NULL, *m = NULL, *w = NULL, *i32 = NULL, *c3 = NULL, *cw = NULL, *y = NULL, *loss = NULL;
+    bool ok = TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 1, s3, &x)) && TH_OK(vkdl_tensor_fill(x, 0.5)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, s23, &m)) && TH_OK(vkdl_tensor_fill(m, 0.5)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, s45, &w)) && TH_OK(vkdl_tensor_fill(w, 0.5)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 1, s3, &i32)) && TH_OK(vkdl_tensor_fill(i32, 1)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 3, s3d, &c3)) && TH_OK(vkdl_tensor_fill(c3, 0.5)) &&
+              TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, sw, &cw)) && TH_OK(vkdl_tensor_fill(cw, 0.5)) &&
+              TH_OK(vkdl_tensor_set_requires_grad(x, 1)) && TH_OK(vkdl_tensor_set_requires_grad(m, 1));
+    if (ok) {
+        TH_STATUS(vkdl_tensor_set_requires_grad(i32, 1), VKDL_ERROR_DTYPE_MISMATCH, "only f32");
+        TH_STATUS(vkdl_tensor_set_requires_grad(NULL, 1), VKDL_ERROR_INVALID_ARGUMENT, "t is NULL");
+        TH_TRUE(!vkdl_tensor_requires_grad(i32) && vkdl_tensor_requires_grad(x) && !vkdl_tensor_requires_grad(NULL));
+        TH_TRUE(vkdl_tensor_grad(NULL) == NULL && vkdl_tensor_grad(x) == NULL);
+        /* a non-scalar loss */
+        if (TH_OK(vkdl_f_unary(VKDL_TANH, x, &y)))
+            TH_STATUS(vkdl_backward(y), VKDL_ERROR_SHAPE_MISMATCH, "one element, not 3");
+        TH_STATUS(vkdl_backward(NULL), VKDL_ERROR_INVALID_ARGUMENT, "loss is NULL");
+        /* a loss that depends on no leaf */
+        TH_OK(vkdl_tensor_set_requires_grad(x, 0));
+        if (TH_OK(vkdl_f_reduce(VKDL_SUM, x, 0, 0, &loss)))
+            TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "does not depend");
+        TH_OK(vkdl_tensor_set_requires_grad(x, 1));
+        TH_STATUS(vkdl_f_linear(m, w, NULL, &y), VKDL_ERROR_SHAPE_MISMATCH, "does not end in w's 5 inputs");
+        TH_STATUS(vkdl_f_linear(i32, w, NULL, &y), VKDL_ERROR_DTYPE_MISMATCH, "f_linear: x is i32");
+        TH_STATUS(vkdl_f_conv2d(c3, cw, NULL, NULL, &y), VKDL_ERROR_SHAPE_MISMATCH, "x must have 4 dims, not 1x2x3");
+        static const int dup[2] = {0, 0}, big[2] = {0, 2};
+        TH_STATUS(vkdl_f_permute(m, dup, &y), VKDL_ERROR_INVALID_ARGUMENT, "not a permutation");
+        TH_STATUS(vkdl_f_permute(m, big, &y), VKDL_ERROR_INVALID_ARGUMENT, "not a permutation");
+        TH_STATUS(vkdl_f_permute(m, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "perm is NULL");
+        TH_STATUS(vkdl_f_reduce(VKDL_ARGMAX, m, 1, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "only SUM and MEAN");
+        TH_STATUS(vkdl_f_reduce(VKDL_SUM, m, 2, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "axis 2 out of range");
+        TH_STATUS(vkdl_f_batchnorm(m, NULL, NULL, w, x, 0, 0.1f, 1e-5f, &y), VKDL_ERROR_SHAPE_MISMATCH,
+                  "running_mean must have 1 dims");
+        TH_STATUS(vkdl_f_binary(VKDL_ADD, m, w, &y), VKDL_ERROR_SHAPE_MISMATCH, "2x3 and 4x5 do not broadcast");
+        vkdl_matmul_info bias = {.alpha = 1, .bias = x};
+        TH_STATUS(vkdl_f_matmul(m, w, &bias, &y), VKDL_ERROR_INVALID_ARGUMENT, "not differentiable");
+        TH_STATUS(vkdl_f_upsample_nearest2d(cw, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "factor 0");
+        /* NULL out pointers */
+        TH_STATUS(vkdl_f_unary(VKDL_TANH, x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_unary: out is NULL");
+        TH_STATUS(vkdl_f_scale(x, 1, 0, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_scale: out is NULL");
+        TH_STATUS(vkdl_f_binary(VKDL_ADD, x, x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_binary: out is NULL");
+        TH_STATUS(vkdl_f_reduce(VKDL_SUM, x, 0, 0, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_reduce: out is NULL");
+        TH_STATUS(vkdl_f_softmax(x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_softmax: out is NULL");
+        TH_STATUS(vkdl_f_reshape(x, 1, s3, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_reshape: out is NULL");
+        TH_STATUS(vkdl_f_matmul(m, m, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_matmul: out is NULL");
+        TH_STATUS(vkdl_f_linear(m, w, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_linear: out is NULL");
+        TH_STATUS(vkdl_f_conv2d(cw, cw, NULL, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_conv2d: out is NULL");
+        TH_STATUS(vkdl_f_mse_loss(x, x, NULL), VKDL_ERROR_INVALID_ARGUMENT, "f_mse_loss: out is NULL");
+        TH_STATUS(vkdl_f_lstm(c3, NULL, NULL, w, w, NULL, NULL, NULL, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
+                  "f_lstm: out is NULL");
+        /* NULL inputs */
+        TH_STATUS(vkdl_f_unary(VKDL_TANH, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "x is NULL");
+        TH_STATUS(vkdl_f_binary(VKDL_MUL, x, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "b is NULL");
+        TH_STATUS(vkdl_f_attention(NULL, x, x, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "q is NULL");
+        TH_TRUE(y == NULL); /* failed calls clear *out */
     }
+    vkdl_graph_free(ctx);
+    vkdl_tensor_destroy(x);
+    vkdl_tensor_destroy(m);
+    vkdl_tensor_destroy(w);
+    vkdl_tensor_destroy(i32);
+    vkdl_tensor_destroy(c3);
+    vkdl_tensor_destroy(cw);
 }
 
 /* ---------------------------------------------------------------- graph handles after backward */
 
 /* loss.backward(); loss.item(): vkdl_backward leaves the graph's tensors readable, with the
  * forward's values, until the next vkdl_f_* call; a second backward of the same graph is refused. */
-static void run_read_after_backward(void *arg)
+static void run_read_after_backward(vkdl_context *ctx)
 {
-    (void)arg;
-    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
-    for (int k = 0; k < 2; k++) {
-        model m = {0};
-        vkdl_tensor *loss;
-        float before = 0, after = 1;
-        if (model_create(ctxs[k], &m) && TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) &&
-            TH_OK(vkdl_tensor_download(loss, &before, VKDL_F32, sizeof before)) && TH_OK(vkdl_backward(loss)) &&
-            TH_OK(vkdl_tensor_download(loss, &after, VKDL_F32, sizeof after))) {
-            if (after != before)
-                th_fail("%s: loss reads %g after backward, %g before", vkdl_context_device_name(ctxs[k]), after,
-                        before);
-            TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "already back-propagated");
-            vkdl_tensor_destroy(loss); /* refused: the graph frees it */
-            TH_TRUE(strstr(vkdl_last_error(), "belongs to the autograd graph") != NULL);
-            TH_OK(vkdl_tensor_download(loss, &after, VKDL_F32, sizeof after));
-        }
-        vkdl_graph_free(ctxs[k]);
-        model_destroy(&m);
+    model m = {0};
+    vkdl_tensor *loss;
+    float before = 0, after = 1;
+    if (model_create(ctx, &m) && TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) &&
+        TH_OK(vkdl_tensor_download(loss, &before, VKDL_F32, sizeof before)) && TH_OK(vkdl_backward(loss)) &&
+        TH_OK(vkdl_tensor_download(loss, &after, VKDL_F32, sizeof after))) {
+        if (after != before)
+            th_fail("%s: loss reads %g after backward, %g before", vkdl_context_device_name(ctx), after,
+                    before);
+        TH_STATUS(vkdl_backward(loss), VKDL_ERROR_INVALID_ARGUMENT, "already back-propagated");
+        vkdl_tensor_destroy(loss); /* refused: the graph frees it */
+        TH_TRUE(strstr(vkdl_last_error(), "belongs to the autograd graph") != NULL);
+        TH_OK(vkdl_tensor_download(loss, &after, VKDL_F32, sizeof after));
     }
+    vkdl_graph_free(ctx);
+    model_destroy(&m);
 }
 
 /* A handle from a freed graph given to every public function that takes a tensor (in every tensor
@@ -1193,39 +1180,34 @@ static vkdl_dataset *stale_dataset(void)
 
 /* The stale handle is the loss of the graph two graphs back (each later graph was back-propagated
  * and then freed by the next forward), well inside the documented quarantine. */
-static void run_stale_handles(void *arg)
+static void run_stale_handles(vkdl_context *ctx)
 {
-    (void)arg;
-    vkdl_context *ctxs[2] = {th_cpu, th_gpu};
-    for (int k = 0; k < 2; k++) {
-        vkdl_context *ctx = ctxs[k];
-        model m = {0};
-        stale_env e = {0};
-        int64_t sq[4] = {1, 1, 2, 2};
-        vkdl_tensor *loss = NULL;
-        bool ok = model_create(ctx, &m) && TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, sq + 2, &e.u)) &&
-                  TH_OK(vkdl_tensor_fill(e.u, 0.5)) && TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, sq, &e.q)) &&
-                  TH_OK(vkdl_tensor_fill(e.q, 0.5)) && TH_OK(vkdl_linear_create(ctx, 2, 2, 1, &e.lin)) &&
-                  (e.ds = stale_dataset()) != NULL;
-        for (int g = 0; ok && g < 3; g++) {
-            ok = TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) && TH_OK(vkdl_backward(loss));
-            if (g == 0)
-                e.s = loss;
-        }
-        for (size_t i = 0; ok && i < VKDL_ARRAY_LEN(STALE_CASES); i++) {
-            vkdl_tensor_fill(NULL, 0); /* a last error without the needle */
-            vkdl_status s = STALE_CASES[i].call(&e);
-            if (s != VKDL_ERROR_INVALID_ARGUMENT || !strstr(vkdl_last_error(), FREED))
-                th_fail("%s: %s with a stale handle: %s (%s)", vkdl_context_device_name(ctx), STALE_CASES[i].name,
-                        vkdl_status_string(s), vkdl_last_error());
-        }
-        vkdl_graph_free(ctx);
-        vkdl_dataset_destroy(e.ds);
-        vkdl_module_destroy(e.lin);
-        vkdl_tensor_destroy(e.u);
-        vkdl_tensor_destroy(e.q);
-        model_destroy(&m);
+    model m = {0};
+    stale_env e = {0};
+    int64_t sq[4] = {1, 1, 2, 2};
+    vkdl_tensor *loss = NULL;
+    bool ok = model_create(ctx, &m) && TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, sq + 2, &e.u)) &&
+              TH_OK(vkdl_tensor_fill(e.u, 0.5)) && TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, sq, &e.q)) &&
+              TH_OK(vkdl_tensor_fill(e.q, 0.5)) && TH_OK(vkdl_linear_create(ctx, 2, 2, 1, &e.lin)) &&
+              (e.ds = stale_dataset()) != NULL;
+    for (int g = 0; ok && g < 3; g++) {
+        ok = TH_OK(mlp_loss(m.x, m.w, m.b, m.target, &loss)) && TH_OK(vkdl_backward(loss));
+        if (g == 0)
+            e.s = loss;
     }
+    for (size_t i = 0; ok && i < VKDL_ARRAY_LEN(STALE_CASES); i++) {
+        vkdl_tensor_fill(NULL, 0); /* a last error without the needle */
+        vkdl_status s = STALE_CASES[i].call(&e);
+        if (s != VKDL_ERROR_INVALID_ARGUMENT || !strstr(vkdl_last_error(), FREED))
+            th_fail("%s: %s with a stale handle: %s (%s)", vkdl_context_device_name(ctx), STALE_CASES[i].name,
+                    vkdl_status_string(s), vkdl_last_error());
+    }
+    vkdl_graph_free(ctx);
+    vkdl_dataset_destroy(e.ds);
+    vkdl_module_destroy(e.lin);
+    vkdl_tensor_destroy(e.u);
+    vkdl_tensor_destroy(e.q);
+    model_destroy(&m);
 }
 
 int main(int argc, char **argv)
@@ -1246,11 +1228,18 @@ int main(int argc, char **argv)
         th_run(name, run_accumulate, (void *)&ACC[i]);
     }
     th_run("autograd/dropout-mask", run_dropout_mask, NULL);
-    th_run("autograd/lifetime", run_lifetime, NULL);
-    th_run("autograd/training-memory", run_training_memory, NULL);
-    th_run("autograd/misc", run_misc, NULL);
-    th_run("autograd/bad-input", run_bad, NULL);
-    th_run("autograd/read-after-backward", run_read_after_backward, NULL);
-    th_run("autograd/stale-handles", run_stale_handles, NULL);
+    static const struct {
+        const char *name;
+        on_ctx_fn fn;
+    } BOTH[] = {
+        {"autograd/lifetime", run_lifetime},
+        {"autograd/training-memory", run_training_memory},
+        {"autograd/misc", run_misc},
+        {"autograd/bad-input", run_bad},
+        {"autograd/read-after-backward", run_read_after_backward},
+        {"autograd/stale-handles", run_stale_handles},
+    };
+    for (size_t i = 0; i < VKDL_ARRAY_LEN(BOTH); i++)
+        th_run(BOTH[i].name, run_on_both, (void *)&BOTH[i].fn);
     return th_finish();
 }

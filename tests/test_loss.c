@@ -113,6 +113,16 @@ static void run_ce_known(void *arg)
     th_free(&l);
 }
 
+/* Cross-entropy of logits x and targets t into l on both backends is NaN on both. */
+static void expect_nan_loss(const th_pair *x, const th_pair *t, const th_pair *l, const vkdl_cross_entropy_info *info,
+                            const char *what)
+{
+    TH_OK(vkdl_cross_entropy(x->cpu, t->cpu, l->cpu, info));
+    TH_OK(vkdl_cross_entropy(x->gpu, t->gpu, l->gpu, info));
+    if (!isnan(download1(l->cpu)) || !isnan(download1(l->gpu)))
+        th_fail("%s: loss %g (cpu), %g (gpu), expected NaN", what, download1(l->cpu), download1(l->gpu));
+}
+
 /* Every target ignored: the loss is NaN (0 / 0, as PyTorch) and the gradient all zeros. */
 static void run_ce_all_ignored(void *arg)
 {
@@ -122,10 +132,7 @@ static void run_ce_all_ignored(void *arg)
     vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = -100, .label_smoothing = 0.1f};
     th_pair x = th_rand(VKDL_F32, 2, s, -1, 1), t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
     th_pair l = th_empty(VKDL_F32, 1, SCALAR1), dx = th_empty(VKDL_F32, 2, s);
-    TH_OK(vkdl_cross_entropy(x.cpu, t.cpu, l.cpu, &info));
-    TH_OK(vkdl_cross_entropy(x.gpu, t.gpu, l.gpu, &info));
-    if (!isnan(download1(l.cpu)) || !isnan(download1(l.gpu)))
-        th_fail("loss is %g (cpu), %g (gpu), expected NaN", download1(l.cpu), download1(l.gpu));
+    expect_nan_loss(&x, &t, &l, &info, "every target ignored");
     TH_OK(vkdl_cross_entropy_backward(x.cpu, t.cpu, 1, dx.cpu, &info));
     TH_OK(vkdl_cross_entropy_backward(x.gpu, t.gpu, 1, dx.gpu, &info));
     th_compare(&dx, TH_TOL_EXACT);
@@ -170,11 +177,7 @@ static void run_ce_zeroed_info(void *arg)
                         k ? "{.label_smoothing = 0.1f}" : "a zeroed info", got, want);
         }
     }
-    TH_OK(vkdl_cross_entropy(x.cpu, t.cpu, l.cpu, &class0));
-    TH_OK(vkdl_cross_entropy(x.gpu, t.gpu, l.gpu, &class0));
-    if (!isnan(download1(l.cpu)) || !isnan(download1(l.gpu)))
-        th_fail("ignoring class 0 of all-0 targets: loss %g (cpu), %g (gpu), expected NaN", download1(l.cpu),
-                download1(l.gpu));
+    expect_nan_loss(&x, &t, &l, &class0, "ignoring class 0 of all-0 targets");
     th_free(&x);
     th_free(&t);
     th_free(&l);

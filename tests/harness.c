@@ -978,3 +978,14 @@ void th_tmpdir_remove(const char *dir)
         closedir(d);
     rmdir(dir);
 }
+
+int th_tmpdir_count(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strstr(e->d_name, part) != NULL;
+    if (d)
+        closedir(d);
+    return n;
+}

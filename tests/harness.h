@@ -213,6 +213,8 @@ void th_env_restore(const char *name, char *saved);
  * the reason on stderr, when it cannot be made. th_tmpdir_remove deletes it and the files in it. */
 bool th_tmpdir_make(char *dir, size_t n, const char *tag);
 void th_tmpdir_remove(const char *dir);
+/* How many files in dir have `part` in their names (the temporary files a failed write may leave). */
+int th_tmpdir_count(const char *dir, const char *part);
 /* An extra context for one case: validation on for Vulkan, no disk cache unless a directory is
  * given. */
 vkdl_context *th_ctx_new(vkdl_backend b, uint32_t flags, const char *cache_dir);

@@ -8,7 +8,6 @@
 #include "fixture.h"
 #include "harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -684,17 +683,6 @@ static uint8_t *read_png(const char *path, int channels, uint32_t *w, uint32_t *
     return pix;
 }
 
-static int temp_files_left(void)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += strstr(e->d_name, ".tmp") != NULL;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static void run_png_grid(void *arg)
 {
     vkdl_context *ctx = *(vkdl_context **)arg;
@@ -745,7 +733,7 @@ static void run_png_grid(void *arg)
         free(p);
     }
     vkdl_tensor_destroy(x);
-    TH_TRUE(temp_files_left() == 0);
+    TH_TRUE(th_tmpdir_count(dir, ".tmp") == 0);
 }
 
 static const uint8_t BLUE[3] = {31, 119, 180}, ORANGE[3] = {255, 127, 14};
@@ -800,7 +788,7 @@ static void run_png_curve(void *arg)
         free(p);
     }
     TH_OK(vkdl_png_write_curve(path, 8192, 40, 1, series, n));
-    TH_TRUE(temp_files_left() == 0);
+    TH_TRUE(th_tmpdir_count(dir, ".tmp") == 0);
 }
 
 static void run_png_bad(void *arg)
@@ -846,7 +834,7 @@ static void run_png_bad(void *arg)
     vkdl_tensor_destroy(x2);
     vkdl_tensor_destroy(x3);
     vkdl_tensor_destroy(x0);
-    TH_TRUE(temp_files_left() == 0);
+    TH_TRUE(th_tmpdir_count(dir, ".tmp") == 0);
 }
 
 /* ------------------------------------------------------------------ the real files */

@@ -9,7 +9,6 @@
 #include "fixture.h"
 #include "harness.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,17 +83,6 @@ static void write_st(const char *path, const char *json, uint64_t hdr_len, const
     free(buf);
 }
 
-static int temp_files_left(void)
-{
-    DIR *d = opendir(dir);
-    int n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        n += strstr(e->d_name, ".tmp") != NULL;
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* ------------------------------------------------------------------ round trips */
 
 typedef struct rt_case {
@@ -141,7 +129,7 @@ static void run_roundtrip(void *arg)
     /* Twice: the second save replaces the first file. */
     TH_OK(vkdl_safetensors_save(path, n, names, src));
     TH_OK(vkdl_safetensors_save(path, n, names, src));
-    TH_TRUE(temp_files_left() == 0);
+    TH_TRUE(th_tmpdir_count(dir, ".tmp") == 0);
     TH_OK(vkdl_safetensors_load(path, n, names, dst));
     size_t total = 0;
     for (int i = 0; i < n; i++) {
@@ -279,7 +267,7 @@ static void run_bad_args(void *arg)
     TH_STATUS(vkdl_safetensors_save(path, 1, (const char *[]){"\xff"}, ab), INV, "UTF-8");
     TH_STATUS(vkdl_safetensors_save("/nonexistent-dir/x.safetensors", 1, names, ab), VKDL_ERROR_IO,
               "No such file or directory");
-    TH_TRUE(temp_files_left() == 0);
+    TH_TRUE(th_tmpdir_count(dir, ".tmp") == 0);
 
     TH_OK(vkdl_safetensors_save(path, 1, names, ab));
     TH_STATUS(vkdl_safetensors_load(NULL, 1, names, ab), INV, "path is NULL");

@@ -156,6 +156,14 @@ void th_free(th_pair *p)
     p->cpu = p->gpu = NULL;
 }
 
+th_pair th_slice(const th_pair *base, int64_t start, int64_t end)
+{
+    th_pair v = {NULL, NULL};
+    TH_OK(vkdl_tensor_slice(base->cpu, start, end, &v.cpu));
+    TH_OK(vkdl_tensor_slice(base->gpu, start, end, &v.gpu));
+    return v;
+}
+
 bool th_compare(const th_pair *p, th_tol tol)
 {
     if (!p->cpu || !p->gpu) {

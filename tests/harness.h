@@ -36,6 +36,8 @@ th_pair th_empty(vkdl_dtype dtype, int ndim, const int64_t *shape);
 /* Upload the same host data to both. */
 th_pair th_from(vkdl_dtype dtype, int ndim, const int64_t *shape, const void *data, vkdl_dtype data_dtype);
 void th_free(th_pair *p);
+/* Rows [start, end) of both of base's tensors, as views. */
+th_pair th_slice(const th_pair *base, int64_t start, int64_t end);
 /* Uniform random float in [lo, hi), and integer in [0, n). */
 float th_randf(float lo, float hi);
 uint32_t th_randu(uint32_t n);

@@ -117,13 +117,9 @@ static void run_views(void *arg)
     th_pair base = th_rand(VKDL_F32, 2, s, -2, 2), b = th_rand(VKDL_F32, 1, r, 0.5f, 2);
     th_pair grad = th_rand(VKDL_F32, 2, s, -1, 1);
     th_pair out = th_rand(VKDL_F32, 2, s, -1, 1);
-    th_pair a, g, da;
-    TH_OK(vkdl_tensor_slice(base.cpu, 5, 30, &a.cpu));
-    TH_OK(vkdl_tensor_slice(base.gpu, 5, 30, &a.gpu));
-    TH_OK(vkdl_tensor_slice(grad.cpu, 1, 26, &g.cpu));
-    TH_OK(vkdl_tensor_slice(grad.gpu, 1, 26, &g.gpu));
-    TH_OK(vkdl_tensor_slice(out.cpu, 11, 36, &da.cpu));
-    TH_OK(vkdl_tensor_slice(out.gpu, 11, 36, &da.gpu));
+    th_pair a = th_slice(&base, 5, 30);
+    th_pair g = th_slice(&grad, 1, 26);
+    th_pair da = th_slice(&out, 11, 36);
     th_pair db = th_empty(VKDL_F32, 1, r), db2 = th_empty(VKDL_F32, 1, r);
     TH_OK(vkdl_binary_backward(VKDL_DIV, a.cpu, b.cpu, g.cpu, da.cpu, db.cpu));
     TH_OK(vkdl_binary_backward(VKDL_DIV, a.gpu, b.gpu, g.gpu, da.gpu, db.gpu));

@@ -91,12 +91,9 @@ static void run_view(void *arg)
     int perm[3] = {0, 2, 1};
     th_pair xb = rand_of(c->dtype, 3, xs);
     th_pair yb = rand_of(c->dtype, 3, ys);
-    th_pair x, y;
     int64_t rows = 7;
-    TH_OK(vkdl_tensor_slice(xb.cpu, c->x_start, c->x_start + rows, &x.cpu));
-    TH_OK(vkdl_tensor_slice(xb.gpu, c->x_start, c->x_start + rows, &x.gpu));
-    TH_OK(vkdl_tensor_slice(yb.cpu, c->y_start, c->y_start + rows, &y.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, c->y_start, c->y_start + rows, &y.gpu));
+    th_pair x = th_slice(&xb, c->x_start, c->x_start + rows);
+    th_pair y = th_slice(&yb, c->y_start, c->y_start + rows);
     TH_OK(vkdl_permute(x.cpu, perm, y.cpu));
     TH_OK(vkdl_permute(x.gpu, perm, y.gpu));
     th_free(&x);
@@ -116,11 +113,8 @@ static void run_neighbours(void *arg)
     th_pair x = rand_of(c->dtype, 2, xs);
     th_pair x2 = rand_of(c->dtype, 2, xs);
     th_pair yb = rand_of(c->dtype, 2, ys);
-    th_pair a, b;
-    TH_OK(vkdl_tensor_slice(yb.cpu, 0, 7, &a.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, 0, 7, &a.gpu));
-    TH_OK(vkdl_tensor_slice(yb.cpu, 7, 14, &b.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, 7, 14, &b.gpu));
+    th_pair a = th_slice(&yb, 0, 7);
+    th_pair b = th_slice(&yb, 7, 14);
     TH_OK(vkdl_permute(x.cpu, perm, a.cpu));
     TH_OK(vkdl_permute(x2.cpu, perm, b.cpu));
     TH_OK(vkdl_permute(x.gpu, perm, a.gpu));

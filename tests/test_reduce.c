@@ -46,11 +46,8 @@ static void run_views(void *arg)
     int64_t xs[2] = {9, 130}, ys[1] = {9};
     th_pair xb = th_rand(VKDL_F32, 2, xs, -1.0f, 1.0f);
     th_pair yb = th_rand(VKDL_F32, 1, ys, -1.0f, 1.0f);
-    th_pair x, y;
-    TH_OK(vkdl_tensor_slice(xb.cpu, 3, 8, &x.cpu));
-    TH_OK(vkdl_tensor_slice(xb.gpu, 3, 8, &x.gpu));
-    TH_OK(vkdl_tensor_slice(yb.cpu, 1, 6, &y.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, 1, 6, &y.gpu));
+    th_pair x = th_slice(&xb, 3, 8);
+    th_pair y = th_slice(&yb, 1, 6);
     TH_OK(vkdl_reduce(VKDL_SUM, x.cpu, 1, y.cpu));
     TH_OK(vkdl_reduce(VKDL_SUM, x.gpu, 1, y.gpu));
     th_free(&x);

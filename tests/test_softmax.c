@@ -49,11 +49,8 @@ static void run_views(void *arg)
     int64_t s[2] = {9, 131};
     th_pair xb = th_rand(VKDL_F32, 2, s, -3.0f, 3.0f);
     th_pair yb = th_rand(VKDL_F32, 2, s, -3.0f, 3.0f);
-    th_pair x, y;
-    TH_OK(vkdl_tensor_slice(xb.cpu, 1, 6, &x.cpu));
-    TH_OK(vkdl_tensor_slice(xb.gpu, 1, 6, &x.gpu));
-    TH_OK(vkdl_tensor_slice(yb.cpu, 3, 8, &y.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, 3, 8, &y.gpu));
+    th_pair x = th_slice(&xb, 1, 6);
+    th_pair y = th_slice(&yb, 3, 8);
     TH_OK(vkdl_softmax(x.cpu, y.cpu));
     TH_OK(vkdl_softmax(x.gpu, y.gpu));
     th_free(&x);

@@ -43,13 +43,9 @@ static void run_views(void *arg)
     th_pair yb = make_y(false, 2, s, 3.0f);
     th_pair gb = th_rand(VKDL_F32, 2, s, -1.0f, 1.0f);
     th_pair ob = th_rand(VKDL_F32, 2, s, -1.0f, 1.0f);
-    th_pair y, g, o;
-    TH_OK(vkdl_tensor_slice(yb.cpu, 1, 6, &y.cpu));
-    TH_OK(vkdl_tensor_slice(yb.gpu, 1, 6, &y.gpu));
-    TH_OK(vkdl_tensor_slice(gb.cpu, 2, 7, &g.cpu));
-    TH_OK(vkdl_tensor_slice(gb.gpu, 2, 7, &g.gpu));
-    TH_OK(vkdl_tensor_slice(ob.cpu, 3, 8, &o.cpu));
-    TH_OK(vkdl_tensor_slice(ob.gpu, 3, 8, &o.gpu));
+    th_pair y = th_slice(&yb, 1, 6);
+    th_pair g = th_slice(&gb, 2, 7);
+    th_pair o = th_slice(&ob, 3, 8);
     TH_OK(vkdl_softmax_backward(y.cpu, g.cpu, o.cpu));
     TH_OK(vkdl_softmax_backward(y.gpu, g.gpu, o.gpu));
     th_compare(&ob, TH_TOL_F32);

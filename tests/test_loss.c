@@ -113,6 +113,26 @@ static void run_ce_known(void *arg)
     th_free(&l);
 }
 
+/* A cross-entropy case's tensors on both backends: logits x uniform in [-1, 1) of s[0] rows by s[1] classes,
+ * targets t from tg, a scalar loss l and (unless dx is NULL) the logits' gradient dx. */
+static void ce_make(const int64_t *s, const int32_t *tg, th_pair *x, th_pair *t, th_pair *l, th_pair *dx)
+{
+    *x = th_rand(VKDL_F32, 2, s, -1, 1);
+    *t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
+    *l = th_empty(VKDL_F32, 1, SCALAR1);
+    if (dx)
+        *dx = th_empty(VKDL_F32, 2, s);
+}
+
+static void ce_free(th_pair *x, th_pair *t, th_pair *l, th_pair *dx)
+{
+    th_free(x);
+    th_free(t);
+    th_free(l);
+    if (dx)
+        th_free(dx);
+}
+
 /* Cross-entropy of logits x and targets t into l on both backends is NaN on both. */
 static void expect_nan_loss(const th_pair *x, const th_pair *t, const th_pair *l, const vkdl_cross_entropy_info *info,
                             const char *what)
@@ -130,8 +150,8 @@ static void run_ce_all_ignored(void *arg)
     int64_t s[2] = {5, 7};
     const int32_t tg[5] = {-100, -100, -100, -100, -100};
     vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = -100, .label_smoothing = 0.1f};
-    th_pair x = th_rand(VKDL_F32, 2, s, -1, 1), t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
-    th_pair l = th_empty(VKDL_F32, 1, SCALAR1), dx = th_empty(VKDL_F32, 2, s);
+    th_pair x, t, l, dx;
+    ce_make(s, tg, &x, &t, &l, &dx);
     expect_nan_loss(&x, &t, &l, &info, "every target ignored");
     TH_OK(vkdl_cross_entropy_backward(x.cpu, t.cpu, 1, dx.cpu, &info));
     TH_OK(vkdl_cross_entropy_backward(x.gpu, t.gpu, 1, dx.gpu, &info));
@@ -143,10 +163,7 @@ static void run_ce_all_ignored(void *arg)
             break;
         }
     free(h);
-    th_free(&x);
-    th_free(&t);
-    th_free(&l);
-    th_free(&dx);
+    ce_free(&x, &t, &l, &dx);
 }
 
 /* Ignoring is explicit: with every target class 0, a zeroed info and {.label_smoothing = 0.1f} ignore
@@ -157,8 +174,8 @@ static void run_ce_zeroed_info(void *arg)
     (void)arg;
     int64_t s[2] = {5, 7};
     const int32_t tg[5] = {0};
-    th_pair x = th_rand(VKDL_F32, 2, s, -1, 1), t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
-    th_pair l = th_empty(VKDL_F32, 1, SCALAR1);
+    th_pair x, t, l;
+    ce_make(s, tg, &x, &t, &l, NULL);
     const vkdl_cross_entropy_info zero = {0}, smooth = {.label_smoothing = 0.1f};
     const vkdl_cross_entropy_info smooth_absent = {.use_ignore_index = 1, .ignore_index = -100,
                                                    .label_smoothing = 0.1f};
@@ -178,9 +195,7 @@ static void run_ce_zeroed_info(void *arg)
         }
     }
     expect_nan_loss(&x, &t, &l, &class0, "ignoring class 0 of all-0 targets");
-    th_free(&x);
-    th_free(&t);
-    th_free(&l);
+    ce_free(&x, &t, &l, NULL);
 }
 
 /* A target outside [0, C): INVALID_ARGUMENT on the CPU; on the GPU a NaN loss and that row's
@@ -190,8 +205,8 @@ static void run_ce_bad_target(void *arg)
     (void)arg;
     int64_t s[2] = {4, 6};
     const int32_t tg[4] = {1, 6, 0, -100};
-    th_pair x = th_rand(VKDL_F32, 2, s, -1, 1), t = th_from(VKDL_I32, 1, &s[0], tg, VKDL_I32);
-    th_pair l = th_empty(VKDL_F32, 1, SCALAR1), dx = th_empty(VKDL_F32, 2, s);
+    th_pair x, t, l, dx;
+    ce_make(s, tg, &x, &t, &l, &dx);
     vkdl_cross_entropy_info info = {.use_ignore_index = 1, .ignore_index = -100};
     TH_STATUS(vkdl_cross_entropy(x.cpu, t.cpu, l.cpu, &info), VKDL_ERROR_INVALID_ARGUMENT,
               "target 6 of row 1 is outside [0, 6)");
@@ -211,10 +226,7 @@ static void run_ce_bad_target(void *arg)
         }
     }
     free(h);
-    th_free(&x);
-    th_free(&t);
-    th_free(&l);
-    th_free(&dx);
+    ce_free(&x, &t, &l, &dx);
 }
 
 /* ---------------------------------------------------------------- edge cases */

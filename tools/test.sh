@@ -34,7 +34,12 @@ for i in "${!names[@]}"; do
   san_env=()
   if [ "$sanitize" != "none" ]; then
     icd_lib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ICD"]["library_path"])' "${icds[$i]}")
-    san_env=(LD_PRELOAD="$icd_lib $layer" ASAN_OPTIONS="detect_leaks=1:verify_asan_link_order=0:abort_on_error=1"
+    # quarantine_size_mb: llvmpipe allocates each workgroup's shared memory page-aligned; ASan charges
+    # the quarantine by requested size (tens of bytes) while each block pins a page or two, so the
+    # default 256 MB quarantine grew past 20 GB in a 70001-row cross-entropy and was OOM-killed.
+    # 8 MB still holds thousands of vkdl's freed blocks for use-after-free detection.
+    san_env=(LD_PRELOAD="$icd_lib $layer"
+             ASAN_OPTIONS="detect_leaks=1:verify_asan_link_order=0:abort_on_error=1:quarantine_size_mb=8"
              LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
   fi
   env "${san_env[@]}" VK_ICD_FILENAMES="${icds[$i]}" VK_DRIVER_FILES="${icds[$i]}" VKDL_VALIDATE=1 \

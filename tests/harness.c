@@ -920,7 +920,10 @@ static void op_run_case(void *arg)
     op_tensors t = {0};
     float *before[TH_MAX_OP_TENSORS] = {0};
     /* the device tensors belong to the variant's context, so they are made after it begins */
-    th_env_begin(VARIANT_DISABLE[c->v], op->limit);
+    char disable[256];
+    snprintf(disable, sizeof disable, "%s%s%s", VARIANT_DISABLE[c->v] ? VARIANT_DISABLE[c->v] : "",
+             VARIANT_DISABLE[c->v] && op->disable ? "," : "", op->disable ? op->disable : "");
+    th_env_begin(*disable ? disable : NULL, op->limit);
     for (int i = 0; i < op->n_in; i++)
         t.in[i] = op_input(&op->in[i], &t.in_base[i]);
     for (int o = 0; o < op->n_out; o++)

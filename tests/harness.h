@@ -196,6 +196,7 @@ struct th_op {
     th_check_fn check;       /* optional */
     unsigned variants;       /* bit v: run as th_variant v (TH_VS_ALL: every one); 0: the default only */
     const char *limit;       /* VKDL_LIMIT words for the device side, with any variant's (th_env_begin) */
+    const char *disable;     /* VKDL_DISABLE words (kernel variants, say) for the device side, likewise */
 };
 void th_run_op(const th_op *op);
 /* "3x4x5", or "scalar" for 0-d, into buf. */

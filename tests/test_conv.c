@@ -20,6 +20,7 @@ typedef struct ccase {
     int s[2], p[2], d[2], groups, op[2];
     bool bias;
     unsigned variants;
+    const char *disable; /* kernels turned off for the device side (VKDL_DISABLE words) */
 } ccase;
 
 static vkdl_conv2d_info info_of(const ccase *c)
@@ -176,7 +177,7 @@ static th_op conv_op(const ccase *c, enum kind k, const char *name, bool gradche
     th_shape ws = k == TRANSPOSE ? (th_shape){4, {c->c, c->o / g, c->kh, c->kw}}
                                  : (th_shape){4, {c->o, c->c / g, c->kh, c->kw}};
     th_op op = {.name = name, .op = k, .params = c, .n_in = 3, .n_out = 1, .forward = forward, .backward = backward,
-                .tol = &TH_TOL_GEMM, .check = check_naive, .variants = c->variants,
+                .tol = &TH_TOL_GEMM, .check = check_naive, .variants = c->variants, .disable = c->disable,
                 .in = {{.shape = {4, {c->n, c->c, c->h, c->w}}, .lo = -1, .hi = 1}, {.shape = ws, .lo = -1, .hi = 1},
                        {.shape = {1, {c->o}}, .lo = -1, .hi = 1}},
                 .out = {{.shape = out_shape(c, k)}}, .no_grad = c->bias ? 0 : 4u};
@@ -188,7 +189,7 @@ static th_op conv_op(const ccase *c, enum kind k, const char *name, bool gradche
 static void conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw, int s, int p, int d,
                  int groups, bool bias)
 {
-    ccase cc = {n, c, h, w, o, kh, kw, {s, s}, {p, p}, {d, d}, groups, {0, 0}, bias, 0};
+    ccase cc = {n, c, h, w, o, kh, kw, {s, s}, {p, p}, {d, d}, groups, {0, 0}, bias, 0, NULL};
     char name[200];
     snprintf(name, sizeof name, "conv2d x %lldx%lldx%lldx%lld w %lldx%lldx%lldx%lld s%d p%d d%d g%d%s",
              (long long)n, (long long)c, (long long)h, (long long)w, (long long)o, (long long)(c / (groups ? groups : 1)),
@@ -269,7 +270,7 @@ static void run_adjoint(void *arg)
 
 /* x, w and out as views that start mid-buffer (nonzero binding offsets); the elements around the
  * output view stay untouched. */
-static const ccase VIEW_CASE = {2, 5, 7, 9, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, false, 0};
+static const ccase VIEW_CASE = {2, 5, 7, 9, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, false, 0, NULL};
 static const th_op VIEWS = {
     .name = "conv2d views", .op = CONV, .params = &VIEW_CASE, .n_in = 3, .n_out = 1, .forward = forward,
     .tol = &TH_TOL_GEMM,
@@ -420,40 +421,50 @@ int main(int argc, char **argv)
     conv(64, 16, 16, 16, 16, 3, 3, 1, 1, 1, 16, true);
 
     static const ccase asym[] = {
-        {3, 17, 17, 31, 17, 5, 3, {2, 1}, {2, 0}, {1, 2}, 1, {0, 0}, true, 0},
-        {1, 6, 17, 17, 9, 3, 5, {3, 2}, {0, 3}, {2, 1}, 3, {0, 0}, false, 0},
-        {3, 17, 17, 17, 17, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
-        {3, 17, 31, 17, 34, 5, 3, {2, 3}, {2, 1}, {2, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
-        {3, 34, 17, 17, 34, 3, 3, {2, 2}, {1, 1}, {1, 1}, 2, {0, 0}, false, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
-        {3, 17, 17, 17, 17, 3, 3, {2, 1}, {1, 1}, {1, 1}, 17, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
-        {8, 16, 16, 16, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
+        {3, 17, 17, 31, 17, 5, 3, {2, 1}, {2, 0}, {1, 2}, 1, {0, 0}, true, 0, NULL},
+        {1, 6, 17, 17, 9, 3, 5, {3, 2}, {0, 3}, {2, 1}, 3, {0, 0}, false, 0, NULL},
+        {3, 17, 17, 17, 17, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL},
+        {3, 17, 31, 17, 34, 5, 3, {2, 3}, {2, 1}, {2, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL},
+        {3, 34, 17, 17, 34, 3, 3, {2, 2}, {1, 1}, {1, 1}, 2, {0, 0}, false, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL},
+        {3, 17, 17, 17, 17, 3, 3, {2, 1}, {1, 1}, {1, 1}, 17, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL},
+        {8, 16, 16, 16, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL},
     };
     for (size_t i = 0; i < TH_LEN(asym); i++)
         conv_full(&asym[i], "asym");
+    /* The storage kernels, which CPU drivers take only when a texel view cannot hold an operand and
+     * GPUs only with the tiled kernels turned off (the fallback of VKDL_DISABLE=conv_tiled). */
+    static const char STORAGE[] = "conv_texel4,conv_texel1,conv_tiled,conv_wgrad_texel4,conv_wgrad_texel1,"
+                                  "conv_wgrad_tiled";
+    static const ccase storage[] = {
+        {3, 17, 17, 31, 17, 5, 3, {2, 1}, {2, 0}, {1, 2}, 1, {0, 0}, true, TH_VS_ALL, STORAGE},
+        {3, 34, 17, 17, 34, 3, 3, {2, 2}, {1, 1}, {1, 1}, 2, {0, 0}, false, TH_VS_ALL, STORAGE},
+    };
+    for (size_t i = 0; i < TH_LEN(storage); i++)
+        conv_full(&storage[i], "storage-kernels");
 
     static const ccase trs[] = {
-        {1, 3, 5, 5, 3, 3, 3, {1, 1}, {0, 0}, {1, 1}, 1, {0, 0}, true, 0},
-        {3, 17, 5, 17, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true, 0},
-        {3, 16, 17, 17, 8, 5, 3, {3, 2}, {2, 1}, {1, 2}, 1, {2, 1}, false, 0},
-        {1, 17, 17, 5, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 17, {1, 0}, true, 0},
-        {3, 6, 5, 5, 12, 3, 3, {1, 1}, {1, 1}, {2, 2}, 2, {1, 0}, true, 0},
-        {3, 17, 17, 17, 17, 4, 4, {2, 2}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
-        {3, 17, 17, 17, 17, 3, 3, {3, 2}, {1, 1}, {1, 1}, 17, {2, 1}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK)},
+        {1, 3, 5, 5, 3, 3, 3, {1, 1}, {0, 0}, {1, 1}, 1, {0, 0}, true, 0, NULL},
+        {3, 17, 5, 17, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 1}, true, 0, NULL},
+        {3, 16, 17, 17, 8, 5, 3, {3, 2}, {2, 1}, {1, 2}, 1, {2, 1}, false, 0, NULL},
+        {1, 17, 17, 5, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 17, {1, 0}, true, 0, NULL},
+        {3, 6, 5, 5, 12, 3, 3, {1, 1}, {1, 1}, {2, 2}, 2, {1, 0}, true, 0, NULL},
+        {3, 17, 17, 17, 17, 4, 4, {2, 2}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL},
+        {3, 17, 17, 17, 17, 3, 3, {3, 2}, {1, 1}, {1, 1}, 17, {2, 1}, true, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL},
     };
     for (size_t i = 0; i < TH_LEN(trs); i++)
         transpose(&trs[i]);
 
     static const ccase gcs[] = {
-        {2, 3, 5, 4, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, 0},
-        {1, 4, 7, 6, 6, 3, 2, {2, 3}, {1, 2}, {2, 1}, 2, {0, 0}, true, 0},
-        {2, 3, 5, 5, 3, 3, 3, {2, 1}, {1, 0}, {1, 1}, 3, {0, 0}, true, 0},
-        {1, 2, 1, 9, 3, 1, 3, {1, 2}, {0, 1}, {1, 2}, 1, {0, 0}, true, 0},
+        {2, 3, 5, 4, 4, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, 0, NULL},
+        {1, 4, 7, 6, 6, 3, 2, {2, 3}, {1, 2}, {2, 1}, 2, {0, 0}, true, 0, NULL},
+        {2, 3, 5, 5, 3, 3, 3, {2, 1}, {1, 0}, {1, 1}, 3, {0, 0}, true, 0, NULL},
+        {1, 2, 1, 9, 3, 1, 3, {1, 2}, {0, 1}, {1, 2}, 1, {0, 0}, true, 0, NULL},
     };
     for (size_t i = 0; i < TH_LEN(gcs); i++)
         gradcheck(&gcs[i], CONV);
     static const ccase gct[] = {
-        {2, 3, 3, 4, 4, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 0}, true, 0},
-        {1, 4, 3, 3, 2, 3, 2, {1, 2}, {0, 1}, {2, 1}, 2, {1, 1}, true, 0},
+        {2, 3, 3, 4, 4, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {1, 0}, true, 0, NULL},
+        {1, 4, 3, 3, 2, 3, 2, {1, 2}, {0, 1}, {2, 1}, 2, {1, 1}, true, 0, NULL},
     };
     for (size_t i = 0; i < TH_LEN(gct); i++)
         gradcheck(&gct[i], TRANSPOSE);

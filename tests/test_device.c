@@ -132,6 +132,16 @@ static void run_env_switches(void *arg)
     }
     TH_STATUS(ctx_with("VKDL_DISABLE", "subgroup,fp16", &c), VKDL_ERROR_INVALID_ARGUMENT, "\"fp16\"");
     TH_TRUE(c == NULL && strstr(vkdl_last_error(), "subgroup, f16, push_descriptor") != NULL);
+    TH_STATUS(ctx_with("VKDL_DISABLE", "matmul_nope", &c), VKDL_ERROR_INVALID_ARGUMENT, "or a kernel variant");
+    /* A kernel variant turned off: an op with no other kernel for the case says so. */
+    if (TH_OK(ctx_with("VKDL_DISABLE", "softmax,softmax_sg", &c))) {
+        vkdl_tensor *x = th_mk1(c, VKDL_F32, 10), *y = th_mk1(c, VKDL_F32, 10);
+        TH_OK(vkdl_tensor_fill(x, 1.0));
+        TH_STATUS(vkdl_softmax(x, y), VKDL_ERROR_UNSUPPORTED, "turned off by VKDL_DISABLE");
+        vkdl_tensor_destroy(x);
+        vkdl_tensor_destroy(y);
+        th_ctx_done(c);
+    }
     TH_STATUS(ctx_with("VKDL_LIMIT", "subgroup=8", &c), VKDL_ERROR_INVALID_ARGUMENT, "\"subgroup\"");
     TH_STATUS(ctx_with("VKDL_LIMIT", "shared", &c), VKDL_ERROR_INVALID_ARGUMENT, "<name>=<decimal value>");
     TH_STATUS(ctx_with("VKDL_LIMIT", "shared=1k", &c), VKDL_ERROR_INVALID_ARGUMENT, "<name>=<decimal value>");

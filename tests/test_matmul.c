@@ -41,8 +41,9 @@ static vkdl_status matmul(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *
     return vkdl_matmul(in[0], in[1], out[0], &info);
 }
 
-/* On the device path `variants` picks (the default when 0). */
-static void run_mm(const mm_case *c, const char *name, unsigned variants)
+/* On the device path `variants` picks (the default when 0), with the kernels named in disable
+ * (VKDL_DISABLE words, or NULL) turned off. */
+static void run_mm(const mm_case *c, const char *name, unsigned variants, const char *disable)
 {
     /* log and sqrt need positive pre-activations */
     float lo = c->act1 == VKDL_LOG + 1 || c->act1 == VKDL_SQRT + 1 ? 0.05f : -1.0f;
@@ -55,7 +56,7 @@ static void run_mm(const mm_case *c, const char *name, unsigned variants)
                        {.shape = sb, .dtype = c->dtype, .lo = lo, .hi = 1},
                        {.shape = {1, {c->n}}, .lo = lo < 0 ? -1 : 0, .hi = 1}},
                 .out = {{.shape = {3, {c->batch, c->m, c->n}}, .dtype = c->odt, .accumulate = c->beta != 0}},
-                .tol = out_tol(c->odt), .variants = variants};
+                .tol = out_tol(c->odt), .variants = variants, .disable = disable};
     th_run_op(&op);
 }
 
@@ -189,7 +190,7 @@ int main(int argc, char **argv)
                     mm_case c = {1, m, n, k, ta, tb, 1.0f, 0.0f, 0, VKDL_F32, VKDL_F32, 0, 0};
                     snprintf(name, sizeof name, "matmul/t%d%d/%lldx%lldx%lld", ta, tb, (long long)m, (long long)n,
                              (long long)k);
-                    run_mm(&c, name, 0);
+                    run_mm(&c, name, 0, NULL);
                 }
     static const mm_case MORE[] = {
         {1, 1000, 1, 1000, 0, 0, 1, 0, 0, VKDL_F32, VKDL_F32, 0, 0}, /* matrix-vector */
@@ -211,7 +212,15 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "matmul/b%lld/%lldx%lldx%lld/t%d%d/a%g/b%g%s", (long long)c->batch,
                  (long long)c->m, (long long)c->n, (long long)c->k, c->ta, c->tb, c->alpha, c->beta,
                  c->shared_b ? "/shared-b" : "");
-        run_mm(c, name, 0);
+        run_mm(c, name, 0, NULL);
+    }
+    /* The storage kernel, which CPU drivers take only when a texel view cannot hold an operand and
+     * GPUs only with the tiled kernel turned off: the fallback of VKDL_DISABLE=matmul_tiled. */
+    for (size_t i = 3; i < sizeof MORE / sizeof *MORE; i += 2) {
+        const mm_case *c = &MORE[i];
+        snprintf(name, sizeof name, "matmul/storage-kernel/b%lld/%lldx%lldx%lld/t%d%d", (long long)c->batch,
+                 (long long)c->m, (long long)c->n, (long long)c->k, c->ta, c->tb);
+        run_mm(c, name, TH_VS_ALL, "matmul_texel4,matmul_texel1,matmul_tiled");
     }
     th_run("matmul/views", run_views, NULL);
     th_run("matmul/bad-input", run_bad, NULL);
@@ -224,7 +233,7 @@ int main(int argc, char **argv)
             mm_case c = {3, 17, 37, 13, act1 % 2, act1 / 2 % 2, 0.75f, act1 % 3 ? 0.5f : 0.0f, act1 % 4 == 1,
                          VKDL_F32, VKDL_F32, bias, act1};
             snprintf(name, sizeof name, "matmul/epilogue/%s%s/b%g", ACT[act1], bias ? "+bias" : "", c.beta);
-            run_mm(&c, name, 0);
+            run_mm(&c, name, 0, NULL);
         }
     /* f16 and bf16 operands, f32 or 16-bit out: odd shapes, the aligned shape that takes the
      * 4-wide texel path, batches, and the epilogue on 16-bit out. Every transpose combination
@@ -245,7 +254,7 @@ int main(int argc, char **argv)
                     snprintf(name, sizeof name, "matmul/%s-%s/t%d%d/b%lld/%lldx%lldx%lld", vkdl_dtype_name(DT[d]),
                              vkdl_dtype_name(odt), t / 2, t % 2, (long long)sh[0], (long long)sh[1],
                              (long long)sh[2], (long long)sh[3]);
-                    run_mm(&c, name, 0);
+                    run_mm(&c, name, 0, NULL);
                 }
     static const mm_case MORE16[] = {
         {4, 31, 45, 27, 0, 1, -0.5f, 0.25f, 1, VKDL_F16, VKDL_F16, 1, VKDL_GELU_ERF + 1},
@@ -263,7 +272,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "matmul/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/a%g/b%g/%s%s", vkdl_dtype_name(c->dtype),
                  vkdl_dtype_name(c->odt), (long long)c->batch, (long long)c->m, (long long)c->n, (long long)c->k,
                  c->ta, c->tb, c->alpha, c->beta, ACT[c->act1], c->bias ? "+bias" : "");
-        run_mm(c, name, 0);
+        run_mm(c, name, 0, NULL);
     }
     /* the GPU kernel (shared-memory tiles; 16-bit out through per-element atomics), forced on CPU
      * drivers by hiding their quirk */
@@ -279,7 +288,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "matmul/tiled/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/%s%s", vkdl_dtype_name(c->dtype),
                  vkdl_dtype_name(c->odt), (long long)c->batch, (long long)c->m, (long long)c->n, (long long)c->k,
                  c->ta, c->tb, ACT[c->act1], c->bias ? "+bias" : "");
-        run_mm(c, name, TH_VS_ONLY(TH_V_NO_CPU_QUIRK));
+        run_mm(c, name, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL);
     }
     th_run("matmul/f16/views", run_views16, (void *)&DT[0]);
     th_run("matmul/bf16/views", run_views16, (void *)&DT[1]);

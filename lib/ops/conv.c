@@ -492,10 +492,17 @@ static tile make_tile(uint32_t wg_x, uint32_t wg_y, uint32_t tm, uint32_t tn, bo
     };
 }
 
-static tile pick_tile(const vkdl_context *ctx, int64_t rows, int64_t cols, bool bwd)
+/* The GPU's shared-memory tiles, unless the device is a CPU driver or the tiled kernel is turned
+ * off (VKDL_DISABLE): the CPU-driver kernels run anywhere. */
+static bool use_tiled(const vkdl_context *ctx, const vkdl_kernel *tiled)
+{
+    return !cpu_style(ctx) && vkdl_kernel_enabled(ctx, tiled);
+}
+
+static tile pick_tile(const vkdl_context *ctx, int64_t rows, int64_t cols, bool bwd, bool tiled)
 {
     const vkdl_caps *c = &ctx->dev.caps;
-    if (cpu_style(ctx)) {
+    if (!tiled) {
         /* As matmul: 8 lanes = one llvmpipe SIMD row; 8-row tiles where 16 would idle cores, and
          * 32-column tiles for narrow groups. */
         uint32_t tm = rows * cols <= 256 * 256 ? 8 : 16, tn = cols <= 32 ? 1 : 2;
@@ -527,8 +534,9 @@ static vkdl_status launch_fb(const struct conv_push *pp, bool bwd, uint32_t grou
         k = cpu_style(ctx) && both_ok(ctx, &K_DIRECT_TEXEL, src, wt) ? &K_DIRECT_TEXEL : &K_DIRECT;
         t = make_tile(direct_wg(ctx), 1, direct_rows(ctx), 2, bwd, direct_wg(ctx) * direct_rows(ctx), 1);
     } else {
-        t = pick_tile(ctx, img_rows * pp->N, pp->CO, bwd);
-        if (!cpu_style(ctx))
+        bool tiled = use_tiled(ctx, &K_TILED);
+        t = pick_tile(ctx, img_rows * pp->N, pp->CO, bwd, tiled);
+        if (tiled)
             k = &K_TILED;
         else if (pp->CO % 4 == 0 && both_ok(ctx, &K_TEXEL4, src, wt))
             k = &K_TEXEL4;
@@ -803,7 +811,8 @@ static vkdl_status gpu_backward_weight(const conv_geom *g, const vkdl_tensor *x,
     if (matmul_shaped(g))
         return matmul_wgrad(x, dy, dw);
     bool direct = og <= CONV_DIRECT_MAX_CO;
-    tile t = direct ? make_tile(direct_wg(ctx), 1, 16, 2, false, 0, 0) : pick_tile(ctx, kt, og, false);
+    bool tiled = !direct && use_tiled(ctx, &K_WG_TILED);
+    tile t = direct ? make_tile(direct_wg(ctx), 1, 16, 2, false, 0, 0) : pick_tile(ctx, kt, og, false, tiled);
     /* Split the pixels until the grid fills the device: enough splits of at least min_len pixels
      * (which also bounds the f32 accumulation length); the partial sums stay under ~64 MiB. */
     int64_t tiles = direct ? (g->groups * og * kt + direct_wg(ctx) - 1) / direct_wg(ctx)
@@ -838,7 +847,7 @@ static vkdl_status gpu_backward_weight(const conv_geom *g, const vkdl_tensor *x,
     const vkdl_kernel *k;
     if (direct)
         k = cpu_style(ctx) && both_ok(ctx, &K_WG_DIRECT_TEXEL, x, b) ? &K_WG_DIRECT_TEXEL : &K_WG_DIRECT;
-    else if (!cpu_style(ctx))
+    else if (tiled)
         k = &K_WG_TILED;
     else if (og % 4 == 0 && g->o % 4 == 0 && both_ok(ctx, &K_WG_TEXEL4, x, b))
         k = &K_WG_TEXEL4;

@@ -262,7 +262,8 @@ static vkdl_status gpu_matmul_chunk(const mm_problem *p, const vkdl_tensor *a, c
      * for them in the storage variant, which binds any tensor. */
     if (p->k == 0)
         a = b = out;
-    if (p->k == 0 || c->quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS) {
+    /* The CPU-driver kernels run anywhere, so they also stand in for a tiled kernel turned off. */
+    if (p->k == 0 || c->quirks & VKDL_QUIRK_CPU_FRIENDLY_KERNELS || !vkdl_kernel_enabled(ctx, &K_MM_TILED)) {
         k = p->k == 0 ? &K_MM_STORAGE : cpu_kernel(ctx, p, a, b);
         /* 8 lanes = one llvmpipe SIMD row; 16x8 register tiles, 8x8 for small outputs where
          * 16-row tiles would leave cores idle (measured on lavapipe). */

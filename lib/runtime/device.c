@@ -1,5 +1,6 @@
 /* Instance, physical-device choice, feature probe, logical device and the quirk table. */
 #include "runtime/runtime.h"
+#include "shaders.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -178,13 +179,29 @@ static int word_index(const char *w, size_t n, const char *const *names, size_t 
     return -1;
 }
 
-static vkdl_status bad_word(const char *var, const char *w, size_t n, const char *const *names, size_t n_names)
+/* more: what else the variable accepts, after the list of names ("" for nothing). */
+static vkdl_status bad_word(const char *var, const char *w, size_t n, const char *const *names, size_t n_names,
+                            const char *more)
 {
     char valid[160] = "";
     for (size_t i = 0; i < n_names; i++)
         snprintf(valid + strlen(valid), sizeof valid - strlen(valid), "%s%s", i ? ", " : "", names[i]);
-    return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "context_create: %s: unknown name \"%.*s\" (valid: %s)", var, (int)n,
-                     w, valid);
+    return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "context_create: %s: unknown name \"%.*s\" (valid: %s%s)", var,
+                     (int)n, w, valid, more);
+}
+
+/* A kernel variant named as in shaders/meson.build (matmul_tiled, conv_texel4, ...). */
+static vkdl_status disable_kernel(vkdl_caps *c, const char *w, size_t n)
+{
+    int k = word_index(w, n, vkdl_spv_names, VKDL_SPV_COUNT);
+    if (k < 0)
+        return bad_word("VKDL_DISABLE", w, n, DISABLE_NAMES, VKDL_ARRAY_LEN(DISABLE_NAMES),
+                        ", or a kernel variant of shaders/meson.build such as matmul_tiled");
+    if (c->n_kernels_off == VKDL_ARRAY_LEN(c->kernels_off))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "context_create: VKDL_DISABLE: more than %zu kernel variants",
+                         VKDL_ARRAY_LEN(c->kernels_off));
+    c->kernels_off[c->n_kernels_off++] = vkdl_spv_names[k];
+    return VKDL_OK;
 }
 
 static vkdl_status apply_disable(vkdl_caps *c, const char *list)
@@ -192,10 +209,10 @@ static vkdl_status apply_disable(vkdl_caps *c, const char *list)
     for (const char *w = list; *w;) {
         size_t n = strcspn(w, ",");
         int i = word_index(w, n, DISABLE_NAMES, VKDL_ARRAY_LEN(DISABLE_NAMES));
-        if (i < 0 && n > 0)
-            return bad_word("VKDL_DISABLE", w, n, DISABLE_NAMES, VKDL_ARRAY_LEN(DISABLE_NAMES));
         if (i >= 0)
             disable(c, i);
+        else if (n > 0)
+            VKDL_TRY(disable_kernel(c, w, n));
         w += n + (w[n] == ',');
     }
     return VKDL_OK;
@@ -227,7 +244,7 @@ static vkdl_status apply_limits(vkdl_caps *c, const char *list)
         size_t n = strcspn(w, ","), name_n = strcspn(w, "=,");
         int i = word_index(w, name_n, LIMIT_NAMES, VKDL_ARRAY_LEN(LIMIT_NAMES));
         if (i < 0 && n > 0)
-            return bad_word("VKDL_LIMIT", w, name_n, LIMIT_NAMES, VKDL_ARRAY_LEN(LIMIT_NAMES));
+            return bad_word("VKDL_LIMIT", w, name_n, LIMIT_NAMES, VKDL_ARRAY_LEN(LIMIT_NAMES), "");
         if (i >= 0) {
             char *end = NULL;
             const char *val = w + name_n + 1;

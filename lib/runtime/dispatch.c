@@ -70,6 +70,9 @@ static vkdl_status plan_dispatch(const vkdl_context *ctx, const vkdl_dispatch_in
 {
     const vkdl_kernel *k = info->kernel;
     const vkdl_caps *c = &ctx->dev.caps;
+    if (!vkdl_kernel_enabled(ctx, k))
+        return vkdl_fail(VKDL_ERROR_UNSUPPORTED, "%s: this kernel is turned off by VKDL_DISABLE, and the op has no "
+                         "other kernel for this case", k->name);
     uint32_t push_bytes = 4 * k->n_bindings + k->push_size;
     if (push_bytes > push_cap || push_bytes > c->max_push_constants)
         return vkdl_fail(VKDL_ERROR_UNSUPPORTED, "%s: %u bytes of push constants exceed the device's %u", k->name,

@@ -1,11 +1,22 @@
 /* Workgroup sizing and binding checks that ops use to choose a kernel variant and its launch. */
 #include "runtime/runtime.h"
 
+#include <string.h>
+
 bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t)
 {
     vkdl_bind_plan p;
     const char *why;
-    return t->st->alloc.block && vkdl_plan_binding(ctx, k, b, t, &p, &why);
+    return t->st->alloc.block && vkdl_kernel_enabled(ctx, k) && vkdl_plan_binding(ctx, k, b, t, &p, &why);
+}
+
+bool vkdl_kernel_enabled(const vkdl_context *ctx, const vkdl_kernel *k)
+{
+    const vkdl_caps *c = &ctx->dev.caps;
+    for (uint32_t i = 0; i < c->n_kernels_off; i++)
+        if (strcmp(c->kernels_off[i], k->name) == 0)
+            return false;
+    return true;
 }
 
 uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n, uint32_t passes, bool subgroup_ok,

@@ -99,6 +99,10 @@ typedef struct vkdl_caps {
     VkPhysicalDeviceMemoryProperties mem;
     uint32_t quirks;
     uint32_t max_loop_iterations;   /* per invocation, all loops together; 0 = no limit */
+    /* Kernel variants turned off by name with VKDL_DISABLE (a driver miscompiles one, say): the
+     * ops pick another variant where they have one, else the dispatch fails as unsupported. */
+    const char *kernels_off[16];
+    uint32_t n_kernels_off;
 } vkdl_caps;
 
 typedef struct vkdl_device {
@@ -274,6 +278,8 @@ uint32_t vkdl_row_workgroup(const vkdl_context *ctx, const char *op, uint64_t n,
                             bool *one_subgroup);
 /* Can t be bound at binding b of k (offset divisible into units, range within limits)? */
 bool vkdl_binding_ok(const vkdl_context *ctx, const vkdl_kernel *k, uint32_t b, const vkdl_tensor *t);
+/* Not turned off by VKDL_DISABLE=<kernel name>? (vkdl_binding_ok answers false for one that is.) */
+bool vkdl_kernel_enabled(const vkdl_context *ctx, const vkdl_kernel *k);
 
 /* ------------------------------------------------------------------ pipelines (pipeline.c) */
 

@@ -93,14 +93,23 @@ typedef void (*vkdl_log_fn)(vkdl_log_level level, const char *message, void *use
  * still reach the previous fn); NULL restores the default, which writes them to stderr. */
 VKDL_API void vkdl_set_log(vkdl_log_fn fn, void *user);
 
-typedef enum vkdl_dtype {
-    VKDL_F32 = 0,
-    VKDL_F16 = 1,
-    VKDL_BF16 = 2,
-    VKDL_I32 = 3,
-    VKDL_U8 = 4,
-    VKDL_I64 = 5,                   /* host data only (upload/download): no tensor has it */
-} vkdl_dtype;
+/* Tensor element types. A tensor has one of the first five; the rest are host data only: uploads,
+ * downloads, and the values an imported ONNX model computes on the host (see "ONNX inference"). */
+#define VKDL_DTYPE_LIST(X)                                                        \
+    X(F32, 0, "f32")                                                              \
+    X(F16, 1, "f16")                                                              \
+    X(BF16, 2, "bf16")                                                            \
+    X(I32, 3, "i32")                                                              \
+    X(U8, 4, "u8")                                                                \
+    X(I64, 5, "i64")                /* host only */                               \
+    X(F64, 6, "f64")                /* host only */                               \
+    X(I8, 7, "i8")                  /* host only */                               \
+    X(I16, 8, "i16")                /* host only */                               \
+    X(U16, 9, "u16")                /* host only */                               \
+    X(U32, 10, "u32")               /* host only */                               \
+    X(U64, 11, "u64")               /* host only */                               \
+    X(BOOL, 12, "bool")             /* host only; one byte, 0 or 1 (a u8 tensor on the device) */
+typedef enum vkdl_dtype { VKDL_DTYPE_LIST(VKDL_ENUM_VALUE_) } vkdl_dtype;
 
 /* "f32", "f16", ...; and the size of one element in bytes (0 for an invalid dtype). */
 VKDL_API const char *vkdl_dtype_name(vkdl_dtype dtype);
@@ -751,6 +760,80 @@ VKDL_API vkdl_status vkdl_png_write_grid(const char *path, vkdl_tensor *x, int c
  * width x height pixels with axes; NULL series are skipped. */
 VKDL_API vkdl_status vkdl_png_write_curve(const char *path, int width, int height, int count,
                                           const float *const *series, const int64_t *n);
+
+/* ------------------------------------------------------------------ ONNX inference
+ * A model (vkdl_onnx_model) is an ONNX file loaded and checked; it is host data only. A plan
+ * (vkdl_onnx_plan) is the model bound to concrete input shapes on one context: constants folded,
+ * shapes inferred, device memory planned and every kernel chosen, so a run only uploads the
+ * inputs, replays the device work and downloads the outputs. Float data runs on the device (or
+ * the CPU backend); a node whose inputs are all known when the plan is made (initializers, shape
+ * arithmetic, inputs given with values) is computed on the host then, exactly, in its own dtype.
+ * Tensors on the device are f32, i32 (int64 data, range-checked) or u8 (bool and uint8). */
+
+typedef struct vkdl_onnx_model vkdl_onnx_model;
+typedef struct vkdl_onnx_plan vkdl_onnx_plan;
+
+/* Load and check an ONNX model (opsets 9-17) from a file; initializers in external data files are
+ * read relative to its directory and may not leave it. */
+VKDL_API vkdl_status vkdl_onnx_load(const char *path, vkdl_onnx_model **out);
+/* The same from bytes in memory (not kept after the call). dir resolves external data; NULL
+ * refuses models that have any. */
+VKDL_API vkdl_status vkdl_onnx_load_memory(const void *data, size_t size, const char *dir, vkdl_onnx_model **out);
+VKDL_API void vkdl_onnx_model_destroy(vkdl_onnx_model *m);
+
+/* One input or output of a model or plan, or a host tensor handed to or from a run. */
+typedef struct vkdl_host_tensor {
+    const char *name;
+    vkdl_dtype dtype;
+    int ndim;
+    int64_t shape[VKDL_MAX_DIMS];   /* -1 where a model's dim is symbolic or unknown */
+    const void *data;               /* row-major elements of dtype; NULL where there are none */
+    size_t bytes;
+} vkdl_host_tensor;
+
+/* The model's graph inputs (initializers excluded) and outputs, with ONNX's dtypes and shapes;
+ * name and data stay valid while the model lives. A symbolic dim's name, if any, is dim_name's. */
+VKDL_API int vkdl_onnx_input_count(const vkdl_onnx_model *m);
+VKDL_API int vkdl_onnx_output_count(const vkdl_onnx_model *m);
+VKDL_API vkdl_status vkdl_onnx_input(const vkdl_onnx_model *m, int i, vkdl_host_tensor *out);
+VKDL_API vkdl_status vkdl_onnx_output(const vkdl_onnx_model *m, int i, vkdl_host_tensor *out);
+/* The name of input i's dim d when it is symbolic ("batch"), else NULL. */
+VKDL_API const char *vkdl_onnx_input_dim_name(const vkdl_onnx_model *m, int i, int d);
+
+typedef struct vkdl_onnx_plan_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
+    /* Concrete shapes for inputs whose dims are symbolic, by name (the model's own shape
+     * elsewhere). With data set, the input's values are fixed for the plan and folded as
+     * constants (a run may then omit it, or must give the same values): needed for inputs that
+     * decide shapes, such as a Reshape's target, and for host-only dtypes such as f64. */
+    int n_inputs;
+    const vkdl_host_tensor *inputs;
+} vkdl_onnx_plan_info;
+
+/* Compile m for ctx. The plan keeps what it needs of m (m may be destroyed after). */
+VKDL_API vkdl_status vkdl_onnx_plan_create(vkdl_context *ctx, const vkdl_onnx_model *m,
+                                           const vkdl_onnx_plan_info *info, vkdl_onnx_plan **out);
+VKDL_API void vkdl_onnx_plan_destroy(vkdl_onnx_plan *p);
+/* Run with every input not fixed by the plan, by name, in the plan's shapes and any dtype that
+ * converts to the input's; waits for the results. */
+VKDL_API vkdl_status vkdl_onnx_run(vkdl_onnx_plan *p, int n, const vkdl_host_tensor *inputs);
+/* Output i of the last run in its ONNX dtype; data stays valid until the next run or destroy. */
+VKDL_API int vkdl_onnx_plan_output_count(const vkdl_onnx_plan *p);
+VKDL_API vkdl_status vkdl_onnx_plan_output(const vkdl_onnx_plan *p, int i, vkdl_host_tensor *out);
+
+typedef struct vkdl_onnx_plan_stats {
+    const void *next;               /* NULL: extension structs, see the top of this file */
+    int nodes;                      /* in the model */
+    int host_nodes;                 /* computed on the host when the plan was made */
+    int device_steps;               /* device nodes left after folding and fusion */
+    size_t constant_bytes;          /* device bytes of weights and other constants */
+    size_t arena_bytes;             /* device bytes of intermediate tensors (shared by lifetime) */
+    size_t unshared_bytes;          /* what those intermediates would take without sharing */
+    double compile_ms;              /* wall time of vkdl_onnx_plan_create */
+} vkdl_onnx_plan_stats;
+
+/* Figures of a plan (out->next must be NULL). */
+VKDL_API vkdl_status vkdl_onnx_plan_stats_get(const vkdl_onnx_plan *p, vkdl_onnx_plan_stats *out);
 
 #ifdef __cplusplus
 }

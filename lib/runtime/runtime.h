@@ -231,7 +231,10 @@ uint16_t vkdl_f32_to_f16(float f);
 float vkdl_f16_to_f32(uint16_t h);
 uint16_t vkdl_f32_to_bf16(float f);
 float vkdl_bf16_to_f32(uint16_t h);
-/* Convert n elements between dtypes (host memory). */
+/* No tensor has this dtype: it is host data only (i64, f64, bool, ...). */
+bool vkdl_dtype_host_only(vkdl_dtype d);
+/* Convert n elements between dtypes (host memory), through double: floats to integers truncate
+ * and saturate, NaN gives 0, anything to bool is != 0. */
 void vkdl_convert(void *dst, vkdl_dtype dst_dtype, const void *src, vkdl_dtype src_dtype, size_t n);
 
 /* ------------------------------------------------------------------ kernels (kernel.c) */

@@ -9,12 +9,9 @@
 const char *vkdl_dtype_name(vkdl_dtype d)
 {
     switch (d) {
-    case VKDL_F32: return "f32";
-    case VKDL_F16: return "f16";
-    case VKDL_BF16: return "bf16";
-    case VKDL_I32: return "i32";
-    case VKDL_U8: return "u8";
-    case VKDL_I64: return "i64";
+#define NAME_(name, value, str) case VKDL_##name: return str;
+    VKDL_DTYPE_LIST(NAME_)
+#undef NAME_
     }
     return "invalid-dtype";
 }
@@ -22,12 +19,17 @@ const char *vkdl_dtype_name(vkdl_dtype d)
 size_t vkdl_dtype_size(vkdl_dtype d)
 {
     switch (d) {
-    case VKDL_F32: case VKDL_I32: return 4;
-    case VKDL_F16: case VKDL_BF16: return 2;
-    case VKDL_U8: return 1;
-    case VKDL_I64: return 8;
+    case VKDL_F64: case VKDL_I64: case VKDL_U64: return 8;
+    case VKDL_F32: case VKDL_I32: case VKDL_U32: return 4;
+    case VKDL_F16: case VKDL_BF16: case VKDL_I16: case VKDL_U16: return 2;
+    case VKDL_U8: case VKDL_I8: case VKDL_BOOL: return 1;
     }
     return 0;
+}
+
+bool vkdl_dtype_host_only(vkdl_dtype d)
+{
+    return d != VKDL_F32 && d != VKDL_F16 && d != VKDL_BF16 && d != VKDL_I32 && d != VKDL_U8;
 }
 
 /* ---------------------------------------------------------------- conversions */
@@ -97,6 +99,13 @@ static double load_as_double(const void *p, vkdl_dtype d, size_t i)
     case VKDL_I32: return ((const int32_t *)p)[i];
     case VKDL_U8: return ((const uint8_t *)p)[i];
     case VKDL_I64: return (double)((const int64_t *)p)[i];
+    case VKDL_F64: return ((const double *)p)[i];
+    case VKDL_I8: return ((const int8_t *)p)[i];
+    case VKDL_I16: return ((const int16_t *)p)[i];
+    case VKDL_U16: return ((const uint16_t *)p)[i];
+    case VKDL_U32: return ((const uint32_t *)p)[i];
+    case VKDL_U64: return (double)((const uint64_t *)p)[i];
+    case VKDL_BOOL: return ((const uint8_t *)p)[i] != 0;
     }
     return 0;
 }
@@ -116,6 +125,13 @@ static void store_double(void *p, vkdl_dtype d, size_t i, double v)
     case VKDL_I64: /* saturate as for i32; 2^63 is the first double past INT64_MAX */
         ((int64_t *)p)[i] = isnan(v) ? 0 : v >= 0x1p63 ? INT64_MAX : v <= -0x1p63 ? INT64_MIN : (int64_t)v;
         break;
+    case VKDL_F64: ((double *)p)[i] = v; break;
+    case VKDL_I8: ((int8_t *)p)[i] = (int8_t)(isnan(v) ? 0 : v >= 127 ? 127 : v <= -128 ? -128 : v); break;
+    case VKDL_I16: ((int16_t *)p)[i] = (int16_t)(isnan(v) ? 0 : v >= 32767 ? 32767 : v <= -32768 ? -32768 : v); break;
+    case VKDL_U16: ((uint16_t *)p)[i] = (uint16_t)(isnan(v) || v <= 0 ? 0 : v >= 65535 ? 65535 : v); break;
+    case VKDL_U32: ((uint32_t *)p)[i] = (uint32_t)(isnan(v) || v <= 0 ? 0 : v >= 4294967295.0 ? UINT32_MAX : v); break;
+    case VKDL_U64: ((uint64_t *)p)[i] = isnan(v) || v <= 0 ? 0 : v >= 0x1p64 ? UINT64_MAX : (uint64_t)v; break;
+    case VKDL_BOOL: ((uint8_t *)p)[i] = v != 0; break;
     }
 }
 
@@ -193,9 +209,10 @@ vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim,
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: context is NULL");
     if (vkdl_dtype_size(dtype) == 0)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: invalid dtype %d", (int)dtype);
-    if (dtype == VKDL_I64)
-        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "tensor_create: i64 is a host-only dtype (for upload and "
-                         "download); create an i32 tensor");
+    if (vkdl_dtype_host_only(dtype))
+        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "tensor_create: %s is a host-only dtype (for upload and "
+                         "download); create an %s tensor", vkdl_dtype_name(dtype),
+                         dtype == VKDL_BOOL ? "u8" : dtype == VKDL_F64 ? "f32" : "i32");
     if (ndim < 0 || ndim > VKDL_MAX_DIMS)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: ndim %d not in [0, %d]", ndim, VKDL_MAX_DIMS);
     if (ndim > 0 && !shape)

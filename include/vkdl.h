@@ -310,6 +310,60 @@ typedef struct vkdl_matmul_info {
 VKDL_API vkdl_status vkdl_matmul(const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out,
                         const vkdl_matmul_info *info);
 
+/* ------------------------------------------------------------------ indexing (ONNX Slice, Pad, Tile,
+ * Concat, Gather, ScatterElements...). Copies move elements by size, so they take any dtype. */
+
+typedef enum vkdl_pad_mode {
+    VKDL_PAD_CONSTANT = 0,          /* the value */
+    VKDL_PAD_REFLECT = 1,           /* NumPy's 'reflect': mirrored without repeating the edge */
+    VKDL_PAD_EDGE = 2,              /* the nearest element (clamped index) */
+    VKDL_PAD_WRAP = 3,              /* index modulo the dim: Tile, and Expand of size-1 dims */
+} vkdl_pad_mode;
+
+typedef struct vkdl_view_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
+    int64_t start[VKDL_MAX_DIMS];   /* x index read for the box's first element; may lie outside x (padding) */
+    int64_t step[VKDL_MAX_DIMS];    /* x index step per out index; negative reverses; 0 means 1 */
+    int64_t out_offset[VKDL_MAX_DIMS]; /* first out index of the box written */
+    int64_t extent[VKDL_MAX_DIMS];  /* box size; 0 means to the end of out (out.dim - out_offset) */
+    vkdl_pad_mode mode;             /* what an x index outside [0, dim) reads */
+    float value;                    /* CONSTANT mode's value (converted to x's dtype) */
+} vkdl_view_info;
+
+/* out[o] = x[start + (o - out_offset) * step] for o in a box of out, per dim; x and out have the
+ * same dtype (any) and ndim, and out outside the box is left untouched. info NULL copies all of x
+ * into out of the same shape. REFLECT needs dim >= 2 where it reflects, EDGE and WRAP dim >= 1. */
+VKDL_API vkdl_status vkdl_view_copy(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_view_info *info);
+
+#define VKDL_SCATTER_REDUCE_LIST(X)                                                               \
+    X(SCATTER_NONE, 0, "none")      /* the update replaces; of duplicates the last in row-major order wins */ \
+    X(SCATTER_ADD, 1, "add")                                                                      \
+    X(SCATTER_MUL, 2, "mul")                                                                      \
+    X(SCATTER_MAX, 3, "max")                                                                      \
+    X(SCATTER_MIN, 4, "min")
+
+typedef enum vkdl_scatter_reduce {
+    VKDL_SCATTER_REDUCE_LIST(VKDL_ENUM_VALUE_) VKDL_SCATTER_REDUCE_COUNT = 5
+} vkdl_scatter_reduce;
+
+/* "none", "add", ... ("unknown" if out of range). */
+VKDL_API const char *vkdl_scatter_reduce_name(vkdl_scatter_reduce reduce);
+
+/* ONNX Gather: out = x.shape[:axis] + idx.shape + x.shape[axis+1:], any dtype; idx i32 of any rank,
+ * negative entries count from the end; one outside [-dim, dim) fails on the CPU (naming it), and
+ * gives zeros on the GPU. */
+VKDL_API vkdl_status vkdl_gather(const vkdl_tensor *x, const vkdl_tensor *idx, int axis, vkdl_tensor *out);
+/* dx (f32, x's shape) = dout summed into the rows idx picked; deterministic (the same bits every run). */
+VKDL_API vkdl_status vkdl_gather_backward(const vkdl_tensor *dout, const vkdl_tensor *idx, int axis, vkdl_tensor *dx);
+/* ONNX GatherElements: out (idx's shape, x's dtype) at i is x at i with its axis coordinate replaced
+ * by idx[i] (negative wraps once); idx has x's rank and idx.dim[d] <= x.dim[d] off the axis. */
+VKDL_API vkdl_status vkdl_gather_elements(const vkdl_tensor *x, const vkdl_tensor *idx, int axis, vkdl_tensor *out);
+/* ONNX ScatterElements (opset 16): out = x (f32 or i32) with each updates[i] (idx's shape) combined
+ * by reduce into out at i with its axis coordinate replaced by idx[i], in row-major order of i
+ * (deterministic on every backend). Out-of-range indices fail on the CPU; the GPU skips them. */
+VKDL_API vkdl_status vkdl_scatter_elements(const vkdl_tensor *x, const vkdl_tensor *idx, const vkdl_tensor *updates,
+                                           int axis, vkdl_scatter_reduce reduce, vkdl_tensor *out);
+
 /* ------------------------------------------------------------------ backward of the basic ops
  * Gradients are written (not accumulated) into the d* outputs; a NULL d* output is skipped. */
 

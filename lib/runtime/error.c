@@ -65,6 +65,14 @@ const char *vkdl_optimizer_name(vkdl_optimizer type)
     }
 }
 
+const char *vkdl_scatter_reduce_name(vkdl_scatter_reduce reduce)
+{
+    switch ((int)reduce) {
+    VKDL_SCATTER_REDUCE_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
+}
+
 const char *vkdl_last_error(void) { return last_error; }
 
 void vkdl_set_log(vkdl_log_fn fn, void *user)

@@ -20,6 +20,7 @@ typedef struct enum_row {
 #define ROW_BINARY_(name, value, string) {value, vkdl_binary_op_name((vkdl_binary_op)(value))},
 #define ROW_REDUCE_(name, value, string) {value, vkdl_reduce_op_name((vkdl_reduce_op)(value))},
 #define ROW_OPTIMIZER_(name, value, string) {value, vkdl_optimizer_name((vkdl_optimizer)(value))},
+#define ROW_SCATTER_(name, value, string) {value, vkdl_scatter_reduce_name((vkdl_scatter_reduce)(value))},
 
 /* Every value has a non-empty name no other value shares; a value outside the list (one past the
  * largest, and -1) is named "unknown...", never NULL. */
@@ -51,6 +52,7 @@ static const char *unary_name(int v) { return vkdl_unary_op_name((vkdl_unary_op)
 static const char *binary_name(int v) { return vkdl_binary_op_name((vkdl_binary_op)v); }
 static const char *reduce_name(int v) { return vkdl_reduce_op_name((vkdl_reduce_op)v); }
 static const char *optimizer_name(int v) { return vkdl_optimizer_name((vkdl_optimizer)v); }
+static const char *scatter_name(int v) { return vkdl_scatter_reduce_name((vkdl_scatter_reduce)v); }
 
 #define LEN(a) ((int)(sizeof(a) / sizeof *(a)))
 /* TH_TRUE as a statement, without the unused-value warning. */
@@ -64,18 +66,20 @@ static void run_enum_names(void *arg)
     const enum_row binary[] = {VKDL_BINARY_OP_LIST(ROW_BINARY_)};
     const enum_row reduce[] = {VKDL_REDUCE_OP_LIST(ROW_REDUCE_)};
     const enum_row optimizer[] = {VKDL_OPTIMIZER_LIST(ROW_OPTIMIZER_)};
+    const enum_row scatter[] = {VKDL_SCATTER_REDUCE_LIST(ROW_SCATTER_)};
     check_list("status", status, LEN(status), status_name);
     check_list("unary op", unary, LEN(unary), unary_name);
     check_list("binary op", binary, LEN(binary), binary_name);
     check_list("reduce op", reduce, LEN(reduce), reduce_name);
     check_list("optimizer", optimizer, LEN(optimizer), optimizer_name);
+    check_list("scatter reduce", scatter, LEN(scatter), scatter_name);
     /* The English strings: non-empty for every status, distinct, and "unknown status" outside. */
     enum_row strings[LEN(status)];
     for (int i = 0; i < LEN(status); i++)
         strings[i] = (enum_row){status[i].value, vkdl_status_string((vkdl_status)status[i].value)};
     check_list("status string", strings, LEN(strings), status_string);
     EXPECT(LEN(unary) == VKDL_UNARY_OP_COUNT && LEN(binary) == VKDL_BINARY_OP_COUNT &&
-           LEN(reduce) == VKDL_REDUCE_OP_COUNT);
+           LEN(reduce) == VKDL_REDUCE_OP_COUNT && LEN(scatter) == VKDL_SCATTER_REDUCE_COUNT);
     EXPECT(!strcmp(vkdl_status_name(VKDL_ERROR_SHAPE_MISMATCH), "VKDL_ERROR_SHAPE_MISMATCH"));
     EXPECT(!strcmp(vkdl_status_string(VKDL_ERROR_SHAPE_MISMATCH), "shape mismatch"));
     EXPECT(!strcmp(vkdl_unary_op_name(VKDL_GELU_TANH), "gelu_tanh"));
@@ -83,6 +87,7 @@ static void run_enum_names(void *arg)
     /* Pinned values: the ABI. */
     EXPECT(VKDL_ERROR_CONTEXT_MISMATCH == 14 && VKDL_ABS == 9 && VKDL_DIV == 3 && VKDL_ARGMAX == 3);
     EXPECT(VKDL_RMSPROP == 3 && VKDL_ERROR_OUT_OF_RANGE == 15 && VKDL_I64 == 5);
+    EXPECT(VKDL_SCATTER_MIN == 4 && VKDL_PAD_WRAP == 3 && !strcmp(vkdl_scatter_reduce_name(VKDL_SCATTER_MAX), "max"));
 }
 
 static void run_version(void *arg)
@@ -125,10 +130,12 @@ static void run_next_chain(void *arg)
                   want);
         TH_STATUS(vkdl_optim_step(&(vkdl_optim_info){.next = &ext, .lr = 1}, A, B, NULL, NULL),
                   VKDL_ERROR_INVALID_ARGUMENT, want);
+        TH_STATUS(vkdl_view_copy(A, O, &(vkdl_view_info){.next = &ext}), VKDL_ERROR_INVALID_ARGUMENT, want);
         /* The same calls with next NULL succeed. */
         TH_OK(vkdl_matmul(A, B, O, &(vkdl_matmul_info){.alpha = 1}));
         TH_OK(vkdl_avgpool2d(X, Y, &(vkdl_pool2d_info){.kernel = {1, 1}}));
         TH_OK(vkdl_cross_entropy(row, T, L, &(vkdl_cross_entropy_info){0}));
+        TH_OK(vkdl_view_copy(A, O, &(vkdl_view_info){0}));
         vkdl_tensor_destroy(row);
         th_pair *all[] = {&a, &b, &o, &x, &y, &l, &t, &lse};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++)

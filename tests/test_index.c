@@ -54,6 +54,7 @@ static vkdl_status concat(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *
 }
 
 static const vkdl_view_info SLICE = {.start = {1, 2}, .step = {2, 3}};
+static const vkdl_view_info SLICE_ROWS = {.start = {2, 0}};
 static const vkdl_view_info REVERSE = {.start = {6, 12}, .step = {-1, -1}};
 static const vkdl_view_info REVERSE_INNER = {.start = {0, 0, 100}, .step = {1, 1, -1}};
 static const vkdl_view_info STEP_BACK = {.start = {16, 28}, .step = {-3, -4}};
@@ -68,6 +69,8 @@ static const vkdl_view_info PAD_ROWS = {.start = {-1, 0}, .mode = VKDL_PAD_CONST
 static const vkdl_view_info PAD_6D = {.start = {-1, -1, -1, -1, -1, -1}, .mode = VKDL_PAD_CONSTANT, .value = -2};
 static const vkdl_view_info PAD_6D_EDGE = {.start = {-1, 0, -2, -1, 0, -1}, .mode = VKDL_PAD_EDGE};
 static const vkdl_view_info SLICE_6D = {.start = {1, 0, 2, 1, 0, 4}, .step = {1, 1, -1, 2, 1, -2}};
+static const vkdl_view_info SLICE_8D = {.start = {1, 1, 0, 0, 0}, .step = {1, -1, 2}};
+static const vkdl_view_info PAD_7D = {.start = {-1, 0, -1, 0, 0, -1, -1}, .mode = VKDL_PAD_WRAP};
 static const vkdl_view_info TILE = {.mode = VKDL_PAD_WRAP};
 static const vkdl_view_info BOX = {.out_offset = {1, 2}, .extent = {2, 3}, .start = {0, 1}};
 static const vkdl_view_info BOX_INNER = {.out_offset = {0, 3}, .extent = {0, 5}};
@@ -89,6 +92,7 @@ static const th_op VIEWS[] = {
     VIEW("slice f32 steps 2 and 3", SLICE, F32(7, 13), OUT(VKDL_F32, 3, 4)),
     VIEW("slice u8 steps 2 and 3", SLICE, U8(7, 13), OUT(VKDL_U8, 3, 4)),
     VIEW("slice f16 steps 2 and 3", SLICE, F16(7, 13), OUT(VKDL_F16, 3, 4)),
+    VIEW("slice u8 rows", SLICE_ROWS, U8(7, 13), OUT(VKDL_U8, 3, 13)),
     VIEW("reversal f32", REVERSE, F32(7, 13), OUT(VKDL_F32, 7, 13)),
     VIEW("reversal u8", REVERSE, U8(7, 13), OUT(VKDL_U8, 7, 13)),
     VIEW("reversal f16", REVERSE, F16(7, 13), OUT(VKDL_F16, 7, 13)),
@@ -128,6 +132,10 @@ static const th_op VIEWS[] = {
     VIEW("scalar padded to rank 1", SCALAR_PAD, F32(1), OUT(VKDL_F32, 3)),
     PLAIN("info NULL f32 rank 1", F32(1), OUT(VKDL_F32, 1)),
     PLAIN("info NULL u8 rank 1 prime", U8(1009), OUT(VKDL_U8, 1009)),
+    PLAIN("info NULL u8 rank 6", U8(2, 3, 2, 3, 2, 5), OUT(VKDL_U8, 2, 3, 2, 3, 2, 5)),
+    PLAIN("info NULL f32 rank 8", F32(2, 3, 2, 3, 2, 1, 2, 3), OUT(VKDL_F32, 2, 3, 2, 3, 2, 1, 2, 3)),
+    VIEW("slice f16 rank 8 outer dims", SLICE_8D, F16(3, 2, 3, 2, 3, 2, 2, 3), OUT(VKDL_F16, 2, 1, 2, 2, 3, 2, 2, 3)),
+    VIEW("pad wrap u8 rank 7", PAD_7D, U8(2, 3, 2, 1, 2, 3, 5), OUT(VKDL_U8, 3, 4, 3, 2, 3, 4, 7)),
     PLAIN("info NULL f16 rank 5", F16(2, 1, 3, 5, 7), OUT(VKDL_F16, 2, 1, 3, 5, 7)),
     PLAIN("info NULL i32 scalar", I32_SCALAR, OUT_SCALAR(VKDL_I32)),
     /* views: both tensors start mid-buffer, and the rows around out must survive */

@@ -428,6 +428,21 @@ static vkdl_status gpu_view_copy(const vkdl_tensor *x, vkdl_tensor *out, const v
     }
     if (nd == 0)
         dims[nd++] = (view_dim){1, 1, 1, 1, 0, 1};
+    /* A dim copied whole (all of x's and out's dim, forwards) merges with the dim outside it when
+     * that one reads forwards within x: most plain copies and concatenations become one row. */
+    int m = 0;
+    for (int d = 1; d < nd; d++) {
+        view_dim *in = &dims[m], *o = &dims[d];
+        int64_t merged_end = (o->start + o->ext) * in->xdim;
+        bool whole = in->start == 0 && in->step == 1 && in->ext == in->xdim && o->ostride == in->ostride * in->ext &&
+                     o->xstride == in->xstride * in->xdim;
+        if (whole && o->step == 1 && o->start >= 0 && o->start + o->ext <= o->xdim && merged_end <= INT32_MAX) {
+            *in = (view_dim){o->ext * in->ext, in->ostride, o->xdim * in->xdim, in->xstride, o->start * in->xdim, 1};
+            continue;
+        }
+        dims[++m] = *o;
+    }
+    nd = m + 1;
 
     uint32_t es = (uint32_t)vkdl_dtype_size(x->dtype), per = 4 / es, wg = workgroup(ctx);
     int inner = nd < INDEX_VIEW_DIMS ? nd : INDEX_VIEW_DIMS;

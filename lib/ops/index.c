@@ -405,21 +405,20 @@ typedef struct view_dim {
     int64_t ext, ostride, xdim, xstride, start, step;
 } view_dim;
 
-static vkdl_status gpu_view_copy(const vkdl_tensor *x, vkdl_tensor *out, const view_box *b)
+/* The box's dims as the kernel walks them, innermost first; returns their count. Dims of extent 1
+ * read one x index: they go into *obase and *xbase (*fill: that index is outside x, in constant
+ * mode), except out's innermost, which keeps every box row contiguous in out. */
+static int view_dims(const vkdl_tensor *x, const vkdl_tensor *out, const view_box *b, view_dim *dims,
+                     int64_t *obase, int64_t *xbase, bool *fill)
 {
-    vkdl_context *ctx = x->ctx;
-    /* Innermost first. Dims of extent 1 read one x index: folded into the bases, except out's
-     * innermost, which keeps every box row contiguous in out. */
-    view_dim dims[VKDL_MAX_DIMS];
-    int64_t os = 1, xs = 1, obase = 0, xbase = 0;
-    bool fill = x->numel == 0;
+    int64_t os = 1, xs = 1;
     int nd = 0;
     for (int d = x->ndim - 1; d >= 0; d--) {
-        obase += b->off[d] * os;
+        *obase += b->off[d] * os;
         if (b->ext[d] == 1 && d < x->ndim - 1) {
             bool inside = true;
-            xbase += map_index(b->mode, b->start[d], x->shape[d], &inside) * xs;
-            fill = fill || !inside;
+            *xbase += map_index(b->mode, b->start[d], x->shape[d], &inside) * xs;
+            *fill = *fill || !inside;
         } else {
             dims[nd++] = (view_dim){b->ext[d], os, x->shape[d], xs, b->start[d], b->step[d]};
         }
@@ -442,8 +441,16 @@ static vkdl_status gpu_view_copy(const vkdl_tensor *x, vkdl_tensor *out, const v
         }
         dims[++m] = *o;
     }
-    nd = m + 1;
+    return m + 1;
+}
 
+static vkdl_status gpu_view_copy(const vkdl_tensor *x, vkdl_tensor *out, const view_box *b)
+{
+    vkdl_context *ctx = x->ctx;
+    view_dim dims[VKDL_MAX_DIMS];
+    int64_t obase = 0, xbase = 0;
+    bool fill = x->numel == 0;
+    int nd = view_dims(x, out, b, dims, &obase, &xbase, &fill);
     uint32_t es = (uint32_t)vkdl_dtype_size(x->dtype), per = 4 / es, wg = workgroup(ctx);
     int inner = nd < INDEX_VIEW_DIMS ? nd : INDEX_VIEW_DIMS;
     struct view_push pc = {.ndim = (uint32_t)inner, .fill = b->fill};

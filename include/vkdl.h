@@ -336,7 +336,7 @@ typedef struct vkdl_view_info {
 VKDL_API vkdl_status vkdl_view_copy(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_view_info *info);
 
 #define VKDL_SCATTER_REDUCE_LIST(X)                                                               \
-    X(SCATTER_NONE, 0, "none")      /* the update replaces; of duplicates the last in row-major order wins */ \
+    X(SCATTER_NONE, 0, "none")      /* replace; of duplicates the last in row-major order wins */ \
     X(SCATTER_ADD, 1, "add")                                                                      \
     X(SCATTER_MUL, 2, "mul")                                                                      \
     X(SCATTER_MAX, 3, "max")                                                                      \
@@ -356,7 +356,8 @@ VKDL_API vkdl_status vkdl_gather(const vkdl_tensor *x, const vkdl_tensor *idx, i
 /* dx (f32, x's shape) = dout summed into the rows idx picked; deterministic (the same bits every run). */
 VKDL_API vkdl_status vkdl_gather_backward(const vkdl_tensor *dout, const vkdl_tensor *idx, int axis, vkdl_tensor *dx);
 /* ONNX GatherElements: out (idx's shape, x's dtype) at i is x at i with its axis coordinate replaced
- * by idx[i] (negative wraps once); idx has x's rank and idx.dim[d] <= x.dim[d] off the axis. */
+ * by idx[i] (negative counts from the end; out of range as in vkdl_gather); idx has x's rank and no
+ * dim but axis longer than x's, so every element it names exists. */
 VKDL_API vkdl_status vkdl_gather_elements(const vkdl_tensor *x, const vkdl_tensor *idx, int axis, vkdl_tensor *out);
 /* ONNX ScatterElements (opset 16): out = x (f32 or i32) with each updates[i] (idx's shape) combined
  * by reduce into out at i with its axis coordinate replaced by idx[i], in row-major order of i

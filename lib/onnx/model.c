@@ -7,11 +7,14 @@
 #include "onnx.pb-c.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A model's declared sizes are checked against what the file can hold, and this bounds what a
  * single initializer or attribute tensor may ask for (4 GiB of f32). */
@@ -700,22 +703,31 @@ vkdl_status vkdl_onnx_load(const char *path, vkdl_onnx_model **out)
     *out = NULL;
     if (!path)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "onnx_load: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: a FIFO at path must not block the open; only a regular file is read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return vkdl_fail(VKDL_ERROR_IO, "onnx_load: cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
     void *buf = NULL;
     vkdl_status s = VKDL_OK;
-    off_t size = -1;
-    if (fseeko(f, 0, SEEK_END) != 0 || (size = ftello(f)) < 0 || fseeko(f, 0, SEEK_SET) != 0)
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         s = vkdl_fail(VKDL_ERROR_IO, "onnx_load: '%s' is not a regular file", path);
-    else if ((uint64_t)size > MAX_FILE_BYTES)
+    else if ((uint64_t)st.st_size > MAX_FILE_BYTES)
         s = vkdl_fail(VKDL_ERROR_TOO_LARGE, "onnx_load: '%s' is %lld bytes, more than protobuf allows (2 GiB)", path,
-                      (long long)size);
-    else if (!(buf = malloc((size_t)size + 1)))
+                      (long long)st.st_size);
+    else if (!(buf = malloc((size_t)st.st_size + 1)))
         s = oom();
-    else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-        s = vkdl_fail(VKDL_ERROR_IO, "onnx_load: reading '%s' failed", path);
-    fclose(f);
+    size_t size = s == VKDL_OK ? (size_t)st.st_size : 0;
+    for (size_t got = 0; s == VKDL_OK && got < size;) {
+        ssize_t r = read(fd, (char *)buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            s = vkdl_fail(VKDL_ERROR_IO, "onnx_load: reading '%s' failed: %s", path, r ? strerror(errno) : "short file");
+        else
+            got += (size_t)r;
+    }
+    close(fd);
     if (s == VKDL_OK) {
         char dir[PATH_MAX];
         const char *slash = strrchr(path, '/');
@@ -723,7 +735,7 @@ vkdl_status vkdl_onnx_load(const char *path, vkdl_onnx_model **out)
             snprintf(dir, sizeof dir, ".");
         else
             snprintf(dir, sizeof dir, "%.*s", (int)(slash - path == 0 ? 1 : slash - path), path);
-        s = vkdl_onnx_load_memory(buf, (size_t)size, dir, out);
+        s = vkdl_onnx_load_memory(buf, size, dir, out);
         if (s != VKDL_OK)
             vkdl_fail(s, "%s (in '%s')", vkdl_last_error(), path);
     }

@@ -258,7 +258,25 @@ VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
     X(NEG, 8, "neg")                                                              \
     X(ABS, 9, "abs")
 
-#define VKDL_BINARY_OP_LIST(X) X(ADD, 0, "add") X(SUB, 1, "sub") X(MUL, 2, "mul") X(DIV, 3, "div")
+#define VKDL_BINARY_OP_LIST(X)                                                         \
+    X(ADD, 0, "add")                                                                   \
+    X(SUB, 1, "sub")                                                                   \
+    X(MUL, 2, "mul")                                                                   \
+    X(DIV, 3, "div")                /* i32: truncates toward zero */                   \
+    X(POW, 4, "pow")                /* a^b; i32: by squaring, b < 0 gives 0 but for a = +-1 */ \
+    X(MINIMUM, 5, "minimum")        /* f32: NaN if either is NaN (MIN names a reduction) */ \
+    X(MAXIMUM, 6, "maximum")        /* f32: NaN if either is NaN */                    \
+    X(FMOD, 7, "fmod")              /* C fmod: a - trunc(a/b) b, the sign of a */      \
+    X(MOD, 8, "mod")                /* floor modulo: a - floor(a/b) b, the sign of b (NumPy) */ \
+    X(PRELU, 9, "prelu")            /* a < 0 ? a * b : a */                            \
+    X(EQUAL, 10, "equal")           /* comparisons: out u8 0 or 1 (NaN compares false) */ \
+    X(LESS, 11, "less")                                                                \
+    X(LESS_EQUAL, 12, "less_equal")                                                    \
+    X(GREATER, 13, "greater")                                                          \
+    X(GREATER_EQUAL, 14, "greater_equal")                                              \
+    X(AND, 15, "and")               /* logical, on u8: nonzero is true; out 0 or 1 */  \
+    X(OR, 16, "or")                                                                    \
+    X(XOR, 17, "xor")
 
 #define VKDL_REDUCE_OP_LIST(X)                                                    \
     X(SUM, 0, "sum")                                                              \
@@ -267,7 +285,7 @@ VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
     X(ARGMAX, 3, "argmax")          /* output i32: first index of the maximum */
 
 typedef enum vkdl_unary_op { VKDL_UNARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_UNARY_OP_COUNT = 10 } vkdl_unary_op;
-typedef enum vkdl_binary_op { VKDL_BINARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_BINARY_OP_COUNT = 4 } vkdl_binary_op;
+typedef enum vkdl_binary_op { VKDL_BINARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_BINARY_OP_COUNT = 18 } vkdl_binary_op;
 typedef enum vkdl_reduce_op { VKDL_REDUCE_OP_LIST(VKDL_ENUM_VALUE_) VKDL_REDUCE_OP_COUNT = 4 } vkdl_reduce_op;
 
 /* An op's lower-case name, e.g. "gelu_tanh", "add", "argmax" ("unknown" if out of range). */
@@ -279,8 +297,14 @@ VKDL_API const char *vkdl_reduce_op_name(vkdl_reduce_op op);
 VKDL_API vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out);
 /* out = alpha * x + beta. */
 VKDL_API vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out);
-/* out = a op b with numpy broadcasting; out has the broadcast shape. */
+/* out = a op b with numpy broadcasting; out has the broadcast shape. dtypes: ADD to PRELU take a, b, out
+ * all f32 or all i32; comparisons (EQUAL to GREATER_EQUAL) a, b both f32 or both i32 and out u8;
+ * AND, OR, XOR u8 in and out. i32 arithmetic wraps around (two's complement); an i32 DIV, FMOD or
+ * MOD by zero gives 0 (on every backend, never a fault). */
 VKDL_API vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out);
+/* out = cond ? a : b elementwise, all three broadcast (numpy) to out's shape; cond u8 (nonzero is
+ * true); a, b and out one dtype: f32, i32 or u8. */
+VKDL_API vkdl_status vkdl_where(const vkdl_tensor *cond, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out);
 /* Reduce along axis (negative counts from the end); out has that dim removed, or set to 1 if
  * its ndim equals x's (keepdim). */
 VKDL_API vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out);
@@ -289,7 +313,9 @@ VKDL_API vkdl_status vkdl_softmax(const vkdl_tensor *x, vkdl_tensor *out);
 VKDL_API vkdl_status vkdl_log_softmax(const vkdl_tensor *x, vkdl_tensor *out);
 /* out = x with dims permuted: out.shape[i] = x.shape[perm[i]]; any dtype. */
 VKDL_API vkdl_status vkdl_permute(const vkdl_tensor *x, const int *perm, vkdl_tensor *out);
-/* out = x (same numel, any shape), converting dtype where they differ (f32/f16/bf16/i32). */
+/* out = x (same numel, any shape), converting dtype where they differ (f32/f16/bf16/i32/u8, every
+ * direction): into f16/bf16 rounds to nearest even; float into i32/u8 truncates toward zero and
+ * saturates out-of-range values, NaN giving 0; i32 into u8 saturates. */
 VKDL_API vkdl_status vkdl_copy(const vkdl_tensor *x, vkdl_tensor *out);
 
 typedef struct vkdl_matmul_info {
@@ -370,7 +396,9 @@ VKDL_API vkdl_status vkdl_scatter_elements(const vkdl_tensor *x, const vkdl_tens
 
 /* dx = dy * op'(x). */
 VKDL_API vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx);
-/* Gradients of out = a op b: dout reduced over the dims a (or b) was broadcast along. */
+/* Gradients of out = a op b (f32): dout reduced over the dims a (or b) was broadcast along. POW:
+ * db = 0 where a = 0; MIN/MAX: a tie gives each operand half; FMOD/MOD: db = -trunc(a/b) or
+ * -floor(a/b) times dout. Comparisons and logical ops are not differentiable (INVALID_ARGUMENT). */
 VKDL_API vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
                                  const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db);
 /* From the forward output y: dx = y * (dy - sum(dy * y)) and dx = dy - exp(y) * sum(dy). */

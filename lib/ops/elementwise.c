@@ -1,6 +1,7 @@
-/* Elementwise ops: unary (relu, gelu, ...), scale, and binary with numpy broadcasting, and the
- * backward of unary and binary. Shaders: shaders/unary.comp, shaders/binary.comp (backward: their
- * BACKWARD builds). Tests: tests/test_elementwise.c, tests/test_elementwise_backward.c. */
+/* Elementwise ops: unary (relu, gelu, ...), scale, binary with numpy broadcasting (f32, i32 and
+ * u8 data) and where, and the backward of unary and binary. Shaders: shaders/unary.comp,
+ * shaders/binary.comp (backward: their BACKWARD builds; where: its WHERE build). Tests:
+ * tests/test_elementwise.c, tests/test_elementwise_backward.c. */
 #include "ops/ops.h"
 #include "shaders.h"
 #include "unary.h"
@@ -22,8 +23,15 @@ _Static_assert(VKDL_RELU == UNARY_OP_RELU && VKDL_GELU_TANH == UNARY_OP_GELU_TAN
                "vkdl_unary_op matches unary.h");
 _Static_assert(VKDL_UNARY_OP_COUNT <= UNARY_OP_SCALE, "UNARY_OP_SCALE is no vkdl_unary_op");
 _Static_assert(VKDL_ADD == BINARY_OP_ADD && VKDL_SUB == BINARY_OP_SUB && VKDL_MUL == BINARY_OP_MUL &&
-                   VKDL_DIV == BINARY_OP_DIV,
+                   VKDL_DIV == BINARY_OP_DIV && VKDL_POW == BINARY_OP_POW && VKDL_MINIMUM == BINARY_OP_MINIMUM &&
+                   VKDL_MAXIMUM == BINARY_OP_MAXIMUM && VKDL_FMOD == BINARY_OP_FMOD && VKDL_MOD == BINARY_OP_MOD &&
+                   VKDL_PRELU == BINARY_OP_PRELU && VKDL_EQUAL == BINARY_OP_EQUAL && VKDL_LESS == BINARY_OP_LESS &&
+                   VKDL_LESS_EQUAL == BINARY_OP_LESS_EQUAL && VKDL_GREATER == BINARY_OP_GREATER &&
+                   VKDL_GREATER_EQUAL == BINARY_OP_GREATER_EQUAL && VKDL_AND == BINARY_OP_AND &&
+                   VKDL_OR == BINARY_OP_OR && VKDL_XOR == BINARY_OP_XOR && VKDL_BINARY_OP_COUNT == BINARY_OP_XOR + 1,
                "vkdl_binary_op matches binary.h");
+_Static_assert(VKDL_F32 == BINARY_TYPE_F32 && VKDL_I32 == BINARY_TYPE_I32 && VKDL_U8 == BINARY_TYPE_U8,
+               "vkdl_dtype matches binary.h");
 _Static_assert(VKDL_MAX_DIMS <= BINARY_MAX_DIMS, "binary.comp takes every collapsed shape");
 
 /* ---------------------------------------------------------------- checks */
@@ -61,7 +69,10 @@ static vkdl_status check_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, 
     return vkdl_check_same_shape(name, x, dy);
 }
 
-/* A valid op and three f32 tensors of one context; c is named c_name in the public signature. */
+static bool is_comparison(vkdl_binary_op op) { return op >= VKDL_EQUAL && op <= VKDL_GREATER_EQUAL; }
+static bool is_logical(vkdl_binary_op op) { return op >= VKDL_AND; }
+
+/* A valid op and three tensors of one context; c is named c_name in the public signature. */
 static vkdl_status check_binary(const char *name, vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
                                 const vkdl_tensor *c, const char *c_name)
 {
@@ -71,10 +82,59 @@ static vkdl_status check_binary(const char *name, vkdl_binary_op op, const vkdl_
     VKDL_TRY(vkdl_check_tensor(name, "b", b));
     VKDL_TRY(vkdl_check_tensor(name, c_name, c));
     VKDL_TRY(vkdl_check_same_ctx(name, a, c));
-    VKDL_TRY(vkdl_check_same_ctx(name, b, c));
+    return vkdl_check_same_ctx(name, b, c);
+}
+
+/* The dtypes vkdl.h lists for op: logical ops u8 throughout; the others a and b both f32 or both
+ * i32, and out the same (u8 for comparisons). */
+static vkdl_status check_binary_dtypes(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
+                                       const vkdl_tensor *out)
+{
+    const char *name = "binary";
+    if (is_logical(op)) {
+        VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_U8));
+        VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_U8));
+        return vkdl_check_dtype(name, "out", out, VKDL_U8);
+    }
+    if (a->dtype != VKDL_F32 && a->dtype != VKDL_I32)
+        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "binary: a is %s, expected f32 or i32 for %s",
+                         vkdl_dtype_name(a->dtype), vkdl_binary_op_name(op));
+    VKDL_TRY(vkdl_check_dtype(name, "b", b, a->dtype));
+    return vkdl_check_dtype(name, "out", out, is_comparison(op) ? VKDL_U8 : a->dtype);
+}
+
+/* Only ADD to PRELU have a gradient, and only in f32. */
+static vkdl_status check_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
+                                         const vkdl_tensor *dout)
+{
+    const char *name = "binary_backward";
+    VKDL_TRY(check_binary(name, op, a, b, dout, "dout"));
+    if (is_comparison(op) || is_logical(op))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "binary_backward: %s is not differentiable",
+                         vkdl_binary_op_name(op));
     VKDL_TRY(vkdl_check_dtype(name, "a", a, VKDL_F32));
     VKDL_TRY(vkdl_check_dtype(name, "b", b, VKDL_F32));
-    return vkdl_check_dtype(name, c_name, c, VKDL_F32);
+    return vkdl_check_dtype(name, "dout", dout, VKDL_F32);
+}
+
+/* cond u8; a, b and out one dtype of f32, i32 and u8; all of one context. */
+static vkdl_status check_where(const vkdl_tensor *cond, const vkdl_tensor *a, const vkdl_tensor *b,
+                               const vkdl_tensor *out)
+{
+    const char *name = "where";
+    VKDL_TRY(vkdl_check_tensor(name, "cond", cond));
+    VKDL_TRY(vkdl_check_tensor(name, "a", a));
+    VKDL_TRY(vkdl_check_tensor(name, "b", b));
+    VKDL_TRY(vkdl_check_tensor(name, "out", out));
+    VKDL_TRY(vkdl_check_same_ctx(name, cond, out));
+    VKDL_TRY(vkdl_check_same_ctx(name, a, out));
+    VKDL_TRY(vkdl_check_same_ctx(name, b, out));
+    VKDL_TRY(vkdl_check_dtype(name, "cond", cond, VKDL_U8));
+    if (a->dtype != VKDL_F32 && a->dtype != VKDL_I32 && a->dtype != VKDL_U8)
+        return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "where: a is %s, expected f32, i32 or u8",
+                         vkdl_dtype_name(a->dtype));
+    VKDL_TRY(vkdl_check_dtype(name, "b", b, a->dtype));
+    return vkdl_check_dtype(name, "out", out, a->dtype);
 }
 
 /* An optional gradient g (named g_name) of operand x: f32, x's shape, dout's context. */
@@ -88,61 +148,91 @@ static vkdl_status check_operand_grad(const char *name, const char *g_name, cons
     return vkdl_check_same_shape(name, x, g);
 }
 
-/* Broadcast a and b to out's shape and collapse dims that stay contiguous in all three, giving
- * shape and element strides (0 = broadcast) of at most VKDL_MAX_DIMS dims. */
+/* Broadcast up to three operands to out's shape and collapse dims that stay contiguous in all of
+ * them, giving shape and each operand's element strides (0 = broadcast) of at most VKDL_MAX_DIMS
+ * dims. Along a dim it is not broadcast along, an operand's stride is the product of the sizes of
+ * the later dims it is not broadcast along (binary.comp's WHERE build relies on it). */
 typedef struct bcast {
     int ndim;
-    int64_t shape[VKDL_MAX_DIMS], sa[VKDL_MAX_DIMS], sb[VKDL_MAX_DIMS];
+    int64_t shape[VKDL_MAX_DIMS], s[3][VKDL_MAX_DIMS];
 } bcast;
 
-static vkdl_status broadcast(const char *op, const vkdl_tensor *a, const vkdl_tensor *b, const vkdl_tensor *out,
-                             bcast *bc)
+static vkdl_status broadcast_fail(const char *op, int n_x, const vkdl_tensor *const *x, const char *const *names,
+                                  const vkdl_tensor *out)
+{
+    char msg[4 * (VKDL_SHAPE_BUF + 16)], sh[VKDL_SHAPE_BUF];
+    size_t len = 0;
+    for (int k = 0; k < n_x; k++)
+        len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s %s", k == 0 ? "" : k + 1 < n_x ? ", " : " and ",
+                                names[k], vkdl_shape_str(x[k], sh, sizeof sh));
+    return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: cannot broadcast %s to out %s", op, msg,
+                     vkdl_shape_str(out, sh, sizeof sh));
+}
+
+static vkdl_status broadcast(const char *op, int n_x, const vkdl_tensor *const *x, const char *const *names,
+                             const vkdl_tensor *out, bcast *bc)
 {
     int n = out->ndim;
-    char s1[VKDL_SHAPE_BUF], s2[VKDL_SHAPE_BUF], s3[VKDL_SHAPE_BUF];
-    if (a->ndim > n || b->ndim > n)
-        goto mismatch;
-    int64_t sa[VKDL_MAX_DIMS], sb[VKDL_MAX_DIMS];
-    int64_t ra = 1, rb = 1;
+    int64_t s[3][VKDL_MAX_DIMS], r[3] = {1, 1, 1};
+    for (int k = 0; k < n_x; k++)
+        if (x[k]->ndim > n)
+            return broadcast_fail(op, n_x, x, names, out);
     for (int i = n - 1; i >= 0; i--) {
-        int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
-        int64_t da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1, d = out->shape[i];
-        int64_t want = da != 1 ? da : db;
-        if ((da != 1 && db != 1 && da != db) || d != want)
-            goto mismatch;
-        sa[i] = da == 1 ? 0 : ra;
-        sb[i] = db == 1 ? 0 : rb;
-        ra *= da;
-        rb *= db;
+        int64_t want = 1;
+        for (int k = 0; k < n_x; k++) {
+            int ik = i - (n - x[k]->ndim);
+            int64_t dk = ik >= 0 ? x[k]->shape[ik] : 1;
+            if (dk != 1 && want != 1 && dk != want)
+                return broadcast_fail(op, n_x, x, names, out);
+            if (dk != 1)
+                want = dk;
+            s[k][i] = dk == 1 ? 0 : r[k];
+            r[k] *= dk;
+        }
+        if (out->shape[i] != want)
+            return broadcast_fail(op, n_x, x, names, out);
     }
     /* Collapse: dim i merges into the next one when each operand's stride at i is the next
      * stride times the next size (contiguous), or both strides are 0. */
-    bc->ndim = 0;
+    memset(bc, 0, sizeof *bc);
     for (int i = 0; i < n; i++) {
         if (out->shape[i] == 1)
             continue; /* size-1 dims add nothing */
-        int k = bc->ndim;
-        if (k > 0 && bc->sa[k - 1] == sa[i] * out->shape[i] && bc->sb[k - 1] == sb[i] * out->shape[i]) {
-            bc->shape[k - 1] *= out->shape[i];
-            bc->sa[k - 1] = sa[i];
-            bc->sb[k - 1] = sb[i];
-            continue;
-        }
-        bc->shape[k] = out->shape[i];
-        bc->sa[k] = sa[i];
-        bc->sb[k] = sb[i];
-        bc->ndim++;
+        bool merge = bc->ndim > 0;
+        for (int k = 0; k < n_x; k++)
+            merge = merge && bc->s[k][bc->ndim - 1] == s[k][i] * out->shape[i];
+        if (!merge)
+            bc->shape[bc->ndim++] = 1;
+        int d = bc->ndim - 1;
+        bc->shape[d] *= out->shape[i];
+        for (int k = 0; k < n_x; k++)
+            bc->s[k][d] = s[k][i];
     }
     if (bc->ndim == 0) {
         bc->ndim = 1;
         bc->shape[0] = 1;
-        bc->sa[0] = bc->sb[0] = 0;
     }
     return VKDL_OK;
-mismatch:
-    return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: cannot broadcast a %s and b %s to out %s", op,
-                     vkdl_shape_str(a, s1, sizeof s1), vkdl_shape_str(b, s2, sizeof s2),
-                     vkdl_shape_str(out, s3, sizeof s3));
+}
+
+static vkdl_status broadcast2(const char *op, const vkdl_tensor *a, const vkdl_tensor *b, const vkdl_tensor *out,
+                              bcast *bc)
+{
+    const vkdl_tensor *x[2] = {a, b};
+    static const char *const names[2] = {"a", "b"};
+    return broadcast(op, 2, x, names, out, bc);
+}
+
+/* The operands' element indices of out's element i. */
+static void bcast_index(const bcast *bc, int64_t i, int64_t idx[3])
+{
+    idx[0] = idx[1] = idx[2] = 0;
+    for (int d = bc->ndim - 1; d >= 0; d--) {
+        int64_t c = i % bc->shape[d];
+        i /= bc->shape[d];
+        for (int k = 0; k < 3; k++)
+            idx[k] += c * bc->s[k][d];
+    }
 }
 
 /* ---------------------------------------------------------------- CPU twin */
@@ -210,21 +300,121 @@ static void cpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkd
         pdx[i] = (float)(pdy[i] * unary_grad_ref(op, px[i]));
 }
 
+/* C's fmod, then moved to y's sign (a zero too): Python's and NumPy's floor modulo. */
+static float floor_mod(float x, float y)
+{
+    float r = fmodf(x, y);
+    if (r != 0 && (r < 0) != (y < 0))
+        r += y;
+    return r == 0 ? copysignf(0, y) : r;
+}
+
+static float binary_f32(vkdl_binary_op op, float x, float y)
+{
+    switch (op) {
+    case VKDL_ADD: return x + y;
+    case VKDL_SUB: return x - y;
+    case VKDL_MUL: return x * y;
+    case VKDL_DIV: return x / y;
+    case VKDL_POW: return (float)pow(x, y);
+    case VKDL_MINIMUM: return isnan(x) || isnan(y) ? NAN : x < y ? x : y;
+    case VKDL_MAXIMUM: return isnan(x) || isnan(y) ? NAN : x > y ? x : y;
+    case VKDL_FMOD: return fmodf(x, y);
+    case VKDL_MOD: return floor_mod(x, y);
+    case VKDL_PRELU: return x < 0 ? x * y : x;
+    default: break;
+    }
+    return NAN;
+}
+
+/* Two's complement wrap-around, computed in uint32_t where signed overflow would be undefined;
+ * division and remainder by 0 give 0, and INT32_MIN / -1 wraps to INT32_MIN. */
+static int32_t binary_i32(vkdl_binary_op op, int32_t x, int32_t y)
+{
+    uint32_t ux = (uint32_t)x, uy = (uint32_t)y;
+    switch (op) {
+    case VKDL_ADD: return (int32_t)(ux + uy);
+    case VKDL_SUB: return (int32_t)(ux - uy);
+    case VKDL_MUL: return (int32_t)(ux * uy);
+    case VKDL_DIV: return y == 0 ? 0 : y == -1 ? (int32_t)(0u - ux) : x / y;
+    case VKDL_POW: {
+        if (y < 0)
+            return x == 1 ? 1 : x == -1 ? (y % 2 ? -1 : 1) : 0;
+        uint32_t r = 1;
+        for (; uy; uy >>= 1, ux *= ux)
+            if (uy & 1)
+                r *= ux;
+        return (int32_t)r;
+    }
+    case VKDL_MINIMUM: return x < y ? x : y;
+    case VKDL_MAXIMUM: return x > y ? x : y;
+    case VKDL_FMOD: return y == 0 || y == -1 ? 0 : x % y;
+    case VKDL_MOD: {
+        int32_t r = y == 0 || y == -1 ? 0 : x % y;
+        return r != 0 && (r < 0) != (y < 0) ? r + y : r;
+    }
+    case VKDL_PRELU: return x < 0 ? (int32_t)(ux * uy) : x;
+    default: break;
+    }
+    return 0;
+}
+
+/* Comparisons are exact on f32 and i32 values alike in double. */
+static uint8_t binary_u8(vkdl_binary_op op, double x, double y)
+{
+    switch (op) {
+    case VKDL_EQUAL: return x == y;
+    case VKDL_LESS: return x < y;
+    case VKDL_LESS_EQUAL: return x <= y;
+    case VKDL_GREATER: return x > y;
+    case VKDL_GREATER_EQUAL: return x >= y;
+    case VKDL_AND: return x != 0 && y != 0;
+    case VKDL_OR: return x != 0 || y != 0;
+    case VKDL_XOR: return (x != 0) != (y != 0);
+    default: break;
+    }
+    return 0;
+}
+
+static double load_f64(const vkdl_tensor *t, int64_t i)
+{
+    const void *p = vkdl_tensor_host(t);
+    switch (t->dtype) {
+    case VKDL_F32: return ((const float *)p)[i];
+    case VKDL_I32: return ((const int32_t *)p)[i];
+    default: return ((const uint8_t *)p)[i];
+    }
+}
+
 static void cpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a, const vkdl_tensor *b,
                        vkdl_tensor *out)
 {
-    const float *pa = vkdl_tensor_host(a), *pb = vkdl_tensor_host(b);
-    float *pc = vkdl_tensor_host(out);
+    void *pc = vkdl_tensor_host(out);
+    const void *pa = vkdl_tensor_host(a), *pb = vkdl_tensor_host(b);
     for (int64_t i = 0; i < out->numel; i++) {
-        int64_t rest = i, ia = 0, ib = 0;
-        for (int d = bc->ndim - 1; d >= 0; d--) {
-            int64_t c = rest % bc->shape[d];
-            rest /= bc->shape[d];
-            ia += c * bc->sa[d];
-            ib += c * bc->sb[d];
-        }
-        float x = pa[ia], y = pb[ib];
-        pc[i] = op == VKDL_ADD ? x + y : op == VKDL_SUB ? x - y : op == VKDL_MUL ? x * y : x / y;
+        int64_t idx[3];
+        bcast_index(bc, i, idx);
+        if (out->dtype == VKDL_U8)
+            ((uint8_t *)pc)[i] = binary_u8(op, load_f64(a, idx[0]), load_f64(b, idx[1]));
+        else if (out->dtype == VKDL_I32)
+            ((int32_t *)pc)[i] = binary_i32(op, ((const int32_t *)pa)[idx[0]], ((const int32_t *)pb)[idx[1]]);
+        else
+            ((float *)pc)[i] = binary_f32(op, ((const float *)pa)[idx[0]], ((const float *)pb)[idx[1]]);
+    }
+}
+
+static void cpu_where(const bcast *bc, const vkdl_tensor *cond, const vkdl_tensor *a, const vkdl_tensor *b,
+                      vkdl_tensor *out)
+{
+    size_t size = vkdl_dtype_size(out->dtype);
+    const uint8_t *pc = vkdl_tensor_host(cond);
+    const char *pa = vkdl_tensor_host(a), *pb = vkdl_tensor_host(b);
+    char *po = vkdl_tensor_host(out);
+    for (int64_t i = 0; i < out->numel; i++) {
+        int64_t idx[3];
+        bcast_index(bc, i, idx);
+        const char *src = pc[idx[0]] ? pa + idx[1] * size : pb + idx[2] * size;
+        memcpy(po + i * size, src, size);
     }
 }
 
@@ -236,7 +426,18 @@ static double binary_partial(vkdl_binary_op op, int which, double a, double b, d
     case VKDL_SUB: return which ? -g : g;
     case VKDL_MUL: return g * (which ? a : b);
     case VKDL_DIV: return which ? -g * a / (b * b) : g / b;
-    case VKDL_BINARY_OP_COUNT: break;
+    case VKDL_POW: return which ? (a == 0 ? 0 : g * pow(a, b) * log(a)) : g * b * pow(a, b - 1);
+    case VKDL_MINIMUM:
+    case VKDL_MAXIMUM: {
+        if (a == b)
+            return 0.5 * g; /* a tie: half each, as torch.minimum / torch.maximum */
+        bool a_wins = op == VKDL_MINIMUM ? a < b : a > b;
+        return a_wins == !which ? g : 0;
+    }
+    case VKDL_PRELU: return a > 0 ? (which ? 0 : g) : g * (which ? a : b);
+    case VKDL_FMOD: return which ? -trunc(a / b) * g : g;
+    case VKDL_MOD: return which ? -floor(a / b) * g : g;
+    default: break;
     }
     return NAN;
 }
@@ -254,13 +455,9 @@ static vkdl_status cpu_binary_backward(vkdl_binary_op op, const bcast *bc, const
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "binary_backward: out of host memory");
     }
     for (int64_t i = 0; i < dout->numel; i++) {
-        int64_t rest = i, ia = 0, ib = 0;
-        for (int d = bc->ndim - 1; d >= 0; d--) {
-            int64_t c = rest % bc->shape[d];
-            rest /= bc->shape[d];
-            ia += c * bc->sa[d];
-            ib += c * bc->sb[d];
-        }
+        int64_t idx[3];
+        bcast_index(bc, i, idx);
+        int64_t ia = idx[0], ib = idx[1];
         if (ga)
             ga[ia] += binary_partial(op, 0, pa[ia], pb[ib], pd[i]);
         if (gb)
@@ -281,6 +478,7 @@ VKDL_PUSH_STRUCT(unary_push, UNARY_PUSH, 2);
 VKDL_PUSH_STRUCT(unary_backward_push, UNARY_BACKWARD_PUSH, 3);
 VKDL_PUSH_STRUCT(binary_push, BINARY_PUSH, 3);
 VKDL_PUSH_STRUCT(binary_backward_push, BINARY_BACKWARD_PUSH, 4);
+VKDL_PUSH_STRUCT(where_push, WHERE_PUSH, 4);
 
 static const vkdl_kernel K_UNARY = {
     VKDL_SPIRV(unary),
@@ -301,8 +499,16 @@ static const vkdl_kernel K_UNARY_BACKWARD = {
 static const vkdl_kernel K_BINARY = {
     VKDL_SPIRV(binary),
     .n_bindings = 3,
-    .access = {VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .access = {VKDL_READ, VKDL_READ, VKDL_RW}, /* partial u8 words at the edges are read back */
     .push_size = sizeof(struct binary_push),
+    .n_spec = BINARY_SPEC_COUNT,
+};
+
+static const vkdl_kernel K_BINARY_WHERE = {
+    VKDL_SPIRV(binary_where),
+    .n_bindings = 4,
+    .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_RW},
+    .push_size = sizeof(struct where_push),
     .n_spec = BINARY_SPEC_COUNT,
 };
 
@@ -333,19 +539,46 @@ static vkdl_status gpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, co
     return vkdl_dispatch(x->ctx, &d);
 }
 
+/* The 32-bit words out's elements touch in its binding: a u8 view may start and end mid-word. */
+static uint32_t out_words(const vkdl_tensor *out)
+{
+    uint64_t k = 4 / vkdl_dtype_size(out->dtype);
+    VkDeviceSize base = out->st->alloc.offset + out->offset;
+    VkDeviceSize align = out->ctx->dev.caps.min_storage_align ? out->ctx->dev.caps.min_storage_align : 1;
+    uint64_t off = (base % align) / vkdl_dtype_size(out->dtype);
+    return (uint32_t)((off + (uint64_t)out->numel + k - 1) / k - off / k);
+}
+
 static vkdl_status gpu_binary(vkdl_binary_op op, const bcast *bc, const vkdl_tensor *a, const vkdl_tensor *b,
                               vkdl_tensor *out)
 {
-    struct binary_push push = {.n = (uint32_t)out->numel};
+    struct binary_push push = {.n = (uint32_t)out->numel, .words = out_words(out)};
     for (int i = 0; i < bc->ndim; i++) {
         push.shape[i] = (uint32_t)bc->shape[i];
-        push.stride_a[i] = (uint32_t)bc->sa[i];
-        push.stride_b[i] = (uint32_t)bc->sb[i];
+        push.stride_a[i] = (uint32_t)bc->s[0][i];
+        push.stride_b[i] = (uint32_t)bc->s[1][i];
+    }
+    uint32_t spec[BINARY_SPEC_COUNT] = {[BINARY_SPEC_WG] = WG, [BINARY_SPEC_OP] = (uint32_t)op,
+                                        [BINARY_SPEC_NDIM] = (uint32_t)bc->ndim, [BINARY_SPEC_TYPE] = a->dtype};
+    vkdl_dispatch_info d = {.kernel = &K_BINARY, .spec = spec, .tensors = {a, b, out}, .push = &push};
+    vkdl_grid_1d(out->ctx, (push.words + WG - 1) / WG, d.groups);
+    return vkdl_dispatch(out->ctx, &d);
+}
+
+static vkdl_status gpu_where(const bcast *bc, const vkdl_tensor *cond, const vkdl_tensor *a, const vkdl_tensor *b,
+                             vkdl_tensor *out)
+{
+    struct where_push push = {.n = (uint32_t)out->numel, .words = out_words(out)};
+    for (int i = 0; i < bc->ndim; i++) {
+        push.shape[i] = (uint32_t)bc->shape[i];
+        for (int k = 0; k < 3; k++)
+            if (bc->s[k][i] == 0)
+                push.bcast[k] |= 1u << i;
     }
     uint32_t spec[BINARY_SPEC_COUNT] = {
-        [BINARY_SPEC_WG] = WG, [BINARY_SPEC_OP] = (uint32_t)op, [BINARY_SPEC_NDIM] = (uint32_t)bc->ndim};
-    vkdl_dispatch_info d = {.kernel = &K_BINARY, .spec = spec, .tensors = {a, b, out}, .push = &push};
-    vkdl_grid_1d(out->ctx, (out->numel + WG - 1) / WG, d.groups);
+        [BINARY_SPEC_WG] = WG, [BINARY_SPEC_NDIM] = (uint32_t)bc->ndim, [BINARY_SPEC_TYPE] = out->dtype};
+    vkdl_dispatch_info d = {.kernel = &K_BINARY_WHERE, .spec = spec, .tensors = {cond, a, b, out}, .push = &push};
+    vkdl_grid_1d(out->ctx, (push.words + WG - 1) / WG, d.groups);
     return vkdl_dispatch(out->ctx, &d);
 }
 
@@ -357,9 +590,9 @@ static vkdl_status gpu_binary_grad(vkdl_binary_op op, int which, const bcast *bc
     struct binary_backward_push push = {.n = (uint32_t)g->numel, .n_red = 1};
     for (int i = 0; i < bc->ndim; i++) {
         push.shape[i] = (uint32_t)bc->shape[i];
-        push.stride_a[i] = (uint32_t)bc->sa[i];
-        push.stride_b[i] = (uint32_t)bc->sb[i];
-        if ((which == BINARY_WHICH_B ? bc->sb[i] : bc->sa[i]) == 0) {
+        push.stride_a[i] = (uint32_t)bc->s[0][i];
+        push.stride_b[i] = (uint32_t)bc->s[1][i];
+        if (bc->s[which == BINARY_WHICH_B][i] == 0) {
             push.reduced |= 1u << i;
             push.n_red *= (uint32_t)bc->shape[i];
         }
@@ -420,8 +653,9 @@ vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tens
 {
     const char *name = "binary";
     VKDL_TRY(check_binary(name, op, a, b, out, "out"));
-    bcast bc = {0};
-    VKDL_TRY(broadcast(name, a, b, out, &bc));
+    VKDL_TRY(check_binary_dtypes(op, a, b, out));
+    bcast bc;
+    VKDL_TRY(broadcast2(name, a, b, out, &bc));
     if (out->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "binary: %lld elements exceed 2^32", (long long)out->numel);
     if (out->numel == 0)
@@ -437,11 +671,11 @@ vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const 
                                  const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db)
 {
     const char *name = "binary_backward";
-    VKDL_TRY(check_binary(name, op, a, b, dout, "dout"));
+    VKDL_TRY(check_binary_backward(op, a, b, dout));
     VKDL_TRY(check_operand_grad(name, "da", da, a, dout));
     VKDL_TRY(check_operand_grad(name, "db", db, b, dout));
-    bcast bc = {0};
-    VKDL_TRY(broadcast(name, a, b, dout, &bc));
+    bcast bc;
+    VKDL_TRY(broadcast2(name, a, b, dout, &bc));
     if (dout->numel > UINT32_MAX)
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "binary_backward: %lld elements exceed 2^32", (long long)dout->numel);
     /* An empty dout has no memory to bind; an operand broadcast along its empty dim gets zeros. */
@@ -459,4 +693,22 @@ vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const 
     if (db)
         VKDL_TRY(gpu_binary_grad(op, BINARY_WHICH_B, &bc, a, b, dout, db));
     return VKDL_OK;
+}
+
+vkdl_status vkdl_where(const vkdl_tensor *cond, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out)
+{
+    VKDL_TRY(check_where(cond, a, b, out));
+    const vkdl_tensor *x[3] = {cond, a, b};
+    static const char *const names[3] = {"cond", "a", "b"};
+    bcast bc;
+    VKDL_TRY(broadcast("where", 3, x, names, out, &bc));
+    if (out->numel > UINT32_MAX)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "where: %lld elements exceed 2^32", (long long)out->numel);
+    if (out->numel == 0)
+        return VKDL_OK;
+    if (out->ctx->backend == VKDL_BACKEND_CPU) {
+        cpu_where(&bc, cond, a, b, out);
+        return VKDL_OK;
+    }
+    return gpu_where(&bc, cond, a, b, out);
 }

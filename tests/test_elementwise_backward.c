@@ -12,7 +12,6 @@
 #include <string.h>
 
 static const char *UNARY_NAMES[] = {"relu", "gelu_tanh", "gelu_erf", "sigmoid", "tanh", "exp", "log", "sqrt", "neg", "abs"};
-static const char *BINARY_NAMES[] = {"add", "sub", "mul", "div"};
 
 static vkdl_status unary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
@@ -109,6 +108,36 @@ static void run_binary_empty(void *arg)
     th_free(&db);
 }
 
+/* Ties of minimum and maximum give each operand half the gradient, as torch.maximum does. */
+static void run_ties(void *arg)
+{
+    (void)arg;
+    static const float A[4] = {1, 2, 3, -1}, B[4] = {1, 5, 0, -1}, G[4] = {1, 2, 4, 8};
+    static const float MAX_DA[4] = {0.5f, 0, 4, 4}, MAX_DB[4] = {0.5f, 2, 0, 4};
+    static const float MIN_DA[4] = {0.5f, 2, 0, 4}, MIN_DB[4] = {0.5f, 0, 4, 4};
+    int64_t n = 4;
+    th_pair a = th_from(VKDL_F32, 1, &n, A, VKDL_F32), b = th_from(VKDL_F32, 1, &n, B, VKDL_F32);
+    th_pair g = th_from(VKDL_F32, 1, &n, G, VKDL_F32), da = th_empty(VKDL_F32, 1, &n), db = th_empty(VKDL_F32, 1, &n);
+    for (int op = VKDL_MINIMUM; op <= VKDL_MAXIMUM; op++)
+        for (int k = 0; k < 2; k++) {
+            TH_OK(vkdl_binary_backward(op, k ? a.gpu : a.cpu, k ? b.gpu : b.cpu, k ? g.gpu : g.cpu, k ? da.gpu : da.cpu,
+                                       k ? db.gpu : db.cpu));
+            float *ha = th_download(k ? da.gpu : da.cpu), *hb = th_download(k ? db.gpu : db.cpu);
+            const float *wa = op == VKDL_MAXIMUM ? MAX_DA : MIN_DA, *wb = op == VKDL_MAXIMUM ? MAX_DB : MIN_DB;
+            for (int i = 0; i < 4; i++)
+                if (ha[i] != wa[i] || hb[i] != wb[i])
+                    th_fail("%s on %s: element %d: da %g db %g, expected %g %g", vkdl_binary_op_name(op),
+                            TH_BACKEND[k], i, ha[i], hb[i], wa[i], wb[i]);
+            free(ha);
+            free(hb);
+        }
+    th_free(&a);
+    th_free(&b);
+    th_free(&g);
+    th_free(&da);
+    th_free(&db);
+}
+
 /* Views at unaligned offsets, and the same bits on a second run. */
 static void run_views(void *arg)
 {
@@ -162,8 +191,16 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_binary_backward(VKDL_ADD, NULL, a.gpu, a.gpu, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "a is NULL");
     TH_STATUS(vkdl_binary_backward(VKDL_ADD, a.gpu, a.gpu, NULL, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT,
               "dout is NULL");
-    TH_STATUS(vkdl_binary_backward((vkdl_binary_op)7, a.gpu, a.gpu, a.gpu, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT,
+    TH_STATUS(vkdl_binary_backward((vkdl_binary_op)99, a.gpu, a.gpu, a.gpu, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT,
               "invalid op");
+    th_pair u = th_empty(VKDL_U8, 1, s3);
+    TH_STATUS(vkdl_binary_backward(VKDL_LESS, a.gpu, a.gpu, a.gpu, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT,
+              "less is not differentiable");
+    TH_STATUS(vkdl_binary_backward(VKDL_XOR, u.gpu, u.gpu, a.gpu, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT,
+              "xor is not differentiable");
+    TH_STATUS(vkdl_binary_backward(VKDL_MOD, i.gpu, i.gpu, i.gpu, NULL, NULL), VKDL_ERROR_DTYPE_MISMATCH,
+              "a is i32, expected f32");
+    th_free(&u);
     TH_STATUS(vkdl_binary_backward(VKDL_MUL, a.gpu, b.gpu, a.gpu, a.gpu, b.gpu), VKDL_ERROR_SHAPE_MISMATCH,
               "cannot broadcast a 3 and b 4 to out 3");
     TH_STATUS(vkdl_binary_backward(VKDL_MUL, m.gpu, a.gpu, a.gpu, NULL, NULL), VKDL_ERROR_SHAPE_MISMATCH, "to out 3");
@@ -201,6 +238,46 @@ static const th_op BINARY[] = {
     BIN(SUB, TH_SHAPE(7, 129, 3), TH_SHAPE(7, 1, 3), TH_SHAPE(7, 129, 3), NO_DB),
 };
 
+/* The new ops' inputs, off their kinks, ties and jumps: positive bases for pow; a and b of
+ * minimum/maximum a whole number plus 0.25 and plus 0.75 (never closer than 0.5); a of prelu at
+ * least 0.05 from 0; for fmod and mod, a a whole number plus [0.3, 0.7] and |b| in [1, 1.1], so
+ * a / b stays 0.09 from the integers where they jump. */
+static void whole_plus(float *v, int64_t n, const th_shape *s, float lo, float hi)
+{
+    (void)s;
+    for (int64_t i = 0; i < n; i++)
+        v[i] = floorf(th_randf(-3, 3)) + th_randf(lo, hi);
+}
+
+static void new_inputs(vkdl_binary_op op, th_input *a, th_input *b)
+{
+    if (op == VKDL_POW) {
+        *a = (th_input){.lo = 0.5f, .hi = 2};
+        *b = (th_input){.lo = -2, .hi = 2};
+    } else if (op == VKDL_MINIMUM || op == VKDL_MAXIMUM) {
+        *a = (th_input){.fill = TH_FILL_FN, .gen = whole_plus, .lo = 0.25f, .hi = 0.25f};
+        *b = (th_input){.fill = TH_FILL_FN, .gen = whole_plus, .lo = 0.75f, .hi = 0.75f};
+    } else if (op == VKDL_PRELU) {
+        *a = (th_input){.fill = TH_FILL_SIGNED, .lo = 0.05f, .hi = 2};
+        *b = (th_input){.lo = -1, .hi = 1};
+    } else {
+        *a = (th_input){.fill = TH_FILL_FN, .gen = whole_plus, .lo = 0.3f, .hi = 0.7f};
+        *b = (th_input){.fill = TH_FILL_SIGNED, .lo = 1, .hi = 1.1f};
+    }
+}
+
+static const vkdl_binary_op NEW_OPS[] = {VKDL_POW, VKDL_MINIMUM, VKDL_MAXIMUM, VKDL_PRELU, VKDL_FMOD, VKDL_MOD};
+/* (a, b, out) shapes; the last three, small, also get a finite-difference check. */
+static const th_shape NEW_SHAPES[][3] = {
+    {TH_SHAPE(1031), TH_SHAPE(1031), TH_SHAPE(1031)},
+    {TH_SHAPE(4096, 33), TH_SHAPE(4096, 1), TH_SHAPE(4096, 33)},
+    {TH_SHAPE(100003), TH_SHAPE(1), TH_SHAPE(100003)},
+    {TH_SHAPE(2, 1, 3, 1), TH_SHAPE(5, 1, 7), TH_SHAPE(2, 5, 3, 7)},
+    {TH_SHAPE(3, 1), TH_SHAPE(1, 5), TH_SHAPE(3, 5)},
+    {TH_SHAPE(2, 4, 3), TH_SHAPE(2, 1, 3), TH_SHAPE(2, 4, 3)},
+    {TH_SCALAR, TH_SHAPE(3, 5), TH_SHAPE(3, 5)},
+};
+
 /* Smaller inputs, and steps of 1e-2 (see the top of the file). */
 #define BIN_GRAD(o, sa, sb, so)                                                                             \
     {.op = VKDL_##o, .n_in = 2, .n_out = 1, .out = {{.shape = so}}, .forward = binary,                     \
@@ -235,16 +312,32 @@ int main(int argc, char **argv)
     th_run("unary_backward/special-values", run_unary_special, NULL);
     for (size_t i = 0; i < TH_LEN(BINARY); i++) {
         th_op c = BINARY[i];
-        snprintf(name, sizeof name, "binary_backward/%s/%zu", BINARY_NAMES[c.op], i);
+        snprintf(name, sizeof name, "binary_backward/%s/%zu", vkdl_binary_op_name(c.op), i);
         c.name = name;
         th_run_op(&c);
     }
     for (size_t i = 0; i < TH_LEN(BINARY_GRAD); i++) {
         th_op c = BINARY_GRAD[i];
-        snprintf(name, sizeof name, "binary_backward/%s/gradcheck/%zu", BINARY_NAMES[c.op], i);
+        snprintf(name, sizeof name, "binary_backward/%s/gradcheck/%zu", vkdl_binary_op_name(c.op), i);
         c.name = name;
         th_run_op(&c);
     }
+    for (size_t o = 0; o < TH_LEN(NEW_OPS); o++)
+        for (size_t i = 0; i < TH_LEN(NEW_SHAPES); i++) {
+            const th_shape *p = NEW_SHAPES[i];
+            bool small = i >= 4;
+            snprintf(name, sizeof name, "binary_backward/%s/%zu%s", vkdl_binary_op_name(NEW_OPS[o]), i,
+                     small ? "/gradcheck" : "");
+            th_op c = {.name = name, .op = NEW_OPS[o], .n_in = 2, .n_out = 1, .out = {{.shape = p[2]}},
+                       .forward = binary, .backward = binary_backward, .tol = &TH_TOL_F32};
+            new_inputs(NEW_OPS[o], &c.in[0], &c.in[1]);
+            c.in[0].shape = p[0];
+            c.in[1].shape = p[1];
+            if (small)
+                c.grad = (th_grad){60, 1e-2, 1e-2};
+            th_run_op(&c);
+        }
+    th_run("binary_backward/ties", run_ties, NULL);
     th_run("binary_backward/empty-out", run_binary_empty, NULL);
     th_run("elementwise_backward/unaligned-views", run_views, NULL);
     th_run("elementwise_backward/bad-input", run_bad, NULL);

@@ -258,24 +258,24 @@ VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
     X(NEG, 8, "neg")                                                              \
     X(ABS, 9, "abs")
 
-#define VKDL_BINARY_OP_LIST(X)                                                         \
-    X(ADD, 0, "add")                                                                   \
-    X(SUB, 1, "sub")                                                                   \
-    X(MUL, 2, "mul")                                                                   \
-    X(DIV, 3, "div")                /* i32: truncates toward zero */                   \
-    X(POW, 4, "pow")                /* a^b; i32: by squaring, b < 0 gives 0 but for a = +-1 */ \
-    X(MINIMUM, 5, "minimum")        /* f32: NaN if either is NaN (MIN names a reduction) */ \
-    X(MAXIMUM, 6, "maximum")        /* f32: NaN if either is NaN */                    \
-    X(FMOD, 7, "fmod")              /* C fmod: a - trunc(a/b) b, the sign of a */      \
-    X(MOD, 8, "mod")                /* floor modulo: a - floor(a/b) b, the sign of b (NumPy) */ \
-    X(PRELU, 9, "prelu")            /* a < 0 ? a * b : a */                            \
-    X(EQUAL, 10, "equal")           /* comparisons: out u8 0 or 1 (NaN compares false) */ \
-    X(LESS, 11, "less")                                                                \
-    X(LESS_EQUAL, 12, "less_equal")                                                    \
-    X(GREATER, 13, "greater")                                                          \
-    X(GREATER_EQUAL, 14, "greater_equal")                                              \
-    X(AND, 15, "and")               /* logical, on u8: nonzero is true; out 0 or 1 */  \
-    X(OR, 16, "or")                                                                    \
+#define VKDL_BINARY_OP_LIST(X)                                                                        \
+    X(ADD, 0, "add")                                                                                  \
+    X(SUB, 1, "sub")                                                                                  \
+    X(MUL, 2, "mul")                                                                                  \
+    X(DIV, 3, "div")                    /* i32: truncates toward zero */                              \
+    X(POW, 4, "pow")                    /* i32: by squaring; b < 0 gives 0 (1 or -1 for a = 1, -1) */ \
+    X(MINIMUM, 5, "minimum")            /* f32: NaN if either is (MIN, MAX name reductions) */        \
+    X(MAXIMUM, 6, "maximum")            /* f32: NaN if either is */                                   \
+    X(FMOD, 7, "fmod")                  /* C's fmod: a - trunc(a/b) b, the sign of a */               \
+    X(MOD, 8, "mod")                    /* floor modulo: a - floor(a/b) b, the sign of b (NumPy) */   \
+    X(PRELU, 9, "prelu")                /* a < 0 ? a * b : a */                                       \
+    X(EQUAL, 10, "equal")               /* comparisons: out u8 0 or 1; NaN compares false */          \
+    X(LESS, 11, "less")                                                                               \
+    X(LESS_EQUAL, 12, "less_equal")                                                                   \
+    X(GREATER, 13, "greater")                                                                         \
+    X(GREATER_EQUAL, 14, "greater_equal")                                                             \
+    X(AND, 15, "and")                   /* logical, u8 in and out: nonzero is true; out 0 or 1 */     \
+    X(OR, 16, "or")                                                                                   \
     X(XOR, 17, "xor")
 
 #define VKDL_REDUCE_OP_LIST(X)                                                    \
@@ -397,7 +397,7 @@ VKDL_API vkdl_status vkdl_scatter_elements(const vkdl_tensor *x, const vkdl_tens
 /* dx = dy * op'(x). */
 VKDL_API vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx);
 /* Gradients of out = a op b (f32): dout reduced over the dims a (or b) was broadcast along. POW:
- * db = 0 where a = 0; MIN/MAX: a tie gives each operand half; FMOD/MOD: db = -trunc(a/b) or
+ * db = 0 where a = 0; MINIMUM/MAXIMUM: a tie gives each operand half; FMOD/MOD: db = -trunc(a/b) or
  * -floor(a/b) times dout. Comparisons and logical ops are not differentiable (INVALID_ARGUMENT). */
 VKDL_API vkdl_status vkdl_binary_backward(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b,
                                  const vkdl_tensor *dout, vkdl_tensor *da, vkdl_tensor *db);

@@ -6,10 +6,10 @@
 #define BINARY_SPEC_WG 0   /* workgroup size */
 #define BINARY_SPEC_OP 1   /* BINARY_OP_* */
 #define BINARY_SPEC_NDIM 2 /* collapsed dims, at most BINARY_MAX_DIMS */
-#define BINARY_SPEC_TYPE 3  /* BINARY_TYPE_* of a and b (the forward build) */
+#define BINARY_SPEC_TYPE 3 /* BINARY_TYPE_* of a and b (of out in the WHERE build) */
 #define BINARY_SPEC_COUNT 4
 /* The BACKWARD build adds: */
-#define BINARY_SPEC_WHICH 4 /* BINARY_WHICH_*: the operand whose gradient this is */
+#define BINARY_SPEC_WHICH 4 /* BINARY_WHICH_*: the operand whose gradient this is (f32 only) */
 #define BINARY_SPEC_MODE 5  /* BINARY_MODE_* */
 #define BINARY_BACKWARD_SPEC_COUNT 6
 
@@ -48,9 +48,9 @@
 #define BINARY_MAX_DIMS 8
 
 /* The collapsed output shape (BINARY_SPEC_NDIM dims used) with each operand's element strides
- * along it, 0 where the operand is broadcast. */
-/* Binding offsets count elements of each tensor's dtype; an invocation owns one 32-bit word of
- * the output (four u8 elements), keeping the bytes of a partial word that lie outside it. */
+ * along it, 0 where the operand is broadcast. Binding offsets count elements of each tensor's
+ * dtype; an invocation owns one 32-bit word of the output (four u8 elements), keeping the bytes of
+ * a partial word that lie outside the tensor. */
 #define BINARY_PUSH                \
     u32 n;                         \
     u32 words; /* output words */  \

@@ -192,8 +192,8 @@ static vkdl_status broadcast(const char *op, int n_x, const vkdl_tensor *const *
         if (out->shape[i] != want)
             return broadcast_fail(op, n_x, x, names, out);
     }
-    /* Collapse: dim i merges into the next one when each operand's stride at i is the next
-     * stride times the next size (contiguous), or both strides are 0. */
+    /* Collapse: dim i merges into the previous kept dim when each operand's stride there is its
+     * stride at i times the size of i (contiguous, or 0 at both). */
     memset(bc, 0, sizeof *bc);
     for (int i = 0; i < n; i++) {
         if (out->shape[i] == 1)

@@ -135,7 +135,8 @@ static void run_bad(void *arg)
     th_pair u = th_empty(VKDL_U8, 1, s3), h = th_empty(VKDL_F16, 1, s3);
     TH_STATUS(vkdl_binary(VKDL_ADD, a.gpu, i.gpu, a.gpu), VKDL_ERROR_DTYPE_MISMATCH, "b is i32, expected f32");
     TH_STATUS(vkdl_binary(VKDL_ADD, i.gpu, i.gpu, a.gpu), VKDL_ERROR_DTYPE_MISMATCH, "out is f32, expected i32");
-    TH_STATUS(vkdl_binary(VKDL_MOD, u.gpu, u.gpu, u.gpu), VKDL_ERROR_DTYPE_MISMATCH, "a is u8, expected f32 or i32 for mod");
+    TH_STATUS(vkdl_binary(VKDL_MOD, u.gpu, u.gpu, u.gpu), VKDL_ERROR_DTYPE_MISMATCH,
+              "a is u8, expected f32 or i32 for mod");
     TH_STATUS(vkdl_binary(VKDL_POW, h.gpu, h.gpu, h.gpu), VKDL_ERROR_DTYPE_MISMATCH, "a is f16, expected f32 or i32");
     TH_STATUS(vkdl_binary(VKDL_LESS, a.gpu, a.gpu, a.gpu), VKDL_ERROR_DTYPE_MISMATCH, "out is f32, expected u8");
     TH_STATUS(vkdl_binary(VKDL_EQUAL, i.gpu, a.gpu, u.gpu), VKDL_ERROR_DTYPE_MISMATCH, "b is f32, expected i32");
@@ -310,9 +311,25 @@ static th_op binary_row(const char *name, vkdl_binary_op op, vkdl_dtype dt, cons
     return c;
 }
 
-/* i32 wrap-around, negative f32 bases with whole exponents (and 0^b), f32 min/max on any
+/* Whole numbers in [lo, hi), every fifth one NaN. */
+static void whole_nan(float *v, int64_t n, const th_shape *s, float lo, float hi)
+{
+    whole(v, n, s, lo, hi);
+    for (int64_t i = th_randu(5); i < n; i += 5)
+        v[i] = NAN;
+}
+
+#define NAN_ROW(o, dt)                                                                                            \
+    {.name = "binary/" #o "/nan", .op = VKDL_##o, .n_in = 2, .n_out = 1, .forward = binary, .tol = &TH_TOL_EXACT, \
+     .in = {{.shape = TH_SHAPE(97), .fill = TH_FILL_FN, .gen = whole_nan, .lo = -2, .hi = 2},                     \
+            {.shape = TH_SHAPE(97), .fill = TH_FILL_FN, .gen = whole_nan, .lo = -2, .hi = 2}},                    \
+     .out = {{.shape = TH_SHAPE(97), .dtype = dt}}}
+
+/* i32 wrap-around, NaN operands, negative f32 bases with whole exponents (and 0^b), f32 min/max on any
  * values, and u8 outputs of odd sizes placed mid-word. */
 static const th_op BINARY_EXTRA[] = {
+    NAN_ROW(MINIMUM, VKDL_F32), NAN_ROW(MAXIMUM, VKDL_F32), NAN_ROW(EQUAL, VKDL_U8), NAN_ROW(LESS, VKDL_U8),
+    NAN_ROW(GREATER_EQUAL, VKDL_U8),
     {.name = "binary/add/i32/wrap", .op = VKDL_ADD, .n_in = 2, .n_out = 1, .forward = binary, .tol = &TH_TOL_EXACT,
      .in = {{.shape = TH_SHAPE(257), .dtype = VKDL_I32, .lo = -2e9f, .hi = 2e9f},
             {.shape = TH_SHAPE(257), .dtype = VKDL_I32, .lo = -2e9f, .hi = 2e9f}},
@@ -331,10 +348,12 @@ static const th_op BINARY_EXTRA[] = {
             {.shape = TH_SHAPE(1, 9), .fill = TH_FILL_FN, .gen = whole, .lo = -3, .hi = 6}},
      .out = {{.shape = TH_SHAPE(31, 9)}}},
     {.name = "binary/minimum/f32/uniform", .op = VKDL_MINIMUM, .n_in = 2, .n_out = 1, .forward = binary,
-     .tol = &TH_TOL_F32, .in = {{.shape = TH_SHAPE(1000), .lo = -4, .hi = 4}, {.shape = TH_SHAPE(1), .lo = -4, .hi = 4}},
+     .tol = &TH_TOL_F32,
+     .in = {{.shape = TH_SHAPE(1000), .lo = -4, .hi = 4}, {.shape = TH_SHAPE(1), .lo = -4, .hi = 4}},
      .out = {{.shape = TH_SHAPE(1000)}}},
     {.name = "binary/maximum/f32/uniform", .op = VKDL_MAXIMUM, .n_in = 2, .n_out = 1, .forward = binary,
-     .tol = &TH_TOL_F32, .in = {{.shape = TH_SHAPE(1000), .lo = -4, .hi = 4}, {.shape = TH_SHAPE(1), .lo = -4, .hi = 4}},
+     .tol = &TH_TOL_F32,
+     .in = {{.shape = TH_SHAPE(1000), .lo = -4, .hi = 4}, {.shape = TH_SHAPE(1), .lo = -4, .hi = 4}},
      .out = {{.shape = TH_SHAPE(1000)}}},
     {.name = "binary/mod/f32/big", .op = VKDL_MOD, .n_in = 2, .n_out = 1, .forward = binary, .tol = &TH_TOL_F32,
      .in = {{.shape = TH_SHAPE(70001), .lo = -100, .hi = 100}, {.shape = TH_SHAPE(1), .lo = 0.7f, .hi = 0.8f}},

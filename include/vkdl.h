@@ -246,17 +246,48 @@ VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
 /* ------------------------------------------------------------------ ops
  * f32 unless stated. Output shapes must be exactly what the op produces. */
 
-#define VKDL_UNARY_OP_LIST(X)                                                     \
-    X(RELU, 0, "relu")                                                            \
-    X(GELU_TANH, 1, "gelu_tanh")    /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */ \
-    X(GELU_ERF, 2, "gelu_erf")      /* 0.5x(1+erf(x/sqrt 2)) */                   \
-    X(SIGMOID, 3, "sigmoid")                                                      \
-    X(TANH, 4, "tanh")                                                            \
-    X(EXP, 5, "exp")                                                              \
-    X(LOG, 6, "log")                                                              \
-    X(SQRT, 7, "sqrt")                                                            \
-    X(NEG, 8, "neg")                                                              \
-    X(ABS, 9, "abs")
+#define VKDL_UNARY_OP_LIST(X)                                                                           \
+    X(RELU, 0, "relu")                                                                                  \
+    X(GELU_TANH, 1, "gelu_tanh")    /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */                       \
+    X(GELU_ERF, 2, "gelu_erf")      /* 0.5x(1+erf(x/sqrt 2)) */                                         \
+    X(SIGMOID, 3, "sigmoid")                                                                            \
+    X(TANH, 4, "tanh")                                                                                  \
+    X(EXP, 5, "exp")                                                                                    \
+    X(LOG, 6, "log")                                                                                    \
+    X(SQRT, 7, "sqrt")                                                                                  \
+    X(NEG, 8, "neg")                                                                                    \
+    X(ABS, 9, "abs")                                                                                    \
+    X(FLOOR, 10, "floor")                                                                               \
+    X(CEIL, 11, "ceil")                                                                                 \
+    X(ROUND, 12, "round")           /* to nearest, halves to even (ONNX, NumPy) */                      \
+    X(SIGN, 13, "sign")             /* -1, 0 or 1 (0 keeps its sign) */                                 \
+    X(RECIPROCAL, 14, "reciprocal") /* 1/x */                                                           \
+    X(SIN, 15, "sin")                                                                                   \
+    X(COS, 16, "cos")                                                                                   \
+    X(TAN, 17, "tan")                                                                                   \
+    X(ASIN, 18, "asin")                                                                                 \
+    X(ACOS, 19, "acos")                                                                                 \
+    X(ATAN, 20, "atan")                                                                                 \
+    X(SINH, 21, "sinh")                                                                                 \
+    X(COSH, 22, "cosh")                                                                                 \
+    X(ASINH, 23, "asinh")                                                                               \
+    X(ACOSH, 24, "acosh")                                                                               \
+    X(ATANH, 25, "atanh")                                                                               \
+    X(ERF, 26, "erf")                                                                                   \
+    X(SOFTPLUS, 27, "softplus")     /* log(1+e^x) */                                                    \
+    X(SOFTSIGN, 28, "softsign")     /* x/(1+|x|) */                                                     \
+    X(SILU, 29, "silu")             /* x sigmoid(x) */                                                  \
+    X(MISH, 30, "mish")             /* x tanh(softplus(x)) */                                           \
+    X(HARDSWISH, 31, "hardswish")   /* x min(max(x+3,0),6)/6 */                                         \
+    /* with parameters alpha, beta (vkdl_unary_info; defaults in brackets) */                           \
+    X(LEAKY_RELU, 32, "leaky_relu") /* x>0 ? x : alpha x [0.01] */                                      \
+    X(ELU, 33, "elu")               /* x>0 ? x : alpha(e^x-1) [1] */                                    \
+    X(SELU, 34, "selu")             /* beta (x>0 ? x : alpha(e^x-1)) [1.67326, 1.05070] */              \
+    X(CELU, 35, "celu")             /* x>0 ? x : alpha(e^(x/alpha)-1) [1]; alpha != 0 */                \
+    X(HARDSIGMOID, 36, "hardsigmoid") /* max(0,min(1,alpha x+beta)) [0.2, 0.5 as ONNX; PyTorch: 1/6] */ \
+    X(CLIP, 37, "clip")             /* min(max(x,alpha),beta) [-inf, inf] */                            \
+    X(THRESHOLDED_RELU, 38, "thresholded_relu") /* x>alpha ? x : 0 [1] */                               \
+    X(SHRINK, 39, "shrink")         /* x<-alpha ? x+beta : x>alpha ? x-beta : 0 [0.5, 0] */
 
 #define VKDL_BINARY_OP_LIST(X)                                                                        \
     X(ADD, 0, "add")                                                                                  \
@@ -284,7 +315,7 @@ VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
     X(MAX, 2, "max")                                                              \
     X(ARGMAX, 3, "argmax")          /* output i32: first index of the maximum */
 
-typedef enum vkdl_unary_op { VKDL_UNARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_UNARY_OP_COUNT = 10 } vkdl_unary_op;
+typedef enum vkdl_unary_op { VKDL_UNARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_UNARY_OP_COUNT = 40 } vkdl_unary_op;
 typedef enum vkdl_binary_op { VKDL_BINARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_BINARY_OP_COUNT = 18 } vkdl_binary_op;
 typedef enum vkdl_reduce_op { VKDL_REDUCE_OP_LIST(VKDL_ENUM_VALUE_) VKDL_REDUCE_OP_COUNT = 4 } vkdl_reduce_op;
 
@@ -293,8 +324,18 @@ VKDL_API const char *vkdl_unary_op_name(vkdl_unary_op op);
 VKDL_API const char *vkdl_binary_op_name(vkdl_binary_op op);
 VKDL_API const char *vkdl_reduce_op_name(vkdl_reduce_op op);
 
-/* out = op(x), same shape. */
+/* The parameters of the ops that take them; ignored by the others. Unlike other *_info structs,
+ * zero is no default here (clip to [0, 6], a leaky relu of slope 0): every field is used as given. */
+typedef struct vkdl_unary_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
+    float alpha, beta;
+} vkdl_unary_info;
+
+/* out = op(x), same shape, with each op's default parameters. */
 VKDL_API vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out);
+/* out = op(x) with explicit parameters; info NULL gives each op's defaults (listed above). */
+VKDL_API vkdl_status vkdl_unary_with(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_unary_info *info,
+                                     vkdl_tensor *out);
 /* out = alpha * x + beta. */
 VKDL_API vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out);
 /* out = a op b with numpy broadcasting; out has the broadcast shape. dtypes: ADD to PRELU take a, b, out
@@ -394,8 +435,12 @@ VKDL_API vkdl_status vkdl_scatter_elements(const vkdl_tensor *x, const vkdl_tens
 /* ------------------------------------------------------------------ backward of the basic ops
  * Gradients are written (not accumulated) into the d* outputs; a NULL d* output is skipped. */
 
-/* dx = dy * op'(x). */
+/* dx = dy * op'(x), with the op's default parameters. At a kink op' is PyTorch's (relu'(0) = 0,
+ * clip' is 1 on [alpha, beta]); floor, ceil, round and sign have op' = 0. */
 VKDL_API vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx);
+/* The same with explicit parameters; info NULL gives the defaults. */
+VKDL_API vkdl_status vkdl_unary_backward_with(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy,
+                                              const vkdl_unary_info *info, vkdl_tensor *dx);
 /* Gradients of out = a op b (f32): dout reduced over the dims a (or b) was broadcast along. POW:
  * db = 0 where a = 0; MINIMUM/MAXIMUM: a tie gives each operand half; FMOD/MOD: db = -trunc(a/b) or
  * -floor(a/b) times dout. Comparisons and logical ops are not differentiable (INVALID_ARGUMENT). */

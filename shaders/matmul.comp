@@ -186,7 +186,7 @@ float epilogue(float acc, uint n) {
     float v = pc.alpha * acc;
     if (EPILOGUE) {
         if (pc.hasBias != 0u) v += bias[pc.offBias + min(n, pc.N - 1u)];
-        if (pc.act != NO_ACT) v = activation(pc.act, v);
+        if (pc.act != NO_ACT) v = activation(pc.act, v, pc.actAlpha, pc.actBeta);
     }
     return v;
 }

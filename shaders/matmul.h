@@ -29,7 +29,8 @@
 
 /* After the binding offsets offA, offB, offC, offBias. op(A) is M x K, op(B) K x N; lda, ldb, ldc
  * are the row pitches of the stored matrices; strides are per batch (0: a shared operand); beta 0
- * never reads C; hasBias and act only with MATMUL_FLAG_EPILOGUE. */
+ * never reads C; hasBias and act (with its parameters actAlpha, actBeta) only with
+ * MATMUL_FLAG_EPILOGUE. */
 #define MATMUL_PUSH \
     u32 M;          \
     u32 N;          \
@@ -43,6 +44,8 @@
     f32 alpha;      \
     f32 beta;       \
     u32 hasBias;    \
-    u32 act;
+    u32 act;        \
+    f32 actAlpha;   \
+    f32 actBeta;
 
 #endif

@@ -12,11 +12,15 @@ static const th_shape SHAPES[] = {
     {4, {2, 3, 5, 7}}, {1, {70001}}, {0, {0}},
 };
 
-static const char *UNARY_NAMES[] = {"relu", "gelu_tanh", "gelu_erf", "sigmoid", "tanh", "exp", "log", "sqrt", "neg", "abs"};
-
 static vkdl_status unary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
     return vkdl_unary((vkdl_unary_op)op->op, in[0], out[0]);
+}
+
+/* params: a vkdl_unary_info, or NULL for the defaults. */
+static vkdl_status unary_with(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    return vkdl_unary_with((vkdl_unary_op)op->op, in[0], op->params, out[0]);
 }
 
 static vkdl_status scale(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
@@ -53,24 +57,65 @@ static th_op unary_row(const char *name, th_forward_fn fn, int which, const void
                    .tol = &TH_TOL_F32};
 }
 
-/* Special values pass through the same way on both sides. */
+/* x on both backends, then op with info on each and compare. */
+static bool unary_values(vkdl_unary_op op, const vkdl_unary_info *info, const float *v, int64_t n)
+{
+    th_pair x = th_from(VKDL_F32, 1, &n, v, VKDL_F32);
+    th_pair y = th_empty(VKDL_F32, 1, &n);
+    TH_OK(vkdl_unary_with(op, x.cpu, info, y.cpu));
+    TH_OK(vkdl_unary_with(op, x.gpu, info, y.gpu));
+    bool ok = th_compare(&y, TH_TOL_F32);
+    if (!ok)
+        th_fail("op %s", vkdl_unary_op_name(op));
+    th_free(&x);
+    th_free(&y);
+    return ok;
+}
+
+/* Special values pass through the same way on both sides; NaN gives NaN. */
 static void run_unary_special(void *arg)
 {
     (void)arg;
-    const float v[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -88.0f, 100.0f, -100.0f, 1e30f, -1e30f};
-    int64_t n = 10;
+    const float v[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 88.0f, -88.0f, 100.0f, -100.0f, 1e30f, -1e30f, NAN};
     for (int op = 0; op < VKDL_UNARY_OP_COUNT; op++) {
-        if (op == VKDL_LOG || op == VKDL_SQRT || op == VKDL_EXP)
-            continue; /* domain/overflow edges differ legitimately in the last ulp */
-        th_pair x = th_from(VKDL_F32, 1, &n, v, VKDL_F32);
-        th_pair y = th_empty(VKDL_F32, 1, &n);
-        TH_OK(vkdl_unary(op, x.cpu, y.cpu));
-        TH_OK(vkdl_unary(op, x.gpu, y.gpu));
-        if (!th_compare(&y, TH_TOL_F32))
-            th_fail("op %s", UNARY_NAMES[op]);
-        th_free(&x);
-        th_free(&y);
+        /* domain/overflow edges differ legitimately in the last ulp, and sin, cos and tan are
+         * accurate to |x| ~ 8192 only (their edges: run_unary_edges) */
+        if (op == VKDL_LOG || op == VKDL_SQRT || op == VKDL_EXP || op == VKDL_SIN || op == VKDL_COS || op == VKDL_TAN)
+            continue;
+        unary_values(op, NULL, v, TH_LEN(v));
     }
+    const vkdl_unary_info clip = {.alpha = 0, .beta = 6}, shrink = {.alpha = 1, .beta = 0.5f};
+    unary_values(VKDL_CLIP, &clip, v, TH_LEN(v));
+    unary_values(VKDL_SHRINK, &shrink, v, TH_LEN(v));
+}
+
+/* The ops near the edges of their domains, poles and overflow, and round's halves. */
+static void run_unary_edges(void *arg)
+{
+    (void)arg;
+    static const struct {
+        vkdl_unary_op op;
+        float v[8];
+    } EDGES[] = {
+        {VKDL_ROUND, {0.5f, 1.5f, 2.5f, -0.5f, -2.5f, 3.5f, 0.49999997f, -8388609.0f}},
+        {VKDL_ASIN, {1, -1, 0.99999994f, -0.99999994f, 0.9999f, -0.5f, 0.5f, 1.0000001f}},
+        {VKDL_ACOS, {1, -1, 0.99999994f, -0.99999994f, 0.9999f, -0.5f, 0.5f, -1.0000001f}},
+        {VKDL_ATANH, {0.99999994f, -0.99999994f, 0.9999f, -0.9999f, 1e-6f, -1e-6f, 0.5f, 1.0000001f}},
+        {VKDL_ACOSH, {1, 1.0000001f, 1.001f, 2, 1e4f, 1e30f, 3.4e38f, 0.9999999f}},
+        {VKDL_ASINH, {1e-6f, -1e-6f, 0.4f, -0.6f, 1e4f, -1.1e4f, 1e30f, -3.4e38f}},
+        {VKDL_TAN, {1.5f, -1.5f, 1.56f, -1.56f, 3.0f, 1e-6f, 0.7853982f, -1.0f}},
+        {VKDL_SIN, {0, 1e-6f, 3.1415927f, -3.1415927f, 1.5707964f, 10, -20, 30}},
+        {VKDL_COS, {0, 1e-6f, 3.1415927f, -3.1415927f, 1.5707964f, 10, -20, 30}},
+        {VKDL_SINH, {89, -89, 89.4f, 80, -80, 0.49f, 0.51f, 1e-6f}},
+        {VKDL_COSH, {89, -89, 89.4f, 80, -80, 0.49f, 0.51f, 1e-6f}},
+        {VKDL_SOFTPLUS, {80, -80, 89, -89, 100, -100, 1e-3f, 20}},
+        {VKDL_MISH, {80, -80, 20, 20.5f, -20, 1e-3f, -1e-3f, 100}},
+        {VKDL_SILU, {80, -80, 20, -20, 1e-3f, -1e-3f, 100, -100}},
+        {VKDL_ERF, {0.5f, -0.5f, 0.4999f, 1e-6f, 3, -3, 5, -10}},
+        {VKDL_RECIPROCAL, {1e-30f, -1e-30f, 3e-38f, 3, -7, 1e30f, 1e37f, 0.1f}}, /* no denormals: may flush */
+    };
+    for (size_t i = 0; i < TH_LEN(EDGES); i++)
+        unary_values(EDGES[i].op, NULL, EDGES[i].v, 8);
 }
 
 /* Views whose offset is not aligned to the descriptor alignment, written in place. */
@@ -125,6 +170,13 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_unary(VKDL_RELU, NULL, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "x is NULL");
     TH_STATUS(vkdl_unary(VKDL_RELU, a.gpu, NULL), VKDL_ERROR_INVALID_ARGUMENT, "out is NULL");
     TH_STATUS(vkdl_unary((vkdl_unary_op)99, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "invalid op");
+    TH_STATUS(vkdl_unary((vkdl_unary_op)-1, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "invalid op -1");
+    TH_STATUS(vkdl_unary_with(VKDL_UNARY_OP_COUNT, a.gpu, NULL, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "invalid op 40");
+    const int ext = 7;
+    const vkdl_unary_info bad_next = {.next = &ext, .alpha = 1}, celu0 = {.alpha = 0};
+    TH_STATUS(vkdl_unary_with(VKDL_ELU, a.gpu, &bad_next, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "unary: unknown extension");
+    TH_STATUS(vkdl_unary_with(VKDL_CELU, a.gpu, &celu0, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "unary: celu alpha is 0");
+    TH_STATUS(vkdl_unary_with(VKDL_ELU, NULL, &celu0, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "x is NULL");
     TH_STATUS(vkdl_unary(VKDL_RELU, a.gpu, b.gpu), VKDL_ERROR_SHAPE_MISMATCH, "3 vs 4");
     TH_STATUS(vkdl_unary(VKDL_RELU, a.gpu, i.gpu), VKDL_ERROR_DTYPE_MISMATCH, "i32");
     TH_STATUS(vkdl_unary(VKDL_RELU, a.cpu, a.gpu), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
@@ -391,19 +443,59 @@ static th_op where_row(const char *name, vkdl_dtype dt, const th_shape *p, int64
     return c;
 }
 
+/* The ops after abs on odd shapes, each over its natural range (SIGNED: +-[lo, hi)), with the
+ * defaults and, for those that take parameters, explicit ones. */
+typedef struct unary_case {
+    vkdl_unary_op op;
+    float lo, hi;
+    bool is_signed;
+    vkdl_unary_info info;
+    bool has_info;
+} unary_case;
+#define U(o, l, h) {.op = VKDL_##o, .lo = l, .hi = h}
+#define U_WITH(o, a, b) {.op = VKDL_##o, .lo = -8, .hi = 8, .info = {.alpha = a, .beta = b}, .has_info = true}
+static const unary_case MORE_UNARY[] = {
+    U(FLOOR, -8, 8), U(CEIL, -8, 8), U(ROUND, -8, 8), U(SIGN, -8, 8),
+    {.op = VKDL_RECIPROCAL, .lo = 0.01f, .hi = 8, .is_signed = true},
+    U(SIN, -8, 8), U(COS, -8, 8), U(TAN, -1.4f, 1.4f), U(ASIN, -1, 1), U(ACOS, -1, 1), U(ATAN, -20, 20),
+    U(SINH, -10, 10), U(COSH, -10, 10), U(ASINH, -50, 50), U(ACOSH, 1, 50), U(ATANH, -1, 1), U(ERF, -4, 4),
+    U(SOFTPLUS, -30, 30), U(SOFTSIGN, -8, 8), U(SILU, -20, 20), U(MISH, -20, 20), U(HARDSWISH, -6, 6),
+    U(LEAKY_RELU, -8, 8), U(ELU, -8, 8), U(SELU, -8, 8), U(CELU, -8, 8), U(HARDSIGMOID, -8, 8), U(CLIP, -8, 8),
+    U(THRESHOLDED_RELU, -8, 8), U(SHRINK, -8, 8),
+    U_WITH(LEAKY_RELU, 0.2f, 0), U_WITH(ELU, 0.5f, 0), U_WITH(SELU, 1.5f, 2), U_WITH(CELU, -2, 0),
+    U_WITH(HARDSIGMOID, 1.0f / 6, 0.5f), U_WITH(CLIP, 0, 6),
+    U_WITH(CLIP, 2, -1), /* min > max gives max, as ONNX and NumPy */
+    U_WITH(THRESHOLDED_RELU, -0.5f, 0), U_WITH(SHRINK, 1, 1),
+    U_WITH(RELU, 5, 5), /* parameters an op does not take are ignored */
+};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
     char name[128];
-    for (int op = 0; op < VKDL_UNARY_OP_COUNT; op++)
+    for (int op = 0; op < VKDL_FLOOR; op++)
         for (size_t i = 0; i < TH_LEN(SHAPES); i++) {
             float lo = op == VKDL_LOG || op == VKDL_SQRT ? 1e-3f : op == VKDL_EXP ? -20 : -8;
             float hi = op == VKDL_LOG || op == VKDL_SQRT ? 50 : op == VKDL_EXP ? 20 : 8;
-            snprintf(name, sizeof name, "unary/%s/%zu", UNARY_NAMES[op], i);
+            snprintf(name, sizeof name, "unary/%s/%zu", vkdl_unary_op_name(op), i);
             th_op c = unary_row(name, unary, op, NULL, SHAPES[i], lo, hi);
             th_run_op(&c);
         }
+    static const th_shape ODD[] = {{2, {7, 13}}, {1, {1}}, {3, {3, 1, 129}}};
+    for (size_t k = 0; k < TH_LEN(MORE_UNARY); k++)
+        for (size_t i = 0; i < TH_LEN(ODD); i++) {
+            const unary_case *u = &MORE_UNARY[k];
+            char with[64] = "";
+            if (u->has_info)
+                snprintf(with, sizeof with, "(%g,%g)", u->info.alpha, u->info.beta);
+            snprintf(name, sizeof name, "unary/%s%s/%zu", vkdl_unary_op_name(u->op), with, i);
+            th_op c = unary_row(name, u->has_info ? unary_with : unary, u->op, u->has_info ? &u->info : NULL, ODD[i],
+                                u->lo, u->hi);
+            c.in[0].fill = u->is_signed ? TH_FILL_SIGNED : TH_FILL_UNIFORM;
+            th_run_op(&c);
+        }
     th_run("unary/special-values", run_unary_special, NULL);
+    th_run("unary/domain-edges", run_unary_edges, NULL);
     static const float SCALE[2] = {-2.5f, 0.75f};
     for (size_t i = 0; i < TH_LEN(SHAPES); i++) {
         snprintf(name, sizeof name, "scale/%zu", i);

@@ -31,6 +31,8 @@ typedef struct mm_case {
     int act1;               /* vkdl_unary_op + 1; 0: no activation */
 } mm_case;
 
+static const char *act_name(int act1) { return act1 ? vkdl_unary_op_name((vkdl_unary_op)(act1 - 1)) : "none"; }
+
 /* params: the mm_case; the bias, when there is one, is the third input. */
 static vkdl_status matmul(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
@@ -45,8 +47,11 @@ static vkdl_status matmul(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *
  * (VKDL_DISABLE words, or NULL) turned off. */
 static void run_mm(const mm_case *c, const char *name, unsigned variants, const char *disable)
 {
-    /* log and sqrt need positive pre-activations */
-    float lo = c->act1 == VKDL_LOG + 1 || c->act1 == VKDL_SQRT + 1 ? 0.05f : -1.0f;
+    /* these need positive pre-activations (reciprocal: none near 0, which magnifies rounding) */
+    int act = c->act1 - 1;
+    bool pos = act == VKDL_LOG || act == VKDL_SQRT || act == VKDL_RECIPROCAL || act == VKDL_ACOSH ||
+               act == VKDL_ASIN || act == VKDL_ACOS || act == VKDL_ATANH;
+    float lo = pos ? 0.05f : -1.0f;
     th_shape sa = {3, {c->batch, c->ta ? c->k : c->m, c->ta ? c->m : c->k}};
     th_shape sb = {3, {c->batch, c->tb ? c->n : c->k, c->tb ? c->k : c->n}};
     if (c->shared_b)
@@ -225,14 +230,13 @@ int main(int argc, char **argv)
     th_run("matmul/views", run_views, NULL);
     th_run("matmul/bad-input", run_bad, NULL);
 
-    /* fused epilogue: every activation, with and without bias, with alpha and beta */
-    static const char *ACT[] = {"none", "relu", "gelu-tanh", "gelu-erf", "sigmoid", "tanh", "exp", "log", "sqrt",
-                                "neg", "abs"};
+    /* fused epilogue: every activation (with its defaults), with and without bias, with alpha and
+     * beta; not tan, whose poles magnify the GEMM's rounding past any tolerance */
     for (int act1 = 0; act1 <= VKDL_UNARY_OP_COUNT; act1++)
-        for (int bias = 0; bias < 2; bias++) {
+        for (int bias = 0; bias < 2 && act1 != VKDL_TAN + 1; bias++) {
             mm_case c = {3, 17, 37, 13, act1 % 2, act1 / 2 % 2, 0.75f, act1 % 3 ? 0.5f : 0.0f, act1 % 4 == 1,
                          VKDL_F32, VKDL_F32, bias, act1};
-            snprintf(name, sizeof name, "matmul/epilogue/%s%s/b%g", ACT[act1], bias ? "+bias" : "", c.beta);
+            snprintf(name, sizeof name, "matmul/epilogue/%s%s/b%g", act_name(act1), bias ? "+bias" : "", c.beta);
             run_mm(&c, name, 0, NULL);
         }
     /* f16 and bf16 operands, f32 or 16-bit out: odd shapes, the aligned shape that takes the
@@ -271,7 +275,7 @@ int main(int argc, char **argv)
         const mm_case *c = &MORE16[i];
         snprintf(name, sizeof name, "matmul/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/a%g/b%g/%s%s", vkdl_dtype_name(c->dtype),
                  vkdl_dtype_name(c->odt), (long long)c->batch, (long long)c->m, (long long)c->n, (long long)c->k,
-                 c->ta, c->tb, c->alpha, c->beta, ACT[c->act1], c->bias ? "+bias" : "");
+                 c->ta, c->tb, c->alpha, c->beta, act_name(c->act1), c->bias ? "+bias" : "");
         run_mm(c, name, 0, NULL);
     }
     /* the GPU kernel (shared-memory tiles; 16-bit out through per-element atomics), forced on CPU
@@ -287,7 +291,7 @@ int main(int argc, char **argv)
         const mm_case *c = &TILED[i];
         snprintf(name, sizeof name, "matmul/tiled/%s-%s/b%lld/%lldx%lldx%lld/t%d%d/%s%s", vkdl_dtype_name(c->dtype),
                  vkdl_dtype_name(c->odt), (long long)c->batch, (long long)c->m, (long long)c->n, (long long)c->k,
-                 c->ta, c->tb, ACT[c->act1], c->bias ? "+bias" : "");
+                 c->ta, c->tb, act_name(c->act1), c->bias ? "+bias" : "");
         run_mm(c, name, TH_VS_ONLY(TH_V_NO_CPU_QUIRK), NULL);
     }
     th_run("matmul/f16/views", run_views16, (void *)&DT[0]);

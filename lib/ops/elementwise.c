@@ -16,11 +16,10 @@
 #define LONG_SUM 1024       /* terms per gradient element from which a workgroup shares them */
 
 /* The public op enums are passed to the shaders as they are. */
-_Static_assert(VKDL_RELU == UNARY_OP_RELU && VKDL_GELU_TANH == UNARY_OP_GELU_TANH &&
-                   VKDL_GELU_ERF == UNARY_OP_GELU_ERF && VKDL_SIGMOID == UNARY_OP_SIGMOID &&
-                   VKDL_TANH == UNARY_OP_TANH && VKDL_EXP == UNARY_OP_EXP && VKDL_LOG == UNARY_OP_LOG &&
-                   VKDL_SQRT == UNARY_OP_SQRT && VKDL_NEG == UNARY_OP_NEG && VKDL_ABS == UNARY_OP_ABS,
-               "vkdl_unary_op matches unary.h");
+#define UNARY_CODE_(name, value, string) \
+    _Static_assert(VKDL_##name == UNARY_OP_##name, "vkdl_unary_op " string " matches unary.h");
+VKDL_UNARY_OP_LIST(UNARY_CODE_)
+#undef UNARY_CODE_
 _Static_assert(VKDL_UNARY_OP_COUNT <= UNARY_OP_SCALE, "UNARY_OP_SCALE is no vkdl_unary_op");
 _Static_assert(VKDL_ADD == BINARY_OP_ADD && VKDL_SUB == BINARY_OP_SUB && VKDL_MUL == BINARY_OP_MUL &&
                    VKDL_DIV == BINARY_OP_DIV && VKDL_POW == BINARY_OP_POW && VKDL_MINIMUM == BINARY_OP_MINIMUM &&
@@ -50,18 +49,30 @@ static vkdl_status check_unary(const char *op, const vkdl_tensor *x, const vkdl_
     return VKDL_OK;
 }
 
-static vkdl_status check_unary_op(const char *name, vkdl_unary_op op)
+/* A valid op, and its parameters in *p: info's, or the defaults where info is NULL. */
+static vkdl_status check_unary_op(const char *name, vkdl_unary_op op, const vkdl_unary_info *info,
+                                  vkdl_unary_info *p)
 {
     if ((unsigned)op >= VKDL_UNARY_OP_COUNT)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: invalid op %d", name, (int)op);
+    *p = (vkdl_unary_info){0};
+    if (!info) {
+        vkdl_unary_defaults(op, &p->alpha, &p->beta);
+        return VKDL_OK;
+    }
+    VKDL_TRY(vkdl_check_next(name, info->next));
+    if (op == VKDL_CELU && info->alpha == 0)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: celu alpha is 0", name);
+    p->alpha = info->alpha;
+    p->beta = info->beta;
     return VKDL_OK;
 }
 
 static vkdl_status check_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy,
-                                        const vkdl_tensor *dx)
+                                        const vkdl_tensor *dx, const vkdl_unary_info *info, vkdl_unary_info *p)
 {
     const char *name = "unary_backward";
-    VKDL_TRY(check_unary_op(name, op));
+    VKDL_TRY(check_unary_op(name, op, info, p));
     VKDL_TRY(check_unary(name, x, dx, "dx"));
     VKDL_TRY(vkdl_check_tensor(name, "dy", dy));
     VKDL_TRY(vkdl_check_same_ctx(name, dy, dx));
@@ -237,8 +248,36 @@ static void bcast_index(const bcast *bc, int64_t i, int64_t idx[3])
 
 /* ---------------------------------------------------------------- CPU twin */
 
+void vkdl_unary_defaults(vkdl_unary_op op, float *alpha, float *beta)
+{
+    *alpha = *beta = 0;
+    switch (op) {
+    case VKDL_LEAKY_RELU: *alpha = 0.01f; break;
+    case VKDL_ELU:
+    case VKDL_CELU:
+    case VKDL_THRESHOLDED_RELU: *alpha = 1; break;
+    case VKDL_SELU:
+        *alpha = 1.67326319217681884765625f;
+        *beta = 1.05070102214813232421875f;
+        break;
+    case VKDL_HARDSIGMOID:
+        *alpha = 0.2f;
+        *beta = 0.5f;
+        break;
+    case VKDL_CLIP:
+        *alpha = -INFINITY;
+        *beta = INFINITY;
+        break;
+    case VKDL_SHRINK: *alpha = 0.5f; break;
+    default: break;
+    }
+}
+
+/* PyTorch's formulas, in double; NaN gives NaN (relu's comparison alone would give 0). */
 static double unary_ref(int op, double v, double alpha, double beta)
 {
+    if (isnan(v))
+        return v;
     switch (op) {
     case VKDL_RELU: return v > 0 ? v : 0;
     case VKDL_GELU_TANH: return 0.5 * v * (1 + tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
@@ -250,6 +289,45 @@ static double unary_ref(int op, double v, double alpha, double beta)
     case VKDL_SQRT: return sqrt(v);
     case VKDL_NEG: return -v;
     case VKDL_ABS: return fabs(v);
+    case VKDL_FLOOR: return floor(v);
+    case VKDL_CEIL: return ceil(v);
+    case VKDL_ROUND: return nearbyint(v); /* the default rounding mode: halves to even */
+    case VKDL_SIGN: return v > 0 ? 1 : v < 0 ? -1 : v;
+    case VKDL_RECIPROCAL: return 1 / v;
+    case VKDL_SIN: return sin(v);
+    case VKDL_COS: return cos(v);
+    case VKDL_TAN: return tan(v);
+    case VKDL_ASIN: return asin(v);
+    case VKDL_ACOS: return acos(v);
+    case VKDL_ATAN: return atan(v);
+    case VKDL_SINH: return sinh(v);
+    case VKDL_COSH: return cosh(v);
+    case VKDL_ASINH: return asinh(v);
+    case VKDL_ACOSH: return acosh(v);
+    case VKDL_ATANH: return atanh(v);
+    case VKDL_ERF: return erf(v);
+    case VKDL_SOFTPLUS: return (v > 0 ? v : 0) + log1p(exp(-fabs(v)));
+    case VKDL_SOFTSIGN: return v / (1 + fabs(v));
+    case VKDL_SILU: return v / (1 + exp(-v));
+    case VKDL_MISH: return v * tanh((v > 0 ? v : 0) + log1p(exp(-fabs(v))));
+    case VKDL_HARDSWISH: {
+        double t = v + 3;
+        return v * (t <= 0 ? 0 : t >= 6 ? 6 : t) / 6;
+    }
+    case VKDL_LEAKY_RELU: return v > 0 ? v : alpha * v;
+    case VKDL_ELU: return v > 0 ? v : alpha * expm1(v);
+    case VKDL_SELU: return beta * (v > 0 ? v : alpha * expm1(v));
+    case VKDL_CELU: return v > 0 ? v : alpha * expm1(v / alpha);
+    case VKDL_HARDSIGMOID: {
+        double t = alpha * v + beta;
+        return t <= 0 ? 0 : t >= 1 ? 1 : t;
+    }
+    case VKDL_CLIP: {
+        double t = v < alpha ? alpha : v;
+        return t > beta ? beta : t;
+    }
+    case VKDL_THRESHOLDED_RELU: return v <= alpha ? 0 : v;
+    case VKDL_SHRINK: return fabs(v) <= alpha ? 0 : v < 0 ? v + beta : v - beta;
     case UNARY_OP_SCALE: return alpha * v + beta;
     }
     return NAN;
@@ -264,8 +342,8 @@ static void cpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, float alph
         py[i] = (float)unary_ref(op, px[i], alpha, beta);
 }
 
-/* d op(v) / dv; relu and abs take 0 at 0. */
-static double unary_grad_ref(vkdl_unary_op op, double v)
+/* d op(v) / dv; at a kink the side PyTorch takes (relu and abs: 0 at 0, clip: 1 at its bounds). */
+static double unary_grad_ref(vkdl_unary_op op, double v, double alpha, double beta)
 {
     switch (op) {
     case VKDL_RELU: return v > 0 ? 1 : 0;
@@ -287,17 +365,57 @@ static double unary_grad_ref(vkdl_unary_op op, double v)
     case VKDL_SQRT: return 0.5 / sqrt(v);
     case VKDL_NEG: return -1;
     case VKDL_ABS: return v > 0 ? 1 : v < 0 ? -1 : 0;
+    case VKDL_FLOOR:
+    case VKDL_CEIL:
+    case VKDL_ROUND:
+    case VKDL_SIGN: return 0;
+    case VKDL_RECIPROCAL: return -1 / (v * v);
+    case VKDL_SIN: return cos(v);
+    case VKDL_COS: return -sin(v);
+    case VKDL_TAN: return 1 / (cos(v) * cos(v));
+    case VKDL_ASIN: return 1 / sqrt(1 - v * v);
+    case VKDL_ACOS: return -1 / sqrt(1 - v * v);
+    case VKDL_ATAN: return 1 / (1 + v * v);
+    case VKDL_SINH: return cosh(v);
+    case VKDL_COSH: return sinh(v);
+    case VKDL_ASINH: return 1 / sqrt(v * v + 1);
+    case VKDL_ACOSH: return 1 / sqrt(v * v - 1);
+    case VKDL_ATANH: return 1 / (1 - v * v);
+    case VKDL_ERF: return 1.1283791670955126 * exp(-v * v);
+    case VKDL_SOFTPLUS: return 1 / (1 + exp(-v));
+    case VKDL_SOFTSIGN: return 1 / ((1 + fabs(v)) * (1 + fabs(v)));
+    case VKDL_SILU: {
+        double s = 1 / (1 + exp(-v));
+        return s * (1 + v * (1 - s));
+    }
+    case VKDL_MISH: {
+        double t = tanh((v > 0 ? v : 0) + log1p(exp(-fabs(v))));
+        return t + v * (1 - t * t) / (1 + exp(-v));
+    }
+    case VKDL_HARDSWISH: return v < -3 ? 0 : v <= 3 ? (2 * v + 3) / 6 : 1;
+    case VKDL_LEAKY_RELU: return v > 0 ? 1 : alpha;
+    case VKDL_ELU: return v > 0 ? 1 : alpha * exp(v);
+    case VKDL_SELU: return beta * (v > 0 ? 1 : alpha * exp(v));
+    case VKDL_CELU: return v > 0 ? 1 : exp(v / alpha);
+    case VKDL_HARDSIGMOID: {
+        double t = alpha * v + beta;
+        return t > 0 && t < 1 ? alpha : 0;
+    }
+    case VKDL_CLIP: return v >= alpha && v <= beta ? 1 : 0;
+    case VKDL_THRESHOLDED_RELU: return v > alpha ? 1 : 0;
+    case VKDL_SHRINK: return fabs(v) > alpha ? 1 : 0;
     case VKDL_UNARY_OP_COUNT: break;
     }
     return NAN;
 }
 
-static void cpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+static void cpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx,
+                               const vkdl_unary_info *p)
 {
     const float *px = vkdl_tensor_host(x), *pdy = vkdl_tensor_host(dy);
     float *pdx = vkdl_tensor_host(dx);
     for (int64_t i = 0; i < x->numel; i++)
-        pdx[i] = (float)(pdy[i] * unary_grad_ref(op, px[i]));
+        pdx[i] = (float)(pdy[i] * unary_grad_ref(op, px[i], p->alpha, p->beta));
 }
 
 /* C's fmod, then moved to y's sign (a zero too): Python's and NumPy's floor modulo. */
@@ -530,9 +648,10 @@ static vkdl_status gpu_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, flo
     return vkdl_dispatch(x->ctx, &d);
 }
 
-static vkdl_status gpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+static vkdl_status gpu_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx,
+                                      const vkdl_unary_info *p)
 {
-    struct unary_backward_push push = {.n = (uint32_t)x->numel};
+    struct unary_backward_push push = {.n = (uint32_t)x->numel, .alpha = p->alpha, .beta = p->beta};
     uint32_t spec[UNARY_SPEC_COUNT] = {[UNARY_SPEC_WG] = WG, [UNARY_SPEC_OP] = (uint32_t)op};
     vkdl_dispatch_info d = {.kernel = &K_UNARY_BACKWARD, .spec = spec, .tensors = {x, dy, dx}, .push = &push};
     vkdl_grid_1d(x->ctx, (x->numel + WG - 1) / WG, d.groups);
@@ -624,11 +743,17 @@ static vkdl_status run_unary(int op, const vkdl_tensor *x, vkdl_tensor *out, flo
     return gpu_unary(op, x, out, alpha, beta);
 }
 
+vkdl_status vkdl_unary_with(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_unary_info *info, vkdl_tensor *out)
+{
+    vkdl_unary_info p;
+    VKDL_TRY(check_unary_op("unary", op, info, &p));
+    VKDL_TRY(check_unary("unary", x, out, "out"));
+    return run_unary(op, x, out, p.alpha, p.beta);
+}
+
 vkdl_status vkdl_unary(vkdl_unary_op op, const vkdl_tensor *x, vkdl_tensor *out)
 {
-    VKDL_TRY(check_unary_op("unary", op));
-    VKDL_TRY(check_unary("unary", x, out, "out"));
-    return run_unary(op, x, out, 1, 0);
+    return vkdl_unary_with(op, x, NULL, out);
 }
 
 vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tensor *out)
@@ -637,16 +762,23 @@ vkdl_status vkdl_scale(const vkdl_tensor *x, float alpha, float beta, vkdl_tenso
     return run_unary(UNARY_OP_SCALE, x, out, alpha, beta);
 }
 
-vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+vkdl_status vkdl_unary_backward_with(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy,
+                                     const vkdl_unary_info *info, vkdl_tensor *dx)
 {
-    VKDL_TRY(check_unary_backward(op, x, dy, dx));
+    vkdl_unary_info p;
+    VKDL_TRY(check_unary_backward(op, x, dy, dx, info, &p));
     if (x->numel == 0)
         return VKDL_OK;
     if (x->ctx->backend == VKDL_BACKEND_CPU) {
-        cpu_unary_backward(op, x, dy, dx);
+        cpu_unary_backward(op, x, dy, dx, &p);
         return VKDL_OK;
     }
-    return gpu_unary_backward(op, x, dy, dx);
+    return gpu_unary_backward(op, x, dy, dx, &p);
+}
+
+vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy, vkdl_tensor *dx)
+{
+    return vkdl_unary_backward_with(op, x, dy, NULL, dx);
 }
 
 vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out)

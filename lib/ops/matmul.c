@@ -199,7 +199,7 @@ VKDL_PUSH_STRUCT(matmul_push, MATMUL_PUSH, 4);
 
 /* The epilogue's act is a vkdl_unary_op, which activation.glsl reads as unary.h's codes (both run
  * 0, 1, ... in the same order), or the code for none. */
-_Static_assert(VKDL_RELU == UNARY_OP_RELU && VKDL_UNARY_OP_COUNT == UNARY_OP_ABS + 1,
+_Static_assert(VKDL_RELU == UNARY_OP_RELU && VKDL_UNARY_OP_COUNT == UNARY_OP_SHRINK + 1,
                "vkdl_unary_op and the UNARY_OP_* codes of the epilogue's activations agree");
 _Static_assert(VKDL_UNARY_OP_COUNT <= MATMUL_ACT_NONE, "every activation has a code apart from none");
 
@@ -288,6 +288,9 @@ static vkdl_status gpu_matmul_chunk(const mm_problem *p, const vkdl_tensor *a, c
         [MATMUL_SPEC_WG_X] = wg_x,     [MATMUL_SPEC_WG_Y] = wg_y,     [MATMUL_SPEC_TM] = tm,  [MATMUL_SPEC_TN] = tn,
         [MATMUL_SPEC_TRANS_A] = p->ta, [MATMUL_SPEC_TRANS_B] = p->tb, [MATMUL_SPEC_BK] = 16, [MATMUL_SPEC_EPI] = epi,
     };
+    float act_alpha = 0, act_beta = 0;
+    if (p->act >= 0)
+        vkdl_unary_defaults((vkdl_unary_op)p->act, &act_alpha, &act_beta);
     struct matmul_push push = {
         .M = (uint32_t)p->m,
         .N = (uint32_t)p->n,
@@ -302,6 +305,8 @@ static vkdl_status gpu_matmul_chunk(const mm_problem *p, const vkdl_tensor *a, c
         .beta = p->beta,
         .hasBias = p->bias != NULL,
         .act = p->act >= 0 ? (uint32_t)p->act : MATMUL_ACT_NONE,
+        .actAlpha = act_alpha,
+        .actBeta = act_beta,
     };
     vkdl_dispatch_info d = {
         .kernel = k,

@@ -5,6 +5,12 @@
 
 #include "runtime/runtime.h"
 
+/* ------------------------------------------------------------------ elementwise (ops/elementwise.c) */
+
+/* The default alpha and beta of a unary op (vkdl.h's list), for every launcher of an activation;
+ * 0 for ops without parameters. */
+void vkdl_unary_defaults(vkdl_unary_op op, float *alpha, float *beta);
+
 /* ------------------------------------------------------------------ dropout (ops/dropout.c) */
 
 /* One Philox-4x32-10 block (Salmon et al., SC 2011): the mask generator of vkdl_dropout, whose

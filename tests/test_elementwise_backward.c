@@ -11,18 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *UNARY_NAMES[] = {"relu", "gelu_tanh", "gelu_erf", "sigmoid", "tanh", "exp", "log", "sqrt", "neg", "abs"};
 
+/* params: a vkdl_unary_info, or NULL for the defaults (then through vkdl_unary and vkdl_unary_backward). */
 static vkdl_status unary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
 {
-    return vkdl_unary((vkdl_unary_op)op->op, in[0], out[0]);
+    if (!op->params)
+        return vkdl_unary((vkdl_unary_op)op->op, in[0], out[0]);
+    return vkdl_unary_with((vkdl_unary_op)op->op, in[0], op->params, out[0]);
 }
 
 static vkdl_status unary_backward(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
                                   vkdl_tensor *const *dout, vkdl_tensor *const *din)
 {
     (void)out;
-    return vkdl_unary_backward((vkdl_unary_op)op->op, in[0], dout[0], din[0]);
+    if (!op->params)
+        return vkdl_unary_backward((vkdl_unary_op)op->op, in[0], dout[0], din[0]);
+    return vkdl_unary_backward_with((vkdl_unary_op)op->op, in[0], dout[0], op->params, din[0]);
 }
 
 static vkdl_status binary(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
@@ -59,19 +63,22 @@ static void run_unary_special(void *arg)
     for (int i = 0; i < 10; i++)
         ones[i] = 1.0f;
     for (int op = 0; op < VKDL_UNARY_OP_COUNT; op++) {
-        if (op == VKDL_LOG || op == VKDL_SQRT || op == VKDL_EXP)
-            continue; /* outside their domain, or overflowing: checked on random data */
+        /* outside their domain, overflowing, or (sin, cos, tan) past the reduction's range:
+         * checked on random data */
+        if (op == VKDL_LOG || op == VKDL_SQRT || op == VKDL_EXP || op == VKDL_ASIN || op == VKDL_ACOS ||
+            op == VKDL_ACOSH || op == VKDL_ATANH || op == VKDL_SIN || op == VKDL_COS || op == VKDL_TAN)
+            continue;
         th_pair x = th_from(VKDL_F32, 1, &n, v, VKDL_F32);
         th_pair dy = th_from(VKDL_F32, 1, &n, ones, VKDL_F32);
         th_pair dx = th_empty(VKDL_F32, 1, &n);
         TH_OK(vkdl_unary_backward(op, x.cpu, dy.cpu, dx.cpu));
         TH_OK(vkdl_unary_backward(op, x.gpu, dy.gpu, dx.gpu));
         if (!th_compare(&dx, TH_TOL_F32))
-            th_fail("op %s", UNARY_NAMES[op]);
+            th_fail("op %s", vkdl_unary_op_name(op));
         if (op == VKDL_RELU || op == VKDL_ABS) {
             float *g = th_download(dx.gpu);
             if (g[0] != 0.0f || g[1] != 0.0f)
-                th_fail("%s'(0) is %g, %g on the GPU, expected 0", UNARY_NAMES[op], g[0], g[1]);
+                th_fail("%s'(0) is %g, %g on the GPU, expected 0", vkdl_unary_op_name(op), g[0], g[1]);
             free(g);
         }
         th_free(&x);
@@ -184,6 +191,14 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_unary_backward(VKDL_RELU, a.gpu, NULL, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "dy is NULL");
     TH_STATUS(vkdl_unary_backward(VKDL_RELU, a.gpu, a.gpu, NULL), VKDL_ERROR_INVALID_ARGUMENT, "dx is NULL");
     TH_STATUS(vkdl_unary_backward(VKDL_UNARY_OP_COUNT, a.gpu, a.gpu, a.gpu), VKDL_ERROR_INVALID_ARGUMENT, "invalid op");
+    const int ext = 7;
+    const vkdl_unary_info bad_next = {.next = &ext, .alpha = 1}, celu0 = {.alpha = 0};
+    TH_STATUS(vkdl_unary_backward_with(VKDL_ELU, a.gpu, a.gpu, &bad_next, a.gpu), VKDL_ERROR_INVALID_ARGUMENT,
+              "unary_backward: unknown extension");
+    TH_STATUS(vkdl_unary_backward_with(VKDL_CELU, a.gpu, a.gpu, &celu0, a.gpu), VKDL_ERROR_INVALID_ARGUMENT,
+              "unary_backward: celu alpha is 0");
+    TH_STATUS(vkdl_unary_backward_with((vkdl_unary_op)-3, a.gpu, a.gpu, NULL, a.gpu), VKDL_ERROR_INVALID_ARGUMENT,
+              "invalid op -3");
     TH_STATUS(vkdl_unary_backward(VKDL_TANH, a.gpu, b.gpu, a.gpu), VKDL_ERROR_SHAPE_MISMATCH, "3 vs 4");
     TH_STATUS(vkdl_unary_backward(VKDL_TANH, a.gpu, a.gpu, b.gpu), VKDL_ERROR_SHAPE_MISMATCH, "3 vs 4");
     TH_STATUS(vkdl_unary_backward(VKDL_TANH, a.gpu, i.gpu, a.gpu), VKDL_ERROR_DTYPE_MISMATCH, "dy is i32");
@@ -292,6 +307,36 @@ static const th_op BINARY_GRAD[] = {
     BIN_GRAD(MUL, TH_SHAPE(17), TH_SHAPE(17), TH_SHAPE(17)),
 };
 
+/* The ops after abs, each over its natural range with its kinks (and jumps: thresholded relu,
+ * shrink) at least 0.05 away; SIGNED: +-[lo, hi). floor, ceil and round have no gradcheck, as their
+ * jumps are everywhere on the range. */
+typedef struct unary_case {
+    vkdl_unary_op op;
+    float lo, hi;
+    bool is_signed, no_gradcheck;
+    vkdl_unary_info info;
+    bool has_info;
+} unary_case;
+#define U(o, l, h) {.op = VKDL_##o, .lo = l, .hi = h}
+#define U_SIGNED(o, l, h) {.op = VKDL_##o, .lo = l, .hi = h, .is_signed = true}
+#define U_WITH(o, l, h, a, b) \
+    {.op = VKDL_##o, .lo = l, .hi = h, .is_signed = true, .info = {.alpha = a, .beta = b}, .has_info = true}
+static const unary_case MORE_UNARY[] = {
+    {.op = VKDL_FLOOR, .lo = -8, .hi = 8, .no_gradcheck = true},
+    {.op = VKDL_CEIL, .lo = -8, .hi = 8, .no_gradcheck = true},
+    {.op = VKDL_ROUND, .lo = -8, .hi = 8, .no_gradcheck = true},
+    U_SIGNED(SIGN, 0.05f, 8), U_SIGNED(RECIPROCAL, 0.2f, 8), U(SIN, -8, 8), U(COS, -8, 8), U(TAN, -1.4f, 1.4f),
+    U_SIGNED(ASIN, 0.05f, 0.95f), U_SIGNED(ACOS, 0.05f, 0.95f), U(ATAN, -20, 20), U(SINH, -10, 10),
+    U(COSH, -10, 10), U(ASINH, -50, 50), U(ACOSH, 1.05f, 50), U_SIGNED(ATANH, 0.05f, 0.95f), U(ERF, -4, 4),
+    U(SOFTPLUS, -30, 30), U_SIGNED(SOFTSIGN, 0.05f, 8), U(SILU, -20, 20), U(MISH, -20, 20),
+    U_SIGNED(HARDSWISH, 0.05f, 2.95f), U_SIGNED(LEAKY_RELU, 0.05f, 8), U_SIGNED(ELU, 0.05f, 8),
+    U_SIGNED(SELU, 0.05f, 8), U_SIGNED(CELU, 0.05f, 8), U_SIGNED(HARDSIGMOID, 0.05f, 2.45f), U(CLIP, -8, 8),
+    U_SIGNED(THRESHOLDED_RELU, 1.05f, 8), U_SIGNED(SHRINK, 0.55f, 8),
+    U_WITH(LEAKY_RELU, 0.05f, 8, 0.2f, 0), U_WITH(ELU, 0.05f, 8, 0.5f, 0), U_WITH(SELU, 0.05f, 8, 1.5f, 2),
+    U_WITH(CELU, 0.05f, 8, -2, 0), U_WITH(HARDSIGMOID, 0.05f, 2.95f, 1.0f / 6, 0.5f),
+    U_WITH(CLIP, 0.05f, 5.95f, 0, 6), U_WITH(THRESHOLDED_RELU, 0.55f, 8, -0.5f, 0), U_WITH(SHRINK, 1.05f, 8, 1, 1),
+};
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -299,14 +344,38 @@ int main(int argc, char **argv)
     static const th_shape SHAPES[] = {
         {1, {1}}, {1, {17}}, {1, {127}}, {2, {255, 257}}, {3, {4, 1000, 3}}, {1, {70001}}, {0, {0}},
     };
-    for (int op = 0; op < VKDL_UNARY_OP_COUNT; op++) {
+    for (int op = 0; op < VKDL_FLOOR; op++) {
         for (size_t i = 0; i < TH_LEN(SHAPES); i++) {
-            snprintf(name, sizeof name, "unary_backward/%s/%zu", UNARY_NAMES[op], i);
+            snprintf(name, sizeof name, "unary_backward/%s/%zu", vkdl_unary_op_name(op), i);
             th_op c = unary_row(name, (vkdl_unary_op)op, SHAPES[i], (th_grad){0});
             th_run_op(&c);
         }
-        snprintf(name, sizeof name, "unary_backward/%s/gradcheck", UNARY_NAMES[op]);
+        snprintf(name, sizeof name, "unary_backward/%s/gradcheck", vkdl_unary_op_name(op));
         th_op c = unary_row(name, (vkdl_unary_op)op, (th_shape)TH_SHAPE(23), (th_grad){100, 1e-3, 1e-2});
+        th_run_op(&c);
+    }
+    static const th_shape ODD[] = {{2, {7, 13}}, {1, {1}}, {3, {3, 1, 129}}};
+    for (size_t k = 0; k < TH_LEN(MORE_UNARY); k++) {
+        const unary_case *u = &MORE_UNARY[k];
+        char with[64] = "";
+        if (u->has_info)
+            snprintf(with, sizeof with, "(%g,%g)", u->info.alpha, u->info.beta);
+        th_input x = {.fill = u->is_signed ? TH_FILL_SIGNED : TH_FILL_UNIFORM, .lo = u->lo, .hi = u->hi};
+        for (size_t i = 0; i < TH_LEN(ODD); i++) {
+            snprintf(name, sizeof name, "unary_backward/%s%s/%zu", vkdl_unary_op_name(u->op), with, i);
+            th_op c = unary_row(name, u->op, ODD[i], (th_grad){0});
+            c.in[0] = x;
+            c.in[0].shape = ODD[i];
+            c.params = u->has_info ? &u->info : NULL;
+            th_run_op(&c);
+        }
+        if (u->no_gradcheck)
+            continue;
+        snprintf(name, sizeof name, "unary_backward/%s%s/gradcheck", vkdl_unary_op_name(u->op), with);
+        th_op c = unary_row(name, u->op, (th_shape)TH_SHAPE(23), (th_grad){100, 1e-3, 1e-2});
+        c.in[0] = x;
+        c.in[0].shape = (th_shape)TH_SHAPE(23);
+        c.params = u->has_info ? &u->info : NULL;
         th_run_op(&c);
     }
     th_run("unary_backward/special-values", run_unary_special, NULL);

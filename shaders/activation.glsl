@@ -1,8 +1,8 @@
 // Forward activations (op codes are unary.h's, the values of vkdl_unary_op), shared by unary.comp
 // and the fused epilogue of matmul.comp so both compute exactly the same function. Vulkan promises
 // no precision for sin and cos (2^-11 absolute, SwiftShader's), asin, acos, atan, the hyperbolic
-// functions or log near 1 that f32 tolerances can rely on, so those are written out here from
-// exp, log and sqrt.
+// functions or log near 1 that f32 tolerances can rely on, so those are written out here as
+// polynomials and from exp, log and sqrt.
 #include "unary.h"
 
 const uint RELU = UNARY_OP_RELU, GELU_TANH = UNARY_OP_GELU_TANH, GELU_ERF = UNARY_OP_GELU_ERF,

@@ -1,6 +1,7 @@
 #version 450
-// Elementwise unary ops and y = alpha*x + beta. The op is a specialization constant, so each op
-// is its own pipeline with no per-element branch. Built with BACKWARD: dx = dy * op'(x).
+// Elementwise unary ops and y = alpha*x + beta; alpha and beta are also the parameters of the ops
+// that take them. The op is a specialization constant, so each op is its own pipeline with no
+// per-element branch. Built with BACKWARD: dx = dy * op'(x).
 #include "common.glsl"
 #include "unary.h"
 
@@ -32,7 +33,7 @@ const uint SCALE = UNARY_OP_SCALE;
 // 1 / (1 + e^-v) and 1 / (1 + e^v) each from their own exp, so 1 - sigmoid never cancels.
 float sigmoid(float v) { return 1.0 / (1.0 + exp(-v)); }
 
-// At kinks PyTorch's choice: the side a strict comparison with the threshold gives.
+// At kinks PyTorch's choice (relu'(0) = 0, clip' = 1 at its bounds).
 float grad(float v, float alpha, float beta) {
     if (OP == RELU) return v > 0.0 ? 1.0 : 0.0;
     if (OP == GELU_TANH) {

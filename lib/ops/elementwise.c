@@ -49,6 +49,31 @@ static vkdl_status check_unary(const char *op, const vkdl_tensor *x, const vkdl_
     return VKDL_OK;
 }
 
+void vkdl_unary_defaults(vkdl_unary_op op, float *alpha, float *beta)
+{
+    *alpha = *beta = 0;
+    switch (op) {
+    case VKDL_LEAKY_RELU: *alpha = 0.01f; break;
+    case VKDL_ELU:
+    case VKDL_CELU:
+    case VKDL_THRESHOLDED_RELU: *alpha = 1; break;
+    case VKDL_SELU:
+        *alpha = 1.67326319217681884765625f;
+        *beta = 1.05070102214813232421875f;
+        break;
+    case VKDL_HARDSIGMOID:
+        *alpha = 0.2f;
+        *beta = 0.5f;
+        break;
+    case VKDL_CLIP:
+        *alpha = -INFINITY;
+        *beta = INFINITY;
+        break;
+    case VKDL_SHRINK: *alpha = 0.5f; break;
+    default: break;
+    }
+}
+
 /* A valid op, and its parameters in *p: info's, or the defaults where info is NULL. */
 static vkdl_status check_unary_op(const char *name, vkdl_unary_op op, const vkdl_unary_info *info,
                                   vkdl_unary_info *p)
@@ -247,31 +272,6 @@ static void bcast_index(const bcast *bc, int64_t i, int64_t idx[3])
 }
 
 /* ---------------------------------------------------------------- CPU twin */
-
-void vkdl_unary_defaults(vkdl_unary_op op, float *alpha, float *beta)
-{
-    *alpha = *beta = 0;
-    switch (op) {
-    case VKDL_LEAKY_RELU: *alpha = 0.01f; break;
-    case VKDL_ELU:
-    case VKDL_CELU:
-    case VKDL_THRESHOLDED_RELU: *alpha = 1; break;
-    case VKDL_SELU:
-        *alpha = 1.67326319217681884765625f;
-        *beta = 1.05070102214813232421875f;
-        break;
-    case VKDL_HARDSIGMOID:
-        *alpha = 0.2f;
-        *beta = 0.5f;
-        break;
-    case VKDL_CLIP:
-        *alpha = -INFINITY;
-        *beta = INFINITY;
-        break;
-    case VKDL_SHRINK: *alpha = 0.5f; break;
-    default: break;
-    }
-}
 
 /* PyTorch's formulas, in double; NaN gives NaN (relu's comparison alone would give 0). */
 static double unary_ref(int op, double v, double alpha, double beta)

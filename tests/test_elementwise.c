@@ -58,18 +58,16 @@ static th_op unary_row(const char *name, th_forward_fn fn, int which, const void
 }
 
 /* x on both backends, then op with info on each and compare. */
-static bool unary_values(vkdl_unary_op op, const vkdl_unary_info *info, const float *v, int64_t n)
+static void unary_values(vkdl_unary_op op, const vkdl_unary_info *info, const float *v, int64_t n)
 {
     th_pair x = th_from(VKDL_F32, 1, &n, v, VKDL_F32);
     th_pair y = th_empty(VKDL_F32, 1, &n);
     TH_OK(vkdl_unary_with(op, x.cpu, info, y.cpu));
     TH_OK(vkdl_unary_with(op, x.gpu, info, y.gpu));
-    bool ok = th_compare(&y, TH_TOL_F32);
-    if (!ok)
+    if (!th_compare(&y, TH_TOL_F32))
         th_fail("op %s", vkdl_unary_op_name(op));
     th_free(&x);
     th_free(&y);
-    return ok;
 }
 
 /* Special values pass through the same way on both sides; NaN gives NaN. */
@@ -104,8 +102,8 @@ static void run_unary_edges(void *arg)
         {VKDL_ACOSH, {1, 1.0000001f, 1.001f, 2, 1e4f, 1e30f, 3.4e38f, 0.9999999f}},
         {VKDL_ASINH, {1e-6f, -1e-6f, 0.4f, -0.6f, 1e4f, -1.1e4f, 1e30f, -3.4e38f}},
         {VKDL_TAN, {1.5f, -1.5f, 1.56f, -1.56f, 3.0f, 1e-6f, 0.7853982f, -1.0f}},
-        {VKDL_SIN, {0, 1e-6f, 3.1415927f, -3.1415927f, 1.5707964f, 10, -20, 30}},
-        {VKDL_COS, {0, 1e-6f, 3.1415927f, -3.1415927f, 1.5707964f, 10, -20, 30}},
+        {VKDL_SIN, {0, 1e-6f, 3.1415927f, -3.1415927f, 1.5707964f, 10, -1000.5f, 8000}},
+        {VKDL_COS, {0, 1e-6f, 3.1415927f, -3.1415927f, 1.5707964f, 10, -1000.5f, 8000}},
         {VKDL_SINH, {89, -89, 89.4f, 80, -80, 0.49f, 0.51f, 1e-6f}},
         {VKDL_COSH, {89, -89, 89.4f, 80, -80, 0.49f, 0.51f, 1e-6f}},
         {VKDL_SOFTPLUS, {80, -80, 89, -89, 100, -100, 1e-3f, 20}},

@@ -309,15 +309,22 @@ VKDL_API vkdl_context *vkdl_tensor_context(const vkdl_tensor *t);
     X(OR, 16, "or")                                                                                   \
     X(XOR, 17, "xor")
 
-#define VKDL_REDUCE_OP_LIST(X)                                                    \
-    X(SUM, 0, "sum")                                                              \
-    X(MEAN, 1, "mean")                                                            \
-    X(MAX, 2, "max")                                                              \
-    X(ARGMAX, 3, "argmax")          /* output i32: first index of the maximum */
+#define VKDL_REDUCE_OP_LIST(X)                                                        \
+    X(SUM, 0, "sum")                                                                  \
+    X(MEAN, 1, "mean")                                                                \
+    X(MAX, 2, "max")                                                                  \
+    X(ARGMAX, 3, "argmax")          /* output i32: first index of the maximum */      \
+    X(MIN, 4, "min")                                                                  \
+    X(PROD, 5, "prod")                                                                \
+    X(ARGMIN, 6, "argmin")          /* output i32: first index of the minimum */      \
+    X(L1, 7, "l1")                  /* sum |x| */                                     \
+    X(L2, 8, "l2")                  /* sqrt(sum x^2) */                               \
+    X(SUM_SQUARE, 9, "sum_square")  /* sum x^2 */                                     \
+    X(LOG_SUM_EXP, 10, "log_sum_exp") /* m + log(sum exp(x - m)), m = max x */
 
 typedef enum vkdl_unary_op { VKDL_UNARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_UNARY_OP_COUNT = 40 } vkdl_unary_op;
 typedef enum vkdl_binary_op { VKDL_BINARY_OP_LIST(VKDL_ENUM_VALUE_) VKDL_BINARY_OP_COUNT = 18 } vkdl_binary_op;
-typedef enum vkdl_reduce_op { VKDL_REDUCE_OP_LIST(VKDL_ENUM_VALUE_) VKDL_REDUCE_OP_COUNT = 4 } vkdl_reduce_op;
+typedef enum vkdl_reduce_op { VKDL_REDUCE_OP_LIST(VKDL_ENUM_VALUE_) VKDL_REDUCE_OP_COUNT = 11 } vkdl_reduce_op;
 
 /* An op's lower-case name, e.g. "gelu_tanh", "add", "argmax" ("unknown" if out of range). */
 VKDL_API const char *vkdl_unary_op_name(vkdl_unary_op op);
@@ -347,8 +354,18 @@ VKDL_API vkdl_status vkdl_binary(vkdl_binary_op op, const vkdl_tensor *a, const 
  * true); a, b and out one dtype: f32, i32 or u8. */
 VKDL_API vkdl_status vkdl_where(const vkdl_tensor *cond, const vkdl_tensor *a, const vkdl_tensor *b, vkdl_tensor *out);
 /* Reduce along axis (negative counts from the end); out has that dim removed, or set to 1 if
- * its ndim equals x's (keepdim). */
+ * its ndim equals x's (keepdim). NaN wins in MAX, MIN, ARGMAX, ARGMIN (the first NaN's index) and
+ * LOG_SUM_EXP. An empty axis gives 0 (SUM, L1, L2, SUM_SQUARE), 1 (PROD), NaN (MEAN), -inf
+ * (LOG_SUM_EXP); MAX, MIN, ARGMAX and ARGMIN refuse it. */
 VKDL_API vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out);
+/* Running sum of x (f32 or i32, i32 wrapping) along axis into out (x's shape and dtype); exclusive:
+ * each element's own value left out; reverse: summed from the end. Its gradient is vkdl_cumsum of
+ * dy with reverse toggled. */
+VKDL_API vkdl_status vkdl_cumsum(const vkdl_tensor *x, int axis, int exclusive, int reverse, vkdl_tensor *out);
+/* The k (1 <= k <= n) largest (largest != 0) or smallest elements along the last axis of f32 x
+ * [..., n], sorted best first, equal values by lower index first, NaN above +inf (first when
+ * largest, never before a number when not): values f32 [..., k], indices i32 [..., k] or NULL. */
+VKDL_API vkdl_status vkdl_topk(const vkdl_tensor *x, int64_t k, int largest, vkdl_tensor *values, vkdl_tensor *indices);
 /* Numerically stable softmax / log-softmax along the last axis. */
 VKDL_API vkdl_status vkdl_softmax(const vkdl_tensor *x, vkdl_tensor *out);
 VKDL_API vkdl_status vkdl_log_softmax(const vkdl_tensor *x, vkdl_tensor *out);

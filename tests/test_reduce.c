@@ -1,13 +1,24 @@
 /* vkdl_reduce against the CPU twin: every op, every axis position, short and long axes, both
- * launch shapes (an invocation or a workgroup per output) and each way a workgroup combines. */
+ * launch shapes (an invocation or a workgroup per output) and each way a workgroup combines; then
+ * vkdl_cumsum (and its gradient) and vkdl_topk. */
 #include "harness.h"
 
+#include <math.h>
 #include <stdio.h>
 
-static const char *const OPS[] = {"sum", "mean", "max", "argmax"};
+enum data { D_UNIFORM, D_TIES, D_NEGATIVE, D_SPECIAL };
+static const char *const DATA_NAMES[] = {"", " ties", " negative", " nan inf"};
 
-enum data { D_UNIFORM, D_TIES, D_NEGATIVE };
-static const char *const DATA_NAMES[] = {"", " ties", " negative"};
+static bool is_arg(vkdl_reduce_op op) { return op == VKDL_ARGMAX || op == VKDL_ARGMIN; }
+
+/* Small integers (many ties) with a few NaNs and infinities among them. */
+static void gen_special(float *v, int64_t n, const th_shape *s, float lo, float hi)
+{
+    (void)s;
+    static const float SPECIAL[] = {NAN, INFINITY, -INFINITY};
+    for (int64_t i = 0; i < n; i++)
+        v[i] = th_randu(97) == 0 ? SPECIAL[th_randu(3)] : (float)th_randu((uint32_t)hi) + lo;
+}
 
 /* args: the axis. */
 static vkdl_status reduce(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
@@ -19,13 +30,13 @@ static vkdl_status reduce(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *
 static void run(vkdl_reduce_op op, th_shape s, int axis, bool keep, enum data d, unsigned variants)
 {
     static const th_input DATA[] = {{.lo = -1.0f, .hi = 1.0f}, {.fill = TH_FILL_LABELS, .hi = 4},
-                                    {.lo = -3.0f, .hi = -1.0f}};
+                                    {.lo = -3.0f, .hi = -1.0f}, {.fill = TH_FILL_FN, .gen = gen_special, .hi = 4}};
     th_op c = {.op = op, .args = {axis}, .n_in = 1, .n_out = 1, .in = {DATA[d]}, .forward = reduce,
-               .tol = op == VKDL_ARGMAX ? &TH_TOL_EXACT : &TH_TOL_F32, .variants = variants};
+               .tol = is_arg(op) ? &TH_TOL_EXACT : &TH_TOL_F32, .variants = variants};
     c.in[0].shape = s;
     int a = axis < 0 ? axis + s.ndim : axis;
     th_output *o = &c.out[0];
-    o->dtype = op == VKDL_ARGMAX ? VKDL_I32 : VKDL_F32;
+    o->dtype = is_arg(op) ? VKDL_I32 : VKDL_F32;
     for (int i = 0; i < s.ndim; i++) {
         if (i != a)
             o->shape.d[o->shape.ndim++] = s.d[i];
@@ -33,7 +44,7 @@ static void run(vkdl_reduce_op op, th_shape s, int axis, bool keep, enum data d,
             o->shape.d[o->shape.ndim++] = 1;
     }
     char name[200], dims[100];
-    snprintf(name, sizeof name, "%s %s axis %d%s%s", OPS[op], th_shape_str(&s, dims, sizeof dims), axis,
+    snprintf(name, sizeof name, "%s %s axis %d%s%s", vkdl_reduce_op_name(op), th_shape_str(&s, dims, sizeof dims), axis,
              keep ? " keep" : "", DATA_NAMES[d]);
     c.name = name;
     th_run_op(&c);
@@ -57,24 +68,34 @@ static void run_views(void *arg)
     th_free(&yb);
 }
 
-/* Reducing an empty axis: SUM gives zeros, and an empty output is a no-op. */
+/* Reducing an empty axis gives each op's identity, and an empty output is a no-op. */
 static void run_empty(void *arg)
 {
     (void)arg;
+    static const struct {
+        vkdl_reduce_op op;
+        float want;
+    } IDENTITY[] = {{VKDL_SUM, 0.0f}, {VKDL_L1, 0.0f}, {VKDL_L2, 0.0f}, {VKDL_SUM_SQUARE, 0.0f},
+                    {VKDL_PROD, 1.0f}, {VKDL_MEAN, NAN}, {VKDL_LOG_SUM_EXP, -INFINITY}};
     int64_t xs[2] = {5, 0}, ys[1] = {5}, zs[2] = {0, 4}, zo[1] = {0};
     th_pair x = th_rand(VKDL_F32, 2, xs, -1.0f, 1.0f);
     th_pair y = th_empty(VKDL_F32, 1, ys);
-    TH_OK(vkdl_reduce(VKDL_SUM, x.cpu, 1, y.cpu));
-    TH_OK(vkdl_reduce(VKDL_SUM, x.gpu, 1, y.gpu));
-    th_compare(&y, TH_TOL_EXACT);
-    float z[5];
-    TH_OK(vkdl_tensor_download(y.gpu, z, VKDL_F32, sizeof z));
-    for (int i = 0; i < 5; i++)
-        TH_TRUE(z[i] == 0.0f);
+    for (size_t i = 0; i < TH_LEN(IDENTITY); i++) {
+        TH_OK(vkdl_reduce(IDENTITY[i].op, x.cpu, 1, y.cpu));
+        TH_OK(vkdl_reduce(IDENTITY[i].op, x.gpu, 1, y.gpu));
+        th_compare(&y, TH_TOL_EXACT);
+        float z[5];
+        TH_OK(vkdl_tensor_download(y.gpu, z, VKDL_F32, sizeof z));
+        for (int j = 0; j < 5; j++)
+            TH_TRUE(z[j] == IDENTITY[i].want || (isnan(z[j]) && isnan(IDENTITY[i].want)));
+    }
     th_pair x2 = th_rand(VKDL_F32, 2, zs, -1.0f, 1.0f);
     th_pair y2 = th_empty(VKDL_F32, 1, zo);
     TH_OK(vkdl_reduce(VKDL_MAX, x2.cpu, 1, y2.cpu));
     TH_OK(vkdl_reduce(VKDL_MAX, x2.gpu, 1, y2.gpu));
+    TH_OK(vkdl_cumsum(x.cpu, 1, 0, 0, x.cpu));
+    TH_OK(vkdl_cumsum(x.gpu, 1, 0, 0, x.gpu));
+    TH_OK(vkdl_cumsum(x2.gpu, 0, 1, 1, x2.gpu));
     th_free(&x);
     th_free(&y);
     th_free(&x2);
@@ -111,6 +132,49 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_reduce(VKDL_SUM, x, 1, ycpu), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
     TH_STATUS(vkdl_reduce(VKDL_MAX, e, 1, y2), VKDL_ERROR_INVALID_ARGUMENT, "empty");
     TH_STATUS(vkdl_reduce(VKDL_ARGMAX, e, 1, yi), VKDL_ERROR_INVALID_ARGUMENT, "empty");
+    TH_STATUS(vkdl_reduce(VKDL_MIN, e, 1, y2), VKDL_ERROR_INVALID_ARGUMENT, "min over axis 1 of x 2x0, which is empty");
+    TH_STATUS(vkdl_reduce(VKDL_ARGMIN, e, 1, yi), VKDL_ERROR_INVALID_ARGUMENT, "empty");
+    TH_STATUS(vkdl_reduce(VKDL_ARGMIN, x, 1, y2), VKDL_ERROR_DTYPE_MISMATCH, "out is f32, expected i32");
+    TH_STATUS(vkdl_reduce(VKDL_LOG_SUM_EXP, x, 1, yi), VKDL_ERROR_DTYPE_MISMATCH, "out is i32, expected f32");
+
+    int64_t s32[2] = {3, 2};
+    vkdl_tensor *xi = NULL, *v22 = NULL, *v21 = NULL, *i21 = NULL, *x32 = NULL, *s0 = NULL;
+    TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 2, s23, &xi));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, (int64_t[]){2, 2}, &v22));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, (int64_t[]){2, 1}, &v21));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_I32, 2, (int64_t[]){2, 1}, &i21));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 2, s32, &x32));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 0, NULL, &s0));
+    TH_STATUS(vkdl_cumsum(NULL, 0, 0, 0, x), VKDL_ERROR_INVALID_ARGUMENT, "x is NULL");
+    TH_STATUS(vkdl_cumsum(x, 0, 0, 0, NULL), VKDL_ERROR_INVALID_ARGUMENT, "out is NULL");
+    TH_STATUS(vkdl_cumsum(x, 2, 0, 0, x), VKDL_ERROR_INVALID_ARGUMENT, "cumsum: axis 2 out of range for x 2x3");
+    TH_STATUS(vkdl_cumsum(x, -3, 0, 0, x), VKDL_ERROR_INVALID_ARGUMENT, "axis -3 out of range");
+    TH_STATUS(vkdl_cumsum(x, 1, 0, 0, xi), VKDL_ERROR_DTYPE_MISMATCH, "out is i32, expected f32");
+    TH_STATUS(vkdl_cumsum(k13, 1, 0, 0, x), VKDL_ERROR_SHAPE_MISMATCH, NULL);
+    TH_STATUS(vkdl_cumsum(x, 1, 0, 0, x32), VKDL_ERROR_SHAPE_MISMATCH, NULL);
+    TH_STATUS(vkdl_cumsum(x, 0, 0, 0, s0), VKDL_ERROR_SHAPE_MISMATCH, NULL);
+    TH_STATUS(vkdl_cumsum(s0, 0, 0, 0, s0), VKDL_ERROR_INVALID_ARGUMENT, "axis 0 out of range");
+    TH_STATUS(vkdl_cumsum(x, 1, 0, 0, ycpu), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    TH_STATUS(vkdl_topk(NULL, 1, 1, v21, NULL), VKDL_ERROR_INVALID_ARGUMENT, "x is NULL");
+    TH_STATUS(vkdl_topk(x, 1, 1, NULL, NULL), VKDL_ERROR_INVALID_ARGUMENT, "values is NULL");
+    TH_STATUS(vkdl_topk(x, 0, 1, v21, NULL), VKDL_ERROR_INVALID_ARGUMENT, "topk: k 0 out of range [1, 3] for x 2x3");
+    TH_STATUS(vkdl_topk(x, 4, 1, v21, NULL), VKDL_ERROR_INVALID_ARGUMENT, "k 4 out of range");
+    TH_STATUS(vkdl_topk(x, -1, 1, v21, NULL), VKDL_ERROR_INVALID_ARGUMENT, "k -1 out of range");
+    TH_STATUS(vkdl_topk(x, 1, 1, v22, NULL), VKDL_ERROR_SHAPE_MISMATCH, "values is 2x2");
+    TH_STATUS(vkdl_topk(x, 2, 1, y2, NULL), VKDL_ERROR_SHAPE_MISMATCH, NULL);
+    TH_STATUS(vkdl_topk(x, 2, 1, v22, i21), VKDL_ERROR_SHAPE_MISMATCH, NULL);
+    TH_STATUS(vkdl_topk(x, 1, 1, v21, v21), VKDL_ERROR_DTYPE_MISMATCH, "indices is f32, expected i32");
+    TH_STATUS(vkdl_topk(xi, 1, 1, v21, i21), VKDL_ERROR_DTYPE_MISMATCH, "x is i32");
+    TH_STATUS(vkdl_topk(x, 1, 1, i21, NULL), VKDL_ERROR_DTYPE_MISMATCH, "values is i32");
+    TH_STATUS(vkdl_topk(s0, 1, 1, s0, NULL), VKDL_ERROR_INVALID_ARGUMENT, "no last axis");
+    TH_STATUS(vkdl_topk(e, 1, 1, v21, NULL), VKDL_ERROR_INVALID_ARGUMENT, "k 1 out of range [1, 0]");
+    TH_STATUS(vkdl_topk(x, 1, 1, ycpu, NULL), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    vkdl_tensor_destroy(xi);
+    vkdl_tensor_destroy(v22);
+    vkdl_tensor_destroy(v21);
+    vkdl_tensor_destroy(i21);
+    vkdl_tensor_destroy(x32);
+    vkdl_tensor_destroy(s0);
 
     vkdl_tensor_destroy(x);
     vkdl_tensor_destroy(y2);
@@ -119,6 +183,68 @@ static void run_bad(void *arg)
     vkdl_tensor_destroy(ycpu);
     vkdl_tensor_destroy(e);
     vkdl_tensor_destroy(k13);
+}
+
+/* args: axis, exclusive, reverse. */
+static vkdl_status cumsum(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    return vkdl_cumsum(in[0], op->args[0], op->args[1], op->args[2], out[0]);
+}
+
+/* The gradient of a running sum is the running sum of dy the other way. */
+static vkdl_status cumsum_bwd(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                              vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    (void)in;
+    (void)out;
+    return vkdl_cumsum(dout[0], op->args[0], op->args[1], !op->args[2], din[0]);
+}
+
+/* Every flag combination on every axis of s; i32 data spans most of the range, so sums wrap. */
+static void run_cumsum(th_shape s, vkdl_dtype dtype, float lo, float hi, bool grad)
+{
+    for (int a = 0; a < s.ndim; a++)
+        for (int flags = 0; flags < 4; flags++) {
+            int axis = a == s.ndim - 1 ? -1 : a;
+            th_op c = {.n_in = 1, .n_out = 1, .forward = cumsum, .args = {axis, flags & 1, flags >> 1},
+                       .tol = dtype == VKDL_I32 ? &TH_TOL_EXACT : &TH_TOL_F32};
+            c.in[0] = (th_input){.shape = s, .dtype = dtype, .lo = lo, .hi = hi};
+            c.out[0] = (th_output){.shape = s, .dtype = dtype};
+            if (grad) {
+                c.backward = cumsum_bwd;
+                c.grad = (th_grad){.checks = 20, .eps = 1e-2, .tol = 1e-3};
+            }
+            char name[200], dims[100];
+            snprintf(name, sizeof name, "cumsum %s %s axis %d%s%s%s", vkdl_dtype_name(dtype),
+                     th_shape_str(&s, dims, sizeof dims), axis, flags & 1 ? " exclusive" : "", flags & 2 ? " reverse" : "",
+                     grad ? " grad" : "");
+            c.name = name;
+            th_run_op(&c);
+        }
+}
+
+/* args: k, largest; indices only when the case has a second output. */
+static vkdl_status topk(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    return vkdl_topk(in[0], op->args[0], op->args[1], out[0], op->n_out > 1 ? out[1] : NULL);
+}
+
+static void run_topk(th_shape s, int64_t k, int largest, enum data d, bool with_indices)
+{
+    static const th_input DATA[] = {{.lo = -1.0f, .hi = 1.0f}, {.fill = TH_FILL_LABELS, .hi = 4},
+                                    {.lo = -3.0f, .hi = -1.0f}, {.fill = TH_FILL_FN, .gen = gen_special, .hi = 4}};
+    th_op c = {.n_in = 1, .n_out = with_indices ? 2 : 1, .forward = topk, .args = {(int)k, largest},
+               .in = {DATA[d]}, .tol = &TH_TOL_EXACT};
+    c.in[0].shape = s;
+    th_shape o = s;
+    o.d[o.ndim - 1] = k;
+    c.out[0] = (th_output){.shape = o, .dtype = VKDL_F32};
+    c.out[1] = (th_output){.shape = o, .dtype = VKDL_I32};
+    char name[200], dims[100];
+    snprintf(name, sizeof name, "topk %s k %lld%s%s%s", th_shape_str(&s, dims, sizeof dims), (long long)k,
+             largest ? " largest" : " smallest", DATA_NAMES[d], with_indices ? "" : " no indices");
+    c.name = name;
+    th_run_op(&c);
 }
 
 /* Every op on every axis of each shape, and the kept form on the first axis as a negative axis. The
@@ -167,8 +293,42 @@ int main(int argc, char **argv)
             run(VKDL_MAX, TIES[i], a, false, D_NEGATIVE, TH_VS_ALL);
             run(VKDL_SUM, TIES[i], a, false, D_TIES, TH_VS_ALL);
         }
+    for (size_t i = 0; i < TH_LEN(TIES); i++)
+        for (int a = 0; a < 2; a++) {
+            run(VKDL_ARGMIN, TIES[i], a, false, D_TIES, TH_VS_ALL);
+            run(VKDL_MIN, TIES[i], a, false, D_NEGATIVE, TH_VS_ALL);
+            run(VKDL_LOG_SUM_EXP, TIES[i], a, false, D_NEGATIVE, TH_VS_ALL);
+            for (int op = 0; op < VKDL_REDUCE_OP_COUNT; op++)
+                if (op != VKDL_MEAN && op != VKDL_SUM && op != VKDL_L1 && op != VKDL_L2 && op != VKDL_SUM_SQUARE)
+                    run((vkdl_reduce_op)op, TIES[i], a, false, D_SPECIAL, TH_VS_ALL);
+        }
     th_run("views at offsets", run_views, NULL);
     th_run("empty axis and empty output", run_empty, NULL);
+
+    static const th_shape CUMSUM[] = {TH_SHAPE(1), TH_SHAPE(17), TH_SHAPE(5, 1, 3), TH_SHAPE(7, 257, 3),
+                                      TH_SHAPE(3, 4099), TH_SHAPE(2, 3, 4, 5)};
+    for (size_t i = 0; i < TH_LEN(CUMSUM); i++) {
+        run_cumsum(CUMSUM[i], VKDL_F32, -1.0f, 1.0f, false);
+        run_cumsum(CUMSUM[i], VKDL_I32, -2e9f, 2e9f, false);
+    }
+    /* positive data: near a zero crossing of a long sum the oracle's double outruns any f32 sum */
+    run_cumsum((th_shape)TH_SHAPE(100000), VKDL_F32, 0.0f, 1.0f, false);
+    run_cumsum((th_shape)TH_SHAPE(100000, 2), VKDL_F32, 0.0f, 1.0f, false);
+    run_cumsum((th_shape)TH_SHAPE(100000), VKDL_I32, -2e9f, 2e9f, false);
+    run_cumsum((th_shape)TH_SHAPE(3, 4, 5), VKDL_F32, -1.0f, 1.0f, true);
+
+    /* sort: n up to 4096 in shared memory; selection beyond, over several dispatches where loops are limited */
+    static const th_shape TOPK[] = {TH_SHAPE(1), TH_SHAPE(2), TH_SHAPE(17), TH_SHAPE(5, 33), TH_SHAPE(2, 3, 100),
+                                    TH_SHAPE(3, 4096), TH_SHAPE(2, 5001)};
+    for (size_t i = 0; i < TH_LEN(TOPK); i++) {
+        int64_t n = TOPK[i].d[TOPK[i].ndim - 1];
+        for (int largest = 0; largest < 2; largest++) {
+            run_topk(TOPK[i], 1, largest, D_UNIFORM, true);
+            run_topk(TOPK[i], n, largest, D_TIES, true);
+            run_topk(TOPK[i], (n + 2) / 3, largest, D_SPECIAL, true);
+        }
+        run_topk(TOPK[i], (n + 1) / 2, 1, D_NEGATIVE, false);
+    }
     th_run("bad arguments", run_bad, NULL);
     return th_finish();
 }

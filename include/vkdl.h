@@ -458,6 +458,10 @@ VKDL_API vkdl_status vkdl_unary_backward(vkdl_unary_op op, const vkdl_tensor *x,
 /* The same with explicit parameters; info NULL gives the defaults. */
 VKDL_API vkdl_status vkdl_unary_backward_with(vkdl_unary_op op, const vkdl_tensor *x, const vkdl_tensor *dy,
                                               const vkdl_unary_info *info, vkdl_tensor *dx);
+/* dx = d(sum dy * y)/dx for y = vkdl_reduce(op, x, axis) (dy y's shape; op not ARG*): MAX and MIN pass
+ * dy to the first index of the extreme, PROD takes zeros in x exactly, L2 gives 0 where y is 0. */
+VKDL_API vkdl_status vkdl_reduce_backward(vkdl_reduce_op op, const vkdl_tensor *x, const vkdl_tensor *y,
+                                          const vkdl_tensor *dy, int axis, vkdl_tensor *dx);
 /* Gradients of out = a op b (f32): dout reduced over the dims a (or b) was broadcast along. POW:
  * db = 0 where a = 0; MINIMUM/MAXIMUM: a tie gives each operand half; FMOD/MOD: db = -trunc(a/b) or
  * -floor(a/b) times dout. Comparisons and logical ops are not differentiable (INVALID_ARGUMENT). */

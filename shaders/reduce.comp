@@ -6,6 +6,7 @@
 //       neighbouring addresses when inner > 1, so this is the shape for many short reductions.
 //     - WORKGROUP: a workgroup per output; invocations stride over the axis and combine in the
 //       workgroup. This is the shape for long reductions (few outputs, or the contiguous last axis).
+//  - BACKWARD: the gradient of the reduce kernel's ops, an invocation per element of x.
 //  - CUMSUM: running sums along the axis, a workgroup per line.
 //  - TOPK: the k best of each row of [rows, n], a workgroup per row.
 #ifdef SUBGROUP
@@ -20,7 +21,52 @@ layout(local_size_x_id = REDUCE_SPEC_WG) in;
 const float POS_INF = 1.0 / 0.0;
 #define NAN uintBitsToFloat(0x7fc00000u)
 
-#if defined(CUMSUM)
+#if defined(BACKWARD)
+layout(constant_id = REDUCE_SPEC_OP) const uint OP = 0;
+
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer Y { float y[]; };
+layout(std430, binding = 2) readonly buffer DY { float dy[]; };
+// uint so one binding holds MAX/MIN's index or PROD's zero count (f32 bits).
+layout(std430, binding = 3) readonly buffer S { uint stat[]; };
+layout(std430, binding = 4) readonly buffer P { float prod_nonzero[]; };
+layout(std430, binding = 5) writeonly buffer DX { float dx[]; };
+layout(push_constant) uniform PC {
+    uint off_x, off_y, off_dy, off_s, off_p, off_dx;
+    REDUCE_PUSH
+} pc;
+
+void main() {
+    uint e = GLOBAL_ID;
+    if (e >= pc.n_out)
+        return;
+    uint outer = e / (pc.n * pc.inner), rest = e - outer * pc.n * pc.inner;
+    uint k = rest / pc.inner, line = outer * pc.inner + (rest - k * pc.inner);
+    float v = x[pc.off_x + e], g = dy[pc.off_dy + line], r = y[pc.off_y + line], d;
+    if (OP == REDUCE_OP_SUM)
+        d = g;
+    else if (OP == REDUCE_OP_MEAN)
+        d = g / float(pc.n);
+    else if (OP == REDUCE_OP_MAX || OP == REDUCE_OP_MIN)
+        d = k == stat[pc.off_s + line] ? g : 0.0;
+    else if (OP == REDUCE_OP_PROD) {
+        // With no zero the product of the others is y / x; with one, only the zero's is nonzero.
+        float zeros = uintBitsToFloat(stat[pc.off_s + line]);
+        if (zeros == 0.0)
+            d = g * r / v;
+        else
+            d = zeros == 1.0 && v == 0.0 ? g * prod_nonzero[pc.off_p + line] : 0.0;
+    } else if (OP == REDUCE_OP_L1)
+        d = g * sign(v);
+    else if (OP == REDUCE_OP_L2)
+        d = r == 0.0 ? 0.0 : g * v / r;
+    else if (OP == REDUCE_OP_SUM_SQUARE)
+        d = 2.0 * g * v;
+    else
+        d = r == NEG_INF ? 0.0 : g * exp(v - r);
+    dx[pc.off_dx + e] = d;
+}
+#elif defined(CUMSUM)
 layout(constant_id = CUMSUM_SPEC_INT) const bool INT = false;
 
 // uint so one shader can move f32 bits or i32 values.
@@ -214,10 +260,12 @@ layout(constant_id = REDUCE_SPEC_ONE_SUBGROUP) const bool ONE_SUBGROUP = false;
 const uint SUM = REDUCE_OP_SUM, MEAN = REDUCE_OP_MEAN, MAX = REDUCE_OP_MAX, ARGMAX = REDUCE_OP_ARGMAX;
 const uint MIN = REDUCE_OP_MIN, PROD = REDUCE_OP_PROD, ARGMIN = REDUCE_OP_ARGMIN, L1 = REDUCE_OP_L1;
 const uint L2 = REDUCE_OP_L2, SUM_SQUARE = REDUCE_OP_SUM_SQUARE, LSE = REDUCE_OP_LOG_SUM_EXP;
+const uint ZEROS = REDUCE_OP_ZEROS, PROD_NONZERO = REDUCE_OP_PROD_NONZERO;
 const uint NONE = 0xffffffffu;
-// Sums of x, |x| or x^2; the extremes (with or without their index), which look for the least
+// Sums of x, |x|, x^2 or x == 0; products of x or of x's nonzeros; the extremes (with or without their index), which look for the least
 // value when LEAST.
-const bool ADDITIVE = OP == SUM || OP == MEAN || OP == L1 || OP == L2 || OP == SUM_SQUARE;
+const bool ADDITIVE = OP == SUM || OP == MEAN || OP == L1 || OP == L2 || OP == SUM_SQUARE || OP == ZEROS;
+const bool PRODUCT = OP == PROD || OP == PROD_NONZERO;
 const bool ARG = OP == ARGMAX || OP == ARGMIN;
 const bool EXTREME = ARG || OP == MAX || OP == MIN;
 const bool LEAST = OP == MIN || OP == ARGMIN;
@@ -244,7 +292,7 @@ struct Acc {
 };
 
 Acc acc_init() {
-    float v = ADDITIVE ? 0.0 : OP == PROD ? 1.0 : LEAST ? POS_INF : NEG_INF;
+    float v = ADDITIVE ? 0.0 : PRODUCT ? 1.0 : LEAST ? POS_INF : NEG_INF;
     return Acc(v, 0.0, NONE);
 }
 
@@ -269,7 +317,7 @@ float lse_scaled(Acc a, float m) {
 void acc_merge(inout Acc a, Acc b) {
     if (ADDITIVE) {
         a.v += b.v;
-    } else if (OP == PROD) {
+    } else if (PRODUCT) {
         a.v *= b.v;
     } else if (OP == LSE) {
         float m = isnan(a.v) || isnan(b.v) ? NAN : max(a.v, b.v);
@@ -285,7 +333,7 @@ void acc_merge(inout Acc a, Acc b) {
 
 void acc_add(inout Acc a, float v, uint k) {
     if (ADDITIVE) {
-        float t = OP == L1 ? abs(v) : OP == L2 || OP == SUM_SQUARE ? v * v : v;
+        float t = OP == L1 ? abs(v) : OP == L2 || OP == SUM_SQUARE ? v * v : OP == ZEROS ? float(v == 0.0) : v;
         precise float y = t - a.c;
         precise float s = a.v + y;
         a.c = (s - a.v) - y;
@@ -297,7 +345,7 @@ void acc_add(inout Acc a, float v, uint k) {
             a.i = k;
         }
     } else {
-        acc_merge(a, Acc(v, 1.0, k));
+        acc_merge(a, Acc(OP == PROD_NONZERO && v == 0.0 ? 1.0 : v, 1.0, k));
     }
 }
 
@@ -305,7 +353,7 @@ void acc_add(inout Acc a, float v, uint k) {
 Acc subgroup_combine(Acc a) {
     if (ADDITIVE) {
         a.v = subgroupAdd(a.v);
-    } else if (OP == PROD) {
+    } else if (PRODUCT) {
         a.v = subgroupMul(a.v);
     } else if (ARG) {
         // A NaN wins at its first index; else invocations that saw no element hold NONE, and

@@ -22,6 +22,11 @@
 #define REDUCE_OP_SUM_SQUARE 9
 #define REDUCE_OP_LOG_SUM_EXP 10
 
+/* Not public: the line statistics vkdl_reduce_backward's PROD needs (how many zeros, and the
+ * product of the other elements). */
+#define REDUCE_OP_ZEROS 11
+#define REDUCE_OP_PROD_NONZERO 12
+
 #define REDUCE_MODE_INVOCATION 0 /* an invocation per output */
 #define REDUCE_MODE_WORKGROUP 1  /* a workgroup per output */
 
@@ -30,6 +35,10 @@
     u32 n_out; /* outer * inner */              \
     u32 n;     /* length of the reduced axis */ \
     u32 inner;
+
+/* The backward kernel (BACKWARD): an invocation per element of x, REDUCE_SPEC_OP the forward op;
+ * y, dy and the line statistics (MAX/MIN: the extreme's index; PROD: zeros and product of the
+ * nonzeros, f32) have an element per line. Uses REDUCE_PUSH with n_out = x's element count. */
 
 /* The cumsum kernel (CUMSUM): a workgroup per line of x viewed as [outer, n, inner]; invocation t
  * scans elements [t * per, (t + 1) * per) of it. */

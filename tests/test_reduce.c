@@ -136,6 +136,14 @@ static void run_bad(void *arg)
     TH_STATUS(vkdl_reduce(VKDL_ARGMIN, e, 1, yi), VKDL_ERROR_INVALID_ARGUMENT, "empty");
     TH_STATUS(vkdl_reduce(VKDL_ARGMIN, x, 1, y2), VKDL_ERROR_DTYPE_MISMATCH, "out is f32, expected i32");
     TH_STATUS(vkdl_reduce(VKDL_LOG_SUM_EXP, x, 1, yi), VKDL_ERROR_DTYPE_MISMATCH, "out is i32, expected f32");
+    TH_STATUS(vkdl_reduce_backward(VKDL_ARGMAX, x, yi, y2, 1, x), VKDL_ERROR_INVALID_ARGUMENT,
+              "reduce_backward: argmax is not differentiable");
+    TH_STATUS(vkdl_reduce_backward(VKDL_MAX, x, y2, NULL, 1, x), VKDL_ERROR_INVALID_ARGUMENT, "dy is NULL");
+    TH_STATUS(vkdl_reduce_backward(VKDL_MAX, x, y2, y3, 1, x), VKDL_ERROR_SHAPE_MISMATCH, NULL);
+    TH_STATUS(vkdl_reduce_backward(VKDL_MAX, x, y2, y2, 1, k13), VKDL_ERROR_SHAPE_MISMATCH, NULL);
+    TH_STATUS(vkdl_reduce_backward(VKDL_MAX, x, y2, yi, 1, x), VKDL_ERROR_DTYPE_MISMATCH, "dy is i32");
+    TH_STATUS(vkdl_reduce_backward(VKDL_SUM, x, y2, y2, 1, ycpu), VKDL_ERROR_CONTEXT_MISMATCH, NULL);
+    TH_STATUS(vkdl_reduce_backward(VKDL_SUM, x, y2, y2, 5, x), VKDL_ERROR_INVALID_ARGUMENT, "axis 5 out of range");
 
     int64_t s32[2] = {3, 2};
     vkdl_tensor *xi = NULL, *v22 = NULL, *v21 = NULL, *i21 = NULL, *x32 = NULL, *s0 = NULL;
@@ -183,6 +191,45 @@ static void run_bad(void *arg)
     vkdl_tensor_destroy(ycpu);
     vkdl_tensor_destroy(e);
     vkdl_tensor_destroy(k13);
+}
+
+static vkdl_status reduce_bwd(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out,
+                              vkdl_tensor *const *dout, vkdl_tensor *const *din)
+{
+    return vkdl_reduce_backward((vkdl_reduce_op)op->op, in[0], out[0], dout[0], op->args[0], din[0]);
+}
+
+/* Values of either sign in [0.5, 1.5) with exact zeros: none in some lines (of 5 along axis 1), one
+ * or two in others, so PROD's gradient meets each case. */
+static void gen_zeros(float *v, int64_t n, const th_shape *s, float lo, float hi)
+{
+    (void)s;
+    for (int64_t i = 0; i < n; i++)
+        v[i] = (th_randu(2) ? 1.0f : -1.0f) * th_randf(lo, hi);
+    for (int64_t i = 0; i < n; i += 7)
+        v[i] = 0.0f;
+}
+
+/* The gradient of every differentiable op along axis of s, checked by finite differences (the
+ * forward is smooth where the data is: no ties, no zeros unless PROD's row asks for them). */
+static void run_grad(vkdl_reduce_op op, th_shape s, int axis, bool keep, bool zeros)
+{
+    th_op c = {.op = op, .args = {axis}, .n_in = 1, .n_out = 1, .forward = reduce, .backward = reduce_bwd,
+               .tol = &TH_TOL_F32, .grad = {.checks = 30, .eps = 1e-3, .tol = 5e-3}};
+    c.in[0] = (th_input){.shape = s, .fill = zeros ? TH_FILL_FN : TH_FILL_SIGNED, .gen = gen_zeros, .lo = 0.5f, .hi = 1.5f};
+    int a = axis < 0 ? axis + s.ndim : axis;
+    th_output *o = &c.out[0];
+    for (int i = 0; i < s.ndim; i++) {
+        if (i != a)
+            o->shape.d[o->shape.ndim++] = s.d[i];
+        else if (keep)
+            o->shape.d[o->shape.ndim++] = 1;
+    }
+    char name[200], dims[100];
+    snprintf(name, sizeof name, "%s grad %s axis %d%s%s", vkdl_reduce_op_name(op), th_shape_str(&s, dims, sizeof dims),
+             axis, keep ? " keep" : "", zeros ? " zeros" : "");
+    c.name = name;
+    th_run_op(&c);
 }
 
 /* args: axis, exclusive, reverse. */
@@ -302,6 +349,16 @@ int main(int argc, char **argv)
                 if (op != VKDL_MEAN && op != VKDL_SUM && op != VKDL_L1 && op != VKDL_L2 && op != VKDL_SUM_SQUARE)
                     run((vkdl_reduce_op)op, TIES[i], a, false, D_SPECIAL, TH_VS_ALL);
         }
+    static const th_shape GRAD[] = {TH_SHAPE(7), TH_SHAPE(3, 5, 4)};
+    for (size_t i = 0; i < TH_LEN(GRAD); i++)
+        for (int op = 0; op < VKDL_REDUCE_OP_COUNT; op++)
+            for (int a = 0; a < GRAD[i].ndim && !is_arg((vkdl_reduce_op)op); a++) {
+                run_grad((vkdl_reduce_op)op, GRAD[i], a, false, false);
+                if (a == GRAD[i].ndim - 1)
+                    run_grad((vkdl_reduce_op)op, GRAD[i], -1, true, false);
+            }
+    run_grad(VKDL_PROD, (th_shape)TH_SHAPE(3, 5, 4), 1, false, true);
+    run_grad(VKDL_PROD, (th_shape)TH_SHAPE(70, 3), 0, false, true);
     th_run("views at offsets", run_views, NULL);
     th_run("empty axis and empty output", run_empty, NULL);
 

@@ -1,5 +1,5 @@
-/* vkdl_reduce (sums, extremes, products, norms and log-sum-exp along one axis), vkdl_cumsum and
- * vkdl_topk. */
+/* vkdl_reduce (sums, extremes, products, norms and log-sum-exp along one axis) and its backward,
+ * vkdl_cumsum and vkdl_topk. */
 #include "ops/ops.h"
 #include "shaders.h"
 #include "reduce.h"
@@ -55,6 +55,25 @@ static vkdl_status check_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axi
         return vkdl_fail(VKDL_ERROR_TOO_LARGE, "reduce: x %s has more than 2^32 elements", sx);
     *front = a;
     return VKDL_OK;
+}
+
+/* dy and y have the forward's output shape (checked by check_reduce), dx x's. */
+static vkdl_status check_reduce_backward(vkdl_reduce_op op, const vkdl_tensor *x, const vkdl_tensor *y,
+                                         const vkdl_tensor *dy, int axis, const vkdl_tensor *dx, int *front)
+{
+    VKDL_TRY(vkdl_check_tensor("reduce_backward", "y", y));
+    VKDL_TRY(vkdl_check_tensor("reduce_backward", "dy", dy));
+    VKDL_TRY(vkdl_check_tensor("reduce_backward", "dx", dx));
+    if (is_arg(op))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "reduce_backward: %s is not differentiable",
+                         vkdl_reduce_op_name(op));
+    VKDL_TRY(check_reduce(op, x, axis, y, front));
+    VKDL_TRY(vkdl_check_same_ctx("reduce_backward", x, dy));
+    VKDL_TRY(vkdl_check_same_ctx("reduce_backward", x, dx));
+    VKDL_TRY(vkdl_check_dtype("reduce_backward", "dy", dy, VKDL_F32));
+    VKDL_TRY(vkdl_check_dtype("reduce_backward", "dx", dx, VKDL_F32));
+    VKDL_TRY(vkdl_check_same_shape("reduce_backward", y, dy));
+    return vkdl_check_same_shape("reduce_backward", x, dx);
 }
 
 /* On success *front is axis counted from the front. */
@@ -170,6 +189,46 @@ static vkdl_status cpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
                 yi[o * inner + j] = (int32_t)r;
             else
                 yf[o * inner + j] = (float)r;
+        }
+    }
+    return VKDL_OK;
+}
+
+/* dx one line at a time: MAX and MIN find the first extreme as the forward did, PROD counts zeros. */
+static vkdl_status cpu_reduce_backward(vkdl_reduce_op op, const vkdl_tensor *x, const vkdl_tensor *y,
+                                       const vkdl_tensor *dy, int axis, vkdl_tensor *dx)
+{
+    int64_t outer, n, inner;
+    vkdl_split_axis(x, axis, &outer, &n, &inner);
+    const float *xp = vkdl_tensor_host(x), *yp = vkdl_tensor_host(y), *gp = vkdl_tensor_host(dy);
+    float *dp = vkdl_tensor_host(dx);
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t j = 0; j < inner; j++) {
+            const float *p = xp + o * n * inner + j;
+            float *d = dp + o * n * inner + j;
+            double g = gp[o * inner + j], r = yp[o * inner + j];
+            int64_t at = op == VKDL_MAX || op == VKDL_MIN ? (int64_t)reduce_line(op == VKDL_MAX ? VKDL_ARGMAX : VKDL_ARGMIN, p, n, inner) : -1;
+            int64_t zeros = 0;
+            double nonzero = 1;
+            for (int64_t k = 0; k < n; k++) {
+                zeros += p[k * inner] == 0.0f;
+                nonzero *= p[k * inner] == 0.0f ? 1.0 : p[k * inner];
+            }
+            for (int64_t k = 0; k < n; k++) {
+                double v = p[k * inner], e;
+                switch (op) {
+                case VKDL_SUM: e = g; break;
+                case VKDL_MEAN: e = g / (double)n; break;
+                case VKDL_MAX:
+                case VKDL_MIN: e = k == at ? g : 0.0; break;
+                case VKDL_PROD: e = zeros == 0 ? g * nonzero / v : zeros == 1 && v == 0.0 ? g * nonzero : 0.0; break;
+                case VKDL_L1: e = g * (double)((v > 0) - (v < 0)); break;
+                case VKDL_L2: e = r == 0.0 ? 0.0 : g * v / r; break;
+                case VKDL_SUM_SQUARE: e = 2.0 * g * v; break;
+                default: e = r == -INFINITY ? 0.0 : g * exp(v - r); break;
+                }
+                d[k * inner] = (float)e;
+            }
         }
     }
     return VKDL_OK;
@@ -339,6 +398,60 @@ static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
     return vkdl_dispatch(ctx, &info);
 }
 
+VKDL_PUSH_STRUCT(reduce_bwd_push, REDUCE_PUSH, 6);
+
+static const vkdl_kernel K_REDUCE_BWD = {
+    VKDL_SPIRV(reduce_bwd),
+    .n_bindings = 6,
+    .access = {VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_READ, VKDL_WRITE},
+    .push_size = sizeof(struct reduce_bwd_push),
+    .n_spec = REDUCE_SPEC_COUNT,
+};
+
+/* The line statistics MAX, MIN (the extreme's index) and PROD (zeros, product of the nonzeros) need
+ * come from the forward kernel, into scratch tensors; other ops bind x in their place. */
+static vkdl_status reduce_bwd_launch(vkdl_reduce_op op, const vkdl_tensor *x, const vkdl_tensor *y,
+                                     const vkdl_tensor *dy, int axis, vkdl_tensor *dx, vkdl_tensor *stat,
+                                     vkdl_tensor *prod)
+{
+    int64_t outer, n, inner;
+    vkdl_split_axis(x, axis, &outer, &n, &inner);
+    if (op == VKDL_MAX || op == VKDL_MIN)
+        VKDL_TRY(gpu_reduce(op == VKDL_MAX ? VKDL_ARGMAX : VKDL_ARGMIN, x, axis, stat));
+    if (op == VKDL_PROD) {
+        VKDL_TRY(gpu_reduce((vkdl_reduce_op)REDUCE_OP_ZEROS, x, axis, stat));
+        VKDL_TRY(gpu_reduce((vkdl_reduce_op)REDUCE_OP_PROD_NONZERO, x, axis, prod));
+    }
+    struct reduce_bwd_push pc = {.n_out = (uint32_t)x->numel, .n = (uint32_t)n, .inner = (uint32_t)inner};
+    uint32_t spec[REDUCE_SPEC_COUNT] = {[REDUCE_SPEC_WG] = 64, [REDUCE_SPEC_OP] = (uint32_t)op};
+    vkdl_dispatch_info info = {
+        .kernel = &K_REDUCE_BWD,
+        .spec = spec,
+        .tensors = {x, y, dy, stat ? stat : x, prod ? prod : x, dx},
+        .push = &pc,
+    };
+    vkdl_grid_1d(x->ctx, ((uint64_t)x->numel + 63) / 64, info.groups);
+    return vkdl_dispatch(x->ctx, &info);
+}
+
+static vkdl_status gpu_reduce_backward(vkdl_reduce_op op, const vkdl_tensor *x, const vkdl_tensor *y,
+                                       const vkdl_tensor *dy, int axis, vkdl_tensor *dx)
+{
+    if (x->numel == 0)
+        return VKDL_OK;
+    vkdl_tensor *stat = NULL, *prod = NULL;
+    vkdl_status s = VKDL_OK;
+    if (op == VKDL_MAX || op == VKDL_MIN || op == VKDL_PROD)
+        s = vkdl_tensor_create(x->ctx, op == VKDL_PROD ? VKDL_F32 : VKDL_I32, y->ndim, y->shape, &stat);
+    if (s == VKDL_OK && op == VKDL_PROD)
+        s = vkdl_tensor_create(x->ctx, VKDL_F32, y->ndim, y->shape, &prod);
+    if (s == VKDL_OK)
+        s = reduce_bwd_launch(op, x, y, dy, axis, dx, stat, prod);
+    vkdl_tensor_destroy(stat);
+    vkdl_tensor_destroy(prod);
+    return s;
+}
+
 VKDL_PUSH_STRUCT(cumsum_push, CUMSUM_PUSH, 2);
 
 static const vkdl_kernel K_CUMSUM = {
@@ -452,6 +565,16 @@ vkdl_status vkdl_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_
     if (x->ctx->backend == VKDL_BACKEND_CPU)
         return cpu_reduce(op, x, a, out);
     return gpu_reduce(op, x, a, out);
+}
+
+vkdl_status vkdl_reduce_backward(vkdl_reduce_op op, const vkdl_tensor *x, const vkdl_tensor *y, const vkdl_tensor *dy,
+                                 int axis, vkdl_tensor *dx)
+{
+    int a = 0;
+    VKDL_TRY(check_reduce_backward(op, x, y, dy, axis, dx, &a));
+    if (x->ctx->backend == VKDL_BACKEND_CPU)
+        return cpu_reduce_backward(op, x, y, dy, a, dx);
+    return gpu_reduce_backward(op, x, y, dy, a, dx);
 }
 
 vkdl_status vkdl_cumsum(const vkdl_tensor *x, int axis, int exclusive, int reverse, vkdl_tensor *out)

@@ -729,7 +729,7 @@ VKDL_API int vkdl_grad_enabled(vkdl_context *ctx, int enabled);
 VKDL_API vkdl_status vkdl_f_unary(vkdl_unary_op op, vkdl_tensor *x, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_scale(vkdl_tensor *x, float alpha, float beta, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_binary(vkdl_binary_op op, vkdl_tensor *a, vkdl_tensor *b, vkdl_tensor **out);
-/* SUM or MEAN along axis; keepdim keeps it as size 1. */
+/* vkdl_reduce along axis, any op but ARGMAX and ARGMIN (vkdl_reduce_backward); keepdim keeps it as size 1. */
 VKDL_API vkdl_status vkdl_f_reduce(vkdl_reduce_op op, vkdl_tensor *x, int axis, int keepdim, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_softmax(vkdl_tensor *x, vkdl_tensor **out);
 VKDL_API vkdl_status vkdl_f_log_softmax(vkdl_tensor *x, vkdl_tensor **out);

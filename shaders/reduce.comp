@@ -262,8 +262,8 @@ const uint MIN = REDUCE_OP_MIN, PROD = REDUCE_OP_PROD, ARGMIN = REDUCE_OP_ARGMIN
 const uint L2 = REDUCE_OP_L2, SUM_SQUARE = REDUCE_OP_SUM_SQUARE, LSE = REDUCE_OP_LOG_SUM_EXP;
 const uint ZEROS = REDUCE_OP_ZEROS, PROD_NONZERO = REDUCE_OP_PROD_NONZERO;
 const uint NONE = 0xffffffffu;
-// Sums of x, |x|, x^2 or x == 0; products of x or of x's nonzeros; the extremes (with or without their index), which look for the least
-// value when LEAST.
+// Sums of x, |x|, x^2 or x == 0; products of x or of x's nonzeros; the extremes (with or without
+// their index), which look for the least value when LEAST.
 const bool ADDITIVE = OP == SUM || OP == MEAN || OP == L1 || OP == L2 || OP == SUM_SQUARE || OP == ZEROS;
 const bool PRODUCT = OP == PROD || OP == PROD_NONZERO;
 const bool ARG = OP == ARGMAX || OP == ARGMIN;

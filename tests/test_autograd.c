@@ -530,6 +530,13 @@ static const gcase CASES[] = {
     {"reduce/sum/keepdim", b_reduce, VKDL_SUM, 1, .n_in = 1, .in = {F(3, -2, 2, 2, 3, 4)}},
     {"reduce/mean", b_reduce, VKDL_MEAN, 0, .n_in = 1, .in = {F(3, -2, 2, 2, 3, 4)}},
     {"reduce/mean/keepdim", b_reduce, VKDL_MEAN, 1, .n_in = 1, .in = {F(3, -2, 2, 2, 3, 4)}},
+    {"reduce/max", b_reduce, VKDL_MAX, 0, .n_in = 1, .in = {DISTINCT(3, 2, 3, 4)}},
+    {"reduce/min/keepdim", b_reduce, VKDL_MIN, 1, .n_in = 1, .in = {DISTINCT(3, 2, 3, 4)}},
+    {"reduce/prod", b_reduce, VKDL_PROD, 0, .n_in = 1, .in = {AWAY(3, 2, 3, 4)}},
+    {"reduce/l1", b_reduce, VKDL_L1, 0, .n_in = 1, .in = {AWAY(3, 2, 3, 4)}},
+    {"reduce/l2", b_reduce, VKDL_L2, 1, .n_in = 1, .in = {F(3, -2, 2, 2, 3, 4)}},
+    {"reduce/sum_square", b_reduce, VKDL_SUM_SQUARE, 0, .n_in = 1, .in = {F(3, -2, 2, 2, 3, 4)}},
+    {"reduce/log_sum_exp", b_reduce, VKDL_LOG_SUM_EXP, 1, .n_in = 1, .in = {F(3, -2, 2, 2, 3, 4)}},
     {"softmax", b_softmax, .n_in = 1, .in = {F(2, -3, 3, 3, 5)}},
     {"log_softmax", b_softmax, 0, 1, .n_in = 1, .in = {F(2, -3, 3, 3, 5)}},
     {"reshape/leaf", b_reshape, .n_in = 1, .in = {F(2, -2, 2, 2, 6)}},
@@ -962,7 +969,7 @@ static void run_bad(vkdl_context *ctx)
         TH_STATUS(vkdl_f_permute(m, dup, &y), VKDL_ERROR_INVALID_ARGUMENT, "not a permutation");
         TH_STATUS(vkdl_f_permute(m, big, &y), VKDL_ERROR_INVALID_ARGUMENT, "not a permutation");
         TH_STATUS(vkdl_f_permute(m, NULL, &y), VKDL_ERROR_INVALID_ARGUMENT, "perm is NULL");
-        TH_STATUS(vkdl_f_reduce(VKDL_ARGMAX, m, 1, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "only SUM and MEAN");
+        TH_STATUS(vkdl_f_reduce(VKDL_ARGMAX, m, 1, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "argmax is not differentiable");
         TH_STATUS(vkdl_f_reduce(VKDL_SUM, m, 2, 0, &y), VKDL_ERROR_INVALID_ARGUMENT, "axis 2 out of range");
         TH_STATUS(vkdl_f_batchnorm(m, NULL, NULL, w, x, 0, 0.1f, 1e-5f, &y), VKDL_ERROR_SHAPE_MISMATCH,
                   "running_mean must have 1 dims");

@@ -216,7 +216,8 @@ static void run_grad(vkdl_reduce_op op, th_shape s, int axis, bool keep, bool ze
 {
     th_op c = {.op = op, .args = {axis}, .n_in = 1, .n_out = 1, .forward = reduce, .backward = reduce_bwd,
                .tol = &TH_TOL_F32, .grad = {.checks = 30, .eps = 1e-3, .tol = 5e-3}};
-    c.in[0] = (th_input){.shape = s, .fill = zeros ? TH_FILL_FN : TH_FILL_SIGNED, .gen = gen_zeros, .lo = 0.5f, .hi = 1.5f};
+    c.in[0] = (th_input){
+        .shape = s, .fill = zeros ? TH_FILL_FN : TH_FILL_SIGNED, .gen = gen_zeros, .lo = 0.5f, .hi = 1.5f};
     int a = axis < 0 ? axis + s.ndim : axis;
     th_output *o = &c.out[0];
     for (int i = 0; i < s.ndim; i++) {
@@ -263,8 +264,8 @@ static void run_cumsum(th_shape s, vkdl_dtype dtype, float lo, float hi, bool gr
             }
             char name[200], dims[100];
             snprintf(name, sizeof name, "cumsum %s %s axis %d%s%s%s", vkdl_dtype_name(dtype),
-                     th_shape_str(&s, dims, sizeof dims), axis, flags & 1 ? " exclusive" : "", flags & 2 ? " reverse" : "",
-                     grad ? " grad" : "");
+                     th_shape_str(&s, dims, sizeof dims), axis, flags & 1 ? " exclusive" : "",
+                     flags & 2 ? " reverse" : "", grad ? " grad" : "");
             c.name = name;
             th_run_op(&c);
         }

@@ -176,14 +176,7 @@ static vkdl_status reduce_bwd(vkdl_node *n)
     VKDL_TRY(vkdl_grad_begin(x, &dx));
     if (!dx)
         return VKDL_OK;
-    int64_t kd[VKDL_MAX_DIMS];
-    memcpy(kd, x->shape, sizeof kd);
-    kd[n->p.s.axis] = 1;
-    vkdl_tensor *dyk;
-    VKDL_TRY(view(n->out->grad, x->ndim, kd, &dyk));
-    /* dx = broadcast(dy) * (1 or 1/n): a filled tensor times the keepdim view. */
-    VKDL_TRY(vkdl_tensor_fill(dx, n->p.s.a));
-    VKDL_TRY(vkdl_binary(VKDL_MUL, dx, dyk, dx));
+    VKDL_TRY(vkdl_reduce_backward((vkdl_reduce_op)n->p.s.op, x, n->out, n->out->grad, n->p.s.axis, dx));
     return vkdl_grad_commit(x, dx);
 }
 
@@ -191,8 +184,8 @@ vkdl_status vkdl_f_reduce(vkdl_reduce_op op, vkdl_tensor *x, int axis, int keepd
 {
     VKDL_TRY(begin("f_reduce", x, out));
     VKDL_TRY(vkdl_check_tensor("f_reduce", "x", x));
-    if (op != VKDL_SUM && op != VKDL_MEAN)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "f_reduce: only SUM and MEAN are differentiable (op %d)", (int)op);
+    if (op == VKDL_ARGMAX || op == VKDL_ARGMIN)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "f_reduce: %s is not differentiable", vkdl_reduce_op_name(op));
     int ax = axis < 0 ? axis + x->ndim : axis;
     if (ax < 0 || ax >= x->ndim)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "f_reduce: axis %d out of range for %d dims", axis, x->ndim);
@@ -209,8 +202,8 @@ vkdl_status vkdl_f_reduce(vkdl_reduce_op op, vkdl_tensor *x, int axis, int keepd
     vkdl_node *n;
     VKDL_TRY(vkdl_graph_record("reduce", reduce_bwd, y, 1, &x, &n));
     if (n) {
+        n->p.s.op = (int)op;
         n->p.s.axis = ax;
-        n->p.s.a = op == VKDL_MEAN && x->shape[ax] ? 1.0f / (float)x->shape[ax] : 1.0f;
     }
     *out = y;
     return VKDL_OK;

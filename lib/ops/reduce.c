@@ -207,7 +207,8 @@ static vkdl_status cpu_reduce_backward(vkdl_reduce_op op, const vkdl_tensor *x, 
             const float *p = xp + o * n * inner + j;
             float *d = dp + o * n * inner + j;
             double g = gp[o * inner + j], r = yp[o * inner + j];
-            int64_t at = op == VKDL_MAX || op == VKDL_MIN ? (int64_t)reduce_line(op == VKDL_MAX ? VKDL_ARGMAX : VKDL_ARGMIN, p, n, inner) : -1;
+            vkdl_reduce_op arg = op == VKDL_MAX ? VKDL_ARGMAX : VKDL_ARGMIN;
+            int64_t at = op == VKDL_MAX || op == VKDL_MIN ? (int64_t)reduce_line(arg, p, n, inner) : -1;
             int64_t zeros = 0;
             double nonzero = 1;
             for (int64_t k = 0; k < n; k++) {
@@ -347,6 +348,17 @@ static uint32_t max_pow2_wg(const vkdl_caps *c)
     return wg;
 }
 
+/* What an empty axis reduces to (MAX, MIN and ARG* refuse one); the CPU twin gets there by itself. */
+static double empty_value(vkdl_reduce_op op)
+{
+    switch (op) {
+    case VKDL_MEAN: return NAN;
+    case VKDL_PROD: return 1.0;
+    case VKDL_LOG_SUM_EXP: return -INFINITY;
+    default: return 0.0;
+    }
+}
+
 static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis, vkdl_tensor *out)
 {
     vkdl_context *ctx = x->ctx;
@@ -358,7 +370,7 @@ static vkdl_status gpu_reduce(vkdl_reduce_op op, const vkdl_tensor *x, int axis,
         return VKDL_OK;
     /* x has no memory to bind; the results are constants */
     if (n == 0)
-        return vkdl_tensor_fill(out, op == VKDL_MEAN ? NAN : op == VKDL_PROD ? 1.0 : op == VKDL_LOG_SUM_EXP ? -INFINITY : 0.0);
+        return vkdl_tensor_fill(out, empty_value(op));
 
     bool sg = vkdl_has_subgroup_arith(c);
     const vkdl_kernel *k = sg ? &K_REDUCE_SG : &K_REDUCE;

@@ -346,9 +346,11 @@ int main(int argc, char **argv)
             run(VKDL_ARGMIN, TIES[i], a, false, D_TIES, TH_VS_ALL);
             run(VKDL_MIN, TIES[i], a, false, D_NEGATIVE, TH_VS_ALL);
             run(VKDL_LOG_SUM_EXP, TIES[i], a, false, D_NEGATIVE, TH_VS_ALL);
-            for (int op = 0; op < VKDL_REDUCE_OP_COUNT; op++)
-                if (op != VKDL_MEAN && op != VKDL_SUM && op != VKDL_L1 && op != VKDL_L2 && op != VKDL_SUM_SQUARE)
-                    run((vkdl_reduce_op)op, TIES[i], a, false, D_SPECIAL, TH_VS_ALL);
+            /* the ops with a NaN rule (PROD is left out: an f32 product that overflows before a zero
+             * gives NaN where the double oracle's gives 0) */
+            static const vkdl_reduce_op SPECIAL[] = {VKDL_MAX, VKDL_MIN, VKDL_ARGMAX, VKDL_ARGMIN, VKDL_LOG_SUM_EXP};
+            for (size_t j = 0; j < TH_LEN(SPECIAL); j++)
+                run(SPECIAL[j], TIES[i], a, false, D_SPECIAL, TH_VS_ALL);
         }
     static const th_shape GRAD[] = {TH_SHAPE(7), TH_SHAPE(3, 5, 4)};
     for (size_t i = 0; i < TH_LEN(GRAD); i++)

@@ -98,6 +98,11 @@ void run_add(inout Run r, uint v) {
     }
 }
 
+// The sum with its compensation folded in.
+uint run_total(Run r) {
+    return INT ? r.s : floatBitsToUint(uintBitsToFloat(r.s) - r.c);
+}
+
 uint add(uint a, uint b) {
     return INT ? a + b : floatBitsToUint(uintBitsToFloat(a) + uintBitsToFloat(b));
 }
@@ -121,7 +126,7 @@ void main() {
 
     // Inclusive scan of the invocations' sums (Hillis-Steele), then each starts after its left
     // neighbours'.
-    s_sum[t] = r.s;
+    s_sum[t] = run_total(r);
     barrier();
     for (uint d = 1u; d < gl_WorkGroupSize.x; d <<= 1) {
         uint v = t >= d ? s_sum[t - d] : 0u;

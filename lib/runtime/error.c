@@ -119,12 +119,34 @@ vkdl_status vkdl_fail(vkdl_status status, const char *fmt, ...)
     return status;
 }
 
+vkdl_status vkdl_check_chain(const char *op, const void *next, const vkdl_structure_type *accepted, size_t n)
+{
+    /* Each accepted type may appear once, so a longer chain (a cycle included) repeats one. */
+    size_t links = 0;
+    for (const vkdl_base_struct *ext = next; ext; ext = ext->next, links++) {
+        size_t i = 0;
+        while (i < n && accepted[i] != ext->type)
+            i++;
+        if (i == n)
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: unknown extension struct type %d", op, (int)ext->type);
+        if (vkdl_find_ext(next, ext->type) != ext || links == n)
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: extension struct type %d appears twice in the chain",
+                             op, (int)ext->type);
+    }
+    return VKDL_OK;
+}
+
 vkdl_status vkdl_check_next(const char *op, const void *next)
 {
-    if (!next)
-        return VKDL_OK;
-    const vkdl_base_struct *ext = next;
-    return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: unknown extension struct type %d", op, (int)ext->type);
+    return vkdl_check_chain(op, next, NULL, 0);
+}
+
+const void *vkdl_find_ext(const void *next, vkdl_structure_type type)
+{
+    for (const vkdl_base_struct *ext = next; ext; ext = ext->next)
+        if (ext->type == type)
+            return ext;
+    return NULL;
 }
 
 const char *vkdl_vk_result_name(VkResult r)

@@ -29,9 +29,13 @@ void vkdl_log(vkdl_log_level level, const char *fmt, ...) __attribute__((format(
 /* Map a VkResult to a status, recording "what: VK_ERROR_..." as the message. */
 vkdl_status vkdl_vk_fail(VkResult r, const char *what);
 const char *vkdl_vk_result_name(VkResult r);
-/* The extension chain of an *_info struct (its next field): VKDL_OK when empty; no extension struct
- * is known yet, so any link fails "<op>: unknown extension struct type N". */
+/* The extension chain of an *_info struct (its next field): VKDL_OK when every link's type is one of
+ * accepted[0..n) and none appears twice; otherwise "<op>: unknown extension struct type N". */
+vkdl_status vkdl_check_chain(const char *op, const void *next, const vkdl_structure_type *accepted, size_t n);
+/* vkdl_check_chain accepting no extension struct: next must be NULL. */
 vkdl_status vkdl_check_next(const char *op, const void *next);
+/* The first link of type in a chain vkdl_check_chain accepted, or NULL. */
+const void *vkdl_find_ext(const void *next, vkdl_structure_type type);
 
 #define VKDL_TRY(expr)                  \
     do {                                \

@@ -10,9 +10,9 @@
  *
  * Growing structs without breaking old binaries (Vulkan's pNext chain): every *_info struct begins
  * with `const void *next`. A struct never grows; later versions add fields in extension structs,
- * each beginning with `vkdl_structure_type type; const void *next;`, chained from next. No
- * extension exists yet, so next must be NULL: any other value gives VKDL_ERROR_INVALID_ARGUMENT
- * ("...: unknown extension struct type N"). A zero-initialised struct means the defaults; set
+ * each beginning with `vkdl_structure_type type; const void *next;`, chained from next. A struct
+ * accepts the extensions its comment names (each at most once); any other gives
+ * VKDL_ERROR_INVALID_ARGUMENT ("...: unknown extension struct type N"). A zero-initialised struct means the defaults; set
  * fields with designated initialisers ({.stride = {2, 2}}), never positionally.
  */
 #ifndef VKDL_H
@@ -115,8 +115,11 @@ typedef enum vkdl_dtype { VKDL_DTYPE_LIST(VKDL_ENUM_VALUE_) } vkdl_dtype;
 VKDL_API const char *vkdl_dtype_name(vkdl_dtype dtype);
 VKDL_API size_t vkdl_dtype_size(vkdl_dtype dtype);
 
-/* The type tag of an extension struct; 0 is none (extension types will start at 1). */
-typedef enum vkdl_structure_type { VKDL_STRUCTURE_TYPE_NONE = 0 } vkdl_structure_type;
+/* The type tag of an extension struct; 0 is none. */
+typedef enum vkdl_structure_type {
+    VKDL_STRUCTURE_TYPE_NONE = 0,
+    VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO = 1,  /* vkdl_pool2d_ext_info */
+} vkdl_structure_type;
 
 /* How every extension struct begins: the library reads type and follows next. */
 typedef struct vkdl_base_struct {
@@ -503,12 +506,23 @@ VKDL_API vkdl_status vkdl_conv_transpose2d_backward_weight(const vkdl_tensor *x,
 /* ------------------------------------------------------------------ pooling and upsampling (NCHW) */
 
 typedef struct vkdl_pool2d_info {
-    const void *next;               /* NULL: extension structs, see the top of this file */
+    const void *next;               /* NULL, or a vkdl_pool2d_ext_info */
     int kernel[2];
     int stride[2];                  /* 0 means the kernel size */
     int padding[2];
     int count_include_pad;          /* avg pool: divide by the full window (PyTorch's default is 1) */
 } vkdl_pool2d_info;
+
+/* ONNX / PyTorch pooling options, chained on vkdl_pool2d_info.next. Without ceil_mode the output is
+ * floor((H + top + bottom - ext) / stride) + 1, with ext = dilation (kernel - 1) + 1; each pad is at
+ * most ext / 2, and every window must hold an element of x. */
+typedef struct vkdl_pool2d_ext_info {
+    vkdl_structure_type type;       /* VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO */
+    const void *next;
+    int pad_end[2];                 /* bottom/right padding (padding[] is then top/left only) */
+    int dilation[2];                /* max pool; 0 means 1 */
+    int ceil_mode;                  /* output size rounds up; a window starting in the end padding is dropped (PyTorch) */
+} vkdl_pool2d_ext_info;
 
 /* Max pool; indices (i32, same shape as out, may be NULL) hold argmax positions h*W+w for backward. */
 VKDL_API vkdl_status vkdl_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out, vkdl_tensor *indices, const vkdl_pool2d_info *info);
@@ -518,9 +532,53 @@ VKDL_API vkdl_status vkdl_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor 
 /* out[N,C,1,1] = mean over H, W, and its backward. */
 VKDL_API vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out);
 VKDL_API vkdl_status vkdl_global_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
+/* out[N,C,1,1] = max over H, W (a NaN wins). */
+VKDL_API vkdl_status vkdl_global_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out);
 /* Nearest-neighbour upsampling by the integer factors out.H / x.H and out.W / x.W; backward sums. */
 VKDL_API vkdl_status vkdl_upsample_nearest2d(const vkdl_tensor *x, vkdl_tensor *out);
 VKDL_API vkdl_status vkdl_upsample_nearest2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
+
+typedef enum vkdl_resize_mode {
+    VKDL_RESIZE_NEAREST = 0,
+    VKDL_RESIZE_LINEAR = 1,
+    VKDL_RESIZE_CUBIC = 2,
+    VKDL_RESIZE_MODE_COUNT = 3,
+} vkdl_resize_mode;
+
+/* ONNX's coordinate_transformation_mode: where output pixel x samples the input (s = scale). */
+typedef enum vkdl_resize_coord {
+    VKDL_COORD_HALF_PIXEL = 0,            /* (x + 0.5) / s - 0.5 */
+    VKDL_COORD_PYTORCH_HALF_PIXEL = 1,    /* the same, but -0.5 for an output of length 1 (ONNX's reference) */
+    VKDL_COORD_ALIGN_CORNERS = 2,         /* x (in - 1) / (s in - 1), 0 for an output of length 1 */
+    VKDL_COORD_ASYMMETRIC = 3,            /* x / s */
+    VKDL_COORD_TF_HALF_PIXEL_FOR_NN = 4,  /* (x + 0.5) / s */
+    VKDL_RESIZE_COORD_COUNT = 5,
+} vkdl_resize_coord;
+
+/* ONNX's nearest_mode: how NEAREST rounds the sampled coordinate. */
+typedef enum vkdl_resize_nearest {
+    VKDL_NEAREST_ROUND_PREFER_FLOOR = 0,
+    VKDL_NEAREST_ROUND_PREFER_CEIL = 1,
+    VKDL_NEAREST_FLOOR = 2,
+    VKDL_NEAREST_CEIL = 3,
+    VKDL_RESIZE_NEAREST_COUNT = 4,
+} vkdl_resize_nearest;
+
+typedef struct vkdl_resize_info {
+    const void *next;               /* NULL: extension structs, see the top of this file */
+    vkdl_resize_mode mode;
+    vkdl_resize_coord coord;
+    vkdl_resize_nearest nearest;    /* NEAREST only */
+    float cubic_a;                  /* 0 means -0.75 (ONNX's default) */
+    int exclude_outside;            /* CUBIC: taps outside x get weight 0, the rest are renormalised */
+    float scale[2];                 /* (h, w) scale used by the coordinate transform; 0 means out/in */
+} vkdl_resize_info;
+
+/* ONNX Resize (opset 11-13) of the last two dims, x [..., H, W] -> out [..., OH, OW] (leading dims
+ * equal), f32; edges repeat (a tap outside x reads the nearest edge element). */
+VKDL_API vkdl_status vkdl_resize(const vkdl_tensor *x, vkdl_tensor *out, const vkdl_resize_info *info);
+/* dx (x's shape) from dy (out's shape) for NEAREST and LINEAR; deterministic. */
+VKDL_API vkdl_status vkdl_resize_backward(const vkdl_tensor *dy, vkdl_tensor *dx, const vkdl_resize_info *info);
 
 /* ------------------------------------------------------------------ normalisation */
 

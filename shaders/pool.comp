@@ -7,7 +7,11 @@
 //  MAXPOOL_BWD  dx from dy and the argmax alone (no window geometry): an invocation per plane
 //               adds the plane's dy into the zeroed dx in output order, so outputs that share an
 //               argmax are summed without races and deterministically; long planes take several
-//               dispatches, each a range of the outputs.
+//               dispatches, each a range of the outputs;
+//  RESIZE       ONNX Resize of each plane: an invocation per output element sums its TAPS x TAPS
+//               source taps (edges repeat), rows first as ONNX's reference does;
+//  RESIZE_BWD   its backward (nearest and linear): an invocation per dx element finds, by binary
+//               search on each axis, the outputs whose taps reach it and gathers their dy.
 #include "common.glsl"
 #include "pool.h"
 
@@ -31,15 +35,17 @@ void main() {
         return;
     uint plane = i / (pc.OH * pc.OW), r = i - plane * pc.OH * pc.OW, oh = r / pc.OW, ow = r - oh * pc.OW;
     int h0 = int(oh * pc.sh) - int(pc.ph), w0 = int(ow * pc.sw) - int(pc.pw);
-    int h1 = min(h0 + int(pc.kh), int(pc.H)), w1 = min(w0 + int(pc.kw), int(pc.W));
+    int dh = int(pc.dh), dw = int(pc.dw);
+    // The window's taps h0 + j dh, j < kh, that fall inside x (the launcher puts one in every window).
+    int jh0 = h0 < 0 ? (dh - 1 - h0) / dh : 0, jh1 = min(int(pc.kh), (int(pc.H) - 1 - h0) / dh + 1);
+    int jw0 = w0 < 0 ? (dw - 1 - w0) / dw : 0, jw1 = min(int(pc.kw), (int(pc.W) - 1 - w0) / dw + 1);
     uint base = pc.off_x + plane * pc.H * pc.W;
-    // Padding is -inf, so only real elements compete; padding <= kernel / 2 (checked by the
-    // launcher) puts at least one in every window. Strict > keeps the first maximum; a NaN wins,
+    // Padding is -inf, so only real elements compete. Strict > keeps the first maximum; a NaN wins,
     // as in PyTorch.
     float best = NEG_INF;
     int at = -1;
-    for (int h = max(h0, 0); h < h1; h++) {
-        for (int w = max(w0, 0); w < w1; w++) {
+    for (int h = h0 + jh0 * dh; h < h0 + jh1 * dh; h += dh) {
+        for (int w = w0 + jw0 * dw; w < w0 + jw1 * dw; w += dw) {
             float v = x[base + uint(h) * pc.W + uint(w)];
             if (at < 0 || v > best || isnan(v)) {
                 best = v;
@@ -75,6 +81,158 @@ void main() {
     }
 }
 
+#elif defined(RESIZE) || defined(RESIZE_BWD)
+
+layout(constant_id = RESIZE_SPEC_MODE) const uint MODE = 0;
+layout(constant_id = RESIZE_SPEC_COORD) const uint COORD = 0;
+layout(constant_id = RESIZE_SPEC_NEAREST) const uint NEAREST = 0;
+layout(constant_id = RESIZE_SPEC_EXCLUDE) const bool EXCLUDE = false;
+const int TAPS = MODE == RESIZE_CUBIC ? 4 : 2;
+
+layout(std430, binding = 0) readonly buffer S { float src[]; };
+layout(std430, binding = 1) writeonly buffer D { float dst[]; };
+layout(push_constant) uniform PC {
+    uint off_s, off_d;
+    RESIZE_PUSH
+} pc;
+
+// Where output o samples an axis of x of length len (s: the scale, olen: s * len), as ONNX's
+// reference computes it. precise: the CPU twin rounds each step alike, so both pick one pixel.
+float source_coord(uint o, int len, float s, float olen) {
+    precise float x = float(o), r;
+    if (COORD == RESIZE_COORD_ALIGN_CORNERS)
+        r = olen == 1.0 ? 0.0 : x * float(len - 1) / (olen - 1.0);
+    else if (COORD == RESIZE_COORD_ASYMMETRIC)
+        r = x / s;
+    else if (COORD == RESIZE_COORD_TF_HALF_PIXEL_FOR_NN)
+        r = (x + 0.5) / s;
+    else if (COORD == RESIZE_COORD_PYTORCH_HALF_PIXEL && olen == 1.0)
+        r = -0.5;
+    else
+        r = (x + 0.5) / s - 0.5;
+    return r;
+}
+
+// The TAPS source indices start, start + 1, ... of output o (read clamped to the edges) and their
+// weights c. As in the reference, the window is the TAPS integers nearest the coordinate (the
+// left one on a tie, so the fraction r is in (0, 1]), kept within TAPS / 2 of the edges.
+int taps(uint o, int len, float s, float olen, out float c[4]) {
+    precise float x = source_coord(o, len, s, olen), fl = floor(x);
+    precise float r = x == fl ? 1.0 : x - fl;
+    int i0 = int(fl) - (x == fl ? 1 : 0);
+    int start = clamp(MODE == RESIZE_CUBIC ? i0 - 1 : i0, -TAPS / 2, len - TAPS / 2);
+    c = float[4](0.0, 0.0, 0.0, 0.0);
+    if (MODE == RESIZE_NEAREST) {
+        bool up = r == 1.0 || NEAREST == RESIZE_CEIL || (NEAREST == RESIZE_ROUND_PREFER_FLOOR && r > 0.5) ||
+                  (NEAREST == RESIZE_ROUND_PREFER_CEIL && r >= 0.5);
+        c[up ? 1 : 0] = 1.0;
+    } else if (MODE == RESIZE_LINEAR) {
+        c[0] = 1.0 - r;
+        c[1] = r;
+    } else {
+        float a = pc.cubic_a, q = 1.0 - r;
+        c[0] = ((a * (r + 1.0) - 5.0 * a) * (r + 1.0) + 8.0 * a) * (r + 1.0) - 4.0 * a;
+        c[1] = ((a + 2.0) * r - (a + 3.0)) * r * r + 1.0;
+        c[2] = ((a + 2.0) * q - (a + 3.0)) * q * q + 1.0;
+        c[3] = ((a * (q + 1.0) - 5.0 * a) * (q + 1.0) + 8.0 * a) * (q + 1.0) - 4.0 * a;
+        if (EXCLUDE) {
+            float sum = 0.0;
+            for (int t = 0; t < 4; t++) {
+                c[t] = start + t >= 0 && start + t < len ? c[t] : 0.0;
+                sum += c[t];
+            }
+            for (int t = 0; t < 4; t++)
+                c[t] /= sum;
+        }
+    }
+    return start;
+}
+
+#if defined(RESIZE)
+
+void main() {
+    uint i = GLOBAL_ID;
+    if (i >= pc.n)
+        return;
+    uint plane = i / (pc.OH * pc.OW), r = i - plane * pc.OH * pc.OW, oh = r / pc.OW, ow = r - oh * pc.OW;
+    int H = int(pc.H), W = int(pc.W);
+    float ch[4], cw[4];
+    int h0 = taps(oh, H, pc.scale_h, pc.len_h, ch), w0 = taps(ow, W, pc.scale_w, pc.len_w, cw);
+    uint base = pc.off_s + plane * pc.H * pc.W;
+    float acc = 0.0;
+    if (MODE == RESIZE_NEAREST) {
+        int h = clamp(h0 + (ch[1] != 0.0 ? 1 : 0), 0, H - 1), w = clamp(w0 + (cw[1] != 0.0 ? 1 : 0), 0, W - 1);
+        acc = src[base + uint(h * W + w)];
+    } else {
+        for (int a = 0; a < TAPS; a++) {
+            uint row = base + uint(clamp(h0 + a, 0, H - 1) * W);
+            float s = 0.0;
+            for (int b = 0; b < TAPS; b++)
+                s += cw[b] * src[row + uint(clamp(w0 + b, 0, W - 1))];
+            acc += ch[a] * s;
+        }
+    }
+    dst[pc.off_d + i] = acc;
+}
+
+#else
+
+// The weight output o gives x's index h along an axis: its taps' that read h (after clamping).
+float weight(uint o, int h, int len, float s, float olen) {
+    float c[4];
+    int start = taps(o, len, s, olen, c);
+    float w = 0.0;
+    for (int t = 0; t < TAPS; t++)
+        w += clamp(start + t, 0, len - 1) == h ? c[t] : 0.0;
+    return w;
+}
+
+// The first output in [0, olen) whose window starts at or after lo (window starts never decrease).
+uint first_start(int lo, int len, uint olen, float s, float olenf) {
+    uint a = 0, b = olen;
+    float c[4];
+    while (a < b) {
+        uint m = (a + b) / 2;
+        if (taps(m, len, s, olenf, c) < lo)
+            a = m + 1;
+        else
+            b = m;
+    }
+    return a;
+}
+
+// The outputs [o0, o1) whose taps can reach h: windows starting in [h - TAPS + 1, h], and at an edge
+// also those hanging over it.
+void reach(int h, int len, uint olen, float s, float olenf, out uint o0, out uint o1) {
+    o0 = h == 0 ? 0 : first_start(h - TAPS + 1, len, olen, s, olenf);
+    o1 = h == len - 1 ? olen : first_start(h + 1, len, olen, s, olenf);
+}
+
+void main() {
+    uint i = GLOBAL_ID;
+    if (i >= pc.n)
+        return;
+    uint plane = i / (pc.H * pc.W), r = i - plane * pc.H * pc.W, h = r / pc.W, w = r - h * pc.W;
+    int H = int(pc.H), W = int(pc.W);
+    uint oh0, oh1, ow0, ow1;
+    reach(int(h), H, pc.OH, pc.scale_h, pc.len_h, oh0, oh1);
+    reach(int(w), W, pc.OW, pc.scale_w, pc.len_w, ow0, ow1);
+    uint base = pc.off_s + plane * pc.OH * pc.OW;
+    float acc = 0.0;
+    for (uint oh = oh0; oh < oh1; oh++) {
+        float wh = weight(oh, int(h), H, pc.scale_h, pc.len_h);
+        if (wh == 0.0)
+            continue;
+        float s = 0.0;
+        for (uint ow = ow0; ow < ow1; ow++)
+            s += weight(ow, int(w), W, pc.scale_w, pc.len_w) * src[base + oh * pc.OW + ow];
+        acc += wh * s;
+    }
+    dst[pc.off_d + i] = acc;
+}
+
+#endif
+
 #else
 
 layout(constant_id = POOL_SPEC_OP) const uint OP = 0;
@@ -88,12 +246,12 @@ layout(push_constant) uniform PC {
     POOL_PUSH
 } pc;
 
-// Average pool divisor of output (oh, ow). Without ceil mode a window never passes the padded
-// edge, so counting the padding gives the full kernel area.
+// Average pool divisor of output (oh, ow): the window within the padded input, or within x alone.
+// A ceil-mode window may pass the end padding, and that overhang never counts.
 float divisor(int oh, int ow) {
-    if (pc.include_pad != 0)
-        return float(pc.kh * pc.kw);
     int h0 = oh * int(pc.sh) - int(pc.ph), w0 = ow * int(pc.sw) - int(pc.pw);
+    if (pc.include_pad != 0)
+        return float((min(h0 + int(pc.kh), int(pc.eh)) - h0) * (min(w0 + int(pc.kw), int(pc.ew)) - w0));
     int hn = min(h0 + int(pc.kh), int(pc.H)) - max(h0, 0), wn = min(w0 + int(pc.kw), int(pc.W)) - max(w0, 0);
     return float(hn * wn);
 }

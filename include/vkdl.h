@@ -12,8 +12,9 @@
  * with `const void *next`. A struct never grows; later versions add fields in extension structs,
  * each beginning with `vkdl_structure_type type; const void *next;`, chained from next. A struct
  * accepts the extensions its comment names (each at most once); any other gives
- * VKDL_ERROR_INVALID_ARGUMENT ("...: unknown extension struct type N"). A zero-initialised struct means the defaults; set
- * fields with designated initialisers ({.stride = {2, 2}}), never positionally.
+ * VKDL_ERROR_INVALID_ARGUMENT ("...: unknown extension struct type N"). A zero-initialised struct
+ * means the defaults; set fields with designated initialisers ({.stride = {2, 2}}), never
+ * positionally.
  */
 #ifndef VKDL_H
 #define VKDL_H
@@ -521,7 +522,8 @@ typedef struct vkdl_pool2d_ext_info {
     const void *next;
     int pad_end[2];                 /* bottom/right padding (padding[] is then top/left only) */
     int dilation[2];                /* max pool; 0 means 1 */
-    int ceil_mode;                  /* output size rounds up; a window starting in the end padding is dropped (PyTorch) */
+    int ceil_mode;                  /* output size rounds up; a window starting in the end padding is
+                                     * dropped (PyTorch) */
 } vkdl_pool2d_ext_info;
 
 /* Max pool; indices (i32, same shape as out, may be NULL) hold argmax positions h*W+w for backward. */
@@ -538,31 +540,37 @@ VKDL_API vkdl_status vkdl_global_maxpool2d(const vkdl_tensor *x, vkdl_tensor *ou
 VKDL_API vkdl_status vkdl_upsample_nearest2d(const vkdl_tensor *x, vkdl_tensor *out);
 VKDL_API vkdl_status vkdl_upsample_nearest2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
 
-typedef enum vkdl_resize_mode {
-    VKDL_RESIZE_NEAREST = 0,
-    VKDL_RESIZE_LINEAR = 1,
-    VKDL_RESIZE_CUBIC = 2,
-    VKDL_RESIZE_MODE_COUNT = 3,
-} vkdl_resize_mode;
+/* Resize's options; each name is ONNX's attribute string. The coordinate transforms (ONNX's
+ * coordinate_transformation_mode) say where output pixel x samples the input (s = scale). */
+#define VKDL_RESIZE_MODE_LIST(X) \
+    X(RESIZE_NEAREST, 0, "nearest") X(RESIZE_LINEAR, 1, "linear") X(RESIZE_CUBIC, 2, "cubic")
 
-/* ONNX's coordinate_transformation_mode: where output pixel x samples the input (s = scale). */
-typedef enum vkdl_resize_coord {
-    VKDL_COORD_HALF_PIXEL = 0,            /* (x + 0.5) / s - 0.5 */
-    VKDL_COORD_PYTORCH_HALF_PIXEL = 1,    /* the same, but -0.5 for an output of length 1 (ONNX's reference) */
-    VKDL_COORD_ALIGN_CORNERS = 2,         /* x (in - 1) / (s in - 1), 0 for an output of length 1 */
-    VKDL_COORD_ASYMMETRIC = 3,            /* x / s */
-    VKDL_COORD_TF_HALF_PIXEL_FOR_NN = 4,  /* (x + 0.5) / s */
-    VKDL_RESIZE_COORD_COUNT = 5,
-} vkdl_resize_coord;
+#define VKDL_RESIZE_COORD_LIST(X)                                                                              \
+    X(COORD_HALF_PIXEL, 0, "half_pixel")                     /* (x + 0.5) / s - 0.5 */                        \
+    X(COORD_PYTORCH_HALF_PIXEL, 1, "pytorch_half_pixel")     /* the same, but -0.5 for an output of length 1 */ \
+    X(COORD_ALIGN_CORNERS, 2, "align_corners")               /* x (in - 1) / (s in - 1); 0 for length 1 */     \
+    X(COORD_ASYMMETRIC, 3, "asymmetric")                     /* x / s */                                      \
+    X(COORD_TF_HALF_PIXEL_FOR_NN, 4, "tf_half_pixel_for_nn") /* (x + 0.5) / s */
 
 /* ONNX's nearest_mode: how NEAREST rounds the sampled coordinate. */
+#define VKDL_RESIZE_NEAREST_LIST(X)                          \
+    X(NEAREST_ROUND_PREFER_FLOOR, 0, "round_prefer_floor")   \
+    X(NEAREST_ROUND_PREFER_CEIL, 1, "round_prefer_ceil")     \
+    X(NEAREST_FLOOR, 2, "floor")                             \
+    X(NEAREST_CEIL, 3, "ceil")
+
+typedef enum vkdl_resize_mode { VKDL_RESIZE_MODE_LIST(VKDL_ENUM_VALUE_) VKDL_RESIZE_MODE_COUNT = 3 } vkdl_resize_mode;
+typedef enum vkdl_resize_coord {
+    VKDL_RESIZE_COORD_LIST(VKDL_ENUM_VALUE_) VKDL_RESIZE_COORD_COUNT = 5
+} vkdl_resize_coord;
 typedef enum vkdl_resize_nearest {
-    VKDL_NEAREST_ROUND_PREFER_FLOOR = 0,
-    VKDL_NEAREST_ROUND_PREFER_CEIL = 1,
-    VKDL_NEAREST_FLOOR = 2,
-    VKDL_NEAREST_CEIL = 3,
-    VKDL_RESIZE_NEAREST_COUNT = 4,
+    VKDL_RESIZE_NEAREST_LIST(VKDL_ENUM_VALUE_) VKDL_RESIZE_NEAREST_COUNT = 4
 } vkdl_resize_nearest;
+
+/* An option's ONNX name, e.g. "linear", "align_corners", "round_prefer_ceil" ("unknown" if out of range). */
+VKDL_API const char *vkdl_resize_mode_name(vkdl_resize_mode mode);
+VKDL_API const char *vkdl_resize_coord_name(vkdl_resize_coord coord);
+VKDL_API const char *vkdl_resize_nearest_name(vkdl_resize_nearest nearest);
 
 typedef struct vkdl_resize_info {
     const void *next;               /* NULL: extension structs, see the top of this file */

@@ -21,6 +21,9 @@ typedef struct enum_row {
 #define ROW_REDUCE_(name, value, string) {value, vkdl_reduce_op_name((vkdl_reduce_op)(value))},
 #define ROW_OPTIMIZER_(name, value, string) {value, vkdl_optimizer_name((vkdl_optimizer)(value))},
 #define ROW_SCATTER_(name, value, string) {value, vkdl_scatter_reduce_name((vkdl_scatter_reduce)(value))},
+#define ROW_RESIZE_MODE_(name, value, string) {value, vkdl_resize_mode_name((vkdl_resize_mode)(value))},
+#define ROW_RESIZE_COORD_(name, value, string) {value, vkdl_resize_coord_name((vkdl_resize_coord)(value))},
+#define ROW_RESIZE_NEAREST_(name, value, string) {value, vkdl_resize_nearest_name((vkdl_resize_nearest)(value))},
 
 /* Every value has a non-empty name no other value shares; a value outside the list (one past the
  * largest, and -1) is named "unknown...", never NULL. */
@@ -53,6 +56,9 @@ static const char *binary_name(int v) { return vkdl_binary_op_name((vkdl_binary_
 static const char *reduce_name(int v) { return vkdl_reduce_op_name((vkdl_reduce_op)v); }
 static const char *optimizer_name(int v) { return vkdl_optimizer_name((vkdl_optimizer)v); }
 static const char *scatter_name(int v) { return vkdl_scatter_reduce_name((vkdl_scatter_reduce)v); }
+static const char *resize_mode_name(int v) { return vkdl_resize_mode_name((vkdl_resize_mode)v); }
+static const char *resize_coord_name(int v) { return vkdl_resize_coord_name((vkdl_resize_coord)v); }
+static const char *resize_nearest_name(int v) { return vkdl_resize_nearest_name((vkdl_resize_nearest)v); }
 
 #define LEN(a) ((int)(sizeof(a) / sizeof *(a)))
 /* TH_TRUE as a statement, without the unused-value warning. */
@@ -67,19 +73,27 @@ static void run_enum_names(void *arg)
     const enum_row reduce[] = {VKDL_REDUCE_OP_LIST(ROW_REDUCE_)};
     const enum_row optimizer[] = {VKDL_OPTIMIZER_LIST(ROW_OPTIMIZER_)};
     const enum_row scatter[] = {VKDL_SCATTER_REDUCE_LIST(ROW_SCATTER_)};
+    const enum_row mode[] = {VKDL_RESIZE_MODE_LIST(ROW_RESIZE_MODE_)};
+    const enum_row coord[] = {VKDL_RESIZE_COORD_LIST(ROW_RESIZE_COORD_)};
+    const enum_row nearest[] = {VKDL_RESIZE_NEAREST_LIST(ROW_RESIZE_NEAREST_)};
     check_list("status", status, LEN(status), status_name);
     check_list("unary op", unary, LEN(unary), unary_name);
     check_list("binary op", binary, LEN(binary), binary_name);
     check_list("reduce op", reduce, LEN(reduce), reduce_name);
     check_list("optimizer", optimizer, LEN(optimizer), optimizer_name);
     check_list("scatter reduce", scatter, LEN(scatter), scatter_name);
+    check_list("resize mode", mode, LEN(mode), resize_mode_name);
+    check_list("resize coord", coord, LEN(coord), resize_coord_name);
+    check_list("resize nearest", nearest, LEN(nearest), resize_nearest_name);
     /* The English strings: non-empty for every status, distinct, and "unknown status" outside. */
     enum_row strings[LEN(status)];
     for (int i = 0; i < LEN(status); i++)
         strings[i] = (enum_row){status[i].value, vkdl_status_string((vkdl_status)status[i].value)};
     check_list("status string", strings, LEN(strings), status_string);
     EXPECT(LEN(unary) == VKDL_UNARY_OP_COUNT && LEN(binary) == VKDL_BINARY_OP_COUNT &&
-           LEN(reduce) == VKDL_REDUCE_OP_COUNT && LEN(scatter) == VKDL_SCATTER_REDUCE_COUNT);
+           LEN(reduce) == VKDL_REDUCE_OP_COUNT && LEN(scatter) == VKDL_SCATTER_REDUCE_COUNT &&
+           LEN(mode) == VKDL_RESIZE_MODE_COUNT && LEN(coord) == VKDL_RESIZE_COORD_COUNT &&
+           LEN(nearest) == VKDL_RESIZE_NEAREST_COUNT);
     EXPECT(!strcmp(vkdl_status_name(VKDL_ERROR_SHAPE_MISMATCH), "VKDL_ERROR_SHAPE_MISMATCH"));
     EXPECT(!strcmp(vkdl_status_string(VKDL_ERROR_SHAPE_MISMATCH), "shape mismatch"));
     EXPECT(!strcmp(vkdl_unary_op_name(VKDL_GELU_TANH), "gelu_tanh"));
@@ -88,6 +102,9 @@ static void run_enum_names(void *arg)
     EXPECT(VKDL_ERROR_CONTEXT_MISMATCH == 14 && VKDL_ABS == 9 && VKDL_DIV == 3 && VKDL_ARGMAX == 3);
     EXPECT(VKDL_RMSPROP == 3 && VKDL_ERROR_OUT_OF_RANGE == 15 && VKDL_I64 == 5);
     EXPECT(VKDL_SCATTER_MIN == 4 && VKDL_PAD_WRAP == 3 && !strcmp(vkdl_scatter_reduce_name(VKDL_SCATTER_MAX), "max"));
+    EXPECT(VKDL_RESIZE_CUBIC == 2 && VKDL_COORD_TF_HALF_PIXEL_FOR_NN == 4 && VKDL_NEAREST_CEIL == 3 &&
+           VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO == 1);
+    EXPECT(!strcmp(vkdl_resize_coord_name(VKDL_COORD_PYTORCH_HALF_PIXEL), "pytorch_half_pixel"));
 }
 
 static void run_version(void *arg)

@@ -57,6 +57,30 @@ const char *vkdl_reduce_op_name(vkdl_reduce_op op)
     }
 }
 
+const char *vkdl_resize_mode_name(vkdl_resize_mode mode)
+{
+    switch ((int)mode) {
+    VKDL_RESIZE_MODE_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
+}
+
+const char *vkdl_resize_coord_name(vkdl_resize_coord coord)
+{
+    switch ((int)coord) {
+    VKDL_RESIZE_COORD_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
+}
+
+const char *vkdl_resize_nearest_name(vkdl_resize_nearest nearest)
+{
+    switch ((int)nearest) {
+    VKDL_RESIZE_NEAREST_LIST(VKDL_CASE_STRING_)
+    default: return "unknown";
+    }
+}
+
 const char *vkdl_optimizer_name(vkdl_optimizer type)
 {
     switch ((int)type) {

@@ -534,7 +534,7 @@ VKDL_API vkdl_status vkdl_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor 
 /* out[N,C,1,1] = mean over H, W, and its backward. */
 VKDL_API vkdl_status vkdl_global_avgpool2d(const vkdl_tensor *x, vkdl_tensor *out);
 VKDL_API vkdl_status vkdl_global_avgpool2d_backward(const vkdl_tensor *dy, vkdl_tensor *dx);
-/* out[N,C,1,1] = max over H, W (a NaN wins). */
+/* out[N,C,1,1] = max over H, W (vkdl_reduce MAX of each plane). */
 VKDL_API vkdl_status vkdl_global_maxpool2d(const vkdl_tensor *x, vkdl_tensor *out);
 /* Nearest-neighbour upsampling by the integer factors out.H / x.H and out.W / x.W; backward sums. */
 VKDL_API vkdl_status vkdl_upsample_nearest2d(const vkdl_tensor *x, vkdl_tensor *out);

@@ -471,6 +471,7 @@ static void cpu_upsample_backward(const pool_geom *g, const vkdl_tensor *dy, vkd
             }
 }
 
+/* As vkdl_reduce's MAX, which the device runs. */
 static void cpu_global_maxpool(const vkdl_tensor *x, vkdl_tensor *out)
 {
     int64_t hw = x->shape[2] * x->shape[3];
@@ -478,8 +479,8 @@ static void cpu_global_maxpool(const vkdl_tensor *x, vkdl_tensor *out)
     float *py = vkdl_tensor_host(out);
     for (int64_t p = 0; p < out->numel; p++) {
         float best = px[p * hw];
-        for (int64_t k = 1; k < hw && !isnan(best); k++)
-            best = px[p * hw + k] > best || isnan(px[p * hw + k]) ? px[p * hw + k] : best;
+        for (int64_t k = 1; k < hw; k++)
+            best = px[p * hw + k] > best ? px[p * hw + k] : best;
         py[p] = best;
     }
 }

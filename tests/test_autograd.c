@@ -497,6 +497,15 @@ static const vkdl_conv2d_info CONVT_GROUPS_INFO = {.stride = {2, 1}, .padding = 
 static const vkdl_pool2d_info POOL_INFO = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}};
 static const vkdl_pool2d_info POOL_PAD_INFO = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1},
                                                .count_include_pad = 1};
+/* ONNX's pooling options: the graph keeps its own copy of the extension for the backward. */
+static const vkdl_pool2d_ext_info POOL_EXT = {.type = VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO, .pad_end = {0, 1},
+                                              .dilation = {2, 1}, .ceil_mode = 1};
+static const vkdl_pool2d_ext_info POOL_CEIL = {.type = VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO, .pad_end = {1, 0},
+                                               .ceil_mode = 1};
+static const vkdl_pool2d_info POOL_EXT_INFO = {.next = &POOL_EXT, .kernel = {2, 3}, .stride = {2, 2},
+                                               .padding = {1, 1}};
+static const vkdl_pool2d_info POOL_CEIL_INFO = {.next = &POOL_CEIL, .kernel = {3, 3}, .stride = {2, 2},
+                                                .padding = {0, 1}, .count_include_pad = 1};
 
 static const gcase CASES[] = {
     {"unary/relu", b_unary, VKDL_RELU, .n_in = 1, .in = {AWAY(2, 3, 7)}},
@@ -568,6 +577,8 @@ static const gcase CASES[] = {
     {"maxpool2d", b_pool, 0, .info = &POOL_INFO, .n_in = 1, .in = {DISTINCT(4, 1, 2, 5, 5)}},
     {"avgpool2d", b_pool, 1, .info = &POOL_INFO, .n_in = 1, .in = {F(4, -1, 1, 1, 2, 5, 5)}},
     {"avgpool2d/count-pad", b_pool, 1, .info = &POOL_PAD_INFO, .n_in = 1, .in = {F(4, -1, 1, 1, 2, 5, 5)}},
+    {"maxpool2d/ext", b_pool, 0, .info = &POOL_EXT_INFO, .n_in = 1, .in = {DISTINCT(4, 1, 2, 6, 7)}},
+    {"avgpool2d/ceil", b_pool, 1, .info = &POOL_CEIL_INFO, .n_in = 1, .in = {F(4, -1, 1, 1, 2, 6, 6)}},
     {"global_avgpool2d", b_pool, 2, .n_in = 1, .in = {F(4, -1, 1, 2, 3, 3, 3)}},
     {"upsample_nearest2d", b_pool, 3, .n_in = 1, .in = {F(4, -1, 1, 1, 2, 2, 3)}},
     {"batchnorm/nchw", b_batchnorm, .n_in = 5,

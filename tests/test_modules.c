@@ -441,13 +441,19 @@ static vkdl_status make_pool(vkdl_context *ctx, const fwd_case *c, vkdl_module *
     return vkdl_maxpool2d_create(ctx, &c->pool, m);
 }
 
-/* Max pooling on the host (padding never wins: it is -inf). */
+/* ONNX's pooling options (ceil mode adds a fifth row), kept by the module past its create call. */
+static const vkdl_pool2d_ext_info POOL_EXT = {.type = VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO, .pad_end = {0, 1},
+                                              .dilation = {1, 2}, .ceil_mode = 1};
+
+/* Max pooling on the host (padding never wins: it is -inf; the output size is the case's). */
 static float *hand_pool(const fwd_case *c, vkdl_module *m, vkdl_tensor *x)
 {
     (void)m;
     const vkdl_pool2d_info *p = &c->pool;
+    const vkdl_pool2d_ext_info *e = p->next;
     int64_t NC = c->xs[0] * c->xs[1], H = c->xs[2], W = c->xs[3], OH = c->ys[2], OW = c->ys[3];
     int sh = p->stride[0] ? p->stride[0] : p->kernel[0], sw = p->stride[1] ? p->stride[1] : p->kernel[1];
+    int dh = e && e->dilation[0] ? e->dilation[0] : 1, dw = e && e->dilation[1] ? e->dilation[1] : 1;
     float *xv = th_download(x), *y = malloc((size_t)(NC * OH * OW) * sizeof *y);
     for (int64_t i = 0; i < NC; i++)
         for (int64_t oh = 0; oh < OH; oh++)
@@ -455,7 +461,7 @@ static float *hand_pool(const fwd_case *c, vkdl_module *m, vkdl_tensor *x)
                 float best = -INFINITY;
                 for (int kh = 0; kh < p->kernel[0]; kh++)
                     for (int kw = 0; kw < p->kernel[1]; kw++) {
-                        int64_t h = oh * sh - p->padding[0] + kh, w = ow * sw - p->padding[1] + kw;
+                        int64_t h = oh * sh - p->padding[0] + kh * dh, w = ow * sw - p->padding[1] + kw * dw;
                         if (h >= 0 && h < H && w >= 0 && w < W && xv[(i * H + h) * W + w] > best)
                             best = xv[(i * H + h) * W + w];
                     }
@@ -570,6 +576,8 @@ static const fwd_case FWD[] = {
     {"maxpool2d/3x5x7x9-k2", make_pool, hand_pool, X(3, 5, 7, 9), Y(3, 5, 3, 4), .pool = {.kernel = {2, 2}}},
     {"maxpool2d/1x1x5x3-k3s2p1", make_pool, hand_pool, X(1, 1, 5, 3), Y(1, 1, 3, 2),
      .pool = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}},
+    {"maxpool2d/1x2x8x8-ext", make_pool, hand_pool, X(1, 2, 8, 8), Y(1, 2, 5, 4),
+     .pool = {.next = &POOL_EXT, .kernel = {2, 2}, .stride = {2, 2}, .padding = {1, 0}}},
     {"flatten/3x5x2x3", make_flatten, hand_same, X(3, 5, 2, 3), Y(3, 30)},
     {"flatten/1x1", make_flatten, hand_same, X(1, 1), Y(1, 1)},
     {"sequential/cnn-3x3x4x7", make_seq, hand_seq, X(3, 3, 4, 7), Y(3, 4), .gemm = true},

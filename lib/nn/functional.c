@@ -552,24 +552,11 @@ vkdl_status vkdl_f_conv_transpose2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor 
 
 /* ---------------------------------------------------------------- pooling */
 
-static vkdl_status pool_shape(const char *op, const vkdl_tensor *x, const vkdl_pool2d_info *info, int64_t shape[4])
+static vkdl_status pool_shape(const char *op, const vkdl_tensor *x, const vkdl_pool2d_info *info, bool max,
+                              int64_t shape[4])
 {
     VKDL_TRY(check_ndim(op, "x", x, 4));
-    if (!info)
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: info is NULL", op);
-    VKDL_TRY(vkdl_check_next(op, info->next));
-    shape[0] = x->shape[0];
-    shape[1] = x->shape[1];
-    for (int i = 0; i < 2; i++) {
-        int k = info->kernel[i], s = info->stride[i] ? info->stride[i] : k;
-        if (k < 1 || s < 1)
-            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: kernel %d and stride %d must be positive", op, k, s);
-        shape[2 + i] = (x->shape[2 + i] + 2 * info->padding[i] - k) / s + 1;
-        if (x->shape[2 + i] + 2 * info->padding[i] < k)
-            return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: kernel %d larger than the padded input (%lld)", op, k,
-                             (long long)(x->shape[2 + i] + 2 * info->padding[i]));
-    }
-    return VKDL_OK;
+    return vkdl_pool2d_out_shape(op, x, info, max, shape);
 }
 
 static vkdl_status maxpool_bwd(vkdl_node *n)
@@ -586,7 +573,7 @@ vkdl_status vkdl_f_maxpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_
 {
     VKDL_TRY(begin("f_maxpool2d", x, out));
     int64_t shape[4];
-    VKDL_TRY(pool_shape("f_maxpool2d", x, info, shape));
+    VKDL_TRY(pool_shape("f_maxpool2d", x, info, true, shape));
     vkdl_tensor *y, *idx = NULL;
     OUT_NEW(x->ctx, 4, shape, &y);
     bool track = !x->ctx->no_grad && vkdl_grad_wanted(x);
@@ -607,7 +594,8 @@ static vkdl_status avgpool_bwd(vkdl_node *n)
     VKDL_TRY(vkdl_grad_begin(x, &dx));
     if (!dx)
         return VKDL_OK;
-    VKDL_TRY(vkdl_avgpool2d_backward(n->out->grad, dx, &n->p.pool));
+    vkdl_pool2d_info info = vkdl_pool2d_params_info(&n->p.pool);
+    VKDL_TRY(vkdl_avgpool2d_backward(n->out->grad, dx, &info));
     return vkdl_grad_commit(x, dx);
 }
 
@@ -615,14 +603,14 @@ vkdl_status vkdl_f_avgpool2d(vkdl_tensor *x, const vkdl_pool2d_info *info, vkdl_
 {
     VKDL_TRY(begin("f_avgpool2d", x, out));
     int64_t shape[4];
-    VKDL_TRY(pool_shape("f_avgpool2d", x, info, shape));
+    VKDL_TRY(pool_shape("f_avgpool2d", x, info, false, shape));
     vkdl_tensor *y;
     OUT_NEW(x->ctx, 4, shape, &y);
     VKDL_TRY(vkdl_avgpool2d(x, y, info));
     vkdl_node *n;
     VKDL_TRY(vkdl_graph_record("f_avgpool2d", avgpool_bwd, y, 1, &x, &n));
     if (n)
-        n->p.pool = *info;
+        n->p.pool = vkdl_pool2d_params_of(info);
     *out = y;
     return VKDL_OK;
 }

@@ -684,17 +684,19 @@ vkdl_status vkdl_activation_create(vkdl_context *ctx, vkdl_unary_op op, vkdl_mod
 
 static vkdl_status maxpool_forward(vkdl_module *m, vkdl_tensor *x, vkdl_tensor **y)
 {
-    return vkdl_f_maxpool2d(x, &m->pool, y);
+    vkdl_pool2d_info info = vkdl_pool2d_params_info(&m->pool);
+    return vkdl_f_maxpool2d(x, &info, y);
 }
 static const vkdl_module_ops maxpool_ops = {"maxpool2d", maxpool_forward};
 
 vkdl_status vkdl_maxpool2d_create(vkdl_context *ctx, const vkdl_pool2d_info *info, vkdl_module **m)
 {
-    VKDL_TRY(info ? vkdl_check_next("maxpool2d_create", info->next) : VKDL_OK);
+    static const vkdl_structure_type exts[] = {VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO};
+    VKDL_TRY(info ? vkdl_check_chain("maxpool2d_create", info->next, exts, 1) : VKDL_OK);
     VKDL_TRY(module_new(ctx, &maxpool_ops, "maxpool2d_create", m));
     if (!info || info->kernel[0] < 1 || info->kernel[1] < 1)
         return module_abort(*m, m, vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "maxpool2d_create: need info with a positive kernel"));
-    (*m)->pool = *info;
+    (*m)->pool = vkdl_pool2d_params_of(info);
     return VKDL_OK;
 }
 

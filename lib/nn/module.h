@@ -45,7 +45,7 @@ struct vkdl_module {
     /* per-type settings */
     vkdl_conv2d_info conv;
     bool transposed;
-    vkdl_pool2d_info pool;
+    vkdl_pool2d_params pool;
     vkdl_unary_op act;
     float p, eps, momentum;
     int64_t dim;

@@ -22,7 +22,7 @@ struct vkdl_node {
     bool has_info;
     union {
         vkdl_conv2d_info conv;
-        vkdl_pool2d_info pool;
+        vkdl_pool2d_params pool;
         vkdl_attention_info attn;
         vkdl_cross_entropy_info ce;
         vkdl_matmul_info mm;

@@ -111,17 +111,16 @@ static bool pool_windows_filled(int64_t len, int64_t olen, int k, int st, int p,
     return true;
 }
 
-/* Validate info (and its vkdl_pool2d_ext_info) against x (the input side) and y (the pooled side)
- * and fill g; dilation is for max pool only. */
-static vkdl_status pool_plan(const char *op, const char *xname, const vkdl_tensor *x, const char *yname,
-                             const vkdl_tensor *y, const vkdl_pool2d_info *info, bool max, pool_geom *g)
+/* Validate info (and its vkdl_pool2d_ext_info) for pooling x (the input side, 4-D) and fill g, the
+ * output size included; dilation is for max pool only. */
+static vkdl_status pool_geometry(const char *op, const char *xname, const vkdl_tensor *x,
+                                 const vkdl_pool2d_info *info, bool max, pool_geom *g)
 {
     static const vkdl_structure_type exts[] = {VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO};
     if (!info)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: info is NULL", op);
     VKDL_TRY(vkdl_check_chain(op, info->next, exts, 1));
     const vkdl_pool2d_ext_info *ext = vkdl_find_ext(info->next, VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO);
-    VKDL_TRY(check_planes(op, xname, x, yname, y));
     int k[2] = {info->kernel[0], info->kernel[1]}, p[2] = {info->padding[0], info->padding[1]};
     int s[2] = {info->stride[0] ? info->stride[0] : k[0], info->stride[1] ? info->stride[1] : k[1]};
     int pe[2] = {ext ? ext->pad_end[0] : p[0], ext ? ext->pad_end[1] : p[1]};
@@ -147,9 +146,8 @@ static vkdl_status pool_plan(const char *op, const char *xname, const vkdl_tenso
         2 * (int64_t)pe[1] > ke[1])
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: padding %dx%d (end %dx%d) exceeds half the kernel %lldx%lld",
                          op, p[0], p[1], pe[0], pe[1], (long long)ke[0], (long long)ke[1]);
-    char sx[VKDL_SHAPE_BUF], sy[VKDL_SHAPE_BUF];
+    char sx[VKDL_SHAPE_BUF];
     vkdl_shape_str(x, sx, sizeof sx);
-    vkdl_shape_str(y, sy, sizeof sy);
     int64_t hp = x->shape[2] + p[0] + pe[0], wp = x->shape[3] + p[1] + pe[1];
     if (ke[0] > hp || ke[1] > wp)
         return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH,
@@ -157,21 +155,32 @@ static vkdl_status pool_plan(const char *op, const char *xname, const vkdl_tenso
                          (long long)ke[0], (long long)ke[1], (long long)hp, (long long)wp, xname, sx, p[0], p[1]);
     int64_t oh = pool_out_len(x->shape[2], p[0], pe[0], ke[0], s[0], ceil_mode);
     int64_t ow = pool_out_len(x->shape[3], p[1], pe[1], ke[1], s[1], ceil_mode);
-    if (y->shape[2] != oh || y->shape[3] != ow)
-        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: %s is %s, expected %lldx%lldx%lldx%lld for %s %s with kernel "
-                         "%dx%d, stride %dx%d, padding %dx%d", op, yname, sy, (long long)x->shape[0],
-                         (long long)x->shape[1], (long long)oh, (long long)ow, xname, sx, k[0], k[1], s[0], s[1], p[0],
-                         p[1]);
     if (!pool_windows_filled(x->shape[2], oh, k[0], s[0], p[0], d[0]) ||
         !pool_windows_filled(x->shape[3], ow, k[1], s[1], p[1], d[1]))
-        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: with dilation %dx%d a window holds no element of %s %s",
-                         op, d[0], d[1], xname, sx);
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: a window holds no element of %s %s (dilation %dx%d, "
+                         "padding %dx%d)", op, xname, sx, d[0], d[1], p[0], p[1]);
     *g = (pool_geom){
         .planes = x->shape[0] * x->shape[1], .h = x->shape[2], .w = x->shape[3], .oh = oh, .ow = ow,
         .eh = x->shape[2] + pe[0], .ew = x->shape[3] + pe[1],
         .kh = k[0], .kw = k[1], .sh = s[0], .sw = s[1], .ph = p[0], .pw = p[1], .dh = d[0], .dw = d[1],
         .include_pad = info->count_include_pad != 0,
     };
+    return VKDL_OK;
+}
+
+/* pool_geometry, and y (the pooled side) of x's N and C and the output size. */
+static vkdl_status pool_plan(const char *op, const char *xname, const vkdl_tensor *x, const char *yname,
+                             const vkdl_tensor *y, const vkdl_pool2d_info *info, bool max, pool_geom *g)
+{
+    VKDL_TRY(check_planes(op, xname, x, yname, y));
+    VKDL_TRY(pool_geometry(op, xname, x, info, max, g));
+    if (y->shape[2] != g->oh || y->shape[3] != g->ow) {
+        char sx[VKDL_SHAPE_BUF], sy[VKDL_SHAPE_BUF];
+        return vkdl_fail(VKDL_ERROR_SHAPE_MISMATCH, "%s: %s is %s, expected %lldx%lldx%lldx%lld for %s %s with kernel "
+                         "%dx%d, stride %dx%d, padding %dx%d", op, yname, vkdl_shape_str(y, sy, sizeof sy),
+                         (long long)x->shape[0], (long long)x->shape[1], (long long)g->oh, (long long)g->ow, xname,
+                         vkdl_shape_str(x, sx, sizeof sx), g->kh, g->kw, g->sh, g->sw, g->ph, g->pw);
+    }
     return VKDL_OK;
 }
 
@@ -872,4 +881,32 @@ vkdl_status vkdl_resize_backward(const vkdl_tensor *dy, vkdl_tensor *dx, const v
     if (dx->ctx->backend == VKDL_BACKEND_CPU)
         return cpu_resize(&g, vkdl_tensor_host(dy), vkdl_tensor_host(dx), true);
     return gpu_resize(&g, dy, dx, true);
+}
+
+vkdl_status vkdl_pool2d_out_shape(const char *op, const vkdl_tensor *x, const vkdl_pool2d_info *info, bool max,
+                                  int64_t shape[4])
+{
+    pool_geom g;
+    VKDL_TRY(pool_geometry(op, "x", x, info, max, &g));
+    shape[0] = x->shape[0];
+    shape[1] = x->shape[1];
+    shape[2] = g.oh;
+    shape[3] = g.ow;
+    return VKDL_OK;
+}
+
+vkdl_pool2d_params vkdl_pool2d_params_of(const vkdl_pool2d_info *info)
+{
+    const vkdl_pool2d_ext_info *ext = vkdl_find_ext(info->next, VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO);
+    vkdl_pool2d_params p = {.info = *info, .ext = ext ? *ext : (vkdl_pool2d_ext_info){0}};
+    p.info.next = NULL;
+    p.ext.next = NULL;
+    return p;
+}
+
+vkdl_pool2d_info vkdl_pool2d_params_info(const vkdl_pool2d_params *p)
+{
+    vkdl_pool2d_info info = p->info;
+    info.next = p->ext.type ? &p->ext : NULL;
+    return info;
 }

@@ -9,7 +9,8 @@
 //               argmax are summed without races and deterministically; long planes take several
 //               dispatches, each a range of the outputs;
 //  RESIZE       ONNX Resize of each plane: an invocation per output element sums its TAPS x TAPS
-//               source taps (edges repeat), rows first as ONNX's reference does;
+//               source taps (edges repeat), rows first as ONNX's reference does, or reads nearest's
+//               one tap;
 //  RESIZE_BWD   its backward (nearest and linear): an invocation per dx element finds, by binary
 //               search on each axis, the outputs whose taps reach it and gathers their dy.
 #include "common.glsl"

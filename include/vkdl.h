@@ -1045,6 +1045,8 @@ typedef struct vkdl_onnx_plan_stats {
     size_t arena_bytes;             /* device bytes of intermediate tensors (shared by lifetime) */
     size_t unshared_bytes;          /* what those intermediates would take without sharing */
     double compile_ms;              /* wall time of vkdl_onnx_plan_create */
+    int recorded;                   /* 1: a run replays one recorded command buffer; 0: it issues each
+                                     * step (the CPU backend, VKDL_PROFILE, or a step needing the host) */
 } vkdl_onnx_plan_stats;
 
 /* Figures of a plan (out->next must be NULL). */

@@ -266,7 +266,7 @@ void th_check_conversions(vkdl_context *c)
         TH_STATUS(vkdl_tensor_download(t, buf, VKDL_U8, 40), VKDL_ERROR_INVALID_ARGUMENT, "bytes");
         TH_STATUS(vkdl_tensor_upload(t, NULL, VKDL_F32, 40), VKDL_ERROR_INVALID_ARGUMENT, "NULL");
         TH_STATUS(vkdl_tensor_download(t, NULL, VKDL_F32, 40), VKDL_ERROR_INVALID_ARGUMENT, "NULL");
-        TH_STATUS(vkdl_tensor_upload(t, buf, (vkdl_dtype)7, 40), VKDL_ERROR_INVALID_ARGUMENT, "dtype");
+        TH_STATUS(vkdl_tensor_upload(t, buf, (vkdl_dtype)99, 40), VKDL_ERROR_INVALID_ARGUMENT, "dtype");
         TH_STATUS(vkdl_tensor_download(t, buf, (vkdl_dtype)-3, 40), VKDL_ERROR_INVALID_ARGUMENT, "dtype");
         TH_STATUS(vkdl_tensor_upload(NULL, buf, VKDL_F32, 40), VKDL_ERROR_INVALID_ARGUMENT, "NULL");
         TH_STATUS(vkdl_tensor_download(NULL, buf, VKDL_F32, 40), VKDL_ERROR_INVALID_ARGUMENT, "NULL");

@@ -27,8 +27,8 @@ static void run_misc(void *arg)
         TH_TRUE(strcmp(vkdl_dtype_name(TH_ALL_DTYPES[d]), names[d]) == 0);
         TH_TRUE(vkdl_dtype_size(TH_ALL_DTYPES[d]) == sizes[d]);
     }
-    TH_TRUE(vkdl_dtype_size((vkdl_dtype)6) == 0 && vkdl_dtype_size((vkdl_dtype)-1) == 0);
-    TH_TRUE(vkdl_dtype_name((vkdl_dtype)6) != NULL && vkdl_dtype_name((vkdl_dtype)-1) != NULL);
+    TH_TRUE(vkdl_dtype_size((vkdl_dtype)13) == 0 && vkdl_dtype_size((vkdl_dtype)-1) == 0);
+    TH_TRUE(vkdl_dtype_name((vkdl_dtype)13) != NULL && vkdl_dtype_name((vkdl_dtype)-1) != NULL);
 
     FILE *f = tmpfile();
     if (TH_TRUE(f != NULL)) {

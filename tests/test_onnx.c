@@ -225,6 +225,7 @@ static void run_basic(void *arg)
         vkdl_onnx_plan_stats st = {0};
         TH_OK(vkdl_onnx_plan_stats_get(p, &st));
         EXPECT(st.nodes == 2 && st.device_steps == 2 && st.host_nodes == 0 && st.constant_bytes == 12);
+        EXPECT(st.recorded == (vkdl_context_backend(ctx) == VKDL_BACKEND_VULKAN && !getenv("VKDL_PROFILE")));
         vkdl_onnx_plan_destroy(p);
     }
     vkdl_onnx_model_destroy(m);

@@ -35,7 +35,9 @@ static void check_bad_create(vkdl_context *c)
     for (int i = 0; i < VKDL_MAX_DIMS + 1; i++)
         s9[i] = 1;
     BAD_CREATE(vkdl_tensor_create(c, VKDL_F32, VKDL_MAX_DIMS + 1, s9, &t), VKDL_ERROR_INVALID_ARGUMENT, "ndim 9");
-    BAD_CREATE(vkdl_tensor_create(c, (vkdl_dtype)6, 2, s2, &t), VKDL_ERROR_INVALID_ARGUMENT, "invalid dtype");
+    BAD_CREATE(vkdl_tensor_create(c, (vkdl_dtype)99, 2, s2, &t), VKDL_ERROR_INVALID_ARGUMENT, "invalid dtype");
+    BAD_CREATE(vkdl_tensor_create(c, VKDL_F64, 2, s2, &t), VKDL_ERROR_DTYPE_MISMATCH, "f64 is a host-only dtype");
+    BAD_CREATE(vkdl_tensor_create(c, VKDL_BOOL, 2, s2, &t), VKDL_ERROR_DTYPE_MISMATCH, "create a u8 tensor");
     BAD_CREATE(vkdl_tensor_create(c, (vkdl_dtype)-1, 2, s2, &t), VKDL_ERROR_INVALID_ARGUMENT, "invalid dtype");
     int64_t neg[3] = {2, -3, 4};
     BAD_CREATE(vkdl_tensor_create(c, VKDL_F32, 3, neg, &t), VKDL_ERROR_INVALID_ARGUMENT, "negative");

@@ -52,7 +52,7 @@ for line in open(sys.argv[1]):
     t = json.loads(line)
     m = None
     for l in t.get("stdout", "").splitlines():
-        m = re.match(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", l) or m
+        m = re.match(r"^(\d+) passed, (\d+) failed(?:, (\d+) (?:skipped|unsupported))?$", l) or m
     if m:
         p += int(m[1]); f += int(m[2]); s += int(m[3] or 0)
         if t.get("result") != "OK" and int(m[2]) == 0:

@@ -301,10 +301,10 @@ int main(int argc, char **argv)
         printf("integer inputs fixed as constants of the plan (they decide shapes)\n");
     vkdl_onnx_plan_stats st = {0};
     vkdl_onnx_plan_stats_get(p, &st);
-    printf("plan: %.1f ms; %d nodes: %d device steps, %d computed on the host; device memory: %.2f MB "
+    printf("plan: %.1f ms; %d nodes: %d device steps%s, %d computed on the host; device memory: %.2f MB "
            "constants, %.2f MB activations (%.2f MB without sharing)\n",
-           st.compile_ms, st.nodes, st.device_steps, st.host_nodes, st.constant_bytes / 1e6, st.arena_bytes / 1e6,
-           st.unshared_bytes / 1e6);
+           st.compile_ms, st.nodes, st.device_steps, st.recorded ? " (recorded once, replayed)" : "", st.host_nodes,
+           st.constant_bytes / 1e6, st.arena_bytes / 1e6, st.unshared_bytes / 1e6);
     double t1 = now_ms();
     if (vkdl_onnx_run(p, ni, in) != VKDL_OK) {
         fprintf(stderr, "vkdl-run: %s\n", vkdl_last_error());

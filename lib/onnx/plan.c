@@ -49,6 +49,7 @@ struct vkdl_onnx_plan {
     int n_temps, cap_temps;
     int *step_temp0;                /* each step's first temp */
     vkdl_storage *arena;
+    vkdl_recording *rec;            /* the steps as one command buffer, or NULL: issued each run */
     onnx_host *outs;                /* the last run's outputs */
     vkdl_onnx_plan_stats stats;
 };
@@ -680,6 +681,7 @@ void vkdl_onnx_plan_destroy(vkdl_onnx_plan *p)
 {
     if (!p)
         return;
+    vkdl_recording_destroy(p->ctx, p->rec);
     if (p->v)
         for (int v = 0; v < p->m->n_values; v++) {
             vkdl_tensor_destroy(p->v[v].dev);
@@ -766,11 +768,26 @@ vkdl_status vkdl_onnx_plan_create(vkdl_context *ctx, const vkdl_onnx_model *mode
         s = run_steps(p);
     if (s == VKDL_OK)
         s = vkdl_sync(ctx);
+    /* Then record the steps once; a plan whose steps cannot be recorded (or a profiled context,
+     * which times each kernel) issues them on every run instead. */
+    if (s == VKDL_OK && vkdl_context_backend(ctx) == VKDL_BACKEND_VULKAN && !(ctx->flags & VKDL_CONTEXT_PROFILE) &&
+        p->n_steps > 0) {
+        s = vkdl_sched_capture_begin(ctx);
+        vkdl_status r = s == VKDL_OK ? run_steps(p) : s;
+        if (s == VKDL_OK)
+            s = vkdl_sched_capture_end(ctx, &p->rec);
+        if (s == VKDL_ERROR_UNSUPPORTED || (s == VKDL_OK && r != VKDL_OK)) {
+            vkdl_recording_destroy(ctx, p->rec);
+            p->rec = NULL;
+            s = VKDL_OK;
+        }
+    }
     if (s != VKDL_OK) {
         vkdl_onnx_plan_destroy(p);
         return s;
     }
     p->stats.device_steps = p->n_steps;
+    p->stats.recorded = p->rec != NULL;
     p->stats.compile_ms = now_ms() - t0;
     *out = p;
     return VKDL_OK;
@@ -821,7 +838,7 @@ vkdl_status vkdl_onnx_run(vkdl_onnx_plan *p, int n, const vkdl_host_tensor *inpu
         if (s != VKDL_OK)
             return vkdl_fail(s, "onnx_run: input '%s': %s", name, vkdl_last_error());
     }
-    VKDL_TRY(run_steps(p));
+    VKDL_TRY(p->rec ? vkdl_sched_replay(p->ctx, p->rec) : run_steps(p));
     for (int i = 0; i < m->n_outputs; i++) {
         const plan_value *v = &p->v[m->outputs[i]];
         if (v->kind != PV_DEVICE)

@@ -213,6 +213,8 @@ static inline void *vkdl_tensor_host(const vkdl_tensor *t) { return (char *)t->s
 /* Storage shared by a tensor and its views (refcounted); tensors over an existing storage. */
 vkdl_status vkdl_storage_create(vkdl_context *ctx, size_t bytes, vkdl_storage **out);
 void vkdl_storage_release(vkdl_storage *st);
+/* Free st now, whatever its count (a recording's kept storage). */
+void vkdl_storage_free(vkdl_storage *st);
 /* A tensor of the given shape on st (taking one reference), or on new storage when st is NULL. */
 vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim, const int64_t *shape,
                                   vkdl_storage *st, size_t offset, vkdl_tensor **out);
@@ -318,6 +320,19 @@ vkdl_status vkdl_sched_host_access(vkdl_context *ctx, const vkdl_block *b, VkDev
 vkdl_status vkdl_sched_upload(vkdl_context *ctx, const vkdl_tensor *t, const void *src);
 vkdl_status vkdl_sched_download(vkdl_context *ctx, const vkdl_tensor *t, void *dst);
 vkdl_status vkdl_sched_fill(vkdl_context *ctx, const vkdl_tensor *t, uint32_t pattern);
+
+/* Record the commands issued until _end into a command buffer that vkdl_sched_replay re-submits
+ * (plans of imported models). _end fails with VKDL_ERROR_UNSUPPORTED, naming the cause, when
+ * something in between needed the host (an upload, a download, a sync); the commands were then
+ * recorded but never run. Replay waits for completion. */
+typedef struct vkdl_recording vkdl_recording;
+vkdl_status vkdl_sched_capture_begin(vkdl_context *ctx);
+vkdl_status vkdl_sched_capture_end(vkdl_context *ctx, vkdl_recording **out);
+vkdl_status vkdl_sched_replay(vkdl_context *ctx, vkdl_recording *rec);
+void vkdl_recording_destroy(vkdl_context *ctx, vkdl_recording *rec);
+/* While capturing, storage whose last tensor is destroyed stays allocated until the recording is
+ * destroyed (true: taken). */
+bool vkdl_sched_keep_storage(vkdl_context *ctx, vkdl_storage *st);
 
 /* The scheduler's side of recording a dispatch (for dispatch.c); all act on the current batch. */
 /* A byte range [begin, end) of a memory block, the unit of hazard tracking. */

@@ -5,7 +5,13 @@
  *
  * Hazards are tracked by byte range within a memory block: a dispatch gets a barrier only when it
  * reads a range written since the last barrier, or writes one read or written since then (RAW,
- * WAR, WAW). Independent dispatches run back to back without barriers. */
+ * WAR, WAW). Independent dispatches run back to back without barriers.
+ *
+ * A recording is a frame outside the ring: between vkdl_sched_capture_begin and _end, commands go
+ * into its own command buffer (kept, not submitted), with its own descriptor pools and views, and
+ * the storage of any tensor freed meanwhile (an op's scratch) is kept with it, since every replay
+ * writes there again. Anything that needs the host mid-stream (staging copies, mapped access, a
+ * flush) cannot be recorded and fails the capture. */
 #include "runtime/runtime.h"
 
 #include <stdlib.h>
@@ -38,9 +44,17 @@ typedef struct frame {
     uint32_t n_queries;
 } frame;
 
+struct vkdl_recording {
+    frame f;
+    vkdl_storage **kept;            /* storage released while recording, freed with the recording */
+    size_t n_kept, cap_kept;
+};
+
 struct vkdl_sched {
     vkdl_context *ctx;
     frame frames[N_FRAMES];
+    vkdl_recording *capture;        /* recording now, instead of into the ring */
+    const char *capture_error;      /* what made the capture fail, if anything */
     int cur;
     span_list read, written;        /* since the last barrier in the current batch */
     bool profile;
@@ -50,6 +64,8 @@ struct vkdl_sched {
 };
 
 /* ---------------------------------------------------------------- span lists */
+
+static frame *cur_frame(vkdl_sched *s) { return s->capture ? &s->capture->f : &s->frames[s->cur]; }
 
 static bool spans_push(span_list *l, span s)
 {
@@ -262,7 +278,7 @@ static void barrier(VkCommandBuffer cmd, VkAccessFlags dst_access, VkPipelineSta
 /* The current frame, begun for recording. */
 static vkdl_status begin(vkdl_sched *s, frame **out)
 {
-    frame *f = &s->frames[s->cur];
+    frame *f = cur_frame(s);
     if (!f->recording) {
         VKDL_TRY(frame_wait(s, f));
         VkResult r = vkResetCommandPool(s->ctx->dev.dev, f->pool, 0);
@@ -307,6 +323,8 @@ static void barrier(VkCommandBuffer cmd, VkAccessFlags dst_access, VkPipelineSta
 static vkdl_status submit(vkdl_sched *s)
 {
     frame *f = &s->frames[s->cur];
+    if (s->capture)
+        return VKDL_OK;                                  /* the ring's batch waits for the capture's end */
     if (!f->recording)
         return VKDL_OK;
     /* Make every write of the batch visible to host reads of mapped memory after the fence. */
@@ -326,9 +344,19 @@ static vkdl_status submit(vkdl_sched *s)
     return VKDL_OK;
 }
 
+/* Fail the capture in progress: what happened needs the host between commands. */
+static vkdl_status not_recordable(vkdl_sched *s, const char *what)
+{
+    if (!s->capture_error)
+        s->capture_error = what;
+    return vkdl_fail(VKDL_ERROR_UNSUPPORTED, "capture: %s cannot be recorded for replay", what);
+}
+
 vkdl_status vkdl_sched_flush(vkdl_context *ctx)
 {
     vkdl_sched *s = ctx->sched;
+    if (s->capture)
+        return not_recordable(s, "a wait for the device (sync, download or host access)");
     vkdl_status st = submit(s);
     for (int i = 0; i < N_FRAMES; i++) {
         vkdl_status w = frame_wait(s, &s->frames[(s->cur + i) % N_FRAMES]);
@@ -343,6 +371,8 @@ vkdl_status vkdl_sched_flush(vkdl_context *ctx)
 vkdl_status vkdl_sched_host_access(vkdl_context *ctx, const vkdl_block *b, VkDeviceSize offset, VkDeviceSize size)
 {
     vkdl_sched *s = ctx->sched;
+    if (s->capture)
+        return not_recordable(s, "host access to device memory");
     span sp = {b, offset, offset + size};
     for (int i = 0; i < N_FRAMES; i++) {
         frame *f = &s->frames[i];
@@ -355,7 +385,7 @@ vkdl_status vkdl_sched_host_access(vkdl_context *ctx, const vkdl_block *b, VkDev
 vkdl_status vkdl_sched_track(vkdl_context *ctx, const span *sp, const uint8_t *access, uint32_t n)
 {
     vkdl_sched *s = ctx->sched;
-    frame *f = &s->frames[s->cur];
+    frame *f = cur_frame(s);
     bool need = false;
     for (uint32_t i = 0; i < n && !need; i++) {
         if (!sp[i].block)
@@ -388,6 +418,8 @@ vkdl_status vkdl_sched_track(vkdl_context *ctx, const span *sp, const uint8_t *a
 vkdl_status vkdl_sched_end_command(vkdl_context *ctx)
 {
     vkdl_sched *s = ctx->sched;
+    if (s->capture)
+        return VKDL_OK;                                  /* one command buffer, however long */
     if (s->serialize)
         return vkdl_sched_flush(ctx);
     if (++s->frames[s->cur].n_dispatch >= BATCH_DISPATCHES)
@@ -406,7 +438,7 @@ vkdl_status vkdl_sched_begin(vkdl_context *ctx, VkCommandBuffer *cmd)
 vkdl_status vkdl_sched_keep_view(vkdl_context *ctx, VkBufferView view)
 {
     vkdl_sched *s = ctx->sched;
-    frame *f = &s->frames[s->cur];
+    frame *f = cur_frame(s);
     if (f->n_views == f->cap_views) {
         size_t cap = f->cap_views ? 2 * f->cap_views : 64;
         VkBufferView *nv = realloc(f->views, cap * sizeof *nv);
@@ -424,7 +456,7 @@ vkdl_status vkdl_sched_keep_view(vkdl_context *ctx, VkBufferView view)
 vkdl_status vkdl_sched_descriptor_set(vkdl_context *ctx, VkDescriptorSetLayout layout, VkDescriptorSet *out)
 {
     VkDevice dev = ctx->dev.dev;
-    frame *f = &ctx->sched->frames[ctx->sched->cur];
+    frame *f = cur_frame(ctx->sched);
     for (;;) {
         if (f->cur_dpool == f->n_dpools) {
             VkDescriptorPoolSize sizes[] = {
@@ -463,7 +495,7 @@ vkdl_status vkdl_sched_descriptor_set(vkdl_context *ctx, VkDescriptorSetLayout l
 
 void vkdl_sched_profile_begin(vkdl_context *ctx, const char *name)
 {
-    frame *f = &ctx->sched->frames[ctx->sched->cur];
+    frame *f = cur_frame(ctx->sched);
     if (!f->queries)
         return;
     f->names[f->n_queries] = name;
@@ -472,7 +504,7 @@ void vkdl_sched_profile_begin(vkdl_context *ctx, const char *name)
 
 void vkdl_sched_profile_end(vkdl_context *ctx)
 {
-    frame *f = &ctx->sched->frames[ctx->sched->cur];
+    frame *f = cur_frame(ctx->sched);
     if (!f->queries)
         return;
     vkCmdWriteTimestamp(f->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, f->queries, 2 * f->n_queries + 1);
@@ -483,6 +515,8 @@ void vkdl_sched_profile_end(vkdl_context *ctx)
 
 vkdl_status vkdl_sched_upload(vkdl_context *ctx, const vkdl_tensor *t, const void *src)
 {
+    if (ctx->sched->capture)
+        return not_recordable(ctx->sched, "an upload");
     frame *f = NULL;
     VKDL_TRY(begin(ctx->sched, &f));
     VkDeviceSize size = vkdl_tensor_bytes(t);
@@ -525,4 +559,117 @@ vkdl_status vkdl_sched_fill(vkdl_context *ctx, const vkdl_tensor *t, uint32_t pa
     vkCmdFillBuffer(f->cmd, vkdl_block_buffer(t->st->alloc.block), t->st->alloc.offset + t->offset, vkdl_tensor_bytes(t),
                     pattern);
     return vkdl_sched_end_command(ctx);
+}
+
+/* ---------------------------------------------------------------- recordings */
+
+vkdl_status vkdl_sched_capture_begin(vkdl_context *ctx)
+{
+    vkdl_sched *s = ctx->sched;
+    if (s->capture)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "capture: already capturing");
+    VKDL_TRY(submit(s));                                 /* earlier work goes first, in its own batch */
+    vkdl_recording *rec = calloc(1, sizeof *rec);
+    if (!rec)
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "capture: out of host memory");
+    bool profile = s->profile;
+    s->profile = false;                                  /* per-kernel timestamps are the ring's */
+    vkdl_status st = frame_init(s, &rec->f);
+    s->profile = profile;
+    VkResult r = VK_SUCCESS;
+    if (st == VKDL_OK) {
+        VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+        if ((r = vkBeginCommandBuffer(rec->f.cmd, &bi)) != VK_SUCCESS)
+            st = vkdl_vk_fail(r, "capture: vkBeginCommandBuffer");
+    }
+    if (st != VKDL_OK) {
+        frame_destroy(s, &rec->f);
+        free(rec);
+        return st;
+    }
+    /* Each replay starts after everything submitted before it (uploads of its inputs). */
+    barrier(rec->f.cmd, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                            VK_ACCESS_TRANSFER_WRITE_BIT,
+            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT);
+    rec->f.recording = true;
+    s->read.n = s->written.n = 0;
+    s->capture = rec;
+    s->capture_error = NULL;
+    return VKDL_OK;
+}
+
+bool vkdl_sched_keep_storage(vkdl_context *ctx, vkdl_storage *st)
+{
+    vkdl_recording *rec = ctx->sched ? ctx->sched->capture : NULL;
+    if (!rec)
+        return false;
+    if (rec->n_kept == rec->cap_kept) {
+        size_t cap = rec->cap_kept ? 2 * rec->cap_kept : 16;
+        vkdl_storage **k = realloc(rec->kept, cap * sizeof *k);
+        if (!k) {
+            not_recordable(ctx->sched, "a scratch tensor (out of host memory)");
+            return false;
+        }
+        rec->kept = k;
+        rec->cap_kept = cap;
+    }
+    rec->kept[rec->n_kept++] = st;
+    return true;
+}
+
+void vkdl_recording_destroy(vkdl_context *ctx, vkdl_recording *rec)
+{
+    if (!rec)
+        return;
+    vkdl_sched *s = ctx->sched;
+    frame_destroy(s, &rec->f);
+    for (size_t i = 0; i < rec->n_kept; i++)
+        vkdl_storage_free(rec->kept[i]);
+    free(rec->kept);
+    free(rec);
+}
+
+vkdl_status vkdl_sched_capture_end(vkdl_context *ctx, vkdl_recording **out)
+{
+    vkdl_sched *s = ctx->sched;
+    vkdl_recording *rec = s->capture;
+    *out = NULL;
+    if (!rec)
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "capture: not capturing");
+    s->capture = NULL;
+    s->read.n = s->written.n = 0;
+    barrier(rec->f.cmd, VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                            VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT,
+            VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT);
+    rec->f.recording = false;
+    VkResult r = vkEndCommandBuffer(rec->f.cmd);
+    if (s->capture_error || r != VK_SUCCESS) {
+        vkdl_status st = s->capture_error
+                             ? vkdl_fail(VKDL_ERROR_UNSUPPORTED, "capture: %s cannot be recorded for replay",
+                                         s->capture_error)
+                             : vkdl_vk_fail(r, "capture: vkEndCommandBuffer");
+        vkdl_recording_destroy(ctx, rec);
+        return st;
+    }
+    *out = rec;
+    return VKDL_OK;
+}
+
+vkdl_status vkdl_sched_replay(vkdl_context *ctx, vkdl_recording *rec)
+{
+    vkdl_sched *s = ctx->sched;
+    if (s->capture)
+        return not_recordable(s, "a replay inside a capture");
+    VKDL_TRY(submit(s));
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &rec->f.cmd};
+    VkResult r = vkQueueSubmit(ctx->dev.queue, 1, &si, rec->f.fence);
+    if (r != VK_SUCCESS)
+        return vkdl_vk_fail(r, "replay: vkQueueSubmit");
+    s->batches++;
+    /* Waiting here keeps the ring's hazard tracking whole: nothing of the replay is in flight later. */
+    r = vkWaitForFences(ctx->dev.dev, 1, &rec->f.fence, VK_TRUE, UINT64_MAX);
+    vkResetFences(ctx->dev.dev, 1, &rec->f.fence);
+    if (r != VK_SUCCESS)
+        return vkdl_vk_fail(r, "replay: vkWaitForFences");
+    return VKDL_OK;
 }

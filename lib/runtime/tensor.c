@@ -189,6 +189,13 @@ void vkdl_storage_release(vkdl_storage *st)
 {
     if (--st->refs > 0)
         return;
+    if (st->ctx->backend != VKDL_BACKEND_CPU && vkdl_sched_keep_storage(st->ctx, st))
+        return;
+    vkdl_storage_free(st);
+}
+
+void vkdl_storage_free(vkdl_storage *st)
+{
     if (st->ctx->backend == VKDL_BACKEND_CPU)
         free(st->host);
     else if (st->alloc.block)
@@ -211,8 +218,8 @@ vkdl_status vkdl_tensor_create_on(vkdl_context *ctx, vkdl_dtype dtype, int ndim,
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: invalid dtype %d", (int)dtype);
     if (vkdl_dtype_host_only(dtype))
         return vkdl_fail(VKDL_ERROR_DTYPE_MISMATCH, "tensor_create: %s is a host-only dtype (for upload and "
-                         "download); create an %s tensor", vkdl_dtype_name(dtype),
-                         dtype == VKDL_BOOL ? "u8" : dtype == VKDL_F64 ? "f32" : "i32");
+                         "download); create %s tensor", vkdl_dtype_name(dtype),
+                         dtype == VKDL_BOOL ? "a u8" : dtype == VKDL_F64 ? "an f32" : "an i32");
     if (ndim < 0 || ndim > VKDL_MAX_DIMS)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "tensor_create: ndim %d not in [0, %d]", ndim, VKDL_MAX_DIMS);
     if (ndim > 0 && !shape)

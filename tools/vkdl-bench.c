@@ -9,6 +9,11 @@
  *   vkdl-bench [options] train [mnist|gpt]   training steps/s of examples 1 and 2 (default sizes) on
  *                                            the device and the CPU path, and the device step split
  *                                            into kernel time (timestamps) and overhead
+ *   vkdl-bench [options] onnx MODEL [NAME=DxDx...]
+ *                                            an imported model: plan compile time, latency per run on
+ *                                            the device and on vkdl's CPU backend, peak device memory,
+ *                                            next to ONNX Runtime's CPU build (npm onnxruntime-node,
+ *                                            through node, 2 threads) measured in the same run
  *   options: --json --device D --peak GFLOPS --min-time S
  *   matmul options: --dtype f16|bf16 (a, b and out; the reference stays OpenBLAS sgemm in f32),
  *                   --bias (fused f32 bias), --act relu|gelu_tanh|... (fused activation)
@@ -567,11 +572,154 @@ static void bench_train(const char *which)
         bench_train_one(true);
 }
 
+
+/* ---------------------------------------------------------------- onnx */
+
+typedef struct onnx_bench {
+    vkdl_onnx_plan *plan;
+    int n;
+    vkdl_host_tensor *in;
+} onnx_bench;
+
+static void onnx_run_once(void *arg)
+{
+    onnx_bench *b = arg;
+    CHECK(vkdl_onnx_run(b->plan, b->n, b->in));
+}
+
+/* Median latency of one backend; compile time and peak memory from its plan. */
+static void onnx_measure(vkdl_context *ctx, const vkdl_onnx_model *m, const vkdl_host_tensor *given,
+                         vkdl_host_tensor *in, int n, double *compile_ms, double *run_ms, double *first_ms, size_t *peak,
+                         vkdl_onnx_plan_stats *st)
+{
+    vkdl_context_reset_peak(ctx);
+    vkdl_onnx_plan_info info = {.n_inputs = n, .inputs = given};
+    onnx_bench b = {.n = n, .in = in};
+    CHECK(vkdl_onnx_plan_create(ctx, m, &info, &b.plan));
+    double t0 = now();
+    onnx_run_once(&b);
+    *first_ms = (now() - t0) * 1e3;
+    *run_ms = best_time(onnx_run_once, &b) * 1e3;
+    *st = (vkdl_onnx_plan_stats){0};
+    CHECK(vkdl_onnx_plan_stats_get(b.plan, st));
+    *compile_ms = st->compile_ms;
+    size_t cur;
+    vkdl_context_memory(ctx, &cur, peak);
+    vkdl_onnx_plan_destroy(b.plan);
+}
+
+static void bench_onnx(const char *path, int n_shapes, char **shapes)
+{
+    vkdl_onnx_model *m;
+    CHECK(vkdl_onnx_load(path, &m));
+    int n = vkdl_onnx_input_count(m);
+    vkdl_host_tensor *in = calloc((size_t)n + 1, sizeof *in);
+    char spec[64][160], cmd[16384];
+    int at = snprintf(cmd, sizeof cmd, "node '%s/ort-bench.js' '%s' %g", VKDL_TOOLS_DIR, path, min_time);
+    uint64_t state = 1;
+    for (int i = 0; i < n && i < 64; i++) {
+        vkdl_host_tensor d;
+        CHECK(vkdl_onnx_input(m, i, &d));
+        in[i] = d;
+        for (int k = 0; k < n_shapes; k++) {
+            size_t l = strlen(d.name);
+            if (!strncmp(shapes[k], d.name, l) && shapes[k][l] == '=') {
+                in[i].ndim = 0;
+                for (char *p = shapes[k] + l + 1; *p && in[i].ndim < VKDL_MAX_DIMS; p += *p == 'x') {
+                    in[i].shape[in[i].ndim++] = strtoll(p, &p, 10);
+                }
+            }
+        }
+        int64_t numel = 1;
+        char dims[96] = "";
+        size_t dl = 0;
+        for (int dd = 0; dd < in[i].ndim; dd++) {
+            if (in[i].shape[dd] < 0) {
+                fprintf(stderr, "vkdl-bench: input '%s' dim %d is symbolic: give %s=DxDx... after the model\n", d.name,
+                        dd, d.name);
+                exit(2);
+            }
+            numel *= in[i].shape[dd];
+            dl += (size_t)snprintf(dims + dl, sizeof dims - dl, dd ? "x%lld" : "%lld", (long long)in[i].shape[dd]);
+        }
+        if (!in[i].ndim)
+            snprintf(dims, sizeof dims, "scalar");
+        bool fl = d.dtype == VKDL_F32;
+        in[i].bytes = (size_t)numel * vkdl_dtype_size(d.dtype);
+        void *data = calloc(in[i].bytes + 1, 1);
+        for (int64_t k = 0; fl && k < numel; k++) {
+            state = state * 6364136223846793005ull + 1442695040888963407ull;
+            ((float *)data)[k] = (float)((double)(state >> 11) / 9007199254740992.0);
+        }
+        in[i].data = data;
+        snprintf(spec[i], sizeof spec[i], "%s=%s:%s", d.name, vkdl_dtype_name(d.dtype), dims);
+        at += snprintf(cmd + at, sizeof cmd - (size_t)at, " '%s'", spec[i]);
+    }
+    /* Integer inputs are fixed as plan constants (they often decide shapes); floats are run inputs. */
+    vkdl_host_tensor *given = calloc((size_t)n + 1, sizeof *given);
+    for (int i = 0; i < n; i++) {
+        given[i] = in[i];
+        if (in[i].dtype == VKDL_F32)
+            given[i].data = NULL;
+    }
+    double comp[2], run[2], first[2];
+    size_t peak[2];
+    vkdl_onnx_plan_stats st[2];
+    vkdl_context *ctxs[2] = {gpu, cpu};
+    for (int b = 0; b < 2; b++)
+        onnx_measure(ctxs[b], m, given, in, n, &comp[b], &run[b], &first[b], &peak[b], &st[b]);
+    /* The same inputs, plan-fixed ones included, go to ONNX Runtime. */
+    double ort_ms = -1, ort_load = -1;
+    char ort_ver[32] = "?";
+    FILE *f = popen(cmd, "r");
+    char line[1024] = "";
+    if (f && fgets(line, sizeof line, f)) {
+        const char *p;
+        if ((p = strstr(line, "\"median_ms\":")))
+            ort_ms = atof(p + 12);
+        if ((p = strstr(line, "\"load_ms\":")))
+            ort_load = atof(p + 10);
+        if ((p = strstr(line, "\"ort\":\"")))
+            snprintf(ort_ver, sizeof ort_ver, "%.*s", (int)strcspn(p + 7, "\""), p + 7);
+    }
+    if (f)
+        pclose(f);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (json) {
+        printf("{\"bench\":\"onnx\",\"model\":\"%s\",\"device\":\"%s\",\"device_ms\":%.4f,\"device_compile_ms\":%.1f,"
+               "\"device_peak_bytes\":%zu,\"recorded\":%d,\"cpu_ms\":%.4f,\"cpu_compile_ms\":%.1f,\"ort_ms\":%.4f,"
+               "\"ort_load_ms\":%.1f,\"ort\":\"%s\",\"nodes\":%d,\"device_steps\":%d,\"host_nodes\":%d}\n",
+               base, vkdl_context_device_name(gpu), run[0], comp[0], peak[0], st[0].recorded, run[1], comp[1], ort_ms,
+               ort_load, ort_ver, st[0].nodes, st[0].device_steps, st[0].host_nodes);
+    } else {
+        printf("onnx %s: %d nodes (%d device steps%s, %d folded on the host); inputs", base, st[0].nodes,
+               st[0].device_steps, st[0].recorded ? ", recorded" : "", st[0].host_nodes);
+        for (int i = 0; i < n; i++)
+            printf(" %s", spec[i]);
+        printf("\n  %-28s %10s %12s %12s %14s\n", "", "run ms", "first run ms", "compile ms", "peak MB");
+        printf("  %-28.28s %10.3f %12.2f %12.1f %14.2f\n", vkdl_context_device_name(gpu), run[0], first[0], comp[0],
+               peak[0] / 1e6);
+        printf("  %-28s %10.3f %12.2f %12.1f %14.2f\n", "vkdl CPU backend", run[1], first[1], comp[1], peak[1] / 1e6);
+        if (ort_ms >= 0)
+            printf("  %-28s %10.3f %12s %12.1f %14s\n  ratio ONNX Runtime / device %.2f, ONNX Runtime / vkdl CPU %.2f "
+                   "(above 1: vkdl is faster)\n", "ONNX Runtime (CPU, 2 thr)", ort_ms, "", ort_load, "", ort_ms / run[0],
+                   ort_ms / run[1]);
+        else
+            printf("  ONNX Runtime: not measured (node or npm onnxruntime-node missing: run tools/setup.sh)\n");
+    }
+    for (int i = 0; i < n; i++)
+        free((void *)in[i].data);
+    free(in);
+    free(given);
+    vkdl_onnx_model_destroy(m);
+}
+
 static int usage(void)
 {
     fprintf(stderr, "usage: vkdl-bench [--json] [--device D] [--peak GFLOPS] [--min-time S]\n"
                     "                  [--dtype f16|bf16] [--bias] [--act relu|gelu_tanh|...] (matmul)\n"
-                    "                  matmul [M N K] | conv [N] | attention [SEQ D] | lstm [T B I H] | train [mnist|gpt]\n");
+                    "                  matmul [M N K] | conv [N] | attention [SEQ D] | lstm [T B I H] | train [mnist|gpt]\n"
+                    "                  | onnx MODEL [NAME=DxDx...]\n");
     return 2;
 }
 
@@ -618,13 +766,16 @@ int main(int argc, char **argv)
             for (size_t s = 0; s < 4; s++)
                 bench_matmul(sizes[s], sizes[s], sizes[s]);
         }
-    } else if (!strcmp(op, "conv") || !strcmp(op, "attention") || !strcmp(op, "lstm") || !strcmp(op, "train")) {
+    } else if (!strcmp(op, "conv") || !strcmp(op, "attention") || !strcmp(op, "lstm") || !strcmp(op, "train") ||
+               (!strcmp(op, "onnx") && i < argc)) {
         vkdl_context_create_info cc = {.backend = VKDL_BACKEND_CPU};
         CHECK(vkdl_context_create(&cc, &cpu));
         if (!strcmp(op, "conv"))
             bench_conv(i < argc ? atoi(argv[i]) : 8); /* a training batch */
         else if (!strcmp(op, "train"))
             bench_train(i < argc ? argv[i] : NULL);
+        else if (!strcmp(op, "onnx"))
+            bench_onnx(argv[i], argc - i - 1, argv + i + 1);
         else if (!strcmp(op, "attention"))
             bench_attention(i + 2 <= argc ? atoi(argv[i]) : 0, i + 2 <= argc ? atoi(argv[i + 1]) : 64);
         else

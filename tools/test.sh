@@ -3,6 +3,7 @@
 # (lavapipe, and SwiftShader when chromium-common is installed) or on $VKDL_DEVICE's GPU, and
 # print the total as "N passed, N failed, N skipped".
 #   BUILD=dir   build directory (default: build; built first if needed)
+#   VKDL_FUZZ_SECONDS=N   also run the libFuzzer targets (tools/fuzz.sh, clang) for N s each
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -68,5 +69,14 @@ PY
   total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + s))
   [ "$f" -eq 0 ] || { rc=1; grep -E "^(FAIL|    )" "$BUILD/test-${names[$i]// /-}.log" | head -50; }
 done
+# VKDL_FUZZ_SECONDS=N (CI sets it) also builds the libFuzzer targets with clang and runs each for N s.
+if [ "${VKDL_FUZZ_SECONDS:-0}" -gt 0 ]; then
+  echo "== fuzz (${VKDL_FUZZ_SECONDS} s per target)"
+  tools/fuzz.sh "$VKDL_FUZZ_SECONDS" > "$BUILD/fuzz.log" 2>&1 || rc=1
+  grep -E "^(ok|FAIL) " "$BUILD/fuzz.log" || true
+  read -r p _ f _ <<<"$(tail -n 1 "$BUILD/fuzz.log" | grep -E "^[0-9]+ passed, [0-9]+ failed$" || echo "0 passed, 1 failed")"
+  [ "$f" -eq 0 ] || tail -n 40 "$BUILD/fuzz.log"
+  total_p=$((total_p + p)); total_f=$((total_f + f))
+fi
 echo "$total_p passed, $total_f failed, $total_s skipped"
 exit $rc

@@ -18,8 +18,9 @@ vkdl_status onnx_host_alloc(onnx_host *h, vkdl_dtype dtype, int ndim, const int6
     size_t es = vkdl_dtype_size(dtype);
     if (!es)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "onnx: invalid dtype %d", (int)dtype);
-    if ((uint64_t)numel > (SIZE_MAX / 4) / es)
-        return vkdl_fail(VKDL_ERROR_SIZE_OVERFLOW, "onnx: %lld elements of %s do not fit memory", (long long)numel,
+    /* 2 GiB, as much as a protobuf file can hold: a hostile shape cannot make the host allocate more. */
+    if ((uint64_t)numel > ONNX_HOST_MAX_BYTES / es)
+        return vkdl_fail(VKDL_ERROR_TOO_LARGE, "onnx: a host tensor of %lld %s elements is over 2 GiB", (long long)numel,
                          vkdl_dtype_name(dtype));
     h->data = calloc((size_t)numel ? (size_t)numel : 1, es);
     if (!h->data)

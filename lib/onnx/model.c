@@ -51,21 +51,10 @@ static const char *proto_type_name(int32_t t)
 
 /* ---------------------------------------------------------------- tensors */
 
-/* The elements of a TensorProto's typed field, converted into out (already allocated). */
-static vkdl_status typed_data(const char *what, const Onnx__TensorProto *t, onnx_host *h)
+/* The elements of a TensorProto's typed field, converted into h (already allocated). */
+static vkdl_status typed_data(const Onnx__TensorProto *t, onnx_host *h)
 {
-    int64_t n = h->numel;
-    size_t have;
-    switch (h->dtype) {
-    case VKDL_F32: have = t->n_float_data; break;
-    case VKDL_F64: have = t->n_double_data; break;
-    case VKDL_I64: have = t->n_int64_data; break;
-    case VKDL_U32: case VKDL_U64: have = t->n_uint64_data; break;
-    default: have = t->n_int32_data; break;           /* int32 and the narrower types, f16, bf16 */
-    }
-    if ((uint64_t)have != (uint64_t)n)
-        return vkdl_fail(VKDL_ERROR_CORRUPT_DATA, "onnx: tensor '%s' declares %lld elements but holds %zu", what,
-                         (long long)n, have);
+    int64_t n = h->numel;                                /* checked against the field's count */
     for (int64_t i = 0; i < n; i++) {
         switch (h->dtype) {
         case VKDL_F32: ((float *)h->data)[i] = t->float_data[i]; break;
@@ -135,15 +124,32 @@ static vkdl_status external_data(const char *what, const Onnx__TensorProto *t, c
                          "%zu bytes", what, length, bytes);
     char path[PATH_MAX];
     VKDL_TRY(external_path(what, dir, location, path, sizeof path));
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return vkdl_fail(VKDL_ERROR_IO, "onnx: tensor '%s': cannot open external data '%s': %s", what, path,
                          strerror(errno));
+    /* The file must hold the bytes before any memory is set aside for them. */
+    struct stat st;
     vkdl_status s = VKDL_OK;
-    if (fseeko(f, (off_t)offset, SEEK_SET) != 0 || fread(h->data, 1, bytes, f) != bytes)
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        s = vkdl_fail(VKDL_ERROR_IO, "onnx: tensor '%s': external data '%s' is not a regular file", what, path);
+    else if ((uint64_t)st.st_size < (uint64_t)offset + bytes)
         s = vkdl_fail(VKDL_ERROR_CORRUPT_DATA, "onnx: tensor '%s': external data '%s' is shorter than offset "
                       "%lld + %zu bytes", what, path, offset, bytes);
-    fclose(f);
+    else
+        s = onnx_host_alloc(h, h->dtype, t->n_dims ? (int)t->n_dims : 0, t->dims);
+    for (size_t got = 0; s == VKDL_OK && got < bytes;) {
+        ssize_t r = pread(fd, (char *)h->data + got, bytes - got, (off_t)((uint64_t)offset + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            s = vkdl_fail(VKDL_ERROR_IO, "onnx: tensor '%s': reading external data '%s' failed", what, path);
+            onnx_host_free(h);
+        } else {
+            got += (size_t)r;
+        }
+    }
+    close(fd);
     return s;
 }
 
@@ -175,16 +181,31 @@ static vkdl_status tensor_from_proto(const Onnx__TensorProto *t, const char *dir
     if (!external && t->has_raw_data && t->raw_data.len != bytes)
         return vkdl_fail(VKDL_ERROR_CORRUPT_DATA, "onnx: tensor '%s' is %s of %lld elements (%zu bytes) but has "
                          "%zu bytes of data", what, vkdl_dtype_name(dt), (long long)numel, bytes, t->raw_data.len);
+    if (!external && !t->has_raw_data) {
+        size_t have;
+        switch (dt) {
+        case VKDL_F32: have = t->n_float_data; break;
+        case VKDL_F64: have = t->n_double_data; break;
+        case VKDL_I64: have = t->n_int64_data; break;
+        case VKDL_U32: case VKDL_U64: have = t->n_uint64_data; break;
+        default: have = t->n_int32_data; break;
+        }
+        if ((uint64_t)have != (uint64_t)numel)
+            return vkdl_fail(VKDL_ERROR_CORRUPT_DATA, "onnx: tensor '%s' declares %lld elements but holds %zu", what,
+                             (long long)numel, have);
+    }
+    out->dtype = dt;
+    out->numel = numel;
+    if (external)
+        return external_data(what, t, dir, out);
     VKDL_TRY(onnx_host_alloc(out, dt, (int)t->n_dims, t->dims));
     vkdl_status s;
-    if (external)
-        s = external_data(what, t, dir, out);
-    else if (t->has_raw_data) {
+    if (t->has_raw_data) {
         if (bytes)
             memcpy(out->data, t->raw_data.data, bytes);
         s = VKDL_OK;
     } else
-        s = typed_data(what, t, out);
+        s = typed_data(t, out);
     if (s != VKDL_OK)
         onnx_host_free(out);
     return s;
@@ -397,8 +418,8 @@ static vkdl_status add_node(loader *L, const Onnx__NodeProto *np, int index)
         }
     }
     for (size_t a = 0; a < np->n_attribute; a++) {
+        node->n_attrs++;                                 /* counted first: a half-copied one is freed too */
         VKDL_TRY(copy_attr(node, np->attribute[a], &node->attrs[a]));
-        node->n_attrs++;
     }
     node->op = onnx_op_find(node->op_type);
     if (!node->op)

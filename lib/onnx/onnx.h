@@ -18,6 +18,8 @@ typedef struct onnx_host {
     void *data;
 } onnx_host;
 
+#define ONNX_HOST_MAX_BYTES ((uint64_t)1 << 31)
+
 /* Allocate a tensor of dtype and shape with zeroed data; checks the element count. */
 vkdl_status onnx_host_alloc(onnx_host *h, vkdl_dtype dtype, int ndim, const int64_t *dims);
 void onnx_host_free(onnx_host *h);

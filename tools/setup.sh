@@ -15,6 +15,7 @@ packages=(
   libopenblas-dev libpng-dev zlib1g-dev
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX import: protobuf-c compiles Debian's onnx.proto
   libonnx-testdata                                     # ONNX's backend test cases (vkdl-onnx-test)
+  clang                                                # libFuzzer for the loaders' fuzz targets (tools/fuzz.sh)
   chromium-common   # ships SwiftShader, the second software Vulkan driver the tests use
   # data sets: sklearn's tables (digits, iris, ...), Fashion-MNIST, the KJV text
   python3-sklearn dataset-fashion-mnist bible-kjv

@@ -1041,6 +1041,8 @@ typedef struct vkdl_onnx_plan_stats {
     int nodes;                      /* in the model */
     int host_nodes;                 /* computed on the host when the plan was made */
     int device_steps;               /* device nodes left after folding and fusion */
+    int fused_nodes;                /* nodes merged into another step (BatchNormalization into its
+                                     * Conv, a hard-swish written out as Add, Clip, Mul, Div) */
     size_t constant_bytes;          /* device bytes of weights and other constants */
     size_t arena_bytes;             /* device bytes of intermediate tensors (shared by lifetime) */
     size_t unshared_bytes;          /* what those intermediates would take without sharing */

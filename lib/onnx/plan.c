@@ -4,7 +4,7 @@
  * device tensor gets an offset in one arena, shared by tensors whose lifetimes do not overlap, and
  * the steps run once to catch errors and build the pipelines. A run uploads, replays the steps,
  * and downloads. */
-#include "onnx/onnx.h"
+#include "onnx/plan.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -14,45 +14,6 @@
 #include <time.h>
 
 #define ARENA_ALIGN 256
-
-typedef enum pv_kind { PV_NONE, PV_HOST, PV_DEVICE } pv_kind;
-
-typedef struct plan_value {
-    pv_kind kind;
-    vkdl_dtype dtype;               /* ONNX's */
-    int ndim;
-    int64_t dims[VKDL_MAX_DIMS];
-    onnx_host host;                 /* PV_HOST */
-    vkdl_tensor *dev;               /* PV_DEVICE: its tensor; PV_HOST: its upload, made when first read */
-    int alias;                      /* PV_DEVICE: a view of this value's data, or -1 */
-    int def, last;                  /* first and last step that touches it (its data, for an alias' root) */
-    size_t offset, bytes;
-    bool input, fixed;
-} plan_value;
-
-typedef struct plan_temp {
-    int step;
-    bool view;                      /* a view made on the first run (onnx_reshape), not arena bytes */
-    vkdl_dtype dtype;
-    int ndim;
-    int64_t dims[VKDL_MAX_DIMS];
-    size_t offset, bytes;
-    vkdl_tensor *t;
-} plan_temp;
-
-struct vkdl_onnx_plan {
-    vkdl_context *ctx;
-    vkdl_onnx_model *m;
-    plan_value *v;
-    int *steps, n_steps;            /* node indices */
-    plan_temp *temps;
-    int n_temps, cap_temps;
-    int *step_temp0;                /* each step's first temp */
-    vkdl_storage *arena;
-    vkdl_recording *rec;            /* the steps as one command buffer, or NULL: issued each run */
-    onnx_host *outs;                /* the last run's outputs */
-    vkdl_onnx_plan_stats stats;
-};
 
 /* ---------------------------------------------------------------- what ops see */
 
@@ -64,6 +25,47 @@ vkdl_status onnx_fail(const onnx_exec *e, vkdl_status s, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     return vkdl_fail(s, "onnx: node '%s' (%s): %s", e->node->name, e->node->op_type, msg);
+}
+
+const char *plan_value_name(const vkdl_onnx_plan *p, int v)
+{
+    return v < p->m->n_values ? p->m->values[v].name : p->extra_names[v - p->m->n_values];
+}
+
+int plan_value_add(vkdl_onnx_plan *p, const char *name, onnx_host *h)
+{
+    int nm = p->m->n_values;
+    if (p->n_values == p->cap_values) {
+        int cap = 2 * p->cap_values;
+        plan_value *v = realloc(p->v, (size_t)cap * sizeof *v);
+        if (v)
+            p->v = v;
+        char **names = v ? realloc(p->extra_names, (size_t)(cap - nm) * sizeof *names) : NULL;
+        if (!names) {
+            onnx_host_free(h);
+            return -1;
+        }
+        p->extra_names = names;
+        p->cap_values = cap;
+    }
+    int i = p->n_values;
+    char *copy = strdup(name);
+    if (!copy) {
+        onnx_host_free(h);
+        return -1;
+    }
+    p->extra_names[i - nm] = copy;
+    plan_value *v = &p->v[i];
+    memset(v, 0, sizeof *v);
+    v->kind = PV_HOST;
+    v->alias = -1;
+    v->dtype = h->dtype;
+    v->ndim = h->ndim;
+    memcpy(v->dims, h->dims, sizeof v->dims);
+    v->host = *h;
+    memset(h, 0, sizeof *h);
+    p->n_values++;
+    return i;
 }
 
 static plan_value *in_value(const onnx_exec *e, int i)
@@ -115,7 +117,7 @@ vkdl_status onnx_need_host(const onnx_exec *e, int i, const char *what, const on
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "input %d (%s) is missing", i, what);
     return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "input '%s' (%s) must be known when the plan is made: it is "
                      "computed on the device (give the graph input it depends on a value in vkdl_onnx_plan_info)",
-                     e->plan->m->values[e->node->in[i]].name, what);
+                     plan_value_name(e->plan, e->node->in[i]), what);
 }
 
 bool onnx_device_dtype(vkdl_dtype d, vkdl_dtype *out)
@@ -154,7 +156,7 @@ vkdl_status onnx_in(onnx_exec *e, int i, vkdl_tensor **out)
     if (!v)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "input %d is missing", i);
     if (v->kind == PV_HOST && !v->dev)
-        VKDL_TRY(upload_const(e, v, e->plan->m->values[e->node->in[i]].name));
+        VKDL_TRY(upload_const(e, v, plan_value_name(e->plan, e->node->in[i])));
     *out = v->dev;
     return VKDL_OK;
 }
@@ -216,7 +218,7 @@ vkdl_status onnx_out_view_as(onnx_exec *e, int i, int in, vkdl_dtype dtype, int 
     v->dtype = dtype;
     if (src->kind == PV_HOST) {
         /* A view of a constant is a constant: make the device copy now and view that. */
-        VKDL_TRY(upload_const(e, src, e->plan->m->values[e->node->in[in]].name));
+        VKDL_TRY(upload_const(e, src, plan_value_name(e->plan, e->node->in[in])));
         v->alias = -2 - e->node->in[in];
     } else {
         v->alias = src->alias != -1 ? src->alias : e->node->in[in];   /* always the owner of the bytes */
@@ -468,11 +470,13 @@ static vkdl_status bind_inputs(vkdl_onnx_plan *p, const vkdl_onnx_plan_info *inf
     return VKDL_OK;
 }
 
-/* Walk the nodes: fold on the host or plan a device step. */
+/* Walk the nodes: fold on the host, or fuse, or plan a device step. */
 static vkdl_status plan_nodes(vkdl_onnx_plan *p)
 {
     vkdl_onnx_model *m = p->m;
     for (int n = 0; n < m->n_nodes; n++) {
+        if (p->fused[n])
+            continue;
         const onnx_node *node = &m->nodes[n];
         onnx_exec e = {.plan = p, .ctx = p->ctx, .node = node, .opset = m->opset, .step = p->n_steps};
         bool all_host = true;
@@ -484,11 +488,15 @@ static vkdl_status plan_nodes(vkdl_onnx_plan *p)
             p->stats.host_nodes++;
             continue;
         }
+        const onnx_node *fused = NULL;
+        VKDL_TRY(plan_fuse(p, n, &fused));
+        if (fused)
+            e.node = node = fused;
         if (!node->op->device) {
             for (int i = 0; i < node->n_in; i++)
                 if (node->in[i] >= 0 && p->v[node->in[i]].kind != PV_HOST)
                     return onnx_fail(&e, VKDL_ERROR_UNSUPPORTED, "runs on the host only, and its input '%s' is "
-                                     "computed on the device", m->values[node->in[i]].name);
+                                     "computed on the device", plan_value_name(p, node->in[i]));
             return onnx_fail(&e, VKDL_ERROR_UNSUPPORTED, "has no implementation");
         }
         p->step_temp0[p->n_steps] = p->n_temps;
@@ -505,7 +513,7 @@ static vkdl_status plan_nodes(vkdl_onnx_plan *p)
             p->stats.host_nodes++;
             continue;
         }
-        p->steps[p->n_steps++] = n;
+        p->steps[p->n_steps++] = node;
     }
     return VKDL_OK;
 }
@@ -518,7 +526,7 @@ static int root_of(const vkdl_onnx_plan *p, int v) { return p->v[v].alias >= 0 ?
 static vkdl_status plan_memory(vkdl_onnx_plan *p)
 {
     vkdl_onnx_model *m = p->m;
-    int nv = m->n_values;
+    int nv = p->n_values;
     for (int v = 0; v < nv; v++) {
         plan_value *pv = &p->v[v];
         if (pv->kind != PV_DEVICE)
@@ -533,7 +541,7 @@ static vkdl_status plan_memory(vkdl_onnx_plan *p)
         pv->last = -1;
     }
     for (int s = 0; s < p->n_steps; s++) {
-        const onnx_node *node = &m->nodes[p->steps[s]];
+        const onnx_node *node = p->steps[s];
         for (int k = 0; k < node->n_out; k++)
             if (node->out[k] >= 0 && p->v[node->out[k]].kind == PV_DEVICE && p->v[node->out[k]].alias < 0) {
                 plan_value *r = &p->v[node->out[k]];
@@ -611,11 +619,10 @@ static vkdl_status plan_memory(vkdl_onnx_plan *p)
 
 static vkdl_status make_tensors(vkdl_onnx_plan *p)
 {
-    vkdl_onnx_model *m = p->m;
     if (p->stats.arena_bytes)
         VKDL_TRY(vkdl_storage_create(p->ctx, p->stats.arena_bytes, &p->arena));
     for (int pass = 0; pass < 2; pass++)                 /* owners first, then views of them */
-        for (int v = 0; v < m->n_values; v++) {
+        for (int v = 0; v < p->n_values; v++) {
             plan_value *pv = &p->v[v];
             if (pv->kind != PV_DEVICE || (pass == 0) != (pv->alias == -1))
                 continue;
@@ -643,7 +650,7 @@ static vkdl_status run_steps(vkdl_onnx_plan *p)
 {
     vkdl_onnx_model *m = p->m;
     for (int s = 0; s < p->n_steps; s++) {
-        const onnx_node *node = &m->nodes[p->steps[s]];
+        const onnx_node *node = p->steps[s];
         bool empty = true;
         for (int k = 0; k < node->n_out; k++)
             if (node->out[k] >= 0 && vkdl_tensor_numel(p->v[node->out[k]].dev) > 0)
@@ -683,10 +690,22 @@ void vkdl_onnx_plan_destroy(vkdl_onnx_plan *p)
         return;
     vkdl_recording_destroy(p->ctx, p->rec);
     if (p->v)
-        for (int v = 0; v < p->m->n_values; v++) {
+        for (int v = 0; v < p->n_values; v++) {
             vkdl_tensor_destroy(p->v[v].dev);
-            onnx_host_free(&p->v[v].host);
+            if (!p->v[v].borrowed)
+                onnx_host_free(&p->v[v].host);
         }
+    for (int v = p->m->n_values; v < p->n_values; v++)
+        free(p->extra_names[v - p->m->n_values]);
+    for (int i = 0; i < p->n_synth; i++) {
+        free(p->synth[i].in);
+        free(p->synth[i].out);
+        free(p->synth[i].name);
+    }
+    free(p->synth);
+    free(p->extra_names);
+    free(p->uses);
+    free(p->fused);
     for (int t = 0; t < p->n_temps; t++)
         vkdl_tensor_destroy(p->temps[t].t);
     if (p->arena)
@@ -721,24 +740,37 @@ vkdl_status vkdl_onnx_plan_create(vkdl_context *ctx, const vkdl_onnx_model *mode
     p->ctx = ctx;
     p->m = m;
     m->refs++;
-    p->v = calloc((size_t)m->n_values + 1, sizeof *p->v);
+    p->n_values = m->n_values;
+    p->cap_values = m->n_values + 16;
+    p->v = calloc((size_t)p->cap_values, sizeof *p->v);
+    p->extra_names = calloc(16, sizeof *p->extra_names);
     p->steps = calloc((size_t)m->n_nodes + 1, sizeof *p->steps);
     p->step_temp0 = calloc((size_t)m->n_nodes + 1, sizeof *p->step_temp0);
+    p->uses = calloc((size_t)m->n_values + 1, sizeof *p->uses);
+    p->fused = calloc((size_t)m->n_nodes + 1, sizeof *p->fused);
+    p->synth = calloc((size_t)m->n_nodes + 1, sizeof *p->synth);
     vkdl_status s = VKDL_OK;
-    if (!p->v || !p->steps || !p->step_temp0)
+    if (!p->v || !p->extra_names || !p->steps || !p->step_temp0 || !p->uses || !p->fused || !p->synth)
         s = vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
     for (int v = 0; s == VKDL_OK && v < m->n_values; v++) {
         plan_value *pv = &p->v[v];
         pv->alias = -1;
         pv->ndim = -1;
-        if (m->values[v].init) {
+        if (m->values[v].init) {                         /* the model's bytes, not a copy */
             pv->kind = PV_HOST;
+            pv->borrowed = true;
             pv->dtype = m->values[v].dtype;
             pv->ndim = m->values[v].init->ndim;
             memcpy(pv->dims, m->values[v].init->dims, sizeof pv->dims);
-            s = onnx_host_copy(&pv->host, m->values[v].init);
+            pv->host = *m->values[v].init;
         }
     }
+    for (int n = 0; s == VKDL_OK && n < m->n_nodes; n++)
+        for (int i = 0; i < m->nodes[n].n_in; i++)
+            if (m->nodes[n].in[i] >= 0)
+                p->uses[m->nodes[n].in[i]]++;
+    for (int i = 0; s == VKDL_OK && i < m->n_outputs; i++)
+        p->uses[m->outputs[i]]++;
     p->stats.nodes = m->n_nodes;
     if (s == VKDL_OK)
         s = bind_inputs(p, info);
@@ -787,6 +819,8 @@ vkdl_status vkdl_onnx_plan_create(vkdl_context *ctx, const vkdl_onnx_model *mode
         return s;
     }
     p->stats.device_steps = p->n_steps;
+    for (int n = 0; n < m->n_nodes; n++)
+        p->stats.fused_nodes += p->fused[n];
     p->stats.recorded = p->rec != NULL;
     p->stats.compile_ms = now_ms() - t0;
     *out = p;

@@ -1,0 +1,209 @@
+/* Rewrites a plan applies while it is made, where the nodes they read are already planned:
+ * - Conv followed by an inference BatchNormalization, both with constant parameters, becomes one
+ *   Conv with the normalisation folded into its weights and bias;
+ * - x * Clip(x + 3, 0, 6) / 6 (hard-swish as exporters write it out) becomes one HardSwish step.
+ * An intermediate value may be dropped only when nothing else reads it (p->uses). */
+#include "onnx/plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The only node reading value v, if exactly one does (and v is no graph output); else -1. */
+static int sole_reader(const vkdl_onnx_plan *p, int v)
+{
+    if (v < 0 || p->uses[v] != 1)
+        return -1;
+    const vkdl_onnx_model *m = p->m;
+    for (int n = 0; n < m->n_nodes; n++)
+        for (int i = 0; i < m->nodes[n].n_in; i++)
+            if (m->nodes[n].in[i] == v)
+                return p->fused[n] ? -1 : n;
+    return -1;
+}
+
+static const onnx_host *host_of(const vkdl_onnx_plan *p, int v)
+{
+    return v >= 0 && p->v[v].kind == PV_HOST ? &p->v[v].host : NULL;
+}
+
+/* A host scalar (any rank, one element) equal to want. */
+static bool host_is(const vkdl_onnx_plan *p, int v, double want)
+{
+    const onnx_host *h = host_of(p, v);
+    return h && h->numel == 1 && onnx_dtype_is_float(h->dtype) && onnx_get_f(h, 0) == want;
+}
+
+static const onnx_attr *attr(const onnx_node *n, const char *name)
+{
+    for (int i = 0; i < n->n_attrs; i++)
+        if (!strcmp(n->attrs[i].name, name))
+            return &n->attrs[i];
+    return NULL;
+}
+
+/* A synthetic node of op type over value lists; attrs are borrowed from a model node. */
+static vkdl_status synth(vkdl_onnx_plan *p, const char *type, const char *name, const onnx_node *attrs_of, int n_in,
+                         const int *in, int n_out, const int *out, const onnx_node **result)
+{
+    onnx_node *s = &p->synth[p->n_synth];
+    memset(s, 0, sizeof *s);
+    s->op_type = (char *)type;
+    s->op = onnx_op_find(type);
+    s->name = strdup(name);
+    s->in = malloc((size_t)n_in * sizeof *s->in);
+    s->out = malloc((size_t)n_out * sizeof *s->out);
+    if (!s->name || !s->in || !s->out) {
+        free(s->name);
+        free(s->in);
+        free(s->out);
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
+    }
+    memcpy(s->in, in, (size_t)n_in * sizeof *in);
+    memcpy(s->out, out, (size_t)n_out * sizeof *out);
+    s->n_in = n_in;
+    s->n_out = n_out;
+    if (attrs_of) {
+        s->attrs = attrs_of->attrs;
+        s->n_attrs = attrs_of->n_attrs;
+    }
+    p->n_synth++;
+    *result = s;
+    return VKDL_OK;
+}
+
+/* ---------------------------------------------------------------- Conv + BatchNormalization */
+
+static vkdl_status conv_bn(vkdl_onnx_plan *p, int n, const onnx_node **out)
+{
+    const vkdl_onnx_model *m = p->m;
+    const onnx_node *conv = &m->nodes[n];
+    if (conv->n_in < 2 || conv->n_out != 1 || conv->out[0] < 0)
+        return VKDL_OK;
+    const onnx_host *w = host_of(p, conv->in[1]), *b = conv->n_in > 2 ? host_of(p, conv->in[2]) : NULL;
+    if (!w || w->dtype != VKDL_F32 || w->ndim < 3 || (conv->n_in > 2 && conv->in[2] >= 0 && !b))
+        return VKDL_OK;
+    int k = sole_reader(p, conv->out[0]);
+    if (k < 0)
+        return VKDL_OK;
+    const onnx_node *bn = &m->nodes[k];
+    if (strcmp(bn->op_type, "BatchNormalization") || bn->n_in != 5 || bn->in[0] != conv->out[0] || bn->out[0] < 0)
+        return VKDL_OK;
+    for (int i = 1; i < bn->n_out; i++)
+        if (bn->out[i] >= 0)
+            return VKDL_OK;                              /* training outputs: not an inference BN */
+    const onnx_attr *tm = attr(bn, "training_mode");
+    if (tm && tm->i)
+        return VKDL_OK;
+    int64_t O = w->dims[0];
+    const onnx_host *prm[4];
+    for (int i = 0; i < 4; i++) {
+        prm[i] = host_of(p, bn->in[i + 1]);
+        if (!prm[i] || prm[i]->numel != O || !onnx_dtype_is_float(prm[i]->dtype))
+            return VKDL_OK;
+    }
+    if (b && (b->numel != O || b->dtype != VKDL_F32))
+        return VKDL_OK;
+    const onnx_attr *ea = attr(bn, "epsilon");
+    double eps = ea && ea->type == ONNX_ATTR_FLOAT ? ea->f : 1e-5;
+    onnx_host w2, b2;
+    VKDL_TRY(onnx_host_copy(&w2, w));
+    int64_t per = w->numel / (O ? O : 1);
+    if (onnx_host_alloc(&b2, VKDL_F32, 1, &O) != VKDL_OK) {
+        onnx_host_free(&w2);
+        return VKDL_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    for (int64_t o = 0; o < O; o++) {
+        /* In double, then rounded once: the folded layer differs from the two by f32 rounding only. */
+        double sc = onnx_get_f(prm[0], o) / sqrt(onnx_get_f(prm[3], o) + eps);
+        for (int64_t i = 0; i < per; i++)
+            ((float *)w2.data)[o * per + i] = (float)(((const float *)w->data)[o * per + i] * sc);
+        double bias = b ? ((const float *)b->data)[o] : 0;
+        ((float *)b2.data)[o] = (float)((bias - onnx_get_f(prm[2], o)) * sc + onnx_get_f(prm[1], o));
+    }
+    char name[512];
+    snprintf(name, sizeof name, "%s+%s", plan_value_name(p, conv->in[1]), bn->name);
+    int wv = plan_value_add(p, name, &w2);
+    snprintf(name, sizeof name, "%s+%s(bias)", conv->name, bn->name);
+    int bv = wv < 0 ? -1 : plan_value_add(p, name, &b2);
+    if (bv < 0) {
+        onnx_host_free(&w2);
+        onnx_host_free(&b2);
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
+    }
+    snprintf(name, sizeof name, "%s+%s", conv->name, bn->name);
+    int in[3] = {conv->in[0], wv, bv};
+    VKDL_TRY(synth(p, "Conv", name, conv, 3, in, 1, &bn->out[0], out));
+    p->fused[n] = p->fused[k] = true;
+    return VKDL_OK;
+}
+
+/* ---------------------------------------------------------------- hard-swish written out */
+
+static vkdl_status hardswish_device(onnx_exec *e)
+{
+    if (!e->run)
+        return onnx_out_set(e, 0, VKDL_F32, onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
+    vkdl_tensor *x;
+    VKDL_TRY(onnx_in(e, 0, &x));
+    return vkdl_unary(VKDL_HARDSWISH, x, onnx_out(e, 0));
+}
+
+static const onnx_op HARDSWISH = {"HardSwish (fused)", NULL, hardswish_device};
+
+/* Clip to [0, 6], by attributes (opset < 11) or constant inputs. */
+static bool clip_0_6(const vkdl_onnx_plan *p, const onnx_node *c)
+{
+    if (p->m->opset < 11) {
+        const onnx_attr *lo = attr(c, "min"), *hi = attr(c, "max");
+        return lo && hi && lo->f == 0 && hi->f == 6;
+    }
+    return c->n_in == 3 && host_is(p, c->in[1], 0) && host_is(p, c->in[2], 6);
+}
+
+static vkdl_status hardswish(vkdl_onnx_plan *p, int n, const onnx_node **out)
+{
+    const vkdl_onnx_model *m = p->m;
+    const onnx_node *add = &m->nodes[n];
+    if (add->n_in != 2 || add->out[0] < 0)
+        return VKDL_OK;
+    int x = host_is(p, add->in[1], 3) ? add->in[0] : host_is(p, add->in[0], 3) ? add->in[1] : -1;
+    if (x < 0 || p->v[x].kind != PV_DEVICE || p->v[x].dtype != VKDL_F32)
+        return VKDL_OK;
+    int ci = sole_reader(p, add->out[0]);
+    if (ci < 0 || strcmp(m->nodes[ci].op_type, "Clip") || m->nodes[ci].in[0] != add->out[0] ||
+        !clip_0_6(p, &m->nodes[ci]))
+        return VKDL_OK;
+    const onnx_node *clip = &m->nodes[ci];
+    int mi = sole_reader(p, clip->out[0]);
+    if (mi < 0 || strcmp(m->nodes[mi].op_type, "Mul") || m->nodes[mi].n_in != 2)
+        return VKDL_OK;
+    const onnx_node *mul = &m->nodes[mi];
+    if (!((mul->in[0] == x && mul->in[1] == clip->out[0]) || (mul->in[1] == x && mul->in[0] == clip->out[0])))
+        return VKDL_OK;
+    int di = sole_reader(p, mul->out[0]);
+    if (di < 0)
+        return VKDL_OK;
+    const onnx_node *div = &m->nodes[di];
+    bool by6 = !strcmp(div->op_type, "Div") && div->n_in == 2 && div->in[0] == mul->out[0] && host_is(p, div->in[1], 6);
+    if (!by6 || div->out[0] < 0)
+        return VKDL_OK;
+    char name[512];
+    snprintf(name, sizeof name, "%s..%s (hard-swish)", add->name, div->name);
+    VKDL_TRY(synth(p, "HardSwish", name, NULL, 1, &x, 1, &div->out[0], out));
+    ((onnx_node *)*out)->op = &HARDSWISH;
+    p->fused[n] = p->fused[ci] = p->fused[mi] = p->fused[di] = true;
+    return VKDL_OK;
+}
+
+vkdl_status plan_fuse(vkdl_onnx_plan *p, int n, const onnx_node **out)
+{
+    *out = NULL;
+    const char *type = p->m->nodes[n].op_type;
+    if (!strcmp(type, "Conv"))
+        return conv_bn(p, n, out);
+    if (!strcmp(type, "Add"))
+        return hardswish(p, n, out);
+    return VKDL_OK;
+}

@@ -215,20 +215,37 @@ static verdict run_case(vkdl_context *ctx, const char *dir, char *why, size_t n)
                                        .bytes = (size_t)io.in[i].numel * vkdl_dtype_size(io.in[i].dtype)};
             memcpy(in[i].shape, io.in[i].dims, sizeof in[i].shape);
         }
+        /* Values are fixed for the plan only where needed: first for host-only dtypes, then for
+         * each input a failure names as needed when planning, then for every integer input. */
+        bool fix[MAX_IO];
+        for (int i = 0; i < ni; i++) {
+            vkdl_dtype dd;
+            fix[i] = !onnx_device_dtype(in[i].dtype, &dd);
+        }
         vkdl_onnx_plan *p = NULL;
-        for (int attempt = 0; attempt < 2 && !p; attempt++) {
+        for (int attempt = 0; attempt <= ni + 1 && !p; attempt++) {
             vkdl_host_tensor given[MAX_IO];
             for (int i = 0; i < ni; i++) {
-                vkdl_dtype dd;
-                bool fix = attempt == 0 ? !onnx_device_dtype(in[i].dtype, &dd) : !onnx_dtype_is_float(in[i].dtype) ||
-                           !onnx_device_dtype(in[i].dtype, &dd);
                 given[i] = in[i];
-                if (!fix)
+                if (!fix[i])
                     given[i].data = NULL;
             }
             vkdl_onnx_plan_info info = {.n_inputs = ni, .inputs = given};
             s = vkdl_onnx_plan_create(ctx, m, &info, &p);
-            if (s != VKDL_OK && !strstr(vkdl_last_error(), "must be known when the plan is made"))
+            const char *err = vkdl_last_error();
+            if (s == VKDL_OK || !strstr(err, "must be known when the plan is made"))
+                break;
+            bool named = false;
+            for (int i = 0; i < ni; i++) {
+                char quoted[300];
+                snprintf(quoted, sizeof quoted, "input '%s' (", in[i].name);
+                if (!fix[i] && strstr(err, quoted))
+                    fix[i] = named = true;
+            }
+            for (int i = 0; i < ni && !named; i++)
+                if (!fix[i] && !onnx_dtype_is_float(in[i].dtype))
+                    fix[i] = named = true;
+            if (!named)
                 break;
         }
         if (!p) {

@@ -185,6 +185,7 @@ ONNX_OP_TABLE(elementwise)
 ONNX_OP_TABLE(shape)
 ONNX_OP_TABLE(nn)
 ONNX_OP_TABLE(reduce)
+ONNX_OP_TABLE(resize)
 #undef ONNX_OP_TABLE
 
 #endif

@@ -375,6 +375,7 @@ const onnx_op *onnx_op_find(const char *type)
         {onnx_ops_shape, &onnx_ops_shape_count},
         {onnx_ops_nn, &onnx_ops_nn_count},
         {onnx_ops_reduce, &onnx_ops_reduce_count},
+        {onnx_ops_resize, &onnx_ops_resize_count},
     };
     for (size_t f = 0; f < VKDL_ARRAY_LEN(families); f++)
         for (int i = 0; i < *families[f].count; i++)

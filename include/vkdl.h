@@ -120,6 +120,7 @@ VKDL_API size_t vkdl_dtype_size(vkdl_dtype dtype);
 typedef enum vkdl_structure_type {
     VKDL_STRUCTURE_TYPE_NONE = 0,
     VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO = 1,  /* vkdl_pool2d_ext_info */
+    VKDL_STRUCTURE_TYPE_CONV2D_EPILOGUE_INFO = 2, /* vkdl_conv2d_epilogue_info */
 } vkdl_structure_type;
 
 /* How every extension struct begins: the library reads type and follows next. */
@@ -485,6 +486,15 @@ typedef struct vkdl_conv2d_info {
     int groups;                     /* 0 means 1; C and O must divide by it (depthwise: groups = C) */
     int output_padding[2];          /* conv_transpose2d only: extra rows/cols on one side */
 } vkdl_conv2d_info;
+
+/* Chained on vkdl_conv2d_info.next for vkdl_conv2d (forward only): out = act(conv + bias), the
+ * activation applied in the kernel as it stores each element (f32), so no second pass reads out. */
+typedef struct vkdl_conv2d_epilogue_info {
+    vkdl_structure_type type;       /* VKDL_STRUCTURE_TYPE_CONV2D_EPILOGUE_INFO */
+    const void *next;
+    vkdl_unary_op act;
+    float alpha, beta;              /* act's parameters, used as given, as in vkdl_unary_info */
+} vkdl_conv2d_epilogue_info;
 
 /* out[N,O,OH,OW] = conv(x[N,C,H,W], w[O,C/groups,KH,KW]) + bias[O] (bias may be NULL);
  * OH = (H + 2 pad - dil (KH - 1) - 1) / stride + 1. Conv1d is the case H = KH = 1. */

@@ -36,12 +36,17 @@
 //   GPU (-DGPU_TILED=1): BM x BN block per workgroup staged through shared memory in BK slices,
 //     TM x TN register tile per thread, storage buffers.
 //
+// EPILOGUE (forward): bias, then the activation pc.act names (activation.glsl, as matmul's), on
+//   the f32 accumulator as it is stored.
 // SPECIALIZATION CONSTANTS AND PUSH CONSTANTS: conv.h.
 // DISPATCH: CPU (ceil(M / TM), ceil(CO / (LX 4 TN)), G [x S]); GPU (ceil(M / (LY TM)),
 //   ceil(CO / (LX TN)), G [x S]); DIRECT: vkdl_grid_1d over ceil(pixels / (WG TM)) (z = G), or
 //   (WGRAD) over every (split, group, weight element).
 #include "common.glsl"
 #include "conv.h"
+#if !defined(WGRAD)
+#include "activation.glsl"
+#endif
 
 layout(constant_id = CONV_SPEC_TM) const uint TM = 16;
 layout(constant_id = CONV_SPEC_TN) const uint TN = 2;
@@ -121,6 +126,12 @@ uint rowDest(uint r) {
 
 float biasOf(uint co) { return pc.hasBias != 0u ? bias[pc.offBias + gl_WorkGroupID.z * pc.CO + co] : 0.0; }
 
+// The forward epilogue: bias, then the fused activation (if any), on the f32 accumulator.
+float epilogue(float acc, uint co) {
+    float v = acc + biasOf(co);
+    return pc.act != 0u ? activation(pc.act - 1u, v, pc.actAlpha, pc.actBeta) : v;
+}
+
 // Row of wt for tap (c, i, j).
 uint wRow(uint c, uint i, uint j) {
     uint KH = pc.kdim & 0xffffu, KW = pc.kdim >> 16;
@@ -165,7 +176,7 @@ void main() {
         if (r >= M()) break;
         uint dst = rowDest(r);
         [[unroll]] for (uint q = 0u; q < 4u; ++q)
-            if (q < pc.CO) d[dst + q * pc.DH * pc.DW] = acc[t][q] + biasOf(q);
+            if (q < pc.CO) d[dst + q * pc.DH * pc.DW] = epilogue(acc[t][q], q);
     }
 }
 
@@ -225,7 +236,7 @@ void main() {
         [[unroll]] for (uint jj = 0u; jj < TN; ++jj)
             [[unroll]] for (uint q = 0u; q < 4u; ++q) {
                 uint co = col[jj] + q;
-                if (co < pc.CO) d[dst + co * pc.DH * pc.DW] = acc[r * TN + jj][q] + biasOf(co);
+                if (co < pc.CO) d[dst + co * pc.DH * pc.DW] = epilogue(acc[r * TN + jj][q], co);
             }
     }
 }
@@ -296,7 +307,7 @@ void main() {
         uint dst = rowDest(m);
         [[unroll]] for (uint j = 0u; j < TN; ++j) {
             uint co = n0 + tx + j * LX;
-            if (co < pc.CO) d[dst + co * pc.DH * pc.DW] = acc[i][j] + biasOf(co);
+            if (co < pc.CO) d[dst + co * pc.DH * pc.DW] = epilogue(acc[i][j], co);
         }
     }
 }

@@ -41,7 +41,10 @@
     u32 kdim; /* the weight's kernel size: KH | KW << 16 */        \
     u32 khab; /* first kernel index | index step << 16, per dim */ \
     u32 kwab;                                                      \
-    u32 hasBias;
+    u32 hasBias;                                                   \
+    u32 act;  /* forward epilogue: vkdl_unary_op + 1, 0 none */    \
+    f32 actAlpha;                                                  \
+    f32 actBeta;
 
 /* Weight gradient (WGRAD, GEMM and DIRECT), after the offsets offA, offB, offD. */
 #define CONV_WGRAD_PUSH                      \

@@ -390,6 +390,108 @@ static void run_bad(void *arg)
 
 /* ---------------------------------------------------------------- the suite */
 
+
+/* ---------------------------------------------------------------- rows: the fused epilogue */
+
+/* conv2d with vkdl_conv2d_epilogue_info: params points at an epi_case. */
+typedef struct epi_case {
+    ccase c;
+    vkdl_unary_op act;
+    float alpha, beta;
+} epi_case;
+
+static vkdl_status forward_epi(const th_op *op, vkdl_tensor *const *in, vkdl_tensor *const *out)
+{
+    const epi_case *e = op->params;
+    vkdl_conv2d_epilogue_info epi = {.type = VKDL_STRUCTURE_TYPE_CONV2D_EPILOGUE_INFO, .act = e->act,
+                                     .alpha = e->alpha, .beta = e->beta};
+    vkdl_conv2d_info info = info_of(&e->c);
+    info.next = &epi;
+    return vkdl_conv2d(in[0], in[1], e->c.bias ? in[2] : NULL, out[0], &info);
+}
+
+/* Each backend's fused result equals its own convolution followed by vkdl_unary_with. */
+static void check_epi(const th_op *op, const th_op_result *cpu, const th_op_result *gpu)
+{
+    const epi_case *e = op->params;
+    const th_op_result *r[2] = {cpu, gpu};
+    for (int b = 0; b < 2; b++) {
+        vkdl_context *ctx = vkdl_tensor_context(r[b]->out[0]);
+        vkdl_tensor *y;
+        int64_t shape[4];
+        for (int d = 0; d < 4; d++)
+            shape[d] = vkdl_tensor_dim(r[b]->out[0], d);
+        if (!TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, shape, &y)))
+            return;
+        vkdl_conv2d_info info = info_of(&e->c);
+        vkdl_unary_info ui = {.alpha = e->alpha, .beta = e->beta};
+        if (TH_OK(vkdl_conv2d(r[b]->in[0], r[b]->in[1], e->c.bias ? r[b]->in[2] : NULL, y, &info)) &&
+            TH_OK(vkdl_unary_with(e->act, y, &ui, y))) {
+            th_pair pr = {r[b]->out[0], y};
+            if (!th_compare(&pr, TH_TOL_F32))
+                th_fail("%s: fused epilogue differs from conv then %s", TH_BACKEND[b], vkdl_unary_op_name(e->act));
+        }
+        vkdl_tensor_destroy(y);
+    }
+}
+
+static void conv_epilogue(void)
+{
+    /* One geometry per kernel path: GEMM (texel4 with CO % 4 == 0, texel1 otherwise), the tiled GPU
+     * kernel (the no-cpu-quirk variant), DIRECT (depthwise) and the 1x1 matmul shortcut. */
+    static const ccase geoms[] = {
+        {3, 16, 17, 17, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, 1, {0, 0}, true, TH_VS_ALL, NULL},
+        {1, 17, 17, 13, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, 1, {0, 0}, false, 0, NULL},
+        {3, 17, 17, 17, 17, 3, 3, {1, 1}, {1, 1}, {1, 1}, 17, {0, 0}, true, TH_VS_ALL, NULL},
+        {3, 16, 17, 17, 32, 1, 1, {1, 1}, {0, 0}, {1, 1}, 1, {0, 0}, true, 0, NULL},
+    };
+    static const struct { vkdl_unary_op act; float alpha, beta; } acts[] = {
+        {VKDL_RELU, 0, 0}, {VKDL_LEAKY_RELU, 0.2f, 0}, {VKDL_HARDSIGMOID, 1.0f / 6, 0.5f}, {VKDL_HARDSWISH, 0, 0},
+        {VKDL_CLIP, 0, 6}, {VKDL_SIGMOID, 0, 0},
+    };
+    static epi_case cases[TH_LEN(geoms) * TH_LEN(acts)];
+    static char names[TH_LEN(cases)][160];
+    size_t k = 0;
+    for (size_t g = 0; g < TH_LEN(geoms); g++)
+        for (size_t a = 0; a < TH_LEN(acts); a++, k++) {
+            cases[k] = (epi_case){geoms[g], acts[a].act, acts[a].alpha, acts[a].beta};
+            snprintf(names[k], sizeof names[k], "conv2d epilogue %s(%g,%g) geometry %zu", vkdl_unary_op_name(acts[a].act),
+                     acts[a].alpha, acts[a].beta, g);
+            th_op op = conv_op(&cases[k].c, CONV, names[k], false);
+            op.params = &cases[k];
+            op.forward = forward_epi;
+            op.backward = NULL;
+            op.check = check_epi;
+            if (a > 0)
+                op.variants = 0;                         /* every kernel variant once, with relu */
+            th_run_op(&op);
+        }
+}
+
+/* The epilogue is the forward's: the backward passes and autograd refuse it. */
+static void run_epi_refusals(void *arg)
+{
+    vkdl_context *ctx = *(vkdl_context **)arg;
+    int64_t xs[4] = {1, 2, 5, 5}, ws[4] = {2, 2, 3, 3};
+    vkdl_tensor *x, *w, *y;
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, xs, &x));
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, ws, &w));
+    int64_t ys[4] = {1, 2, 3, 3};
+    TH_OK(vkdl_tensor_create(ctx, VKDL_F32, 4, ys, &y));
+    vkdl_conv2d_epilogue_info epi = {.type = VKDL_STRUCTURE_TYPE_CONV2D_EPILOGUE_INFO, .act = VKDL_RELU};
+    vkdl_conv2d_info info = {.next = &epi};
+    TH_STATUS(vkdl_conv2d_backward_data(y, w, x, &info), VKDL_ERROR_INVALID_ARGUMENT, "conv2d_backward_data");
+    TH_STATUS(vkdl_conv2d_backward_weight(x, y, w, NULL, &info), VKDL_ERROR_INVALID_ARGUMENT, NULL);
+    epi.act = (vkdl_unary_op)99;
+    TH_STATUS(vkdl_conv2d(x, w, NULL, y, &info), VKDL_ERROR_INVALID_ARGUMENT, "epilogue act 99");
+    vkdl_tensor *out;
+    epi.act = VKDL_RELU;
+    TH_STATUS(vkdl_f_conv2d(x, w, NULL, &info, &out), VKDL_ERROR_INVALID_ARGUMENT, "f_conv2d");
+    vkdl_tensor_destroy(x);
+    vkdl_tensor_destroy(w);
+    vkdl_tensor_destroy(y);
+}
+
 int main(int argc, char **argv)
 {
     th_init(argc, argv);
@@ -431,6 +533,8 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < TH_LEN(asym); i++)
         conv_full(&asym[i], "asym");
+    conv_epilogue();
+    th_run_both("conv2d epilogue refusals", run_epi_refusals);
     /* The storage kernels, which CPU drivers take only when a texel view cannot hold an operand and
      * GPUs only with the tiled kernels turned off (the fallback of VKDL_DISABLE=conv_tiled). */
     static const char STORAGE[] = "conv_texel4,conv_texel1,conv_tiled,conv_wgrad_texel4,conv_wgrad_texel1,"

@@ -499,6 +499,9 @@ vkdl_status vkdl_f_conv2d(vkdl_tensor *x, vkdl_tensor *w, vkdl_tensor *bias, con
     VKDL_TRY(begin(op, x, out));
     VKDL_TRY(check_ndim(op, "x", x, 4));
     VKDL_TRY(check_ndim(op, "w", w, 4));
+    /* The graph differentiates the convolution alone: an epilogue is composed with vkdl_f_unary. */
+    if (info)
+        VKDL_TRY(vkdl_check_next(op, info->next));
     vkdl_conv2d_info c = conv_defaults(info);
     int64_t shape[4] = {x->shape[0], w->shape[0], 0, 0};
     for (int i = 0; i < 2; i++) {

@@ -29,6 +29,8 @@ typedef struct conv_geom {
 
 typedef struct conv_params {
     int stride[2], pad[2], dil[2], out_pad[2], groups;
+    int act;                        /* the forward epilogue's vkdl_unary_op, or -1 */
+    float act_alpha, act_beta;
 } conv_params;
 
 /* ---------------------------------------------------------------- checks */
@@ -38,7 +40,21 @@ static vkdl_status resolve_info(const char *op, const vkdl_conv2d_info *info, co
     static const vkdl_conv2d_info defaults = {0};
     if (!info)
         info = &defaults;
-    VKDL_TRY(vkdl_check_next(op, info->next));
+    /* Only the forward takes an epilogue. */
+    static const vkdl_structure_type forward_ext[] = {VKDL_STRUCTURE_TYPE_CONV2D_EPILOGUE_INFO};
+    bool forward = !strcmp(op, "conv2d");
+    VKDL_TRY(vkdl_check_chain(op, info->next, forward_ext, forward ? 1 : 0));
+    const vkdl_conv2d_epilogue_info *epi = vkdl_find_ext(info->next, VKDL_STRUCTURE_TYPE_CONV2D_EPILOGUE_INFO);
+    p->act = -1;
+    if (epi) {
+        if ((unsigned)epi->act >= VKDL_UNARY_OP_COUNT)
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: epilogue act %d is not a vkdl_unary_op", op, (int)epi->act);
+        if (epi->act == VKDL_CELU && epi->alpha == 0)
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "%s: epilogue celu alpha is 0", op);
+        p->act = (int)epi->act;
+        p->act_alpha = epi->alpha;
+        p->act_beta = epi->beta;
+    }
     for (int i = 0; i < 2; i++) {
         if (info->stride[i] < 0 || info->dilation[i] < 0)
             return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT,
@@ -690,13 +706,22 @@ static bool shortcut(const conv_geom *g, const vkdl_tensor *src, const vkdl_tens
 
 static uint32_t pack(int64_t lo, int64_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
 
-static vkdl_status gpu_forward(const conv_geom *g, const vkdl_tensor *x, const vkdl_tensor *w,
+/* The epilogue as a pass of its own over y (the shortcut paths and the CPU twin). */
+static vkdl_status act_in_place(const conv_params *p, vkdl_tensor *y)
+{
+    if (p->act < 0)
+        return VKDL_OK;
+    vkdl_unary_info ui = {.alpha = p->act_alpha, .beta = p->act_beta};
+    return vkdl_unary_with((vkdl_unary_op)p->act, y, &ui, y);
+}
+
+static vkdl_status gpu_forward(const conv_geom *g, const conv_params *cp, const vkdl_tensor *x, const vkdl_tensor *w,
                                const vkdl_tensor *bias, vkdl_tensor *y)
 {
     int64_t cg = g->c / g->groups, og = g->o / g->groups, kk = g->kh * g->kw;
     vkdl_status s;
     if (shortcut(g, x, w, bias, y, 0, &s))
-        return s;
+        return s == VKDL_OK ? act_in_place(cp, y) : s;
     vkdl_tensor *wt = NULL;
     if (og > 1)
         VKDL_TRY(rearrange(w, g->groups, og, cg * kk, &wt));
@@ -707,7 +732,7 @@ static vkdl_status gpu_forward(const conv_geom *g, const vkdl_tensor *x, const v
         .CR = (uint32_t)cg, .CO = (uint32_t)og, .sh = (uint32_t)g->sh, .sw = (uint32_t)g->sw,
         .sh0 = -g->ph, .sw0 = -g->pw, .tsh = g->dh, .tsw = g->dw,
         .nk = pack(g->kh, g->kw), .kdim = pack(g->kh, g->kw), .khab = pack(0, 1), .kwab = pack(0, 1),
-        .hasBias = bias != NULL,
+        .hasBias = bias != NULL, .act = (uint32_t)(cp->act + 1), .actAlpha = cp->act_alpha, .actBeta = cp->act_beta,
     };
     s = launch_fb(&pp, false, (uint32_t)g->groups, x, wt ? wt : w, bias, y);
     vkdl_tensor_destroy(wt);
@@ -945,9 +970,11 @@ vkdl_status vkdl_conv2d(const vkdl_tensor *x, const vkdl_tensor *w, const vkdl_t
     VKDL_TRY(check_conv(op, "x", x, w, "bias", bias, "out", out, &p, &g));
     if (out->numel == 0)
         return VKDL_OK;
-    if (x->ctx->backend == VKDL_BACKEND_CPU)
-        return cpu_forward(&g, vkdl_tensor_host(x), vkdl_tensor_host(w), host_or_null(bias), vkdl_tensor_host(out));
-    return gpu_forward(&g, x, w, bias, out);
+    if (x->ctx->backend == VKDL_BACKEND_CPU) {
+        VKDL_TRY(cpu_forward(&g, vkdl_tensor_host(x), vkdl_tensor_host(w), host_or_null(bias), vkdl_tensor_host(out)));
+        return act_in_place(&p, out);
+    }
+    return gpu_forward(&g, &p, x, w, bias, out);
 }
 
 vkdl_status vkdl_conv2d_backward_data(const vkdl_tensor *dy, const vkdl_tensor *w, vkdl_tensor *dx,

@@ -3,7 +3,17 @@
 #include "onnx/onnx.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* The product of dims [from, to). */
+static int64_t dims_prod(const int64_t *dims, int from, int to)
+{
+    int64_t p = 1;
+    for (int d = from; d < to; d++)
+        p *= dims[d];
+    return p;
+}
 
 /* ---------------------------------------------------------------- windows (Conv, pools) */
 
@@ -80,6 +90,14 @@ static vkdl_status as_4d(onnx_exec *e, vkdl_tensor *t, int nsp, const int64_t *d
     return onnx_reshape(e, t, 4, d, out);
 }
 
+/* xp [N, C, H', W'] = x [N, C, H, W] placed at (pad_begin[0], pad_begin[1]), value all around:
+ * explicit padding where the kernels' symmetric padding cannot express it. */
+static vkdl_status pad_spatial(const vkdl_tensor *x, vkdl_tensor *xp, const int *pad_begin, float value)
+{
+    vkdl_view_info vi = {.start = {0, 0, -pad_begin[0], -pad_begin[1]}, .mode = VKDL_PAD_CONSTANT, .value = value};
+    return vkdl_view_copy(x, xp, &vi);
+}
+
 /* ---------------------------------------------------------------- Conv */
 
 static vkdl_status conv_device(onnx_exec *e)
@@ -97,15 +115,17 @@ static vkdl_status conv_device(onnx_exec *e)
                          (long long)group, (long long)x[1], (long long)wd[0], (long long)wd[1]);
     window w;
     VKDL_TRY(window_of(e, x + 2, nsp, wd + 2, false, &w));
-    if (!window_symmetric(&w))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "asymmetric padding");
+    bool prepad = !window_symmetric(&w);
     bool bias = onnx_has_in(e, 2);
     if (bias && (onnx_in_ndim(e, 2) != 1 || onnx_in_dims(e, 2)[0] != wd[0]))
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "bias must be [%lld]", (long long)wd[0]);
     int64_t od[4] = {x[0], wd[0], w.out[0], w.out[1]};
     if (!e->run)
         VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, nsp == 2 ? od : (int64_t[]){x[0], wd[0], w.out[1]}));
-    vkdl_tensor *xt = NULL, *wt = NULL, *bt = NULL, *x4, *w4, *o4;
+    vkdl_tensor *xt = NULL, *wt = NULL, *bt = NULL, *x4, *w4, *o4, *xp = NULL;
+    int64_t pd[4] = {x[0], x[1], w.in[0] + w.pad_begin[0] + w.pad_end[0], w.in[1] + w.pad_begin[1] + w.pad_end[1]};
+    if (prepad)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, pd, &xp));
     if (e->run) {
         VKDL_TRY(onnx_in(e, 0, &xt));
         VKDL_TRY(onnx_in(e, 1, &wt));
@@ -117,13 +137,125 @@ static vkdl_status conv_device(onnx_exec *e)
     VKDL_TRY(as_4d(e, onnx_out(e, 0), nsp, w.out, &o4));
     if (!e->run)
         return VKDL_OK;
-    vkdl_conv2d_info info = {.stride = {w.stride[0], w.stride[1]}, .padding = {w.pad_begin[0], w.pad_begin[1]},
-                             .dilation = {w.dil[0], w.dil[1]}, .groups = (int)group};
+    vkdl_conv2d_info info = {.stride = {w.stride[0], w.stride[1]}, .dilation = {w.dil[0], w.dil[1]},
+                             .groups = (int)group};
+    if (prepad) {
+        VKDL_TRY(pad_spatial(x4, xp, w.pad_begin, 0));
+        return vkdl_conv2d(xp, w4, bt, o4, &info);
+    }
+    info.padding[0] = w.pad_begin[0];
+    info.padding[1] = w.pad_begin[1];
     return vkdl_conv2d(x4, w4, bt, o4, &info);
+}
+
+/* ---------------------------------------------------------------- ConvTranspose */
+
+/* floor(t / 2), as ONNX's shape inference computes it for negative total paddings. */
+static int64_t floor_half(int64_t t)
+{
+    return t >= 0 ? t / 2 : -((1 - t) / 2);
+}
+
+static vkdl_status conv_transpose_device(onnx_exec *e)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *x = onnx_in_dims(e, 0), *wd = onnx_in_dims(e, 1);
+    if (onnx_in_dtype(e, 0) != VKDL_F32 || onnx_in_dtype(e, 1) != VKDL_F32)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float convolutions");
+    if (rank < 3 || onnx_in_ndim(e, 1) != rank)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "input rank %d, weight rank %d", rank, onnx_in_ndim(e, 1));
+    int nsp = rank - 2;
+    if (nsp > 2)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%d spatial dims (1 or 2 are supported)", nsp);
+    int64_t group = onnx_attr_int(e, "group", 1);
+    if (group < 1 || x[1] != wd[0] || x[1] % group)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "group %lld, %lld input channels, weight %lldx%lld...",
+                         (long long)group, (long long)x[1], (long long)wd[0], (long long)wd[1]);
+    int64_t M = wd[1] * group;
+    const int64_t *strides, *dils, *pads, *opad, *oshape;
+    int ns = onnx_attr_ints(e, "strides", &strides), nd = onnx_attr_ints(e, "dilations", &dils),
+        np = onnx_attr_ints(e, "pads", &pads), nop = onnx_attr_ints(e, "output_padding", &opad),
+        nos = onnx_attr_ints(e, "output_shape", &oshape);
+    if ((ns >= 0 && ns != nsp) || (nd >= 0 && nd != nsp) || (np >= 0 && np != 2 * nsp) || (nop >= 0 && nop != nsp) ||
+        (nos >= 0 && nos != nsp))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "strides, dilations, pads, output_padding or output_shape "
+                         "do not match %d spatial dims", nsp);
+    const char *auto_pad = onnx_attr_str(e, "auto_pad", "NOTSET");
+    bool same = !strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER");
+    if (!same && strcmp(auto_pad, "NOTSET") && strcmp(auto_pad, "VALID"))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "auto_pad '%s'", auto_pad);
+    /* The full transposed convolution (no padding) is cropped at pb and extended with zeros where
+     * output_padding or output_shape reach past it. */
+    int64_t in[2], k[2], full[2], out[2], pb[2];
+    int stride[2], dil[2];
+    bool crop = false, outside = false;
+    for (int d = 0; d < 2; d++) {
+        int src = d - (2 - nsp);
+        in[d] = src >= 0 ? x[2 + src] : 1;
+        k[d] = src >= 0 ? wd[2 + src] : 1;
+        int64_t s = src >= 0 && ns >= 0 ? strides[src] : 1, dl = src >= 0 && nd >= 0 ? dils[src] : 1;
+        int64_t op = src >= 0 && nop >= 0 ? opad[src] : 0;
+        int64_t b = src >= 0 && np >= 0 && strcmp(auto_pad, "VALID") ? pads[src] : 0;
+        int64_t end = src >= 0 && np >= 0 && strcmp(auto_pad, "VALID") ? pads[src + nsp] : 0;
+        if (s < 1 || dl < 1 || op < 0 || b < 0 || end < 0 || s > INT32_MAX || dl > INT32_MAX || k[d] < 1)
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "kernel %lld, stride %lld, dilation %lld, pads %lld/%lld, "
+                             "output_padding %lld", (long long)k[d], (long long)s, (long long)dl, (long long)b,
+                             (long long)end, (long long)op);
+        full[d] = (in[d] - 1) * s + (k[d] - 1) * dl + 1;
+        if (nos >= 0 || same) {
+            int64_t want = src < 0 ? 1 : nos >= 0 ? oshape[src] : in[d] * s, total = full[d] + op - want;
+            b = !strcmp(auto_pad, "SAME_UPPER") ? floor_half(total) : total - floor_half(total);
+            end = total - b;
+        }
+        out[d] = full[d] + op - b - end;
+        if (out[d] < 1)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "the padding leaves no output (%lld)", (long long)out[d]);
+        pb[d] = b;
+        stride[d] = (int)s;
+        dil[d] = (int)dl;
+        crop = crop || b != 0 || out[d] != full[d];
+        outside = outside || b < 0 || b + out[d] > full[d];
+    }
+    bool bias = onnx_has_in(e, 2);
+    if (bias && (onnx_in_ndim(e, 2) != 1 || onnx_in_dims(e, 2)[0] != M))
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "bias must be [%lld]", (long long)M);
+    /* The zeros past the full result still get the bias: then it is added after the crop. */
+    bool late_bias = bias && outside;
+    int64_t od[4] = {x[0], M, out[0], out[1]}, fd[4] = {x[0], M, full[0], full[1]}, bd[4] = {1, M, 1, 1};
+    if (!e->run)
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, nsp == 2 ? od : (int64_t[]){x[0], M, out[1]}));
+    vkdl_tensor *xt = NULL, *wt = NULL, *bt = NULL, *x4, *w4, *o4, *ft = NULL, *ct = NULL, *b4 = NULL;
+    if (crop)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, fd, &ft));
+    if (late_bias)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &ct));
+    if (e->run) {
+        VKDL_TRY(onnx_in(e, 0, &xt));
+        VKDL_TRY(onnx_in(e, 1, &wt));
+        if (bias)
+            VKDL_TRY(onnx_in(e, 2, &bt));
+    }
+    VKDL_TRY(as_4d(e, xt, nsp, in, &x4));
+    VKDL_TRY(as_4d(e, wt, nsp, k, &w4));
+    VKDL_TRY(as_4d(e, onnx_out(e, 0), nsp, out, &o4));
+    if (late_bias)
+        VKDL_TRY(onnx_reshape(e, bt, 4, bd, &b4));
+    if (!e->run)
+        return VKDL_OK;
+    vkdl_conv2d_info info = {.stride = {stride[0], stride[1]}, .dilation = {dil[0], dil[1]}, .groups = (int)group};
+    VKDL_TRY(vkdl_conv_transpose2d(x4, w4, late_bias ? NULL : bt, crop ? ft : o4, &info));
+    if (!crop)
+        return VKDL_OK;
+    vkdl_view_info vi = {.start = {0, 0, pb[0], pb[1]}, .mode = VKDL_PAD_CONSTANT};
+    VKDL_TRY(vkdl_view_copy(ft, late_bias ? ct : o4, &vi));
+    return late_bias ? vkdl_binary(VKDL_ADD, ct, b4, o4) : VKDL_OK;
 }
 
 /* ---------------------------------------------------------------- pools */
 
+/* MaxPool, AveragePool. Padding the kernels cannot express (asymmetric, wider than half the
+ * window, ceil_mode's window past the end) is made explicit in a padded copy of the input; an
+ * average that leaves the padding out is then divided by the pooled mask of real elements. */
 static vkdl_status pool_device(onnx_exec *e)
 {
     bool max = !strcmp(e->node->op_type, "MaxPool");
@@ -133,54 +265,157 @@ static vkdl_status pool_device(onnx_exec *e)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float pooling");
     if (rank < 3)
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "input rank %d", rank);
-    if (onnx_has_out(e, 1))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output");
     const int64_t *kernel;
     int nk = onnx_attr_ints(e, "kernel_shape", &kernel);
     if (nk != rank - 2)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "kernel_shape has %d entries for %d spatial dims", nk,
                          rank - 2);
+    bool include_pad = !max && onnx_attr_int(e, "count_include_pad", 0);
     window w;
     VKDL_TRY(window_of(e, x + 2, rank - 2, kernel, onnx_attr_int(e, "ceil_mode", 0) != 0, &w));
-    if (!window_symmetric(&w) || w.dil[0] != 1 || w.dil[1] != 1 || onnx_attr_int(e, "ceil_mode", 0) ||
-        2 * w.pad_begin[0] > w.k[0] || 2 * w.pad_begin[1] > w.k[1])
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "asymmetric padding, padding wider than half the window, "
-                         "dilation or ceil_mode");
-    int64_t od[4] = {x[0], x[1], w.out[0], w.out[1]};
-    if (!e->run)
-        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, rank == 4 ? od : (int64_t[]){x[0], x[1], w.out[1]}));
-    vkdl_tensor *xt = NULL, *x4, *o4;
+    if (w.dil[0] != 1 || w.dil[1] != 1)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "dilations");
+    bool prepad = !window_symmetric(&w) || 2 * w.pad_begin[0] > w.k[0] || 2 * w.pad_begin[1] > w.k[1];
+    int ext[2];
+    for (int d = 0; d < 2; d++) {
+        int64_t past = (w.out[d] - 1) * w.stride[d] + w.k[d] - (w.in[d] + w.pad_begin[d] + w.pad_end[d]);
+        ext[d] = past > 0 ? (int)past : 0;
+        prepad = prepad || ext[d] > 0;
+    }
+    if (include_pad && (ext[0] || ext[1]))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "count_include_pad with ceil_mode windows past the padding");
+    bool indices = onnx_has_out(e, 1);
+    if (indices && (prepad || onnx_attr_int(e, "storage_order", 0)))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output with storage_order 1 or padding the kernel "
+                         "cannot take");
+    bool divide = !max && !include_pad && prepad;
+    int64_t od[4] = {x[0], x[1], w.out[0], w.out[1]}, in4[4] = {1, 1, w.in[0], w.in[1]};
+    int64_t pd[4] = {x[0], x[1], w.in[0] + w.pad_begin[0] + w.pad_end[0] + ext[0],
+                     w.in[1] + w.pad_begin[1] + w.pad_end[1] + ext[1]};
+    int64_t md[4] = {1, 1, pd[2], pd[3]}, mo[4] = {1, 1, w.out[0], w.out[1]}, cd[4] = {x[0], x[1], 1, 1};
+    const int64_t *o_onnx = rank == 4 ? od : (int64_t[]){x[0], x[1], w.out[1]};
+    if (!e->run) {
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, o_onnx));
+        if (indices)
+            VKDL_TRY(onnx_out_set(e, 1, VKDL_I64, rank, o_onnx));
+    }
+    vkdl_tensor *xt = NULL, *x4, *o4, *i4 = NULL, *xp = NULL, *ones = NULL, *mask = NULL, *mpool = NULL, *sum = NULL;
+    vkdl_tensor *idx = NULL, *idxf = NULL, *off = NULL, *flat = NULL;
+    if (prepad)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, pd, &xp));
+    if (divide) {
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, in4, &ones));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, md, &mask));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, mo, &mpool));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &sum));
+    }
+    if (indices) {
+        VKDL_TRY(onnx_temp(e, VKDL_I32, 4, od, &idx));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &idxf));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, cd, &off));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &flat));
+    }
     if (e->run)
         VKDL_TRY(onnx_in(e, 0, &xt));
     VKDL_TRY(as_4d(e, xt, rank - 2, w.in, &x4));
     VKDL_TRY(as_4d(e, onnx_out(e, 0), rank - 2, w.out, &o4));
+    if (indices)
+        VKDL_TRY(as_4d(e, onnx_out(e, 1), rank - 2, w.out, &i4));
     if (!e->run)
         return VKDL_OK;
     vkdl_pool2d_info info = {.kernel = {(int)w.k[0], (int)w.k[1]}, .stride = {w.stride[0], w.stride[1]},
-                             .padding = {w.pad_begin[0], w.pad_begin[1]},
-                             .count_include_pad = (int)onnx_attr_int(e, "count_include_pad", 0)};
-    return max ? vkdl_maxpool2d(x4, o4, NULL, &info) : vkdl_avgpool2d(x4, o4, &info);
+                             .count_include_pad = include_pad};
+    if (prepad) {
+        VKDL_TRY(pad_spatial(x4, xp, w.pad_begin, max ? -INFINITY : 0));
+        x4 = xp;
+    } else {
+        info.padding[0] = w.pad_begin[0];
+        info.padding[1] = w.pad_begin[1];
+    }
+    if (!max && !divide)
+        return vkdl_avgpool2d(x4, o4, &info);
+    if (divide) {
+        VKDL_TRY(vkdl_tensor_fill(ones, 1));
+        VKDL_TRY(pad_spatial(ones, mask, w.pad_begin, 0));
+        VKDL_TRY(vkdl_avgpool2d(mask, mpool, &info));
+        VKDL_TRY(vkdl_avgpool2d(x4, sum, &info));
+        return vkdl_binary(VKDL_DIV, sum, mpool, o4);
+    }
+    VKDL_TRY(vkdl_maxpool2d(x4, o4, idx, &info));
+    if (!indices)
+        return VKDL_OK;
+    /* The kernel's indices count within a plane; ONNX's within the whole tensor. f32 holds them
+     * exactly up to 2^24 elements. */
+    if (x[0] * x[1] * w.in[0] * w.in[1] > (1 << 24))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output of inputs over 2^24 elements");
+    int64_t planes = x[0] * x[1];
+    float *base = malloc((size_t)planes * sizeof *base);
+    if (!base)
+        return onnx_fail(e, VKDL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int64_t p = 0; p < planes; p++)
+        base[p] = (float)(p * w.in[0] * w.in[1]);
+    vkdl_status s = vkdl_tensor_upload(off, base, VKDL_F32, (size_t)planes * sizeof *base);
+    free(base);
+    VKDL_TRY(s);
+    VKDL_TRY(vkdl_copy(idx, idxf));
+    VKDL_TRY(vkdl_binary(VKDL_ADD, idxf, off, flat));
+    return vkdl_copy(flat, i4);
 }
 
+/* GlobalAveragePool, GlobalMaxPool over every spatial dim. */
 static vkdl_status global_pool_device(onnx_exec *e)
 {
+    bool max = !strcmp(e->node->op_type, "GlobalMaxPool");
     int rank = onnx_in_ndim(e, 0);
     const int64_t *x = onnx_in_dims(e, 0);
-    if (onnx_in_dtype(e, 0) != VKDL_F32 || rank < 3 || rank > 4)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "float input of rank 3 or 4");
-    int64_t od[4] = {x[0], x[1], 1, 1};
+    if (onnx_in_dtype(e, 0) != VKDL_F32 || rank < 3)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "float input of rank 3 or more");
+    int64_t od[VKDL_MAX_DIMS], hw = 1;
+    for (int d = 0; d < rank; d++) {
+        od[d] = d < 2 ? x[d] : 1;
+        hw *= d < 2 ? 1 : x[d];
+    }
+    if (hw == 0)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "empty spatial dims");
     if (!e->run)
         VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, od));
-    vkdl_tensor *xt = NULL, *x4, *o4;
+    vkdl_tensor *xt = NULL, *x3, *o3;
     if (e->run)
         VKDL_TRY(onnx_in(e, 0, &xt));
-    int64_t in2[2] = {rank == 4 ? x[2] : 1, x[rank - 1]}, one[2] = {1, 1};
-    VKDL_TRY(as_4d(e, xt, rank - 2, in2, &x4));
-    VKDL_TRY(as_4d(e, onnx_out(e, 0), rank - 2, one, &o4));
-    return e->run ? vkdl_global_avgpool2d(x4, o4) : VKDL_OK;
+    int64_t d3[3] = {x[0], x[1], hw}, o3d[3] = {x[0], x[1], 1};
+    VKDL_TRY(onnx_reshape(e, xt, 3, d3, &x3));
+    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 3, o3d, &o3));
+    return e->run ? vkdl_reduce(max ? VKDL_MAX : VKDL_MEAN, x3, 2, o3) : VKDL_OK;
 }
 
 /* ---------------------------------------------------------------- BatchNormalization */
+
+static vkdl_status batchnorm_host(onnx_exec *e)
+{
+    const onnx_host *t[5];
+    static const char *const names[5] = {"X", "scale", "B", "input_mean", "input_var"};
+    for (int i = 0; i < 5; i++)
+        VKDL_TRY(onnx_need_host(e, i, names[i], &t[i]));
+    const onnx_host *x = t[0];
+    if (!onnx_dtype_is_float(x->dtype) || x->ndim < 2)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "float input of rank >= 2");
+    if (onnx_attr_int(e, "training_mode", 0) || onnx_has_out(e, 1))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "training mode (inference only)");
+    for (int i = 1; i < 5; i++)
+        if (t[i]->ndim != 1 || t[i]->dims[0] != x->dims[1])
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "scale, B, mean and var must be [%lld]",
+                             (long long)x->dims[1]);
+    double eps = onnx_attr_float(e, "epsilon", 1e-5f);
+    onnx_host *y;
+    VKDL_TRY(onnx_out_host(e, 0, x->dtype, x->ndim, x->dims, &y));
+    int64_t C = x->dims[1], hw = dims_prod(x->dims, 2, x->ndim);
+    for (int64_t i = 0; i < x->numel; i++) {
+        int64_t c = i / hw % C;
+        double v = (onnx_get_f(x, i) - onnx_get_f(t[3], c)) / sqrt(onnx_get_f(t[4], c) + eps);
+        onnx_set_f(y, i, v * onnx_get_f(t[1], c) + onnx_get_f(t[2], c));
+    }
+    return VKDL_OK;
+}
 
 static vkdl_status batchnorm_device(onnx_exec *e)
 {
@@ -211,7 +446,272 @@ static vkdl_status batchnorm_device(onnx_exec *e)
     return vkdl_batchnorm(x4, t[1], t[2], t[3], t[4], 0, 0.1f, onnx_attr_float(e, "epsilon", 1e-5f), o4, NULL, NULL);
 }
 
+/* ---------------------------------------------------------------- LayerNormalization, InstanceNormalization,
+ * MeanVarianceNormalization, LRN */
+
+/* x as [rows, D] with D the dims from axis on; Scale and B must hold D elements (any shape that
+ * broadcasts over those dims without repeating). */
+static vkdl_status layer_norm_device(onnx_exec *e)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *x = onnx_in_dims(e, 0);
+    if (onnx_in_dtype(e, 0) != VKDL_F32 || onnx_in_dtype(e, 1) != VKDL_F32)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float input");
+    if (onnx_attr_int(e, "stash_type", 1) != 1)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "stash_type %lld (only 1, float)",
+                         (long long)onnx_attr_int(e, "stash_type", 1));
+    int axis;
+    VKDL_TRY(onnx_axis(e, onnx_attr_int(e, "axis", -1), rank, &axis));
+    int64_t rows = dims_prod(x, 0, axis), D = dims_prod(x, axis, rank);
+    bool bias = onnx_has_in(e, 2);
+    for (int i = 1; i < (bias ? 3 : 2); i++) {
+        int n = onnx_in_ndim(e, i);
+        if (onnx_in_dtype(e, i) != VKDL_F32 || n > rank - axis || dims_prod(onnx_in_dims(e, i), 0, n) != D)
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "Scale and B must be float with the %lld elements of the "
+                             "normalised dims", (long long)D);
+        for (int d = 0; d < n; d++)
+            if (onnx_in_dims(e, i)[d] != x[rank - n + d])
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "Scale and B must have the normalised dims' shape");
+    }
+    if (D == 0)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "nothing to normalise");
+    int64_t sd[VKDL_MAX_DIMS];
+    for (int d = 0; d < rank; d++)
+        sd[d] = d < axis ? x[d] : 1;
+    if (!e->run) {
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, x));
+        for (int i = 1; i < 3; i++)
+            if (onnx_has_out(e, i))
+                VKDL_TRY(onnx_out_set(e, i, VKDL_F32, rank, sd));
+    }
+    vkdl_tensor *t[3] = {0}, *x2, *o2, *g, *b = NULL, *mean = NULL, *rstd = NULL;
+    if (e->run)
+        for (int i = 0; i < (bias ? 3 : 2); i++)
+            VKDL_TRY(onnx_in(e, i, &t[i]));
+    int64_t d2[2] = {rows, D};
+    VKDL_TRY(onnx_reshape(e, t[0], 2, d2, &x2));
+    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 2, d2, &o2));
+    VKDL_TRY(onnx_reshape(e, t[1], 1, &D, &g));
+    if (bias)
+        VKDL_TRY(onnx_reshape(e, t[2], 1, &D, &b));
+    if (onnx_has_out(e, 1))
+        VKDL_TRY(onnx_reshape(e, onnx_out(e, 1), 1, &rows, &mean));
+    if (onnx_has_out(e, 2))
+        VKDL_TRY(onnx_reshape(e, onnx_out(e, 2), 1, &rows, &rstd));
+    if (!e->run)
+        return VKDL_OK;
+    return vkdl_layernorm(x2, g, b, onnx_attr_float(e, "epsilon", 1e-5f), o2, mean, rstd);
+}
+
+/* Each (n, c) plane normalised, then scaled and shifted per channel. */
+static vkdl_status instance_norm_device(onnx_exec *e)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *x = onnx_in_dims(e, 0);
+    if (onnx_in_dtype(e, 0) != VKDL_F32 || rank < 3)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "float input of rank 3 or more");
+    for (int i = 1; i < 3; i++)
+        if (onnx_in_ndim(e, i) != 1 || onnx_in_dims(e, i)[0] != x[1])
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "scale and B must be [%lld]", (long long)x[1]);
+    int64_t hw = dims_prod(x, 2, rank);
+    if (hw == 0)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "empty spatial dims");
+    int64_t d2[2] = {x[0] * x[1], hw}, d3[3] = {x[0], x[1], hw}, c2[2] = {x[1], 1};
+    if (!e->run)
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, x));
+    vkdl_tensor *t[3] = {0}, *x2, *n2, *o3, *sc, *bc, *norm, *scaled;
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 3, d3, &norm));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 3, d3, &scaled));
+    if (e->run)
+        for (int i = 0; i < 3; i++)
+            VKDL_TRY(onnx_in(e, i, &t[i]));
+    VKDL_TRY(onnx_reshape(e, t[0], 2, d2, &x2));
+    VKDL_TRY(onnx_reshape(e, norm, 2, d2, &n2));
+    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 3, d3, &o3));
+    VKDL_TRY(onnx_reshape(e, t[1], 2, c2, &sc));
+    VKDL_TRY(onnx_reshape(e, t[2], 2, c2, &bc));
+    if (!e->run)
+        return VKDL_OK;
+    VKDL_TRY(vkdl_layernorm(x2, NULL, NULL, onnx_attr_float(e, "epsilon", 1e-5f), n2, NULL, NULL));
+    VKDL_TRY(vkdl_binary(VKDL_MUL, norm, sc, scaled));
+    return vkdl_binary(VKDL_ADD, scaled, bc, o3);
+}
+
+/* (x - mean) / sqrt(var + 1e-9) over the axes: they are moved last, normalised as one row per
+ * combination of the other dims, and moved back. */
+static vkdl_status mvn_device(onnx_exec *e)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *x = onnx_in_dims(e, 0);
+    if (onnx_in_dtype(e, 0) != VKDL_F32)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float input");
+    const int64_t *axes;
+    int na = onnx_attr_ints(e, "axes", &axes);
+    static const int64_t def_axes[3] = {0, 2, 3};
+    if (na < 0) {
+        na = 3;
+        axes = def_axes;
+    }
+    bool in_axes[VKDL_MAX_DIMS] = {0};
+    for (int i = 0; i < na; i++) {
+        int a;
+        VKDL_TRY(onnx_axis(e, axes[i], rank, &a));
+        if (in_axes[a])
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "axis %d repeats", a);
+        in_axes[a] = true;
+    }
+    int perm[VKDL_MAX_DIMS], back[VKDL_MAX_DIMS], k = 0;
+    int64_t pd[VKDL_MAX_DIMS], rows = 1, D = 1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int d = 0; d < rank; d++)
+            if (in_axes[d] == (pass == 1))
+                perm[k++] = d;
+    bool identity = true;
+    for (int d = 0; d < rank; d++) {
+        pd[d] = x[perm[d]];
+        back[perm[d]] = d;
+        identity = identity && perm[d] == d;
+        if (in_axes[perm[d]])
+            D *= pd[d];
+        else
+            rows *= pd[d];
+    }
+    if (D == 0)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "nothing to normalise");
+    if (!e->run)
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, x));
+    vkdl_tensor *xt = NULL, *xp = NULL, *op = NULL, *x2, *o2;
+    if (!identity) {
+        VKDL_TRY(onnx_temp(e, VKDL_F32, rank, pd, &xp));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, rank, pd, &op));
+    }
+    if (e->run)
+        VKDL_TRY(onnx_in(e, 0, &xt));
+    int64_t d2[2] = {rows, D};
+    VKDL_TRY(onnx_reshape(e, identity ? xt : xp, 2, d2, &x2));
+    VKDL_TRY(onnx_reshape(e, identity ? onnx_out(e, 0) : op, 2, d2, &o2));
+    if (!e->run)
+        return VKDL_OK;
+    if (!identity)
+        VKDL_TRY(vkdl_permute(xt, perm, xp));
+    VKDL_TRY(vkdl_layernorm(x2, NULL, NULL, 1e-9f, o2, NULL, NULL));
+    return identity ? VKDL_OK : vkdl_permute(op, back, onnx_out(e, 0));
+}
+
+/* y = x / (bias + alpha / size * sum of x^2 over the size channels around c)^beta: the sum is an
+ * average pool over channels (of x^2 padded with zeros), the power exp(-beta log(.)). */
+static vkdl_status lrn_device(onnx_exec *e)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *x = onnx_in_dims(e, 0);
+    if (onnx_in_dtype(e, 0) != VKDL_F32 || rank < 2)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "float input of rank 2 or more");
+    int64_t size = onnx_attr_int(e, "size", 0);
+    float alpha = onnx_attr_float(e, "alpha", 1e-4f), beta = onnx_attr_float(e, "beta", 0.75f),
+          bias = onnx_attr_float(e, "bias", 1);
+    if (size < 1 || size > 1024)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "size %lld", (long long)size);
+    int64_t hw = dims_prod(x, 2, rank);
+    int64_t d4[4] = {x[0], 1, x[1], hw}, p4[4] = {x[0], 1, x[1] + size - 1, hw};
+    if (!e->run)
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, x));
+    vkdl_tensor *xt = NULL, *x4, *o4, *sq, *padded, *avg, *den;
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 4, d4, &sq));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 4, p4, &padded));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 4, d4, &avg));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 4, d4, &den));
+    if (e->run)
+        VKDL_TRY(onnx_in(e, 0, &xt));
+    VKDL_TRY(onnx_reshape(e, xt, 4, d4, &x4));
+    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 4, d4, &o4));
+    if (!e->run)
+        return VKDL_OK;
+    int pb[2] = {(int)((size - 1) / 2), 0};
+    vkdl_pool2d_info info = {.kernel = {(int)size, 1}, .stride = {1, 1}};
+    VKDL_TRY(vkdl_binary(VKDL_MUL, x4, x4, sq));
+    VKDL_TRY(pad_spatial(sq, padded, pb, 0));
+    VKDL_TRY(vkdl_avgpool2d(padded, avg, &info));
+    VKDL_TRY(vkdl_scale(avg, alpha, bias, den));
+    VKDL_TRY(vkdl_unary(VKDL_LOG, den, avg));
+    VKDL_TRY(vkdl_scale(avg, -beta, 0, den));
+    VKDL_TRY(vkdl_unary(VKDL_EXP, den, avg));
+    return vkdl_binary(VKDL_MUL, x4, avg, o4);
+}
+
 /* ---------------------------------------------------------------- Softmax, LogSoftmax */
+
+/* Softmax, LogSoftmax and Hardmax see x as [outer, n, inner] with n along the op's axis; before
+ * opset 13, as the 2-D [prod(dims < axis), prod(dims >= axis)]. */
+static vkdl_status softmax_geom(const onnx_exec *e, int rank, const int64_t *x, int64_t g[3])
+{
+    int axis;
+    VKDL_TRY(onnx_axis(e, onnx_attr_int(e, "axis", e->opset < 13 ? 1 : -1), rank, &axis));
+    g[0] = dims_prod(x, 0, axis);
+    g[1] = e->opset < 13 ? dims_prod(x, axis, rank) : x[axis];
+    g[2] = e->opset < 13 ? 1 : dims_prod(x, axis + 1, rank);
+    return VKDL_OK;
+}
+
+static vkdl_status softmax_host(onnx_exec *e)
+{
+    const char *type = e->node->op_type;
+    const onnx_host *x;
+    VKDL_TRY(onnx_need_host(e, 0, "input", &x));
+    if (!onnx_dtype_is_float(x->dtype))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s input", vkdl_dtype_name(x->dtype));
+    int64_t g[3];
+    VKDL_TRY(softmax_geom(e, x->ndim, x->dims, g));
+    onnx_host *y;
+    VKDL_TRY(onnx_out_host(e, 0, x->dtype, x->ndim, x->dims, &y));
+    for (int64_t o = 0; o < g[0]; o++)
+        for (int64_t i = 0; i < g[2]; i++) {
+            int64_t base = o * g[1] * g[2] + i, arg = 0;
+            double m = -INFINITY, sum = 0;
+            for (int64_t a = 0; a < g[1]; a++)
+                if (onnx_get_f(x, base + a * g[2]) > m || a == 0) {
+                    m = onnx_get_f(x, base + a * g[2]);
+                    arg = a;
+                }
+            for (int64_t a = 0; a < g[1]; a++)
+                sum += exp(onnx_get_f(x, base + a * g[2]) - m);
+            for (int64_t a = 0; a < g[1]; a++) {
+                double v = onnx_get_f(x, base + a * g[2]) - m;
+                onnx_set_f(y, base + a * g[2], !strcmp(type, "Hardmax") ? a == arg : !strcmp(type, "Softmax") ?
+                           exp(v) / sum : v - log(sum));
+            }
+        }
+    return VKDL_OK;
+}
+
+/* One-hot of the first maximum: zeros with ones scattered at the argmax. */
+static vkdl_status hardmax_device(onnx_exec *e)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *x = onnx_in_dims(e, 0);
+    if (onnx_in_dtype(e, 0) != VKDL_F32)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float input");
+    int64_t g[3];
+    VKDL_TRY(softmax_geom(e, rank, x, g));
+    if (g[1] == 0)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "an empty axis");
+    int64_t g1[3] = {g[0], 1, g[2]};
+    if (!e->run)
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, x));
+    vkdl_tensor *xt = NULL, *x3, *o3, *zeros, *idx, *ones;
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 3, g, &zeros));
+    VKDL_TRY(onnx_temp(e, VKDL_I32, 3, g1, &idx));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 3, g1, &ones));
+    if (e->run)
+        VKDL_TRY(onnx_in(e, 0, &xt));
+    VKDL_TRY(onnx_reshape(e, xt, 3, g, &x3));
+    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 3, g, &o3));
+    if (!e->run)
+        return VKDL_OK;
+    VKDL_TRY(vkdl_tensor_fill(zeros, 0));
+    VKDL_TRY(vkdl_tensor_fill(ones, 1));
+    VKDL_TRY(vkdl_reduce(VKDL_ARGMAX, x3, 1, idx));
+    return vkdl_scatter_elements(zeros, idx, ones, 1, VKDL_SCATTER_NONE, o3);
+}
 
 static vkdl_status softmax_device(onnx_exec *e)
 {
@@ -258,7 +758,247 @@ static vkdl_status softmax_device(onnx_exec *e)
     return vkdl_permute(op, back, onnx_out(e, 0));
 }
 
+/* ---------------------------------------------------------------- NegativeLogLikelihoodLoss,
+ * SoftmaxCrossEntropyLoss */
+
+/* The loss from log-probabilities lp [N, C, D] and the targets (input 1, known at plan time, so
+ * the ignored ones become a mask and a safe index on the host), with the class weights of input
+ * 2 when present: -lp[n, t, d] * w[t], then the reduction. */
+static vkdl_status nll_tail(onnx_exec *e, vkdl_tensor *lp, int64_t N, int64_t C, int64_t D)
+{
+    const onnx_host *target;
+    VKDL_TRY(onnx_need_host(e, 1, "the target", &target));
+    const char *red = onnx_attr_str(e, "reduction", "mean");
+    int mode = !strcmp(red, "none") ? 0 : !strcmp(red, "sum") ? 1 : !strcmp(red, "mean") ? 2 : -1;
+    if (mode < 0)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "reduction '%s'", red);
+    bool use_ii = onnx_attr_get(e, "ignore_index") != NULL;
+    int64_t ii = onnx_attr_int(e, "ignore_index", 0), nd = N * D;
+    for (int64_t i = 0; i < nd; i++) {
+        int64_t t = onnx_get_i(target, i);
+        if (!(use_ii && t == ii) && (t < 0 || t >= C))
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "target %lld (element %lld) is outside [0, %lld)",
+                             (long long)t, (long long)i, (long long)C);
+    }
+    bool weight = onnx_has_in(e, 2);
+    if (weight && (onnx_in_dtype(e, 2) != VKDL_F32 || onnx_in_ndim(e, 2) != 1 || onnx_in_dims(e, 2)[0] != C))
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "the weights must be float [%lld]", (long long)C);
+    int64_t g3[3] = {N, 1, D}, row[2] = {1, nd}, one = 1;
+    vkdl_tensor *idx, *mask, *picked, *gw = NULL, *wv = NULL, *prod, *sl = NULL, *sw = NULL, *q = NULL;
+    vkdl_tensor *wt = NULL, *idx1 = NULL, *gw3 = NULL, *prod_row, *w_row = NULL, *out;
+    VKDL_TRY(onnx_temp(e, VKDL_I32, 3, g3, &idx));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 3, g3, &mask));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 3, g3, &picked));
+    if (weight) {
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 1, &nd, &gw));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, g3, &wv));
+    }
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 3, g3, &prod));
+    if (mode) {
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 1, &one, &sl));
+        if (mode == 2) {
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 1, &one, &sw));
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 1, &one, &q));
+        }
+    }
+    if (weight && e->run)
+        VKDL_TRY(onnx_in(e, 2, &wt));
+    if (weight) {
+        VKDL_TRY(onnx_reshape(e, idx, 1, &nd, &idx1));
+        VKDL_TRY(onnx_reshape(e, gw, 3, g3, &gw3));
+    }
+    VKDL_TRY(onnx_reshape(e, prod, 2, row, &prod_row));
+    if (mode == 2)
+        VKDL_TRY(onnx_reshape(e, weight ? wv : mask, 2, row, &w_row));
+    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), mode ? 1 : 3, mode ? &one : g3, &out));
+    if (!e->run)
+        return VKDL_OK;
+    int32_t *hi = malloc((size_t)nd * sizeof *hi);
+    float *hm = malloc((size_t)nd * sizeof *hm);
+    vkdl_status s = hi && hm ? VKDL_OK : onnx_fail(e, VKDL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int64_t i = 0; s == VKDL_OK && i < nd; i++) {
+        int64_t t = onnx_get_i(target, i);
+        bool ignored = use_ii && t == ii;
+        hi[i] = ignored ? 0 : (int32_t)t;
+        hm[i] = ignored ? 0.0f : 1.0f;
+    }
+    if (s == VKDL_OK)
+        s = vkdl_tensor_upload(idx, hi, VKDL_I32, (size_t)nd * sizeof *hi);
+    if (s == VKDL_OK)
+        s = vkdl_tensor_upload(mask, hm, VKDL_F32, (size_t)nd * sizeof *hm);
+    free(hi);
+    free(hm);
+    VKDL_TRY(s);
+    VKDL_TRY(vkdl_gather_elements(lp, idx, 1, picked));
+    if (weight) {
+        VKDL_TRY(vkdl_gather(wt, idx1, 0, gw));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, gw3, mask, wv));
+    }
+    VKDL_TRY(vkdl_binary(VKDL_MUL, picked, weight ? wv : mask, prod));
+    if (!mode)
+        return vkdl_scale(prod, -1, 0, out);
+    VKDL_TRY(vkdl_reduce(VKDL_SUM, prod_row, 1, sl));
+    if (mode == 1)
+        return vkdl_scale(sl, -1, 0, out);
+    VKDL_TRY(vkdl_reduce(VKDL_SUM, w_row, 1, sw));
+    VKDL_TRY(vkdl_binary(VKDL_DIV, sl, sw, q));
+    return vkdl_scale(q, -1, 0, out);
+}
+
+/* Input [N, C, d...] and target [N, d...]: the loss's shapes. */
+static vkdl_status loss_shapes(onnx_exec *e, int64_t *N, int64_t *C, int64_t *D)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *x = onnx_in_dims(e, 0), *t = onnx_in_dims(e, 1);
+    if (onnx_in_dtype(e, 0) != VKDL_F32)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float input");
+    if (rank < 2 || onnx_in_ndim(e, 1) != rank - 1)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "input rank %d, target rank %d", rank, onnx_in_ndim(e, 1));
+    for (int d = 0; d < rank - 1; d++)
+        if (t[d] != x[d == 0 ? 0 : d + 1])
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "the target's dim %d is %lld, expected %lld", d,
+                             (long long)t[d], (long long)x[d == 0 ? 0 : d + 1]);
+    *N = x[0];
+    *C = x[1];
+    *D = dims_prod(x, 2, rank);
+    if (*C == 0)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "no classes");
+    if (!e->run) {
+        bool none = !strcmp(onnx_attr_str(e, "reduction", "mean"), "none");
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, none ? rank - 1 : 0, t));
+    }
+    return VKDL_OK;
+}
+
+static vkdl_status nll_device(onnx_exec *e)
+{
+    int64_t N, C, D;
+    VKDL_TRY(loss_shapes(e, &N, &C, &D));
+    vkdl_tensor *xt = NULL, *x3;
+    if (e->run)
+        VKDL_TRY(onnx_in(e, 0, &xt));
+    int64_t d3[3] = {N, C, D};
+    VKDL_TRY(onnx_reshape(e, xt, 3, d3, &x3));
+    return nll_tail(e, x3, N, C, D);
+}
+
+/* log_softmax over the classes (moved last when there are further dims), then NLL. */
+static vkdl_status sce_device(onnx_exec *e)
+{
+    int64_t N, C, D;
+    VKDL_TRY(loss_shapes(e, &N, &C, &D));
+    bool keep = onnx_has_out(e, 1);
+    if (!e->run && keep)
+        VKDL_TRY(onnx_out_set(e, 1, VKDL_F32, onnx_in_ndim(e, 0), onnx_in_dims(e, 0)));
+    int64_t d3[3] = {N, C, D}, t3[3] = {N, D, C}, d2[2] = {N, C};
+    vkdl_tensor *xt = NULL, *lp = NULL, *xp = NULL, *lpp = NULL, *x3, *lp3;
+    if (!keep)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, d3, &lp));
+    if (D != 1) {
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, t3, &xp));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, t3, &lpp));
+    }
+    if (e->run)
+        VKDL_TRY(onnx_in(e, 0, &xt));
+    VKDL_TRY(onnx_reshape(e, xt, D == 1 ? 2 : 3, D == 1 ? d2 : d3, &x3));
+    VKDL_TRY(onnx_reshape(e, keep ? onnx_out(e, 1) : lp, D == 1 ? 2 : 3, D == 1 ? d2 : d3, &lp3));
+    vkdl_tensor *lpn;
+    VKDL_TRY(onnx_reshape(e, keep ? onnx_out(e, 1) : lp, 3, d3, &lpn));
+    if (e->run) {
+        static const int swap[3] = {0, 2, 1};
+        if (D == 1) {
+            VKDL_TRY(vkdl_log_softmax(x3, lp3));
+        } else {
+            VKDL_TRY(vkdl_permute(x3, swap, xp));
+            VKDL_TRY(vkdl_log_softmax(xp, lpp));
+            VKDL_TRY(vkdl_permute(lpp, swap, lp3));
+        }
+    }
+    return nll_tail(e, lpn, N, C, D);
+}
+
 /* ---------------------------------------------------------------- MatMul, Gemm */
+
+/* MatMul's shapes under NumPy's rules: a 1-D a is a row [1, K], a 1-D b a column [K, 1], and
+ * both extra dims are dropped from the result. */
+typedef struct mm_shape {
+    int na, nb, nbatch, no;
+    int64_t am[VKDL_MAX_DIMS], bm[VKDL_MAX_DIMS], batch[VKDL_MAX_DIMS], od[VKDL_MAX_DIMS];
+    int64_t M, K, N;
+} mm_shape;
+
+static vkdl_status mm_shape_of(const onnx_exec *e, int ra, const int64_t *a, int rb, const int64_t *b, mm_shape *s)
+{
+    if (ra < 1 || rb < 1)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "scalar operands");
+    s->na = ra == 1 ? 2 : ra;
+    s->nb = rb == 1 ? 2 : rb;
+    if (ra == 1) {
+        s->am[0] = 1;
+        s->am[1] = a[0];
+    } else
+        memcpy(s->am, a, (size_t)ra * sizeof *a);
+    if (rb == 1) {
+        s->bm[0] = b[0];
+        s->bm[1] = 1;
+    } else
+        memcpy(s->bm, b, (size_t)rb * sizeof *b);
+    s->M = s->am[s->na - 2];
+    s->K = s->am[s->na - 1];
+    s->N = s->bm[s->nb - 1];
+    if (s->bm[s->nb - 2] != s->K)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "inner dims %lld and %lld differ", (long long)s->K,
+                         (long long)s->bm[s->nb - 2]);
+    VKDL_TRY(onnx_broadcast(e, s->na - 2, s->am, s->nb - 2, s->bm, &s->nbatch, s->batch));
+    if (s->nbatch + 2 > VKDL_MAX_DIMS)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "rank %d", s->nbatch + 2);
+    s->no = 0;
+    for (int d = 0; d < s->nbatch; d++)
+        s->od[s->no++] = s->batch[d];
+    if (ra != 1)
+        s->od[s->no++] = s->M;
+    if (rb != 1)
+        s->od[s->no++] = s->N;
+    return VKDL_OK;
+}
+
+static vkdl_status matmul_host(onnx_exec *e)
+{
+    const onnx_host *a, *b;
+    VKDL_TRY(onnx_need_host(e, 0, "A", &a));
+    VKDL_TRY(onnx_need_host(e, 1, "B", &b));
+    if (a->dtype != b->dtype)
+        return onnx_fail(e, VKDL_ERROR_DTYPE_MISMATCH, "A is %s, B %s", vkdl_dtype_name(a->dtype),
+                         vkdl_dtype_name(b->dtype));
+    mm_shape s;
+    VKDL_TRY(mm_shape_of(e, a->ndim, a->dims, b->ndim, b->dims, &s));
+    onnx_host *y;
+    VKDL_TRY(onnx_out_host(e, 0, a->dtype, s.no, s.od, &y));
+    bool fl = onnx_dtype_is_float(a->dtype);
+    int64_t batches = dims_prod(s.batch, 0, s.nbatch);
+    for (int64_t t = 0; t < batches; t++) {
+        int64_t ab = onnx_bcast_src(t, s.nbatch, s.batch, s.na - 2, s.am),
+                bb = onnx_bcast_src(t, s.nbatch, s.batch, s.nb - 2, s.bm);
+        for (int64_t m = 0; m < s.M; m++)
+            for (int64_t n = 0; n < s.N; n++) {
+                double f = 0;
+                int64_t v = 0;
+                for (int64_t k = 0; k < s.K; k++) {
+                    int64_t ia = (ab * s.M + m) * s.K + k, ib = (bb * s.K + k) * s.N + n;
+                    if (fl)
+                        f += onnx_get_f(a, ia) * onnx_get_f(b, ib);
+                    else
+                        v = (int64_t)((uint64_t)v + (uint64_t)onnx_get_i(a, ia) * (uint64_t)onnx_get_i(b, ib));
+                }
+                int64_t io = (t * s.M + m) * s.N + n;
+                if (fl)
+                    onnx_set_f(y, io, f);
+                else
+                    onnx_set_i(y, io, v);
+            }
+    }
+    return VKDL_OK;
+}
 
 static vkdl_status matmul_device(onnx_exec *e)
 {
@@ -266,31 +1006,11 @@ static vkdl_status matmul_device(onnx_exec *e)
     const int64_t *a = onnx_in_dims(e, 0), *b = onnx_in_dims(e, 1);
     if (onnx_in_dtype(e, 0) != VKDL_F32 || onnx_in_dtype(e, 1) != VKDL_F32)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float MatMul");
-    if (ra < 1 || rb < 1)
-        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "scalar operands");
-    /* NumPy's rules: a 1-D a is a row [1, K], a 1-D b a column [K, 1], and both extra dims are
-     * dropped from the result. */
-    int64_t am[VKDL_MAX_DIMS], bm[VKDL_MAX_DIMS];
-    int na = ra == 1 ? 2 : ra, nb = rb == 1 ? 2 : rb;
-    if (ra == 1) {
-        am[0] = 1;
-        am[1] = a[0];
-    } else
-        memcpy(am, a, (size_t)ra * sizeof *a);
-    if (rb == 1) {
-        bm[0] = b[0];
-        bm[1] = 1;
-    } else
-        memcpy(bm, b, (size_t)rb * sizeof *b);
-    int64_t M = am[na - 2], K = am[na - 1], N = bm[nb - 1];
-    if (bm[nb - 2] != K)
-        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "inner dims %lld and %lld differ", (long long)K,
-                         (long long)bm[nb - 2]);
-    int nbatch;
-    int64_t batch[VKDL_MAX_DIMS];
-    VKDL_TRY(onnx_broadcast(e, na - 2, am, nb - 2, bm, &nbatch, batch));
-    if (nbatch + 2 > VKDL_MAX_DIMS)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "rank %d", nbatch + 2);
+    mm_shape sh;
+    VKDL_TRY(mm_shape_of(e, ra, a, rb, b, &sh));
+    int na = sh.na, nb = sh.nb, nbatch = sh.nbatch;
+    const int64_t *am = sh.am, *bm = sh.bm, *batch = sh.batch;
+    int64_t M = sh.M, K = sh.K, N = sh.N;
     /* vkdl_matmul takes operands with the output's batch dims or plain matrices. */
     int64_t ab = 1, bb = 1, ob = 1;
     for (int d = 0; d < na - 2; d++)
@@ -302,16 +1022,8 @@ static vkdl_status matmul_device(onnx_exec *e)
     if ((ab != 1 && ab != ob) || (bb != 1 && bb != ob) || (ab == ob && na - 2 != nbatch && ab != 1) ||
         (bb == ob && nb - 2 != nbatch && bb != 1))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "batch dims that broadcast within both operands");
-    int64_t od[VKDL_MAX_DIMS];
-    int no = 0;
-    for (int d = 0; d < nbatch; d++)
-        od[no++] = batch[d];
-    if (ra != 1)
-        od[no++] = M;
-    if (rb != 1)
-        od[no++] = N;
     if (!e->run)
-        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, no, od));
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, sh.no, sh.od));
     vkdl_tensor *at = NULL, *bt = NULL, *a3, *b3, *o3;
     if (e->run) {
         VKDL_TRY(onnx_in(e, 0, &at));
@@ -323,6 +1035,47 @@ static vkdl_status matmul_device(onnx_exec *e)
     VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), ob == 1 && ab == 1 && bb == 1 ? 2 : 3,
                           ob == 1 && ab == 1 && bb == 1 ? o3d + 1 : o3d, &o3));
     return e->run ? vkdl_matmul(a3, b3, o3, NULL) : VKDL_OK;
+}
+
+static vkdl_status gemm_host(onnx_exec *e)
+{
+    const onnx_host *a, *b, *c = NULL;
+    VKDL_TRY(onnx_need_host(e, 0, "A", &a));
+    VKDL_TRY(onnx_need_host(e, 1, "B", &b));
+    if (onnx_has_in(e, 2))
+        VKDL_TRY(onnx_need_host(e, 2, "C", &c));
+    if (!onnx_dtype_is_float(a->dtype) || a->dtype != b->dtype || (c && c->dtype != a->dtype))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "Gemm of %s on the host (float only)", vkdl_dtype_name(a->dtype));
+    if (a->ndim != 2 || b->ndim != 2)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "A and B must be matrices");
+    bool ta = onnx_attr_int(e, "transA", 0), tb = onnx_attr_int(e, "transB", 0);
+    double alpha = onnx_attr_float(e, "alpha", 1), beta = onnx_attr_float(e, "beta", 1);
+    int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1], N = tb ? b->dims[0] : b->dims[1];
+    if ((tb ? b->dims[1] : b->dims[0]) != K)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "inner dims %lld and %lld differ", (long long)K,
+                         (long long)(tb ? b->dims[1] : b->dims[0]));
+    int64_t od[2] = {M, N};
+    if (c) {
+        int n;
+        int64_t bd[2];
+        VKDL_TRY(onnx_broadcast(e, c->ndim, c->dims, 2, od, &n, bd));
+        if (n != 2 || bd[0] != M || bd[1] != N)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "C does not broadcast to %lldx%lld", (long long)M,
+                             (long long)N);
+    }
+    onnx_host *y;
+    VKDL_TRY(onnx_out_host(e, 0, a->dtype, 2, od, &y));
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double acc = 0;
+            for (int64_t k = 0; k < K; k++)
+                acc += onnx_get_f(a, ta ? k * M + m : m * K + k) * onnx_get_f(b, tb ? n * K + k : k * N + n);
+            double v = alpha * acc;
+            if (c)
+                v += beta * onnx_get_f(c, onnx_bcast_src(m * N + n, 2, od, c->ndim, c->dims));
+            onnx_set_f(y, m * N + n, v);
+        }
+    return VKDL_OK;
 }
 
 static vkdl_status gemm_device(onnx_exec *e)
@@ -388,10 +1141,19 @@ const onnx_op onnx_ops_nn[] = {
     {"MaxPool", NULL, pool_device},
     {"AveragePool", NULL, pool_device},
     {"GlobalAveragePool", NULL, global_pool_device},
-    {"BatchNormalization", NULL, batchnorm_device},
-    {"Softmax", NULL, softmax_device},
-    {"LogSoftmax", NULL, softmax_device},
-    {"MatMul", NULL, matmul_device},
-    {"Gemm", NULL, gemm_device},
+    {"GlobalMaxPool", NULL, global_pool_device},
+    {"ConvTranspose", NULL, conv_transpose_device},
+    {"BatchNormalization", batchnorm_host, batchnorm_device},
+    {"LayerNormalization", NULL, layer_norm_device},
+    {"InstanceNormalization", NULL, instance_norm_device},
+    {"MeanVarianceNormalization", NULL, mvn_device},
+    {"LRN", NULL, lrn_device},
+    {"Softmax", softmax_host, softmax_device},
+    {"LogSoftmax", softmax_host, softmax_device},
+    {"Hardmax", softmax_host, hardmax_device},
+    {"NegativeLogLikelihoodLoss", NULL, nll_device},
+    {"SoftmaxCrossEntropyLoss", NULL, sce_device},
+    {"MatMul", matmul_host, matmul_device},
+    {"Gemm", gemm_host, gemm_device},
 };
 const int onnx_ops_nn_count = (int)VKDL_ARRAY_LEN(onnx_ops_nn);

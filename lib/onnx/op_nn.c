@@ -1136,6 +1136,280 @@ static vkdl_status gemm_device(onnx_exec *e)
     return vkdl_binary(VKDL_ADD, prod, cs ? cs : ct, onnx_out(e, 0));
 }
 
+/* ---------------------------------------------------------------- Einsum */
+
+typedef struct einsum_term {
+    int n;
+    char l[VKDL_MAX_DIMS];
+} einsum_term;
+
+static int term_find(const einsum_term *t, char c)
+{
+    for (int i = 0; i < t->n; i++)
+        if (t->l[i] == c)
+            return i;
+    return -1;
+}
+
+static bool perm_identity(const int *perm, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (perm[i] != i)
+            return false;
+    return true;
+}
+
+/* x's letters rearranged in the order of `order` (letters of x): the permutation and its dims. */
+static void term_perm(const einsum_term *x, const int64_t *dims, const einsum_term *order, int *perm, int64_t *pd)
+{
+    for (int i = 0; i < order->n; i++) {
+        perm[i] = term_find(x, order->l[i]);
+        pd[i] = dims[perm[i]];
+    }
+}
+
+/* "ij,jk->ik": the operands' and the output's letters; the implicit output (no "->") has the
+ * letters used once, in alphabetical order. */
+static vkdl_status einsum_parse(const onnx_exec *e, const char *eq, einsum_term *t, int *n_ops)
+{
+    int k = 0;
+    bool out = false;
+    memset(t, 0, 3 * sizeof *t);
+    *n_ops = 0;
+    for (const char *p = eq; *p; p++) {
+        if (*p == ' ')
+            continue;
+        if (*p == ',' && !out && k < 1) {
+            k++;
+        } else if (p[0] == '-' && p[1] == '>' && !out) {
+            out = true;
+            p++;
+        } else if (*p == '.') {
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s': ellipsis", eq);
+        } else if (((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) && t[out ? 2 : k].n < VKDL_MAX_DIMS) {
+            einsum_term *d = &t[out ? 2 : k];
+            if (term_find(d, *p) >= 0)
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s': a letter repeated in one term", eq);
+            d->l[d->n++] = *p;
+        } else {
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s' (at most two operands of at most %d letters)",
+                             eq, VKDL_MAX_DIMS);
+        }
+    }
+    *n_ops = k + 1;
+    if (!out)
+        for (int c = 'A'; c <= 'z'; c++) {
+            int uses = 0;
+            for (int i = 0; i < *n_ops; i++)
+                uses += term_find(&t[i], (char)c) >= 0;
+            if (uses == 1)
+                t[2].l[t[2].n++] = (char)c;
+        }
+    for (int i = 0; i < t[2].n; i++)
+        if (term_find(&t[0], t[2].l[i]) < 0 && (*n_ops < 2 || term_find(&t[1], t[2].l[i]) < 0))
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s': output letter '%c' is in no operand", eq,
+                             t[2].l[i]);
+    return VKDL_OK;
+}
+
+/* Any parsed equation, by walking every combination of the letters' values, in double (floats)
+ * or int64 (integers). */
+static vkdl_status einsum_host(onnx_exec *e)
+{
+    const char *eq = onnx_attr_str(e, "equation", "");
+    einsum_term t[3];
+    int n_ops;
+    VKDL_TRY(einsum_parse(e, eq, t, &n_ops));
+    if (n_ops != onnx_n_in(e))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s' has %d operands, the node %d inputs", eq, n_ops,
+                         onnx_n_in(e));
+    const onnx_host *x[2];
+    einsum_term all = {0};
+    int64_t size[2 * VKDL_MAX_DIMS];
+    for (int i = 0; i < n_ops; i++) {
+        VKDL_TRY(onnx_need_host(e, i, "an operand", &x[i]));
+        if (x[i]->dtype != x[0]->dtype || x[i]->ndim != t[i].n)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "operand %d is %s of rank %d, its term %d letters", i,
+                             vkdl_dtype_name(x[i]->dtype), x[i]->ndim, t[i].n);
+        for (int d = 0; d < t[i].n; d++) {
+            int j = term_find(&all, t[i].l[d]);
+            if (j >= 0 && size[j] != x[i]->dims[d])
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "letter '%c' is %lld and %lld long (no broadcasting)",
+                                 t[i].l[d], (long long)size[j], (long long)x[i]->dims[d]);
+            if (j < 0 && all.n < VKDL_MAX_DIMS) {
+                size[all.n] = x[i]->dims[d];
+                all.l[all.n++] = t[i].l[d];
+            } else if (j < 0) {
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "more than %d letters", VKDL_MAX_DIMS);
+            }
+        }
+    }
+    int64_t od[VKDL_MAX_DIMS];
+    for (int d = 0; d < t[2].n; d++)
+        od[d] = size[term_find(&all, t[2].l[d])];
+    onnx_host *y;
+    VKDL_TRY(onnx_out_host(e, 0, x[0]->dtype, t[2].n, od, &y));
+    bool fl = onnx_dtype_is_float(x[0]->dtype);
+    double *f = calloc((size_t)(y->numel ? y->numel : 1), sizeof *f);
+    int64_t *v = calloc((size_t)(y->numel ? y->numel : 1), sizeof *v);
+    if (!f || !v) {
+        free(f);
+        free(v);
+        return onnx_fail(e, VKDL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    int64_t total = dims_prod(size, 0, all.n), idx[VKDL_MAX_DIMS] = {0};
+    for (int64_t it = 0; it < total; it++) {
+        int64_t flat[3] = {0, 0, 0};
+        for (int k = 0; k < 3; k++)
+            for (int d = 0; d < t[k].n; d++) {
+                int j = term_find(&all, t[k].l[d]);
+                flat[k] = flat[k] * size[j] + idx[j];
+            }
+        double pf = 1;
+        int64_t pv = 1;
+        for (int i = 0; i < n_ops; i++) {
+            if (fl)
+                pf *= onnx_get_f(x[i], flat[i]);
+            else
+                pv = (int64_t)((uint64_t)pv * (uint64_t)onnx_get_i(x[i], flat[i]));
+        }
+        f[flat[2]] += pf;
+        v[flat[2]] = (int64_t)((uint64_t)v[flat[2]] + (uint64_t)pv);
+        for (int d = all.n - 1; d >= 0 && ++idx[d] == size[d]; d--)
+            idx[d] = 0;
+    }
+    for (int64_t i = 0; i < y->numel; i++) {
+        if (fl)
+            onnx_set_f(y, i, f[i]);
+        else
+            onnx_set_i(y, i, v[i]);
+    }
+    free(f);
+    free(v);
+    return VKDL_OK;
+}
+
+/* One operand: a permutation, then a sum over the letters the output drops. Two: one batched
+ * matmul of [batch, M, K] by [batch, K, N] (letters in both operands and the output, in the first
+ * and the output, in both operands only, in the second and the output), then a permutation. */
+static vkdl_status einsum_device(onnx_exec *e)
+{
+    const char *eq = onnx_attr_str(e, "equation", "");
+    einsum_term t[3];
+    int n_ops;
+    VKDL_TRY(einsum_parse(e, eq, t, &n_ops));
+    if (n_ops != onnx_n_in(e))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s' has %d operands, the node %d inputs", eq, n_ops,
+                         onnx_n_in(e));
+    int64_t size[128];
+    for (int i = 0; i < 128; i++)
+        size[i] = -1;
+    for (int i = 0; i < n_ops; i++) {
+        if (onnx_in_dtype(e, i) != VKDL_F32)
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float operands");
+        if (onnx_in_ndim(e, i) != t[i].n)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "operand %d has rank %d, its term %d letters", i,
+                             onnx_in_ndim(e, i), t[i].n);
+        for (int d = 0; d < t[i].n; d++) {
+            int64_t *sz = &size[(int)t[i].l[d]];
+            if (*sz >= 0 && *sz != onnx_in_dims(e, i)[d])
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "letter '%c' is %lld and %lld long (no broadcasting)",
+                                 t[i].l[d], (long long)*sz, (long long)onnx_in_dims(e, i)[d]);
+            *sz = onnx_in_dims(e, i)[d];
+        }
+    }
+    int64_t od[VKDL_MAX_DIMS];
+    for (int d = 0; d < t[2].n; d++)
+        od[d] = size[(int)t[2].l[d]];
+    if (!e->run)
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, t[2].n, od));
+    int64_t outer = dims_prod(od, 0, t[2].n);
+    int perm[VKDL_MAX_DIMS];
+    int64_t pd[VKDL_MAX_DIMS];
+    if (n_ops == 1) {
+        einsum_term order = t[2];
+        for (int d = 0; d < t[0].n; d++)
+            if (term_find(&t[2], t[0].l[d]) < 0)
+                order.l[order.n++] = t[0].l[d];
+        term_perm(&t[0], onnx_in_dims(e, 0), &order, perm, pd);
+        bool permute = !perm_identity(perm, order.n), sum = order.n > t[2].n;
+        int64_t d2[2] = {outer, dims_prod(pd, t[2].n, order.n)};
+        vkdl_tensor *xt = NULL, *xp = NULL, *x2, *o1;
+        if (permute && sum)
+            VKDL_TRY(onnx_temp(e, VKDL_F32, order.n, pd, &xp));
+        if (e->run)
+            VKDL_TRY(onnx_in(e, 0, &xt));
+        VKDL_TRY(onnx_reshape(e, xp ? xp : xt, 2, d2, &x2));
+        VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 1, &outer, &o1));
+        if (!e->run)
+            return VKDL_OK;
+        if (!sum)
+            return permute ? vkdl_permute(xt, perm, onnx_out(e, 0)) : vkdl_copy(xt, onnx_out(e, 0));
+        if (permute)
+            VKDL_TRY(vkdl_permute(xt, perm, xp));
+        return vkdl_reduce(VKDL_SUM, x2, 1, o1);
+    }
+    einsum_term batch = {0}, mm = {0}, kk = {0}, nn = {0};
+    for (int d = 0; d < t[2].n; d++) {
+        char c = t[2].l[d];
+        bool in_a = term_find(&t[0], c) >= 0, in_b = term_find(&t[1], c) >= 0;
+        einsum_term *cls = in_a && in_b ? &batch : in_a ? &mm : &nn;
+        cls->l[cls->n++] = c;
+    }
+    for (int i = 0; i < 2; i++)
+        for (int d = 0; d < t[i].n; d++) {
+            char c = t[i].l[d];
+            if (term_find(&t[2], c) >= 0)
+                continue;
+            if (term_find(&t[1 - i], c) < 0)
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s': letter '%c' is summed within one operand",
+                                 eq, c);
+            if (i == 0)
+                kk.l[kk.n++] = c;
+        }
+    einsum_term ao = batch, bo = batch, po = batch;
+    for (int i = 0; i < mm.n; i++)
+        ao.l[ao.n++] = po.l[po.n++] = mm.l[i];
+    for (int i = 0; i < kk.n; i++)
+        ao.l[ao.n++] = bo.l[bo.n++] = kk.l[i];
+    for (int i = 0; i < nn.n; i++)
+        bo.l[bo.n++] = po.l[po.n++] = nn.l[i];
+    int pa[VKDL_MAX_DIMS], pb[VKDL_MAX_DIMS], pp[VKDL_MAX_DIMS];
+    int64_t ad[VKDL_MAX_DIMS], bd[VKDL_MAX_DIMS], qd[VKDL_MAX_DIMS];
+    term_perm(&t[0], onnx_in_dims(e, 0), &ao, pa, ad);
+    term_perm(&t[1], onnx_in_dims(e, 1), &bo, pb, bd);
+    term_perm(&po, od, &t[2], pp, pd);
+    for (int d = 0; d < po.n; d++)
+        qd[d] = size[(int)po.l[d]];
+    int64_t B = dims_prod(ad, 0, batch.n), M = dims_prod(ad, batch.n, batch.n + mm.n),
+            K = dims_prod(ad, batch.n + mm.n, ao.n), N = dims_prod(bd, batch.n + kk.n, bo.n);
+    bool perm_a = !perm_identity(pa, ao.n), perm_b = !perm_identity(pb, bo.n), perm_o = !perm_identity(pp, po.n);
+    int64_t a3[3] = {B, M, K}, b3[3] = {B, K, N}, o3[3] = {B, M, N};
+    vkdl_tensor *at = NULL, *bt = NULL, *ap = NULL, *bp = NULL, *prod = NULL, *a3t, *b3t, *o3t;
+    if (perm_a)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, ao.n, ad, &ap));
+    if (perm_b)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, bo.n, bd, &bp));
+    if (perm_o)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, po.n, qd, &prod));
+    if (e->run) {
+        VKDL_TRY(onnx_in(e, 0, &at));
+        VKDL_TRY(onnx_in(e, 1, &bt));
+    }
+    int r = batch.n ? 3 : 2, o = batch.n ? 0 : 1;
+    VKDL_TRY(onnx_reshape(e, perm_a ? ap : at, r, a3 + o, &a3t));
+    VKDL_TRY(onnx_reshape(e, perm_b ? bp : bt, r, b3 + o, &b3t));
+    VKDL_TRY(onnx_reshape(e, perm_o ? prod : onnx_out(e, 0), r, o3 + o, &o3t));
+    if (!e->run)
+        return VKDL_OK;
+    if (perm_a)
+        VKDL_TRY(vkdl_permute(at, pa, ap));
+    if (perm_b)
+        VKDL_TRY(vkdl_permute(bt, pb, bp));
+    VKDL_TRY(vkdl_matmul(a3t, b3t, o3t, NULL));
+    return perm_o ? vkdl_permute(prod, pp, onnx_out(e, 0)) : VKDL_OK;
+}
+
 const onnx_op onnx_ops_nn[] = {
     {"Conv", NULL, conv_device},
     {"MaxPool", NULL, pool_device},
@@ -1155,5 +1429,6 @@ const onnx_op onnx_ops_nn[] = {
     {"SoftmaxCrossEntropyLoss", NULL, sce_device},
     {"MatMul", matmul_host, matmul_device},
     {"Gemm", gemm_host, gemm_device},
+    {"Einsum", einsum_host, einsum_device},
 };
 const int onnx_ops_nn_count = (int)VKDL_ARRAY_LEN(onnx_ops_nn);

@@ -1410,6 +1410,215 @@ static vkdl_status einsum_device(onnx_exec *e)
     return perm_o ? vkdl_permute(prod, pp, onnx_out(e, 0)) : VKDL_OK;
 }
 
+/* ---------------------------------------------------------------- LSTM, GRU, RNN */
+
+/* A box of src copied into dst: dst[out_offset + i] = src[start + i * step] for i < extent (3-D). */
+static vkdl_status copy_box(const vkdl_tensor *src, vkdl_tensor *dst, int64_t s0, int64_t s1, int64_t o0, int64_t o1,
+                            int64_t e0, int64_t e1, int64_t e2)
+{
+    vkdl_view_info vi = {.start = {s0, s1, 0}, .out_offset = {o0, o1, 0}, .extent = {e0, e1, e2}};
+    return vkdl_view_copy(src, dst, &vi);
+}
+
+/* ONNX's recurrent layers on vkdl_lstm / vkdl_gru (one call per direction, with the gates'
+ * weights reordered into PyTorch's order by copies, and a reversed direction run on the
+ * time-reversed input), and RNN composed from one matmul of every step's input and, per step, a
+ * matmul of the hidden state and a tanh. Canonical tensors are time-major [T, B, ...]; layout 1
+ * (batch-major) is permuted on the way in and out. */
+static vkdl_status rnn_device(onnx_exec *e)
+{
+    const char *type = e->node->op_type;
+    bool lstm = !strcmp(type, "LSTM"), gru = !strcmp(type, "GRU");
+    int G = lstm ? 4 : gru ? 3 : 1;
+    /* vkdl's gate j is ONNX's gate src[j]: LSTM i, o, f, c to i, f, g, o; GRU z, r, h to r, z, n. */
+    static const int lstm_src[4] = {0, 2, 3, 1}, gru_src[3] = {1, 0, 2}, rnn_src[1] = {0};
+    const int *src = lstm ? lstm_src : gru ? gru_src : rnn_src;
+    for (int i = 0; i < 3; i++)
+        if (onnx_in_dtype(e, i) != VKDL_F32)
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float X, W and R");
+    if (onnx_attr_get(e, "activations"))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the activations attribute (only the defaults)");
+    if (onnx_attr_get(e, "clip"))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "clip");
+    if (lstm && onnx_attr_int(e, "input_forget", 0))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "input_forget");
+    if (lstm && onnx_has_in(e, 7))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "peepholes (P)");
+    if (gru && !onnx_attr_int(e, "linear_before_reset", 0))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "linear_before_reset 0 (vkdl's GRU is linear_before_reset 1)");
+    int64_t layout = onnx_attr_int(e, "layout", 0);
+    const char *dir = onnx_attr_str(e, "direction", "forward");
+    int dirs = !strcmp(dir, "bidirectional") ? 2 : 1;
+    if (layout != 0 && layout != 1)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "layout %lld", (long long)layout);
+    if (strcmp(dir, "forward") && strcmp(dir, "reverse") && dirs != 2)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "direction '%s'", dir);
+    if (onnx_in_ndim(e, 0) != 3 || onnx_in_ndim(e, 1) != 3 || onnx_in_ndim(e, 2) != 3)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "X, W and R must have rank 3");
+    const int64_t *x = onnx_in_dims(e, 0), *w = onnx_in_dims(e, 1), *r = onnx_in_dims(e, 2);
+    int64_t T = x[layout ? 1 : 0], B = x[layout ? 0 : 1], I = x[2], H = r[2], GH = G * H;
+    if (onnx_attr_int(e, "hidden_size", H) != H || w[0] != dirs || w[1] != GH || w[2] != I || r[0] != dirs ||
+        r[1] != GH || H < 1 || T < 1)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "W %lldx%lldx%lld, R %lldx%lldx%lld for %d direction(s), "
+                         "hidden_size %lld, input size %lld", (long long)w[0], (long long)w[1], (long long)w[2],
+                         (long long)r[0], (long long)r[1], (long long)r[2], dirs,
+                         (long long)onnx_attr_int(e, "hidden_size", H), (long long)I);
+    bool bias = onnx_has_in(e, 3), has_h0 = onnx_has_in(e, 5), has_c0 = lstm && onnx_has_in(e, 6);
+    if (bias && (onnx_in_ndim(e, 3) != 2 || onnx_in_dims(e, 3)[0] != dirs || onnx_in_dims(e, 3)[1] != 2 * GH))
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "B must be [%d, %lld]", dirs, (long long)(2 * GH));
+    int64_t hd[3] = {layout ? B : dirs, layout ? dirs : B, H};
+    for (int i = 5; i < (lstm ? 7 : 6); i++)
+        if (onnx_has_in(e, i) && (onnx_in_ndim(e, i) != 3 || memcmp(onnx_in_dims(e, i), hd, sizeof hd)))
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "initial_h and initial_c must be %lldx%lldx%lld",
+                             (long long)hd[0], (long long)hd[1], (long long)hd[2]);
+    if (onnx_has_in(e, 4)) {
+        const onnx_host *lens;
+        VKDL_TRY(onnx_need_host(e, 4, "sequence_lens", &lens));
+        for (int64_t i = 0; i < lens->numel; i++)
+            if (onnx_get_i(lens, i) != T)
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "sequence_lens other than the sequence length %lld",
+                                 (long long)T);
+    }
+    for (int i = 3; i < onnx_n_in(e) && i < 7; i++)
+        if (i != 4 && onnx_has_in(e, i) && onnx_in_dtype(e, i) != VKDL_F32)
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float B, initial_h and initial_c");
+    int64_t yd[4] = {T, dirs, B, H}, yl[4] = {B, T, dirs, H};
+    if (!e->run) {
+        if (onnx_has_out(e, 0))
+            VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, 4, layout ? yl : yd));
+        if (onnx_has_out(e, 1))
+            VKDL_TRY(onnx_out_set(e, 1, VKDL_F32, 3, hd));
+        if (lstm && onnx_has_out(e, 2))
+            VKDL_TRY(onnx_out_set(e, 2, VKDL_F32, 3, hd));
+    }
+    vkdl_tensor *in[7] = {0}, *xs = NULL, *ycan = NULL, *b3 = NULL;
+    int64_t tbi[3] = {T, B, I}, b3d[3] = {dirs, 2 * GH, 1};
+    if (layout)
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, tbi, &xs));
+    if (layout && onnx_has_out(e, 0))
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, yd, &ycan));
+    if (e->run)
+        for (int i = 0; i < 7 && i < onnx_n_in(e); i++)
+            if (i != 4 && onnx_has_in(e, i))
+                VKDL_TRY(onnx_in(e, i, &in[i]));
+    if (bias)
+        VKDL_TRY(onnx_reshape(e, in[3], 3, b3d, &b3));
+    if (e->run && layout) {
+        static const int swap[3] = {1, 0, 2};
+        VKDL_TRY(vkdl_permute(in[0], swap, xs));
+    }
+    if (!layout)
+        xs = in[0];
+    for (int d = 0; d < dirs; d++) {
+        bool rev = d == 1 || !strcmp(dir, "reverse");
+        int64_t wi[3] = {1, GH, I}, wh[3] = {1, GH, H}, bb[3] = {1, GH, 1}, bh[3] = {1, B, H}, td[3] = {T, B, H};
+        int64_t hl[3] = {layout ? B : 1, layout ? 1 : B, H}, w2[2] = {GH, I}, r2[2] = {GH, H}, h2[2] = {B, H};
+        int64_t t4[4] = {T, 1, B, H}, ws[3];
+        (lstm ? vkdl_lstm_workspace_shape : vkdl_gru_workspace_shape)(T, B, H, ws);
+        vkdl_tensor *xr = NULL, *wih, *whh, *bih = NULL, *bhh = NULL, *h0 = NULL, *c0 = NULL, *out, *hn, *cn = NULL;
+        vkdl_tensor *wsp = NULL, *xw = NULL, *bsum = NULL, *pre = NULL, *zero = NULL;
+        vkdl_tensor *wih2, *whh2 = NULL, *bih1 = NULL, *bhh1 = NULL, *h02 = NULL, *c02 = NULL, *hn2 = NULL;
+        vkdl_tensor *cn2 = NULL, *out4, *hnl, *cnl = NULL;
+        if (rev)
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, tbi, &xr));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, wi, &wih));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, wh, &whh));
+        if (bias) {
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bb, &bih));
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bb, &bhh));
+        }
+        if (has_h0)
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, hl, &h0));
+        if (has_c0)
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, hl, &c0));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, td, &out));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &hn));
+        if (lstm)
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &cn));
+        if (G > 1) {
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, ws, &wsp));
+        } else {
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, td, &xw));
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &pre));
+            if (bias)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 1, &H, &bsum));
+            if (!has_h0)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &zero));
+        }
+        VKDL_TRY(onnx_reshape(e, wih, 2, w2, &wih2));
+        if (G > 1)
+            VKDL_TRY(onnx_reshape(e, whh, 2, r2, &whh2));
+        if (bias) {
+            VKDL_TRY(onnx_reshape(e, bih, 1, &GH, &bih1));
+            VKDL_TRY(onnx_reshape(e, bhh, 1, &GH, &bhh1));
+        }
+        if (has_h0)
+            VKDL_TRY(onnx_reshape(e, h0, G > 1 ? 2 : 3, G > 1 ? h2 : bh, &h02));
+        if (has_c0)
+            VKDL_TRY(onnx_reshape(e, c0, 2, h2, &c02));
+        if (G > 1)
+            VKDL_TRY(onnx_reshape(e, hn, 2, h2, &hn2));
+        if (lstm)
+            VKDL_TRY(onnx_reshape(e, cn, 2, h2, &cn2));
+        VKDL_TRY(onnx_reshape(e, out, 4, t4, &out4));
+        VKDL_TRY(onnx_reshape(e, hn, 3, hl, &hnl));
+        if (lstm)
+            VKDL_TRY(onnx_reshape(e, cn, 3, hl, &cnl));
+        if (!e->run)
+            continue;
+        const vkdl_tensor *xin = xs;
+        if (rev) {
+            vkdl_view_info vi = {.start = {T - 1, 0, 0}, .step = {-1, 1, 1}};
+            VKDL_TRY(vkdl_view_copy(xs, xr, &vi));
+            xin = xr;
+        }
+        for (int j = 0; j < G; j++) {
+            VKDL_TRY(copy_box(in[1], wih, d, src[j] * H, 0, j * H, 1, H, I));
+            VKDL_TRY(copy_box(in[2], whh, d, src[j] * H, 0, j * H, 1, H, H));
+            if (bias) {
+                VKDL_TRY(copy_box(b3, bih, d, src[j] * H, 0, j * H, 1, H, 1));
+                VKDL_TRY(copy_box(b3, bhh, d, GH + src[j] * H, 0, j * H, 1, H, 1));
+            }
+        }
+        if (has_h0)
+            VKDL_TRY(copy_box(in[5], h0, layout ? 0 : d, layout ? d : 0, 0, 0, hl[0], hl[1], H));
+        if (has_c0)
+            VKDL_TRY(copy_box(in[6], c0, layout ? 0 : d, layout ? d : 0, 0, 0, hl[0], hl[1], H));
+        if (lstm) {
+            VKDL_TRY(vkdl_lstm(xin, h02, c02, wih2, whh2, bih1, bhh1, out, hn2, cn2, wsp));
+        } else if (gru) {
+            VKDL_TRY(vkdl_gru(xin, h02, wih2, whh2, bih1, bhh1, out, hn2, wsp));
+        } else {
+            if (bias)
+                VKDL_TRY(vkdl_binary(VKDL_ADD, bih1, bhh1, bsum));
+            if (!has_h0)
+                VKDL_TRY(vkdl_tensor_fill(zero, 0));
+            vkdl_matmul_info xi = {.trans_b = 1, .alpha = 1, .bias = bsum};
+            VKDL_TRY(vkdl_matmul(xin, wih2, xw, &xi));
+            vkdl_matmul_info hi = {.trans_b = 1, .alpha = 1, .beta = 1};
+            for (int64_t t = 0; t < T; t++) {
+                VKDL_TRY(copy_box(xw, pre, t, 0, 0, 0, 1, B, H));
+                VKDL_TRY(vkdl_matmul(t ? hn : has_h0 ? h02 : zero, whh, pre, &hi));
+                VKDL_TRY(vkdl_unary(VKDL_TANH, pre, hn));
+                VKDL_TRY(copy_box(hn, out, 0, 0, t, 0, 1, B, H));
+            }
+        }
+        if (onnx_has_out(e, 0)) {
+            vkdl_view_info vi = {.start = {rev ? T - 1 : 0, 0, 0, 0}, .step = {rev ? -1 : 1, 1, 1, 1},
+                                 .out_offset = {0, d, 0, 0}, .extent = {T, 1, B, H}};
+            VKDL_TRY(vkdl_view_copy(out4, layout ? ycan : onnx_out(e, 0), &vi));
+        }
+        if (onnx_has_out(e, 1))
+            VKDL_TRY(copy_box(hnl, onnx_out(e, 1), 0, 0, layout ? 0 : d, layout ? d : 0, hl[0], hl[1], H));
+        if (lstm && onnx_has_out(e, 2))
+            VKDL_TRY(copy_box(cnl, onnx_out(e, 2), 0, 0, layout ? 0 : d, layout ? d : 0, hl[0], hl[1], H));
+    }
+    if (!e->run || !layout || !onnx_has_out(e, 0))
+        return VKDL_OK;
+    static const int to_batch[4] = {2, 0, 1, 3};
+    return vkdl_permute(ycan, to_batch, onnx_out(e, 0));
+}
+
 const onnx_op onnx_ops_nn[] = {
     {"Conv", NULL, conv_device},
     {"MaxPool", NULL, pool_device},
@@ -1430,5 +1639,8 @@ const onnx_op onnx_ops_nn[] = {
     {"MatMul", matmul_host, matmul_device},
     {"Gemm", gemm_host, gemm_device},
     {"Einsum", einsum_host, einsum_device},
+    {"LSTM", NULL, rnn_device},
+    {"GRU", NULL, rnn_device},
+    {"RNN", NULL, rnn_device},
 };
 const int onnx_ops_nn_count = (int)VKDL_ARRAY_LEN(onnx_ops_nn);

@@ -273,12 +273,14 @@ static vkdl_status pool_device(onnx_exec *e)
     bool include_pad = !max && onnx_attr_int(e, "count_include_pad", 0);
     window w;
     VKDL_TRY(window_of(e, x + 2, rank - 2, kernel, onnx_attr_int(e, "ceil_mode", 0) != 0, &w));
-    if (w.dil[0] != 1 || w.dil[1] != 1)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "dilations");
-    bool prepad = !window_symmetric(&w) || 2 * w.pad_begin[0] > w.k[0] || 2 * w.pad_begin[1] > w.k[1];
+    bool dilated = w.dil[0] != 1 || w.dil[1] != 1;
+    if (!max && dilated)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "dilations in AveragePool");
+    int64_t span[2] = {(w.k[0] - 1) * w.dil[0] + 1, (w.k[1] - 1) * w.dil[1] + 1};
+    bool prepad = !window_symmetric(&w) || 2 * w.pad_begin[0] > span[0] || 2 * w.pad_begin[1] > span[1];
     int ext[2];
     for (int d = 0; d < 2; d++) {
-        int64_t past = (w.out[d] - 1) * w.stride[d] + w.k[d] - (w.in[d] + w.pad_begin[d] + w.pad_end[d]);
+        int64_t past = (w.out[d] - 1) * w.stride[d] + span[d] - (w.in[d] + w.pad_begin[d] + w.pad_end[d]);
         ext[d] = past > 0 ? (int)past : 0;
         prepad = prepad || ext[d] > 0;
     }
@@ -323,14 +325,16 @@ static vkdl_status pool_device(onnx_exec *e)
         VKDL_TRY(as_4d(e, onnx_out(e, 1), rank - 2, w.out, &i4));
     if (!e->run)
         return VKDL_OK;
-    vkdl_pool2d_info info = {.kernel = {(int)w.k[0], (int)w.k[1]}, .stride = {w.stride[0], w.stride[1]},
-                             .count_include_pad = include_pad};
+    /* Dilation needs the extension, which then also carries the (symmetric) end padding. */
+    vkdl_pool2d_ext_info dil = {.type = VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO, .dilation = {w.dil[0], w.dil[1]}};
+    vkdl_pool2d_info info = {.next = dilated ? &dil : NULL, .kernel = {(int)w.k[0], (int)w.k[1]},
+                             .stride = {w.stride[0], w.stride[1]}, .count_include_pad = include_pad};
     if (prepad) {
         VKDL_TRY(pad_spatial(x4, xp, w.pad_begin, max ? -INFINITY : 0));
         x4 = xp;
     } else {
-        info.padding[0] = w.pad_begin[0];
-        info.padding[1] = w.pad_begin[1];
+        info.padding[0] = dil.pad_end[0] = w.pad_begin[0];
+        info.padding[1] = dil.pad_end[1] = w.pad_begin[1];
     }
     if (!max && !divide)
         return vkdl_avgpool2d(x4, o4, &info);
@@ -1420,6 +1424,54 @@ static vkdl_status copy_box(const vkdl_tensor *src, vkdl_tensor *dst, int64_t s0
     return vkdl_view_copy(src, dst, &vi);
 }
 
+/* ONNX's GRU with linear_before_reset 0, h~ = tanh(x Wh + (r * h) Rh + Rbh + Wbh), composed per
+ * step: xw [T, B, 3H] = x W^T + Wb for every step at once, then per step z and r from one matmul
+ * of h by R's z and r rows, and h' = h~ + z (h - h~). g holds R's z|r rows [1, 2H, H] and h rows
+ * [1, H, H], their biases (NULL without B), four [1, B, 2H] and eight [1, B, H] scratch tensors. */
+static vkdl_status gru0_steps(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *w, const vkdl_tensor *r,
+                              const vkdl_tensor *wb, const vkdl_tensor *rb, vkdl_tensor *xw, vkdl_tensor *const *g,
+                              const vkdl_tensor *bzr, const vkdl_tensor *bhn, vkdl_tensor *out, vkdl_tensor *hn)
+{
+    int64_t T = vkdl_tensor_dim(x, 0), B = vkdl_tensor_dim(x, 1), H = vkdl_tensor_dim(hn, 2);
+    VKDL_TRY(copy_box(r, g[0], 0, 0, 0, 0, 1, 2 * H, H));
+    VKDL_TRY(copy_box(r, g[1], 0, 2 * H, 0, 0, 1, H, H));
+    if (rb) {
+        VKDL_TRY(copy_box(rb, g[2], 0, 0, 0, 0, 1, 2 * H, 1));
+        VKDL_TRY(copy_box(rb, g[3], 0, 2 * H, 0, 0, 1, H, 1));
+    }
+    vkdl_matmul_info xi = {.trans_b = 1, .alpha = 1, .bias = wb};
+    VKDL_TRY(vkdl_matmul(x, w, xw, &xi));
+    vkdl_tensor *xzr = g[4], *hzr = g[5], *sum = g[6], *zr = g[7], *z = g[8], *rr = g[9], *rh = g[10], *hh = g[11];
+    vkdl_tensor *xh = g[12], *ht = g[13], *diff = g[14], *other = g[15];
+    vkdl_matmul_info zi = {.trans_b = 1, .alpha = 1, .bias = bzr}, hi = {.trans_b = 1, .alpha = 1, .bias = bhn};
+    const vkdl_tensor *h = h0;
+    for (int64_t t = 0; t < T; t++) {
+        /* The last step writes hn; the others alternate so that h and h' never share a tensor. */
+        vkdl_tensor *next = (T - 1 - t) % 2 ? other : hn;
+        vkdl_view_info at = {.start = {t, 0, 0}, .extent = {1, B, 2 * H}};
+        VKDL_TRY(vkdl_view_copy(xw, xzr, &at));
+        at.start[2] = 2 * H;
+        at.extent[2] = H;
+        VKDL_TRY(vkdl_view_copy(xw, xh, &at));
+        VKDL_TRY(vkdl_matmul(h, g[0], hzr, &zi));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, xzr, hzr, sum));
+        VKDL_TRY(vkdl_unary(VKDL_SIGMOID, sum, zr));
+        VKDL_TRY(copy_box(zr, z, 0, 0, 0, 0, 1, B, H));
+        vkdl_view_info rcol = {.start = {0, 0, H}, .extent = {1, B, H}};
+        VKDL_TRY(vkdl_view_copy(zr, rr, &rcol));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, rr, h, rh));
+        VKDL_TRY(vkdl_matmul(rh, g[1], hh, &hi));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, xh, hh, diff));
+        VKDL_TRY(vkdl_unary(VKDL_TANH, diff, ht));
+        VKDL_TRY(vkdl_binary(VKDL_SUB, h, ht, diff));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, z, diff, rh));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, ht, rh, next));
+        VKDL_TRY(copy_box(next, out, 0, 0, t, 0, 1, B, H));
+        h = next;
+    }
+    return VKDL_OK;
+}
+
 /* ONNX's recurrent layers on vkdl_lstm / vkdl_gru (one call per direction, with the gates'
  * weights reordered into PyTorch's order by copies, and a reversed direction run on the
  * time-reversed input), and RNN composed from one matmul of every step's input and, per step, a
@@ -1431,8 +1483,10 @@ static vkdl_status rnn_device(onnx_exec *e)
     bool lstm = !strcmp(type, "LSTM"), gru = !strcmp(type, "GRU");
     int G = lstm ? 4 : gru ? 3 : 1;
     /* vkdl's gate j is ONNX's gate src[j]: LSTM i, o, f, c to i, f, g, o; GRU z, r, h to r, z, n. */
-    static const int lstm_src[4] = {0, 2, 3, 1}, gru_src[3] = {1, 0, 2}, rnn_src[1] = {0};
-    const int *src = lstm ? lstm_src : gru ? gru_src : rnn_src;
+    static const int lstm_src[4] = {0, 2, 3, 1}, gru_src[3] = {1, 0, 2}, same[3] = {0, 1, 2};
+    /* GRU with linear_before_reset 0 is composed per step like RNN, in ONNX's gate order. */
+    bool gru0 = gru && !onnx_attr_int(e, "linear_before_reset", 0);
+    const int *src = lstm ? lstm_src : gru && !gru0 ? gru_src : same;
     for (int i = 0; i < 3; i++)
         if (onnx_in_dtype(e, i) != VKDL_F32)
             return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float X, W and R");
@@ -1444,8 +1498,6 @@ static vkdl_status rnn_device(onnx_exec *e)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "input_forget");
     if (lstm && onnx_has_in(e, 7))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "peepholes (P)");
-    if (gru && !onnx_attr_int(e, "linear_before_reset", 0))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "linear_before_reset 0 (vkdl's GRU is linear_before_reset 1)");
     int64_t layout = onnx_attr_int(e, "layout", 0);
     const char *dir = onnx_attr_str(e, "direction", "forward");
     int dirs = !strcmp(dir, "bidirectional") ? 2 : 1;
@@ -1518,7 +1570,9 @@ static vkdl_status rnn_device(onnx_exec *e)
         vkdl_tensor *xr = NULL, *wih, *whh, *bih = NULL, *bhh = NULL, *h0 = NULL, *c0 = NULL, *out, *hn, *cn = NULL;
         vkdl_tensor *wsp = NULL, *xw = NULL, *bsum = NULL, *pre = NULL, *zero = NULL;
         vkdl_tensor *wih2, *whh2 = NULL, *bih1 = NULL, *bhh1 = NULL, *h02 = NULL, *c02 = NULL, *hn2 = NULL;
-        vkdl_tensor *cn2 = NULL, *out4, *hnl, *cnl = NULL;
+        vkdl_tensor *cn2 = NULL, *out4, *hnl, *cnl = NULL, *g[16] = {0};
+        int64_t h2h[3] = {1, 2 * H, H}, hh3[3] = {1, H, H}, b2[3] = {1, 2 * H, 1}, b1[3] = {1, H, 1};
+        int64_t bh2[3] = {1, B, 2 * H}, gh2 = 2 * H;
         if (rev)
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, tbi, &xr));
         VKDL_TRY(onnx_temp(e, VKDL_F32, 3, wi, &wih));
@@ -1535,8 +1589,24 @@ static vkdl_status rnn_device(onnx_exec *e)
         VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &hn));
         if (lstm)
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &cn));
-        if (G > 1) {
+        if (G > 1 && !gru0) {
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, ws, &wsp));
+        } else if (gru0) {
+            int64_t tg[3] = {T, B, GH};
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, tg, &xw));
+            if (!has_h0)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &zero));
+            /* g: R's z|r rows, R's h rows, their biases, then the step's scratch. */
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, h2h, &g[0]));
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, hh3, &g[1]));
+            if (bias) {
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, b2, &g[2]));
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, b1, &g[3]));
+            }
+            for (int i = 4; i < 8; i++)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh2, &g[i]));
+            for (int i = 8; i < 16; i++)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &g[i]));
         } else {
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, td, &xw));
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &pre));
@@ -1546,18 +1616,23 @@ static vkdl_status rnn_device(onnx_exec *e)
                 VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &zero));
         }
         VKDL_TRY(onnx_reshape(e, wih, 2, w2, &wih2));
-        if (G > 1)
+        if (G > 1 && !gru0)
             VKDL_TRY(onnx_reshape(e, whh, 2, r2, &whh2));
         if (bias) {
             VKDL_TRY(onnx_reshape(e, bih, 1, &GH, &bih1));
             VKDL_TRY(onnx_reshape(e, bhh, 1, &GH, &bhh1));
         }
         if (has_h0)
-            VKDL_TRY(onnx_reshape(e, h0, G > 1 ? 2 : 3, G > 1 ? h2 : bh, &h02));
+            VKDL_TRY(onnx_reshape(e, h0, G > 1 && !gru0 ? 2 : 3, G > 1 && !gru0 ? h2 : bh, &h02));
         if (has_c0)
             VKDL_TRY(onnx_reshape(e, c0, 2, h2, &c02));
-        if (G > 1)
+        if (G > 1 && !gru0)
             VKDL_TRY(onnx_reshape(e, hn, 2, h2, &hn2));
+        vkdl_tensor *bzr = NULL, *bhn = NULL;
+        if (gru0 && bias) {
+            VKDL_TRY(onnx_reshape(e, g[2], 1, &gh2, &bzr));
+            VKDL_TRY(onnx_reshape(e, g[3], 1, &H, &bhn));
+        }
         if (lstm)
             VKDL_TRY(onnx_reshape(e, cn, 2, h2, &cn2));
         VKDL_TRY(onnx_reshape(e, out, 4, t4, &out4));
@@ -1586,8 +1661,10 @@ static vkdl_status rnn_device(onnx_exec *e)
             VKDL_TRY(copy_box(in[6], c0, layout ? 0 : d, layout ? d : 0, 0, 0, hl[0], hl[1], H));
         if (lstm) {
             VKDL_TRY(vkdl_lstm(xin, h02, c02, wih2, whh2, bih1, bhh1, out, hn2, cn2, wsp));
-        } else if (gru) {
+        } else if (gru && !gru0) {
             VKDL_TRY(vkdl_gru(xin, h02, wih2, whh2, bih1, bhh1, out, hn2, wsp));
+        } else if (gru0) {
+            VKDL_TRY(gru0_steps(xin, has_h0 ? h02 : zero, wih2, whh, bih1, bhh, xw, g, bzr, bhn, out, hn));
         } else {
             if (bias)
                 VKDL_TRY(vkdl_binary(VKDL_ADD, bih1, bhh1, bsum));

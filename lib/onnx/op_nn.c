@@ -467,15 +467,25 @@ static vkdl_status layer_norm_device(onnx_exec *e)
     int axis;
     VKDL_TRY(onnx_axis(e, onnx_attr_int(e, "axis", -1), rank, &axis));
     int64_t rows = dims_prod(x, 0, axis), D = dims_prod(x, axis, rank);
-    bool bias = onnx_has_in(e, 2);
+    bool bias = onnx_has_in(e, 2), expand[3] = {false, false, false};
+    /* Scale and B broadcast over the normalised dims; one with fewer elements is expanded. */
+    int nn = rank - axis;
+    int64_t full[VKDL_MAX_DIMS], padded[3][VKDL_MAX_DIMS];
+    memcpy(full, x + axis, (size_t)nn * sizeof *x);
     for (int i = 1; i < (bias ? 3 : 2); i++) {
         int n = onnx_in_ndim(e, i);
-        if (onnx_in_dtype(e, i) != VKDL_F32 || n > rank - axis || dims_prod(onnx_in_dims(e, i), 0, n) != D)
-            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "Scale and B must be float with the %lld elements of the "
-                             "normalised dims", (long long)D);
-        for (int d = 0; d < n; d++)
-            if (onnx_in_dims(e, i)[d] != x[rank - n + d])
-                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "Scale and B must have the normalised dims' shape");
+        const int64_t *sd = onnx_in_dims(e, i);
+        if (onnx_in_dtype(e, i) != VKDL_F32)
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float Scale and B");
+        if (n > nn)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "Scale or B has rank %d, over the %d normalised dims", n,
+                             nn);
+        for (int d = 0; d < nn; d++) {
+            padded[i][d] = d < nn - n ? 1 : sd[d - (nn - n)];
+            if (padded[i][d] != full[d] && padded[i][d] != 1)
+                return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "Scale or B does not broadcast to the normalised dims");
+            expand[i] = expand[i] || padded[i][d] != full[d];
+        }
     }
     if (D == 0)
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "nothing to normalise");
@@ -488,23 +498,32 @@ static vkdl_status layer_norm_device(onnx_exec *e)
             if (onnx_has_out(e, i))
                 VKDL_TRY(onnx_out_set(e, i, VKDL_F32, rank, sd));
     }
-    vkdl_tensor *t[3] = {0}, *x2, *o2, *g, *b = NULL, *mean = NULL, *rstd = NULL;
+    vkdl_tensor *t[3] = {0}, *x2, *o2, *gb[3] = {0}, *wide[3] = {0}, *narrow[3] = {0}, *mean = NULL, *rstd = NULL;
+    for (int i = 1; i < 3; i++)
+        if (expand[i])
+            VKDL_TRY(onnx_temp(e, VKDL_F32, nn, full, &wide[i]));
     if (e->run)
         for (int i = 0; i < (bias ? 3 : 2); i++)
             VKDL_TRY(onnx_in(e, i, &t[i]));
     int64_t d2[2] = {rows, D};
     VKDL_TRY(onnx_reshape(e, t[0], 2, d2, &x2));
     VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 2, d2, &o2));
-    VKDL_TRY(onnx_reshape(e, t[1], 1, &D, &g));
-    if (bias)
-        VKDL_TRY(onnx_reshape(e, t[2], 1, &D, &b));
+    for (int i = 1; i < (bias ? 3 : 2); i++) {
+        if (expand[i])
+            VKDL_TRY(onnx_reshape(e, t[i], nn, padded[i], &narrow[i]));
+        VKDL_TRY(onnx_reshape(e, expand[i] ? wide[i] : t[i], 1, &D, &gb[i]));
+    }
     if (onnx_has_out(e, 1))
         VKDL_TRY(onnx_reshape(e, onnx_out(e, 1), 1, &rows, &mean));
     if (onnx_has_out(e, 2))
         VKDL_TRY(onnx_reshape(e, onnx_out(e, 2), 1, &rows, &rstd));
     if (!e->run)
         return VKDL_OK;
-    return vkdl_layernorm(x2, g, b, onnx_attr_float(e, "epsilon", 1e-5f), o2, mean, rstd);
+    vkdl_view_info tile = {.mode = VKDL_PAD_WRAP};
+    for (int i = 1; i < 3; i++)
+        if (expand[i])
+            VKDL_TRY(vkdl_view_copy(narrow[i], wide[i], &tile));
+    return vkdl_layernorm(x2, gb[1], gb[2], onnx_attr_float(e, "epsilon", 1e-5f), o2, mean, rstd);
 }
 
 /* Each (n, c) plane normalised, then scaled and shifted per channel. */

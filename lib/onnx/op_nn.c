@@ -17,18 +17,19 @@ static int64_t dims_prod(const int64_t *dims, int from, int to)
 
 /* ---------------------------------------------------------------- windows (Conv, pools) */
 
-/* A 1-D or 2-D window op's geometry, from its attributes and the input's spatial size. */
+/* A 1-D to 3-D window op's geometry, from its attributes and the input's spatial size. */
 typedef struct window {
-    int nsp;                        /* spatial dims in the ONNX tensor: 1 or 2 */
-    int64_t in[2], k[2], out[2];    /* 2-D: (h, w); 1-D runs as h = 1 */
-    int stride[2], dil[2], pad_begin[2], pad_end[2];
+    int nsp;                        /* spatial dims in the ONNX tensor: 1 to 3 */
+    int64_t in[3], k[3], out[3];    /* (h, w, d); 1-D runs as h = 1, and d is 1 below 3-D */
+    int stride[3], dil[3], pad_begin[3], pad_end[3];
 } window;
 
-static vkdl_status window_of(onnx_exec *e, const int64_t *spatial, int nsp, const int64_t *kernel, bool ceil_mode,
-                             window *w)
+/* max_nsp: the most spatial dims the caller takes. */
+static vkdl_status window_of(onnx_exec *e, const int64_t *spatial, int nsp, int max_nsp, const int64_t *kernel,
+                             bool ceil_mode, window *w)
 {
-    if (nsp < 1 || nsp > 2)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%d spatial dims (1 or 2 are supported)", nsp);
+    if (nsp < 1 || nsp > max_nsp)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%d spatial dims (1 to %d are supported)", nsp, max_nsp);
     memset(w, 0, sizeof *w);
     w->nsp = nsp;
     const int64_t *strides, *dils, *pads;
@@ -38,8 +39,8 @@ static vkdl_status window_of(onnx_exec *e, const int64_t *spatial, int nsp, cons
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "strides, dilations or pads do not match %d spatial dims",
                          nsp);
     const char *auto_pad = onnx_attr_str(e, "auto_pad", "NOTSET");
-    for (int d = 0; d < 2; d++) {
-        int src = d - (2 - nsp);                         /* 1-D: only w comes from the attributes */
+    for (int d = 0; d < 3; d++) {
+        int src = d < 2 ? d - 2 + nsp : nsp == 3 ? 0 : -1;   /* 1-D: only w comes from the attributes */
         w->in[d] = src >= 0 ? spatial[src] : 1;
         w->k[d] = src >= 0 ? kernel[src] : 1;
         int64_t s = src >= 0 && ns >= 0 ? strides[src] : 1, dl = src >= 0 && nd >= 0 ? dils[src] : 1;
@@ -100,6 +101,53 @@ static vkdl_status pad_spatial(const vkdl_tensor *x, vkdl_tensor *xp, const int 
 
 /* ---------------------------------------------------------------- Conv */
 
+/* Conv over [N, C, D, H, W] as one 2-D convolution of batch N * OD: each output depth's input
+ * slab is gathered into channels (per group: KD x C/group) by KD strided copies of the
+ * depth-major input, with the weights permuted to match, and the result moved back. */
+static vkdl_status conv3d_device(onnx_exec *e, const window *w, int64_t group, bool bias)
+{
+    const int64_t *x = onnx_in_dims(e, 0), *wd = onnx_in_dims(e, 1);
+    if (!window_symmetric(w))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "asymmetric padding of H or W in a 3-D convolution");
+    int64_t N = x[0], C = x[1], D = x[2], HW = x[3] * x[4], O = wd[0], Cg = C / group, KD = w->k[2], OD = w->out[2];
+    int64_t od[5] = {N, O, OD, w->out[0], w->out[1]};
+    if (!e->run)
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, 5, od));
+    int64_t xt_d[5] = {N, D, C, x[3], x[4]}, xs_d[6] = {N, OD, group, KD, Cg, HW};
+    int64_t wt_d[5] = {O, KD, Cg, wd[3], wd[4]}, y_d[4] = {N * OD, O, w->out[0], w->out[1]};
+    int64_t xt6[6] = {N, D, group, 1, Cg, HW}, xs4[4] = {N * OD, group * KD * Cg, x[3], x[4]};
+    int64_t w4[4] = {O, KD * Cg, wd[3], wd[4]}, yv[4] = {N, OD, O, w->out[0] * w->out[1]};
+    int64_t ov[4] = {N, O, OD, w->out[0] * w->out[1]};
+    vkdl_tensor *xt, *xs, *wt, *y, *in[3] = {0}, *xt6v, *xs4v, *w4v, *yvv, *ovv;
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 5, xt_d, &xt));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 6, xs_d, &xs));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 5, wt_d, &wt));
+    VKDL_TRY(onnx_temp(e, VKDL_F32, 4, y_d, &y));
+    if (e->run)
+        for (int i = 0; i < (bias ? 3 : 2); i++)
+            VKDL_TRY(onnx_in(e, i, &in[i]));
+    VKDL_TRY(onnx_reshape(e, xt, 6, xt6, &xt6v));
+    VKDL_TRY(onnx_reshape(e, xs, 4, xs4, &xs4v));
+    VKDL_TRY(onnx_reshape(e, wt, 4, w4, &w4v));
+    VKDL_TRY(onnx_reshape(e, y, 4, yv, &yvv));
+    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 4, ov, &ovv));
+    if (!e->run)
+        return VKDL_OK;
+    static const int depth_major[5] = {0, 2, 1, 3, 4}, channels_first[4] = {0, 2, 1, 3};
+    VKDL_TRY(vkdl_permute(in[0], depth_major, xt));
+    VKDL_TRY(vkdl_permute(in[1], depth_major, wt));
+    for (int64_t kd = 0; kd < KD; kd++) {
+        vkdl_view_info vi = {.start = {0, kd * w->dil[2] - w->pad_begin[2]}, .step = {1, w->stride[2]},
+                             .out_offset = {0, 0, 0, kd}, .extent = {N, OD, group, 1, Cg, HW},
+                             .mode = VKDL_PAD_CONSTANT};
+        VKDL_TRY(vkdl_view_copy(xt6v, xs, &vi));
+    }
+    vkdl_conv2d_info info = {.stride = {w->stride[0], w->stride[1]}, .padding = {w->pad_begin[0], w->pad_begin[1]},
+                             .dilation = {w->dil[0], w->dil[1]}, .groups = (int)group};
+    VKDL_TRY(vkdl_conv2d(xs4v, w4v, in[2], y, &info));
+    return vkdl_permute(yvv, channels_first, ovv);
+}
+
 static vkdl_status conv_device(onnx_exec *e)
 {
     int rank = onnx_in_ndim(e, 0);
@@ -113,12 +161,15 @@ static vkdl_status conv_device(onnx_exec *e)
     if (group < 1 || x[1] % group || wd[0] % group || wd[1] * group != x[1])
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "group %lld, %lld input channels, weight %lldx%lld...",
                          (long long)group, (long long)x[1], (long long)wd[0], (long long)wd[1]);
+    bool bias;
     window w;
-    VKDL_TRY(window_of(e, x + 2, nsp, wd + 2, false, &w));
-    bool prepad = !window_symmetric(&w);
-    bool bias = onnx_has_in(e, 2);
+    VKDL_TRY(window_of(e, x + 2, nsp, 3, wd + 2, false, &w));
+    bias = onnx_has_in(e, 2);
     if (bias && (onnx_in_ndim(e, 2) != 1 || onnx_in_dims(e, 2)[0] != wd[0]))
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "bias must be [%lld]", (long long)wd[0]);
+    if (nsp == 3)
+        return conv3d_device(e, &w, group, bias);
+    bool prepad = !window_symmetric(&w);
     int64_t od[4] = {x[0], wd[0], w.out[0], w.out[1]};
     if (!e->run)
         VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, nsp == 2 ? od : (int64_t[]){x[0], wd[0], w.out[1]}));
@@ -272,7 +323,7 @@ static vkdl_status pool_device(onnx_exec *e)
                          rank - 2);
     bool include_pad = !max && onnx_attr_int(e, "count_include_pad", 0);
     window w;
-    VKDL_TRY(window_of(e, x + 2, rank - 2, kernel, onnx_attr_int(e, "ceil_mode", 0) != 0, &w));
+    VKDL_TRY(window_of(e, x + 2, rank - 2, 2, kernel, onnx_attr_int(e, "ceil_mode", 0) != 0, &w));
     bool dilated = w.dil[0] != 1 || w.dil[1] != 1;
     if (!max && dilated)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "dilations in AveragePool");

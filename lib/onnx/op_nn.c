@@ -304,56 +304,38 @@ static vkdl_status conv_transpose_device(onnx_exec *e)
 
 /* ---------------------------------------------------------------- pools */
 
-/* MaxPool, AveragePool. Padding the kernels cannot express (asymmetric, wider than half the
- * window, ceil_mode's window past the end) is made explicit in a padded copy of the input; an
- * average that leaves the padding out is then divided by the pooled mask of real elements. */
-static vkdl_status pool_device(onnx_exec *e)
+/* Whether a 2-D pooling stage of geometry w needs its input padded explicitly (asymmetric
+ * padding, padding wider than half the window, or ceil_mode's last window reading past the end
+ * padding, by ext). */
+static bool pool_prepad(const window *w, int ext[2])
 {
-    bool max = !strcmp(e->node->op_type, "MaxPool");
-    int rank = onnx_in_ndim(e, 0);
-    const int64_t *x = onnx_in_dims(e, 0);
-    if (onnx_in_dtype(e, 0) != VKDL_F32)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float pooling");
-    if (rank < 3)
-        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "input rank %d", rank);
-    const int64_t *kernel;
-    int nk = onnx_attr_ints(e, "kernel_shape", &kernel);
-    if (nk != rank - 2)
-        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "kernel_shape has %d entries for %d spatial dims", nk,
-                         rank - 2);
-    bool include_pad = !max && onnx_attr_int(e, "count_include_pad", 0);
-    window w;
-    VKDL_TRY(window_of(e, x + 2, rank - 2, 2, kernel, onnx_attr_int(e, "ceil_mode", 0) != 0, &w));
-    bool dilated = w.dil[0] != 1 || w.dil[1] != 1;
-    if (!max && dilated)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "dilations in AveragePool");
-    int64_t span[2] = {(w.k[0] - 1) * w.dil[0] + 1, (w.k[1] - 1) * w.dil[1] + 1};
-    bool prepad = !window_symmetric(&w) || 2 * w.pad_begin[0] > span[0] || 2 * w.pad_begin[1] > span[1];
-    int ext[2];
+    bool prepad = !window_symmetric(w);
     for (int d = 0; d < 2; d++) {
-        int64_t past = (w.out[d] - 1) * w.stride[d] + span[d] - (w.in[d] + w.pad_begin[d] + w.pad_end[d]);
+        int64_t span = (w->k[d] - 1) * w->dil[d] + 1;
+        int64_t past = (w->out[d] - 1) * w->stride[d] + span - (w->in[d] + w->pad_begin[d] + w->pad_end[d]);
         ext[d] = past > 0 ? (int)past : 0;
-        prepad = prepad || ext[d] > 0;
+        prepad = prepad || ext[d] > 0 || 2 * w->pad_begin[d] > span;
     }
+    return prepad;
+}
+
+/* One 2-D pooling of x4 [n, c, h, w] into o4 with the h and w entries of w. Padding the kernels
+ * cannot express is made explicit in a padded copy of the input; an average that leaves the
+ * padding out is then divided by the pooled mask of real elements. idx: MaxPool's per-plane
+ * indices, or NULL. */
+static vkdl_status pool_stage(onnx_exec *e, bool max, bool include_pad, const window *w, int64_t n, int64_t c,
+                              vkdl_tensor *x4, vkdl_tensor *o4, vkdl_tensor *idx)
+{
+    int ext[2];
+    bool prepad = pool_prepad(w, ext), dilated = w->dil[0] != 1 || w->dil[1] != 1;
     if (include_pad && (ext[0] || ext[1]))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "count_include_pad with ceil_mode windows past the padding");
-    bool indices = onnx_has_out(e, 1);
-    if (indices && (prepad || onnx_attr_int(e, "storage_order", 0)))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output with storage_order 1 or padding the kernel "
-                         "cannot take");
     bool divide = !max && !include_pad && prepad;
-    int64_t od[4] = {x[0], x[1], w.out[0], w.out[1]}, in4[4] = {1, 1, w.in[0], w.in[1]};
-    int64_t pd[4] = {x[0], x[1], w.in[0] + w.pad_begin[0] + w.pad_end[0] + ext[0],
-                     w.in[1] + w.pad_begin[1] + w.pad_end[1] + ext[1]};
-    int64_t md[4] = {1, 1, pd[2], pd[3]}, mo[4] = {1, 1, w.out[0], w.out[1]}, cd[4] = {x[0], x[1], 1, 1};
-    const int64_t *o_onnx = rank == 4 ? od : (int64_t[]){x[0], x[1], w.out[1]};
-    if (!e->run) {
-        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, o_onnx));
-        if (indices)
-            VKDL_TRY(onnx_out_set(e, 1, VKDL_I64, rank, o_onnx));
-    }
-    vkdl_tensor *xt = NULL, *x4, *o4, *i4 = NULL, *xp = NULL, *ones = NULL, *mask = NULL, *mpool = NULL, *sum = NULL;
-    vkdl_tensor *idx = NULL, *idxf = NULL, *off = NULL, *flat = NULL;
+    int64_t od[4] = {n, c, w->out[0], w->out[1]}, in4[4] = {1, 1, w->in[0], w->in[1]};
+    int64_t pd[4] = {n, c, w->in[0] + w->pad_begin[0] + w->pad_end[0] + ext[0],
+                     w->in[1] + w->pad_begin[1] + w->pad_end[1] + ext[1]};
+    int64_t md[4] = {1, 1, pd[2], pd[3]}, mo[4] = {1, 1, w->out[0], w->out[1]};
+    vkdl_tensor *xp = NULL, *ones = NULL, *mask = NULL, *mpool = NULL, *sum = NULL;
     if (prepad)
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, pd, &xp));
     if (divide) {
@@ -362,6 +344,64 @@ static vkdl_status pool_device(onnx_exec *e)
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, mo, &mpool));
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &sum));
     }
+    if (!e->run)
+        return VKDL_OK;
+    /* Dilation needs the extension, which then also carries the (symmetric) end padding. */
+    vkdl_pool2d_ext_info dil = {.type = VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO, .dilation = {w->dil[0], w->dil[1]}};
+    vkdl_pool2d_info info = {.next = dilated ? &dil : NULL, .kernel = {(int)w->k[0], (int)w->k[1]},
+                             .stride = {w->stride[0], w->stride[1]}, .count_include_pad = include_pad};
+    if (prepad) {
+        VKDL_TRY(pad_spatial(x4, xp, w->pad_begin, max ? -INFINITY : 0));
+        x4 = xp;
+    } else {
+        info.padding[0] = dil.pad_end[0] = w->pad_begin[0];
+        info.padding[1] = dil.pad_end[1] = w->pad_begin[1];
+    }
+    if (max)
+        return vkdl_maxpool2d(x4, o4, idx, &info);
+    if (!divide)
+        return vkdl_avgpool2d(x4, o4, &info);
+    VKDL_TRY(vkdl_tensor_fill(ones, 1));
+    VKDL_TRY(pad_spatial(ones, mask, w->pad_begin, 0));
+    VKDL_TRY(vkdl_avgpool2d(mask, mpool, &info));
+    VKDL_TRY(vkdl_avgpool2d(x4, sum, &info));
+    return vkdl_binary(VKDL_DIV, sum, mpool, o4);
+}
+
+/* MaxPool, AveragePool. 3-D pools are separable: over (H, W) of [N, C D, H, W], then over D of
+ * [N C, 1, D, OH OW] (the padding of both stages is a product, so an average's counts are too). */
+static vkdl_status pool_device(onnx_exec *e)
+{
+    bool max = !strcmp(e->node->op_type, "MaxPool");
+    int rank = onnx_in_ndim(e, 0), nsp = rank - 2;
+    const int64_t *x = onnx_in_dims(e, 0);
+    if (onnx_in_dtype(e, 0) != VKDL_F32)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float pooling");
+    if (rank < 3)
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "input rank %d", rank);
+    const int64_t *kernel;
+    int nk = onnx_attr_ints(e, "kernel_shape", &kernel);
+    if (nk != nsp)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "kernel_shape has %d entries for %d spatial dims", nk, nsp);
+    bool include_pad = !max && onnx_attr_int(e, "count_include_pad", 0);
+    window w;
+    VKDL_TRY(window_of(e, x + 2, nsp, 3, kernel, onnx_attr_int(e, "ceil_mode", 0) != 0, &w));
+    if (!max && (w.dil[0] != 1 || w.dil[1] != 1 || w.dil[2] != 1))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "dilations in AveragePool");
+    int ext[2];
+    bool indices = onnx_has_out(e, 1);
+    if (indices && (nsp == 3 || pool_prepad(&w, ext) || onnx_attr_int(e, "storage_order", 0)))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output of 3-D pools, with storage_order 1 or with "
+                         "padding the kernel cannot take");
+    int64_t od[5] = {x[0], x[1], w.out[0], w.out[1]}, o3[3] = {x[0], x[1], w.out[1]};
+    int64_t o5[5] = {x[0], x[1], w.out[2], w.out[0], w.out[1]}, cd[4] = {x[0], x[1], 1, 1};
+    if (!e->run) {
+        const int64_t *o_onnx = nsp == 1 ? o3 : nsp == 2 ? od : o5;
+        VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, o_onnx));
+        if (indices)
+            VKDL_TRY(onnx_out_set(e, 1, VKDL_I64, rank, o_onnx));
+    }
+    vkdl_tensor *xt = NULL, *x4, *o4, *i4 = NULL, *idx = NULL, *idxf = NULL, *off = NULL, *flat = NULL;
     if (indices) {
         VKDL_TRY(onnx_temp(e, VKDL_I32, 4, od, &idx));
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &idxf));
@@ -370,34 +410,27 @@ static vkdl_status pool_device(onnx_exec *e)
     }
     if (e->run)
         VKDL_TRY(onnx_in(e, 0, &xt));
-    VKDL_TRY(as_4d(e, xt, rank - 2, w.in, &x4));
-    VKDL_TRY(as_4d(e, onnx_out(e, 0), rank - 2, w.out, &o4));
+    if (nsp == 3) {
+        int64_t D = x[2], ohw = w.out[0] * w.out[1];
+        int64_t xd[4] = {x[0], x[1] * D, x[3], x[4]}, y1d[4] = {x[0], x[1] * D, w.out[0], w.out[1]};
+        int64_t y1v[4] = {x[0] * x[1], 1, D, ohw}, ov[4] = {x[0] * x[1], 1, w.out[2], ohw};
+        window wd = {.nsp = 2, .in = {D, ohw, 1}, .k = {w.k[2], 1, 1}, .out = {w.out[2], ohw, 1},
+                     .stride = {w.stride[2], 1, 1}, .dil = {w.dil[2], 1, 1}, .pad_begin = {w.pad_begin[2]},
+                     .pad_end = {w.pad_end[2]}};
+        vkdl_tensor *y1, *xv, *y1vv, *ovv;
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 4, y1d, &y1));
+        VKDL_TRY(onnx_reshape(e, xt, 4, xd, &xv));
+        VKDL_TRY(onnx_reshape(e, y1, 4, y1v, &y1vv));
+        VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 4, ov, &ovv));
+        VKDL_TRY(pool_stage(e, max, include_pad, &w, x[0], x[1] * D, xv, y1, NULL));
+        return pool_stage(e, max, include_pad, &wd, x[0] * x[1], 1, y1vv, ovv, NULL);
+    }
+    VKDL_TRY(as_4d(e, xt, nsp, w.in, &x4));
+    VKDL_TRY(as_4d(e, onnx_out(e, 0), nsp, w.out, &o4));
     if (indices)
-        VKDL_TRY(as_4d(e, onnx_out(e, 1), rank - 2, w.out, &i4));
-    if (!e->run)
-        return VKDL_OK;
-    /* Dilation needs the extension, which then also carries the (symmetric) end padding. */
-    vkdl_pool2d_ext_info dil = {.type = VKDL_STRUCTURE_TYPE_POOL2D_EXT_INFO, .dilation = {w.dil[0], w.dil[1]}};
-    vkdl_pool2d_info info = {.next = dilated ? &dil : NULL, .kernel = {(int)w.k[0], (int)w.k[1]},
-                             .stride = {w.stride[0], w.stride[1]}, .count_include_pad = include_pad};
-    if (prepad) {
-        VKDL_TRY(pad_spatial(x4, xp, w.pad_begin, max ? -INFINITY : 0));
-        x4 = xp;
-    } else {
-        info.padding[0] = dil.pad_end[0] = w.pad_begin[0];
-        info.padding[1] = dil.pad_end[1] = w.pad_begin[1];
-    }
-    if (!max && !divide)
-        return vkdl_avgpool2d(x4, o4, &info);
-    if (divide) {
-        VKDL_TRY(vkdl_tensor_fill(ones, 1));
-        VKDL_TRY(pad_spatial(ones, mask, w.pad_begin, 0));
-        VKDL_TRY(vkdl_avgpool2d(mask, mpool, &info));
-        VKDL_TRY(vkdl_avgpool2d(x4, sum, &info));
-        return vkdl_binary(VKDL_DIV, sum, mpool, o4);
-    }
-    VKDL_TRY(vkdl_maxpool2d(x4, o4, idx, &info));
-    if (!indices)
+        VKDL_TRY(as_4d(e, onnx_out(e, 1), nsp, w.out, &i4));
+    VKDL_TRY(pool_stage(e, max, include_pad, &w, x[0], x[1], x4, o4, idx));
+    if (!e->run || !indices)
         return VKDL_OK;
     /* The kernel's indices count within a plane; ONNX's within the whole tensor. f32 holds them
      * exactly up to 2^24 elements. */

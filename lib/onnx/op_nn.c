@@ -1,5 +1,7 @@
-/* ONNX's network layers: Conv, MatMul, Gemm, pooling, BatchNormalization, Softmax. Each maps onto
- * vkdl's kernels; 1-D convolutions and pools run as 2-D ones of height 1. */
+/* ONNX's network layers: convolutions, pools, normalisations, Softmax and Hardmax, the losses,
+ * MatMul, Gemm, Einsum and the recurrent layers. Each maps onto vkdl's kernels, or a composition
+ * of them; 1-D convolutions and pools run as 2-D ones of height 1, 3-D ones as 2-D ones over
+ * gathered or reshaped views. The host side (constant folding) works in double. */
 #include "onnx/onnx.h"
 
 #include <math.h>

@@ -507,25 +507,39 @@ static vkdl_status batchnorm_host(onnx_exec *e)
     return VKDL_OK;
 }
 
+/* Inference with the given statistics; training mode (opset 14) with the batch's, and the
+ * running ones blended as ONNX does: mean * momentum + batch mean * (1 - momentum), the same for
+ * the biased variance (recovered from the kernel's 1 / sqrt(var + eps)). */
 static vkdl_status batchnorm_device(onnx_exec *e)
 {
     int rank = onnx_in_ndim(e, 0);
     const int64_t *x = onnx_in_dims(e, 0);
     if (onnx_in_dtype(e, 0) != VKDL_F32 || rank < 2)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "float input of rank >= 2");
-    if (onnx_attr_int(e, "training_mode", 0) || onnx_has_out(e, 1))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "training mode (inference only)");
+    bool training = onnx_attr_int(e, "training_mode", 0) != 0;
+    if ((!training && onnx_has_out(e, 1)) || (training && e->opset < 14) || onnx_n_out(e) > 3)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "training mode before opset 14 (its saved statistics)");
     for (int i = 1; i < 5; i++)
         if (onnx_in_ndim(e, i) != 1 || onnx_in_dims(e, i)[0] != x[1])
             return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "scale, B, mean and var must be [%lld]", (long long)x[1]);
-    if (!e->run)
+    if (!e->run) {
         VKDL_TRY(onnx_out_set(e, 0, VKDL_F32, rank, x));
+        for (int i = 1; i < 3; i++)
+            if (onnx_has_out(e, i))
+                VKDL_TRY(onnx_out_set(e, i, VKDL_F32, 1, x + 1));
+    }
     /* vkdl_batchnorm takes [N, C, H, W] or [N, C]: fold any further dims into W. */
     int64_t hw = 1;
     for (int d = 2; d < rank; d++)
         hw *= x[d];
     int64_t d4[4] = {x[0], x[1], 1, hw};
-    vkdl_tensor *t[5] = {0}, *x4, *o4;
+    vkdl_tensor *t[5] = {0}, *x4, *o4, *mean = NULL, *rstd = NULL, *a = NULL, *b = NULL;
+    if (training) {
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 1, x + 1, &mean));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 1, x + 1, &rstd));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 1, x + 1, &a));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, 1, x + 1, &b));
+    }
     if (e->run)
         for (int i = 0; i < 5; i++)
             VKDL_TRY(onnx_in(e, i, &t[i]));
@@ -533,7 +547,24 @@ static vkdl_status batchnorm_device(onnx_exec *e)
     VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 4, d4, &o4));
     if (!e->run)
         return VKDL_OK;
-    return vkdl_batchnorm(x4, t[1], t[2], t[3], t[4], 0, 0.1f, onnx_attr_float(e, "epsilon", 1e-5f), o4, NULL, NULL);
+    float eps = onnx_attr_float(e, "epsilon", 1e-5f), m = onnx_attr_float(e, "momentum", 0.9f);
+    if (!training)
+        return vkdl_batchnorm(x4, t[1], t[2], t[3], t[4], 0, 0.1f, eps, o4, NULL, NULL);
+    VKDL_TRY(vkdl_batchnorm(x4, t[1], t[2], NULL, NULL, 1, 0.1f, eps, o4, mean, rstd));
+    if (onnx_has_out(e, 1)) {
+        VKDL_TRY(vkdl_scale(t[3], m, 0, a));
+        VKDL_TRY(vkdl_scale(mean, 1 - m, 0, b));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, a, b, onnx_out(e, 1)));
+    }
+    if (!onnx_has_out(e, 2))
+        return VKDL_OK;
+    /* var = rstd^-2 - eps, as exp(-2 log rstd). */
+    VKDL_TRY(vkdl_unary(VKDL_LOG, rstd, a));
+    VKDL_TRY(vkdl_scale(a, -2, 0, b));
+    VKDL_TRY(vkdl_unary(VKDL_EXP, b, a));
+    VKDL_TRY(vkdl_scale(a, 1 - m, -(1 - m) * eps, b));
+    VKDL_TRY(vkdl_scale(t[4], m, 0, a));
+    return vkdl_binary(VKDL_ADD, a, b, onnx_out(e, 2));
 }
 
 /* ---------------------------------------------------------------- LayerNormalization, InstanceNormalization,

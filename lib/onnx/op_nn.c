@@ -392,9 +392,15 @@ static vkdl_status pool_device(onnx_exec *e)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "dilations in AveragePool");
     int ext[2];
     bool indices = onnx_has_out(e, 1);
-    if (indices && (nsp == 3 || pool_prepad(&w, ext) || onnx_attr_int(e, "storage_order", 0)))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output of 3-D pools, with storage_order 1 or with "
-                         "padding the kernel cannot take");
+    if (indices && (nsp == 3 || pool_prepad(&w, ext)))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output of 3-D pools or with padding the kernel "
+                         "cannot take");
+    /* The kernel's indices count within a plane; ONNX's within the whole tensor, where f32 holds
+     * them exactly up to 2^24 elements. */
+    int64_t planes = x[0] * x[1], hw = w.in[0] * w.in[1];
+    if (indices && planes * hw > (1 << 24))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output of inputs over 2^24 elements");
+    bool col_major = onnx_attr_int(e, "storage_order", 0) != 0;
     int64_t od[5] = {x[0], x[1], w.out[0], w.out[1]}, o3[3] = {x[0], x[1], w.out[1]};
     int64_t o5[5] = {x[0], x[1], w.out[2], w.out[0], w.out[1]}, cd[4] = {x[0], x[1], 1, 1};
     if (!e->run) {
@@ -403,12 +409,14 @@ static vkdl_status pool_device(onnx_exec *e)
         if (indices)
             VKDL_TRY(onnx_out_set(e, 1, VKDL_I64, rank, o_onnx));
     }
-    vkdl_tensor *xt = NULL, *x4, *o4, *i4 = NULL, *idx = NULL, *idxf = NULL, *off = NULL, *flat = NULL;
+    vkdl_tensor *xt = NULL, *x4, *o4, *i4 = NULL, *idx = NULL, *idxf = NULL, *off = NULL, *flat = NULL, *map = NULL;
     if (indices) {
         VKDL_TRY(onnx_temp(e, VKDL_I32, 4, od, &idx));
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &idxf));
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, cd, &off));
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, od, &flat));
+        if (col_major)
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 1, &hw, &map));
     }
     if (e->run)
         VKDL_TRY(onnx_in(e, 0, &xt));
@@ -434,20 +442,21 @@ static vkdl_status pool_device(onnx_exec *e)
     VKDL_TRY(pool_stage(e, max, include_pad, &w, x[0], x[1], x4, o4, idx));
     if (!e->run || !indices)
         return VKDL_OK;
-    /* The kernel's indices count within a plane; ONNX's within the whole tensor. f32 holds them
-     * exactly up to 2^24 elements. */
-    if (x[0] * x[1] * w.in[0] * w.in[1] > (1 << 24))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the Indices output of inputs over 2^24 elements");
-    int64_t planes = x[0] * x[1];
-    float *base = malloc((size_t)planes * sizeof *base);
-    if (!base)
+    /* Each plane's offset, and for storage_order 1 the column-major index of each row-major one
+     * (looked up by the kernel's index). */
+    float *buf = malloc((size_t)(planes > hw ? planes : hw) * sizeof *buf);
+    if (!buf)
         return onnx_fail(e, VKDL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (int64_t p = 0; p < planes; p++)
-        base[p] = (float)(p * w.in[0] * w.in[1]);
-    vkdl_status s = vkdl_tensor_upload(off, base, VKDL_F32, (size_t)planes * sizeof *base);
-    free(base);
+        buf[p] = (float)(p * hw);
+    vkdl_status s = vkdl_tensor_upload(off, buf, VKDL_F32, (size_t)planes * sizeof *buf);
+    for (int64_t p = 0; col_major && p < hw; p++)
+        buf[p] = (float)(p % w.in[1] * w.in[0] + p / w.in[1]);
+    if (s == VKDL_OK && col_major)
+        s = vkdl_tensor_upload(map, buf, VKDL_F32, (size_t)hw * sizeof *buf);
+    free(buf);
     VKDL_TRY(s);
-    VKDL_TRY(vkdl_copy(idx, idxf));
+    VKDL_TRY(col_major ? vkdl_gather(map, idx, 0, idxf) : vkdl_copy(idx, idxf));
     VKDL_TRY(vkdl_binary(VKDL_ADD, idxf, off, flat));
     return vkdl_copy(flat, i4);
 }

@@ -1317,11 +1317,14 @@ static void term_perm(const einsum_term *x, const int64_t *dims, const einsum_te
     }
 }
 
-/* "ij,jk->ik": the operands' and the output's letters; the implicit output (no "->") has the
- * letters used once, in alphabetical order. */
-static vkdl_status einsum_parse(const onnx_exec *e, const char *eq, einsum_term *t, int *n_ops)
+/* "ij,jk->ik": the operands' and the output's letters, checked against the inputs' ranks. An
+ * ellipsis stands for the same dims in every term (written as the characters '0', '1'...);
+ * the implicit output (no "->") has them, then the letters used once in alphabetical order.
+ * repeats: a letter may repeat within an operand (a diagonal). */
+static vkdl_status einsum_parse(const onnx_exec *e, const char *eq, bool repeats, einsum_term *t, int *n_ops)
 {
-    int k = 0;
+    char term[3][64];
+    int len[3] = {0, 0, 0}, k = 0;
     bool out = false;
     memset(t, 0, 3 * sizeof *t);
     *n_ops = 0;
@@ -1333,27 +1336,67 @@ static vkdl_status einsum_parse(const onnx_exec *e, const char *eq, einsum_term 
         } else if (p[0] == '-' && p[1] == '>' && !out) {
             out = true;
             p++;
-        } else if (*p == '.') {
-            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s': ellipsis", eq);
-        } else if (((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) && t[out ? 2 : k].n < VKDL_MAX_DIMS) {
-            einsum_term *d = &t[out ? 2 : k];
-            if (term_find(d, *p) >= 0)
-                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s': a letter repeated in one term", eq);
-            d->l[d->n++] = *p;
+        } else if (len[out ? 2 : k] < 63 && *p != ',' && *p != '-') {
+            term[out ? 2 : k][len[out ? 2 : k]++] = *p;
         } else {
-            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s' (at most two operands of at most %d letters)",
-                             eq, VKDL_MAX_DIMS);
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s' (at most two operands)", eq);
         }
     }
     *n_ops = k + 1;
-    if (!out)
+    if (*n_ops != onnx_n_in(e))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s' has %d operands, the node %d inputs", eq,
+                         *n_ops, onnx_n_in(e));
+    int ell = -1;
+    for (int i = 0; i < 3; i++) {
+        if (i == *n_ops && i < 2)
+            continue;
+        if (i == 2 && !out)
+            break;
+        int letters = 0, dots = -1;
+        for (int j = 0; j < len[i]; j++) {
+            char c = term[i][j];
+            if (c == '.' && dots < 0 && j + 2 < len[i] && term[i][j + 1] == '.' && term[i][j + 2] == '.') {
+                dots = j;
+                j += 2;
+            } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+                letters++;
+            } else {
+                return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s': '%c'", eq, c);
+            }
+        }
+        int ne = i < 2 ? onnx_in_ndim(e, i) - letters : dots >= 0 ? (ell > 0 ? ell : 0) : 0;
+        if (ne < 0 || (dots < 0 && ne != 0) || letters + ne > VKDL_MAX_DIMS)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "equation '%s': term %d does not fit rank %d", eq, i,
+                             i < 2 ? onnx_in_ndim(e, i) : letters);
+        if (i < 2 && dots >= 0) {
+            if (ell >= 0 && ell != ne)
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s': ellipses of different ranks", eq);
+            ell = ne;
+        }
+        for (int j = 0; j < len[i]; j++) {
+            if (j == dots) {
+                for (int d = 0; d < ne; d++)
+                    t[i].l[t[i].n++] = (char)('0' + d);
+                j += 2;
+                continue;
+            }
+            if ((!repeats || i == 2) && term_find(&t[i], term[i][j]) >= 0)
+                return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "equation '%s': a letter repeated in one term", eq);
+            t[i].l[t[i].n++] = term[i][j];
+        }
+    }
+    if (!out) {
+        for (int d = 0; d < (ell > 0 ? ell : 0); d++)
+            t[2].l[t[2].n++] = (char)('0' + d);
         for (int c = 'A'; c <= 'z'; c++) {
             int uses = 0;
             for (int i = 0; i < *n_ops; i++)
-                uses += term_find(&t[i], (char)c) >= 0;
-            if (uses == 1)
+                for (int j = 0; j < t[i].n; j++)
+                    uses += t[i].l[j] == c;
+            if (uses == 1 && t[2].n < VKDL_MAX_DIMS)
                 t[2].l[t[2].n++] = (char)c;
         }
+    }
     for (int i = 0; i < t[2].n; i++)
         if (term_find(&t[0], t[2].l[i]) < 0 && (*n_ops < 2 || term_find(&t[1], t[2].l[i]) < 0))
             return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s': output letter '%c' is in no operand", eq,
@@ -1368,10 +1411,7 @@ static vkdl_status einsum_host(onnx_exec *e)
     const char *eq = onnx_attr_str(e, "equation", "");
     einsum_term t[3];
     int n_ops;
-    VKDL_TRY(einsum_parse(e, eq, t, &n_ops));
-    if (n_ops != onnx_n_in(e))
-        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s' has %d operands, the node %d inputs", eq, n_ops,
-                         onnx_n_in(e));
+    VKDL_TRY(einsum_parse(e, eq, true, t, &n_ops));
     const onnx_host *x[2];
     einsum_term all = {0};
     int64_t size[2 * VKDL_MAX_DIMS];
@@ -1446,10 +1486,7 @@ static vkdl_status einsum_device(onnx_exec *e)
     const char *eq = onnx_attr_str(e, "equation", "");
     einsum_term t[3];
     int n_ops;
-    VKDL_TRY(einsum_parse(e, eq, t, &n_ops));
-    if (n_ops != onnx_n_in(e))
-        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "equation '%s' has %d operands, the node %d inputs", eq, n_ops,
-                         onnx_n_in(e));
+    VKDL_TRY(einsum_parse(e, eq, false, t, &n_ops));
     int64_t size[128];
     for (int i = 0; i < 128; i++)
         size[i] = -1;

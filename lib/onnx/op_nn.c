@@ -1654,6 +1654,54 @@ static vkdl_status gru0_steps(const vkdl_tensor *x, const vkdl_tensor *h0, const
     return VKDL_OK;
 }
 
+/* ONNX's LSTM with peepholes P (i, o, f), composed per step in ONNX's gate order i, o, f, c:
+ * xw [T, B, 4H] = x W^T + Wb + Rb for every step at once, then per step the gates from one matmul
+ * of h by R, with P_i and P_f times the previous cell and P_o times the new one. p: the three
+ * peephole rows [1, 1, H]; g: three [1, B, 4H] and thirteen [1, B, H] scratch tensors. */
+static vkdl_status lstmp_steps(const vkdl_tensor *x, const vkdl_tensor *h0, const vkdl_tensor *c0,
+                               const vkdl_tensor *w, const vkdl_tensor *r, const vkdl_tensor *bsum,
+                               vkdl_tensor *const *p, vkdl_tensor *xw, vkdl_tensor *const *g, vkdl_tensor *out,
+                               vkdl_tensor *hn, vkdl_tensor *cn)
+{
+    int64_t T = vkdl_tensor_dim(x, 0), B = vkdl_tensor_dim(x, 1), H = vkdl_tensor_dim(hn, 2);
+    vkdl_matmul_info xi = {.trans_b = 1, .alpha = 1, .bias = bsum}, hi = {.trans_b = 1, .alpha = 1};
+    VKDL_TRY(vkdl_matmul(x, w, xw, &xi));
+    vkdl_tensor *gx = g[0], *gh = g[1], *pre = g[2], *gate[4] = {g[3], g[4], g[5], g[6]}, *t1 = g[7], *t2 = g[8];
+    vkdl_tensor *ig = g[9], *fg = g[10], *og = g[11], *cc = g[12], *th = g[13], *h_other = g[14], *c_other = g[15];
+    const vkdl_tensor *h = h0, *c = c0;
+    for (int64_t t = 0; t < T; t++) {
+        /* The last step writes hn and cn; the others alternate so that no op reads what it writes. */
+        vkdl_tensor *h_next = (T - 1 - t) % 2 ? h_other : hn, *c_next = (T - 1 - t) % 2 ? c_other : cn;
+        vkdl_view_info at = {.start = {t, 0, 0}, .extent = {1, B, 4 * H}};
+        VKDL_TRY(vkdl_view_copy(xw, gx, &at));
+        VKDL_TRY(vkdl_matmul(h, r, gh, &hi));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, gx, gh, pre));
+        for (int j = 0; j < 4; j++) {
+            vkdl_view_info col = {.start = {0, 0, j * H}, .extent = {1, B, H}};
+            VKDL_TRY(vkdl_view_copy(pre, gate[j], &col));
+        }
+        VKDL_TRY(vkdl_binary(VKDL_MUL, p[0], c, t1));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, gate[0], t1, t2));
+        VKDL_TRY(vkdl_unary(VKDL_SIGMOID, t2, ig));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, p[2], c, t1));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, gate[2], t1, t2));
+        VKDL_TRY(vkdl_unary(VKDL_SIGMOID, t2, fg));
+        VKDL_TRY(vkdl_unary(VKDL_TANH, gate[3], cc));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, fg, c, t1));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, ig, cc, t2));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, t1, t2, c_next));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, p[1], c_next, t1));
+        VKDL_TRY(vkdl_binary(VKDL_ADD, gate[1], t1, t2));
+        VKDL_TRY(vkdl_unary(VKDL_SIGMOID, t2, og));
+        VKDL_TRY(vkdl_unary(VKDL_TANH, c_next, th));
+        VKDL_TRY(vkdl_binary(VKDL_MUL, og, th, h_next));
+        VKDL_TRY(copy_box(h_next, out, 0, 0, t, 0, 1, B, H));
+        h = h_next;
+        c = c_next;
+    }
+    return VKDL_OK;
+}
+
 /* ONNX's recurrent layers on vkdl_lstm / vkdl_gru (one call per direction, with the gates'
  * weights reordered into PyTorch's order by copies, and a reversed direction run on the
  * time-reversed input), and RNN composed from one matmul of every step's input and, per step, a
@@ -1665,10 +1713,12 @@ static vkdl_status rnn_device(onnx_exec *e)
     bool lstm = !strcmp(type, "LSTM"), gru = !strcmp(type, "GRU");
     int G = lstm ? 4 : gru ? 3 : 1;
     /* vkdl's gate j is ONNX's gate src[j]: LSTM i, o, f, c to i, f, g, o; GRU z, r, h to r, z, n. */
-    static const int lstm_src[4] = {0, 2, 3, 1}, gru_src[3] = {1, 0, 2}, same[3] = {0, 1, 2};
-    /* GRU with linear_before_reset 0 is composed per step like RNN, in ONNX's gate order. */
-    bool gru0 = gru && !onnx_attr_int(e, "linear_before_reset", 0);
-    const int *src = lstm ? lstm_src : gru && !gru0 ? gru_src : same;
+    static const int lstm_src[4] = {0, 2, 3, 1}, gru_src[3] = {1, 0, 2}, same[4] = {0, 1, 2, 3};
+    /* GRU with linear_before_reset 0 and LSTM with peepholes are composed per step like RNN, in
+     * ONNX's gate order. */
+    bool gru0 = gru && !onnx_attr_int(e, "linear_before_reset", 0), lstmp = lstm && onnx_has_in(e, 7);
+    bool kernel = G > 1 && !gru0 && !lstmp;
+    const int *src = kernel ? (lstm ? lstm_src : gru_src) : same;
     for (int i = 0; i < 3; i++)
         if (onnx_in_dtype(e, i) != VKDL_F32)
             return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float X, W and R");
@@ -1678,8 +1728,6 @@ static vkdl_status rnn_device(onnx_exec *e)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "clip");
     if (lstm && onnx_attr_int(e, "input_forget", 0))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "input_forget");
-    if (lstm && onnx_has_in(e, 7))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "peepholes (P)");
     int64_t layout = onnx_attr_int(e, "layout", 0);
     const char *dir = onnx_attr_str(e, "direction", "forward");
     int dirs = !strcmp(dir, "bidirectional") ? 2 : 1;
@@ -1713,9 +1761,11 @@ static vkdl_status rnn_device(onnx_exec *e)
                 return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "sequence_lens other than the sequence length %lld",
                                  (long long)T);
     }
-    for (int i = 3; i < onnx_n_in(e) && i < 7; i++)
+    for (int i = 3; i < onnx_n_in(e) && i < 8; i++)
         if (i != 4 && onnx_has_in(e, i) && onnx_in_dtype(e, i) != VKDL_F32)
-            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float B, initial_h and initial_c");
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float B, initial_h, initial_c and P");
+    if (lstmp && (onnx_in_ndim(e, 7) != 2 || onnx_in_dims(e, 7)[0] != dirs || onnx_in_dims(e, 7)[1] != 3 * H))
+        return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "P must be [%d, %lld]", dirs, (long long)(3 * H));
     int64_t yd[4] = {T, dirs, B, H}, yl[4] = {B, T, dirs, H};
     if (!e->run) {
         if (onnx_has_out(e, 0))
@@ -1725,18 +1775,20 @@ static vkdl_status rnn_device(onnx_exec *e)
         if (lstm && onnx_has_out(e, 2))
             VKDL_TRY(onnx_out_set(e, 2, VKDL_F32, 3, hd));
     }
-    vkdl_tensor *in[7] = {0}, *xs = NULL, *ycan = NULL, *b3 = NULL;
-    int64_t tbi[3] = {T, B, I}, b3d[3] = {dirs, 2 * GH, 1};
+    vkdl_tensor *in[8] = {0}, *xs = NULL, *ycan = NULL, *b3 = NULL, *p3 = NULL;
+    int64_t tbi[3] = {T, B, I}, b3d[3] = {dirs, 2 * GH, 1}, p3d[3] = {dirs, 3, H};
     if (layout)
         VKDL_TRY(onnx_temp(e, VKDL_F32, 3, tbi, &xs));
     if (layout && onnx_has_out(e, 0))
         VKDL_TRY(onnx_temp(e, VKDL_F32, 4, yd, &ycan));
     if (e->run)
-        for (int i = 0; i < 7 && i < onnx_n_in(e); i++)
+        for (int i = 0; i < 8 && i < onnx_n_in(e); i++)
             if (i != 4 && onnx_has_in(e, i))
                 VKDL_TRY(onnx_in(e, i, &in[i]));
     if (bias)
         VKDL_TRY(onnx_reshape(e, in[3], 3, b3d, &b3));
+    if (lstmp)
+        VKDL_TRY(onnx_reshape(e, in[7], 3, p3d, &p3));
     if (e->run && layout) {
         static const int swap[3] = {1, 0, 2};
         VKDL_TRY(vkdl_permute(in[0], swap, xs));
@@ -1752,7 +1804,7 @@ static vkdl_status rnn_device(onnx_exec *e)
         vkdl_tensor *xr = NULL, *wih, *whh, *bih = NULL, *bhh = NULL, *h0 = NULL, *c0 = NULL, *out, *hn, *cn = NULL;
         vkdl_tensor *wsp = NULL, *xw = NULL, *bsum = NULL, *pre = NULL, *zero = NULL;
         vkdl_tensor *wih2, *whh2 = NULL, *bih1 = NULL, *bhh1 = NULL, *h02 = NULL, *c02 = NULL, *hn2 = NULL;
-        vkdl_tensor *cn2 = NULL, *out4, *hnl, *cnl = NULL, *g[16] = {0};
+        vkdl_tensor *cn2 = NULL, *out4, *hnl, *cnl = NULL, *g[16] = {0}, *zc = NULL, *pp[3] = {0};
         int64_t h2h[3] = {1, 2 * H, H}, hh3[3] = {1, H, H}, b2[3] = {1, 2 * H, 1}, b1[3] = {1, H, 1};
         int64_t bh2[3] = {1, B, 2 * H}, gh2 = 2 * H;
         if (rev)
@@ -1771,8 +1823,21 @@ static vkdl_status rnn_device(onnx_exec *e)
         VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &hn));
         if (lstm)
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &cn));
-        if (G > 1 && !gru0) {
+        if (kernel) {
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, ws, &wsp));
+        } else if (lstmp) {
+            int64_t tg[3] = {T, B, GH}, bh4[3] = {1, B, GH}, p1[3] = {1, 1, H};
+            VKDL_TRY(onnx_temp(e, VKDL_F32, 3, tg, &xw));
+            if (!has_h0)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &zero));
+            if (!has_c0)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &zc));
+            if (bias)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 1, &GH, &bsum));
+            for (int i = 0; i < 3; i++)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, p1, &pp[i]));
+            for (int i = 0; i < 16; i++)
+                VKDL_TRY(onnx_temp(e, VKDL_F32, 3, i < 3 ? bh4 : bh, &g[i]));
         } else if (gru0) {
             int64_t tg[3] = {T, B, GH};
             VKDL_TRY(onnx_temp(e, VKDL_F32, 3, tg, &xw));
@@ -1798,17 +1863,17 @@ static vkdl_status rnn_device(onnx_exec *e)
                 VKDL_TRY(onnx_temp(e, VKDL_F32, 3, bh, &zero));
         }
         VKDL_TRY(onnx_reshape(e, wih, 2, w2, &wih2));
-        if (G > 1 && !gru0)
+        if (kernel)
             VKDL_TRY(onnx_reshape(e, whh, 2, r2, &whh2));
         if (bias) {
             VKDL_TRY(onnx_reshape(e, bih, 1, &GH, &bih1));
             VKDL_TRY(onnx_reshape(e, bhh, 1, &GH, &bhh1));
         }
         if (has_h0)
-            VKDL_TRY(onnx_reshape(e, h0, G > 1 && !gru0 ? 2 : 3, G > 1 && !gru0 ? h2 : bh, &h02));
+            VKDL_TRY(onnx_reshape(e, h0, kernel ? 2 : 3, kernel ? h2 : bh, &h02));
         if (has_c0)
-            VKDL_TRY(onnx_reshape(e, c0, 2, h2, &c02));
-        if (G > 1 && !gru0)
+            VKDL_TRY(onnx_reshape(e, c0, kernel ? 2 : 3, kernel ? h2 : bh, &c02));
+        if (kernel)
             VKDL_TRY(onnx_reshape(e, hn, 2, h2, &hn2));
         vkdl_tensor *bzr = NULL, *bhn = NULL;
         if (gru0 && bias) {
@@ -1841,7 +1906,18 @@ static vkdl_status rnn_device(onnx_exec *e)
             VKDL_TRY(copy_box(in[5], h0, layout ? 0 : d, layout ? d : 0, 0, 0, hl[0], hl[1], H));
         if (has_c0)
             VKDL_TRY(copy_box(in[6], c0, layout ? 0 : d, layout ? d : 0, 0, 0, hl[0], hl[1], H));
-        if (lstm) {
+        if (lstmp) {
+            for (int j = 0; j < 3; j++)
+                VKDL_TRY(copy_box(p3, pp[j], d, j, 0, 0, 1, 1, H));
+            if (bias)
+                VKDL_TRY(vkdl_binary(VKDL_ADD, bih1, bhh1, bsum));
+            if (!has_h0)
+                VKDL_TRY(vkdl_tensor_fill(zero, 0));
+            if (!has_c0)
+                VKDL_TRY(vkdl_tensor_fill(zc, 0));
+            VKDL_TRY(lstmp_steps(xin, has_h0 ? h02 : zero, has_c0 ? c02 : zc, wih2, whh, bsum, pp, xw, g, out, hn,
+                                 cn));
+        } else if (lstm) {
             VKDL_TRY(vkdl_lstm(xin, h02, c02, wih2, whh2, bih1, bhh1, out, hn2, cn2, wsp));
         } else if (gru && !gru0) {
             VKDL_TRY(vkdl_gru(xin, h02, wih2, whh2, bih1, bhh1, out, hn2, wsp));

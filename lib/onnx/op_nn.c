@@ -1704,9 +1704,10 @@ static vkdl_status lstmp_steps(const vkdl_tensor *x, const vkdl_tensor *h0, cons
 
 /* ONNX's recurrent layers on vkdl_lstm / vkdl_gru (one call per direction, with the gates'
  * weights reordered into PyTorch's order by copies, and a reversed direction run on the
- * time-reversed input), and RNN composed from one matmul of every step's input and, per step, a
- * matmul of the hidden state and a tanh. Canonical tensors are time-major [T, B, ...]; layout 1
- * (batch-major) is permuted on the way in and out. */
+ * time-reversed input); RNN, GRU with linear_before_reset 0 and LSTM with peepholes composed
+ * from one matmul of every step's input and, per step, a matmul of the hidden state and
+ * elementwise ops. Canonical tensors are time-major [T, B, ...]; layout 1 (batch-major) is
+ * permuted on the way in and out. */
 static vkdl_status rnn_device(onnx_exec *e)
 {
     const char *type = e->node->op_type;

@@ -1,5 +1,5 @@
 /* ONNX's shape and layout ops: views (Reshape, Flatten, Squeeze, Unsqueeze, Identity), shapes as
- * data (Shape, Size, Constant, ConstantOfShape, Range), Cast and Transpose. Views cost nothing on
+ * data (Shape, Size, Constant, ConstantOfShape, Range), Cast, CastLike and Transpose. Views cost nothing on
  * the device: the output shares the input's bytes. */
 #include "onnx/onnx.h"
 
@@ -376,8 +376,15 @@ static vkdl_status range_host(onnx_exec *e)
 
 /* ---------------------------------------------------------------- Cast */
 
+/* Cast's "to" attribute, or CastLike's second input's dtype. */
 static vkdl_status cast_to(onnx_exec *e, vkdl_dtype *out)
 {
+    if (!strcmp(e->node->op_type, "CastLike")) {
+        if (!onnx_has_in(e, 1))
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "input 1 (target_type) is missing");
+        *out = onnx_in_dtype(e, 1);
+        return VKDL_OK;
+    }
     int64_t to = onnx_attr_int(e, "to", -1);
     if (!onnx_dtype_from_proto((int32_t)to, out))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "cast to ONNX type %lld is not supported", (long long)to);
@@ -408,6 +415,9 @@ static vkdl_status cast_device(onnx_exec *e)
 {
     vkdl_dtype to, from = onnx_in_dtype(e, 0), dto, dfrom;
     VKDL_TRY(cast_to(e, &to));
+    /* CastLike reads only its target's dtype: a known input is cast on the host whatever dtypes. */
+    if (onnx_in_host(e, 0))
+        return e->run ? VKDL_OK : cast_host(e);
     if (!onnx_device_dtype(to, &dto) || !onnx_device_dtype(from, &dfrom))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "cast from %s to %s on the device", vkdl_dtype_name(from),
                          vkdl_dtype_name(to));
@@ -501,6 +511,7 @@ const onnx_op onnx_ops_shape[] = {
     {"ConstantOfShape", constant_of_shape_host, NULL},
     {"Range", range_host, NULL},
     {"Cast", cast_host, cast_device},
+    {"CastLike", cast_host, cast_device},
     {"Transpose", transpose_host, transpose_device},
 };
 const int onnx_ops_shape_count = (int)VKDL_ARRAY_LEN(onnx_ops_shape);

@@ -445,6 +445,20 @@ static vkdl_status binary_find(const onnx_exec *e, const binary_row **out)
     return VKDL_OK;
 }
 
+/* Operand i's shape as it broadcasts. Before opset 7 PRelu's 1-D slope of the channel count
+ * applies along axis 1 (as PyTorch exported it): it is [C, 1, ...]. */
+static int operand_dims(const onnx_exec *e, int i, int64_t *dims)
+{
+    int n = onnx_in_ndim(e, i), rank = onnx_in_ndim(e, 0);
+    memcpy(dims, onnx_in_dims(e, i), (size_t)n * sizeof *dims);
+    if (i != 1 || e->opset >= 7 || strcmp(e->node->op_type, "PRelu") || n != 1 || rank < 2 ||
+        dims[0] != onnx_in_dims(e, 0)[1])
+        return n;
+    for (int d = 1; d < rank - 1; d++)
+        dims[d] = 1;
+    return rank - 1;
+}
+
 static bool variadic(const binary_row *r)
 {
     return !strcmp(r->type, "Min") || !strcmp(r->type, "Max") || !strcmp(r->type, "Sum") || !strcmp(r->type, "Mean");
@@ -469,10 +483,10 @@ static vkdl_status binary_shape(onnx_exec *e, const binary_row *r, int *n, int64
         if (onnx_in_dtype(e, i) != dt && strcmp(r->type, "Pow"))
             return onnx_fail(e, VKDL_ERROR_DTYPE_MISMATCH, "inputs are %s and %s", vkdl_dtype_name(dt),
                              vkdl_dtype_name(onnx_in_dtype(e, i)));
-        int64_t prev[VKDL_MAX_DIMS];
-        int np = *n;
+        int64_t prev[VKDL_MAX_DIMS], od[VKDL_MAX_DIMS];
+        int np = *n, on = operand_dims(e, i, od);
         memcpy(prev, dims, sizeof prev);
-        VKDL_TRY(onnx_broadcast(e, np, prev, onnx_in_ndim(e, i), onnx_in_dims(e, i), n, dims));
+        VKDL_TRY(onnx_broadcast(e, np, prev, on, od, n, dims));
     }
     if (!strcmp(r->type, "PRelu") && (*n != onnx_in_ndim(e, 0) || memcmp(dims, onnx_in_dims(e, 0),
                                                                          (size_t)*n * sizeof *dims))) {
@@ -496,16 +510,20 @@ static vkdl_status binary_host(onnx_exec *e)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%d inputs (at most %d)", count, ONNX_MAX_IO);
     for (int i = 0; i < count; i++)
         VKDL_TRY(onnx_need_host(e, i, "operand", &in[i]));
+    int kn[ONNX_MAX_IO];
+    int64_t kd[ONNX_MAX_IO][VKDL_MAX_DIMS];
+    for (int k = 0; k < count; k++)
+        kn[k] = operand_dims(e, k, kd[k]);
     vkdl_dtype dt = in[0]->dtype;
     onnx_host *c;
     VKDL_TRY(onnx_out_host(e, 0, r->boolean ? VKDL_BOOL : dt, n, dims, &c));
     bool fl = onnx_dtype_is_float(dt), mixed = count == 2 && onnx_dtype_is_float(in[1]->dtype) != fl;
     for (int64_t i = 0; i < c->numel; i++) {
-        int64_t k0 = onnx_bcast_src(i, n, dims, in[0]->ndim, in[0]->dims);
+        int64_t k0 = onnx_bcast_src(i, n, dims, kn[0], kd[0]);
         if (fl || mixed) {                               /* mixed: Pow's integer base, float exponent */
             double v = onnx_get_f(in[0], k0);
             for (int k = 1; k < count; k++)
-                v = (mixed ? pow : r->f)(v, onnx_get_f(in[k], onnx_bcast_src(i, n, dims, in[k]->ndim, in[k]->dims)));
+                v = (mixed ? pow : r->f)(v, onnx_get_f(in[k], onnx_bcast_src(i, n, dims, kn[k], kd[k])));
             if (!strcmp(r->type, "Mean"))
                 v /= count;
             if (fl)
@@ -515,7 +533,7 @@ static vkdl_status binary_host(onnx_exec *e)
         } else {
             int64_t v = onnx_get_i(in[0], k0);
             for (int k = 1; k < count; k++)
-                v = r->fi(v, onnx_get_i(in[k], onnx_bcast_src(i, n, dims, in[k]->ndim, in[k]->dims)));
+                v = r->fi(v, onnx_get_i(in[k], onnx_bcast_src(i, n, dims, kn[k], kd[k])));
             onnx_set_i(c, i, v);
         }
     }
@@ -573,28 +591,30 @@ static vkdl_status binary_device(onnx_exec *e)
     bool mean = !strcmp(r->type, "Mean");
     vkdl_dtype dd;
     onnx_device_dtype(dt, &dd);
-    vkdl_tensor *part[ONNX_MAX_IO] = {NULL};
+    vkdl_tensor *part[ONNX_MAX_IO] = {NULL}, *opnd[ONNX_MAX_IO] = {NULL};
     if (count > ONNX_MAX_IO)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%d inputs (at most %d)", count, ONNX_MAX_IO);
     int pn = onnx_in_ndim(e, 0);
     int64_t pd[VKDL_MAX_DIMS];
     memcpy(pd, onnx_in_dims(e, 0), (size_t)pn * sizeof *pd);
-    for (int k = 1; k < count; k++) {
-        int64_t prev[VKDL_MAX_DIMS];
-        int np = pn;
+    for (int k = 0; k < count; k++) {
+        int64_t prev[VKDL_MAX_DIMS], od[VKDL_MAX_DIMS];
+        int np = pn, on = operand_dims(e, k, od);
+        if (e->run)
+            VKDL_TRY(onnx_in(e, k, &opnd[k]));
+        if (on != onnx_in_ndim(e, k))
+            VKDL_TRY(onnx_reshape(e, opnd[k], on, od, &opnd[k]));
         memcpy(prev, pd, sizeof prev);
-        VKDL_TRY(onnx_broadcast(e, np, prev, onnx_in_ndim(e, k), onnx_in_dims(e, k), &pn, pd));
-        if (k < count - 1 || mean)
+        VKDL_TRY(onnx_broadcast(e, np, prev, on, od, &pn, pd));
+        if (k > 0 && (k < count - 1 || mean))
             VKDL_TRY(onnx_temp(e, dd, pn, pd, &part[k]));
     }
     if (!e->run)
         return onnx_out_set(e, 0, r->boolean ? VKDL_BOOL : dt, n, dims);
-    vkdl_tensor *acc, *b;
-    VKDL_TRY(onnx_in(e, 0, &acc));
+    vkdl_tensor *acc = opnd[0];
     for (int k = 1; k < count; k++) {
         vkdl_tensor *dst = part[k] ? part[k] : onnx_out(e, 0);
-        VKDL_TRY(onnx_in(e, k, &b));
-        VKDL_TRY(vkdl_binary((vkdl_binary_op)r->op, acc, b, dst));
+        VKDL_TRY(vkdl_binary((vkdl_binary_op)r->op, acc, opnd[k], dst));
         acc = dst;
     }
     return mean ? vkdl_scale(acc, 1.0f / (float)count, 0, onnx_out(e, 0)) : VKDL_OK;

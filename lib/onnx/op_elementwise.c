@@ -308,13 +308,13 @@ static vkdl_status predicate_device(onnx_exec *e)
         return host_only(e, dt);
     int nd = onnx_in_ndim(e, 0);
     const int64_t *dims = onnx_in_dims(e, 0);
-    bool pos = is_nan || isinf_detects(e, 1), neg = is_nan || isinf_detects(e, -1);
+    bool is_inf = !is_not && !is_nan, pos = is_inf && isinf_detects(e, 1), neg = is_inf && isinf_detects(e, -1);
     vkdl_tensor *one = NULL, *mid = NULL, *inf = NULL;
     if (is_not || is_nan)
         VKDL_TRY(scalar_temp(e, VKDL_U8, 1, &one));
     if (is_nan || (pos && neg))
         VKDL_TRY(onnx_temp(e, is_nan ? VKDL_U8 : VKDL_F32, nd, dims, &mid));
-    if (!is_not && !is_nan && (pos || neg))
+    if (pos || neg)
         VKDL_TRY(scalar_temp(e, VKDL_F32, pos ? INFINITY : -INFINITY, &inf));
     if (!e->run)
         return onnx_out_set(e, 0, VKDL_BOOL, nd, dims);

@@ -42,7 +42,7 @@ static vkdl_status scalar_temp(onnx_exec *e, vkdl_dtype dtype, double value, vkd
 
 typedef struct unary_row {
     const char *type;
-    int op;                         /* vkdl_unary_op, or -1 when only the host has it */
+    vkdl_unary_op op;
     double (*f)(double x, double alpha, double beta);
     int64_t (*fi)(int64_t x);       /* integer inputs; NULL: floats only */
     const char *alpha, *beta;       /* the attributes that give alpha and beta, or NULL */
@@ -99,33 +99,33 @@ static const unary_row UNARY[] = {
     {"Sqrt", VKDL_SQRT, sqrt_f, NULL, NULL, NULL, 0, 0},
     {"Neg", VKDL_NEG, neg_f, neg_i, NULL, NULL, 0, 0},
     {"Abs", VKDL_ABS, abs_f, abs_i, NULL, NULL, 0, 0},
-    {"Floor", -1, floor_f, NULL, NULL, NULL, 0, 0},
-    {"Ceil", -1, ceil_f, NULL, NULL, NULL, 0, 0},
-    {"Round", -1, round_f, NULL, NULL, NULL, 0, 0},
-    {"Sign", -1, sign_f, sign_i, NULL, NULL, 0, 0},
-    {"Reciprocal", -1, reciprocal_f, NULL, NULL, NULL, 0, 0},
-    {"Sin", -1, sin_f, NULL, NULL, NULL, 0, 0},
-    {"Cos", -1, cos_f, NULL, NULL, NULL, 0, 0},
-    {"Tan", -1, tan_f, NULL, NULL, NULL, 0, 0},
-    {"Asin", -1, asin_f, NULL, NULL, NULL, 0, 0},
-    {"Acos", -1, acos_f, NULL, NULL, NULL, 0, 0},
-    {"Atan", -1, atan_f, NULL, NULL, NULL, 0, 0},
-    {"Sinh", -1, sinh_f, NULL, NULL, NULL, 0, 0},
-    {"Cosh", -1, cosh_f, NULL, NULL, NULL, 0, 0},
-    {"Asinh", -1, asinh_f, NULL, NULL, NULL, 0, 0},
-    {"Acosh", -1, acosh_f, NULL, NULL, NULL, 0, 0},
-    {"Atanh", -1, atanh_f, NULL, NULL, NULL, 0, 0},
-    {"Erf", -1, erf_f, NULL, NULL, NULL, 0, 0},
-    {"Softplus", -1, softplus_f, NULL, NULL, NULL, 0, 0},
-    {"Softsign", -1, softsign_f, NULL, NULL, NULL, 0, 0},
-    {"HardSwish", -1, hardswish_f, NULL, NULL, NULL, 0, 0},
-    {"LeakyRelu", -1, leaky_relu_f, NULL, "alpha", NULL, 0.01f, 0},
-    {"Elu", -1, elu_f, NULL, "alpha", NULL, 1, 0},
-    {"Selu", -1, selu_f, NULL, "alpha", "gamma", 1.67326319217681884765625f, 1.05070102214813232421875f},
-    {"Celu", -1, celu_f, NULL, "alpha", NULL, 1, 0},
-    {"HardSigmoid", -1, hardsigmoid_f, NULL, "alpha", "beta", 0.2f, 0.5f},
-    {"ThresholdedRelu", -1, thresholded_relu_f, NULL, "alpha", NULL, 1, 0},
-    {"Shrink", -1, shrink_f, NULL, "lambd", "bias", 0.5f, 0},
+    {"Floor", VKDL_FLOOR, floor_f, NULL, NULL, NULL, 0, 0},
+    {"Ceil", VKDL_CEIL, ceil_f, NULL, NULL, NULL, 0, 0},
+    {"Round", VKDL_ROUND, round_f, NULL, NULL, NULL, 0, 0},
+    {"Sign", VKDL_SIGN, sign_f, sign_i, NULL, NULL, 0, 0},
+    {"Reciprocal", VKDL_RECIPROCAL, reciprocal_f, NULL, NULL, NULL, 0, 0},
+    {"Sin", VKDL_SIN, sin_f, NULL, NULL, NULL, 0, 0},
+    {"Cos", VKDL_COS, cos_f, NULL, NULL, NULL, 0, 0},
+    {"Tan", VKDL_TAN, tan_f, NULL, NULL, NULL, 0, 0},
+    {"Asin", VKDL_ASIN, asin_f, NULL, NULL, NULL, 0, 0},
+    {"Acos", VKDL_ACOS, acos_f, NULL, NULL, NULL, 0, 0},
+    {"Atan", VKDL_ATAN, atan_f, NULL, NULL, NULL, 0, 0},
+    {"Sinh", VKDL_SINH, sinh_f, NULL, NULL, NULL, 0, 0},
+    {"Cosh", VKDL_COSH, cosh_f, NULL, NULL, NULL, 0, 0},
+    {"Asinh", VKDL_ASINH, asinh_f, NULL, NULL, NULL, 0, 0},
+    {"Acosh", VKDL_ACOSH, acosh_f, NULL, NULL, NULL, 0, 0},
+    {"Atanh", VKDL_ATANH, atanh_f, NULL, NULL, NULL, 0, 0},
+    {"Erf", VKDL_ERF, erf_f, NULL, NULL, NULL, 0, 0},
+    {"Softplus", VKDL_SOFTPLUS, softplus_f, NULL, NULL, NULL, 0, 0},
+    {"Softsign", VKDL_SOFTSIGN, softsign_f, NULL, NULL, NULL, 0, 0},
+    {"HardSwish", VKDL_HARDSWISH, hardswish_f, NULL, NULL, NULL, 0, 0},
+    {"LeakyRelu", VKDL_LEAKY_RELU, leaky_relu_f, NULL, "alpha", NULL, 0.01f, 0},
+    {"Elu", VKDL_ELU, elu_f, NULL, "alpha", NULL, 1, 0},
+    {"Selu", VKDL_SELU, selu_f, NULL, "alpha", "gamma", 1.67326319217681884765625f, 1.05070102214813232421875f},
+    {"Celu", VKDL_CELU, celu_f, NULL, "alpha", NULL, 1, 0},
+    {"HardSigmoid", VKDL_HARDSIGMOID, hardsigmoid_f, NULL, "alpha", "beta", 0.2f, 0.5f},
+    {"ThresholdedRelu", VKDL_THRESHOLDED_RELU, thresholded_relu_f, NULL, "alpha", NULL, 1, 0},
+    {"Shrink", VKDL_SHRINK, shrink_f, NULL, "lambd", "bias", 0.5f, 0},
 };
 
 static const unary_row *unary_find(const char *type)
@@ -136,10 +136,13 @@ static const unary_row *unary_find(const char *type)
     return NULL;
 }
 
-static void unary_params(const onnx_exec *e, const unary_row *r, float *alpha, float *beta)
+static vkdl_status unary_params(const onnx_exec *e, const unary_row *r, float *alpha, float *beta)
 {
     *alpha = r->alpha ? onnx_attr_float(e, r->alpha, r->alpha_def) : r->alpha_def;
     *beta = r->beta ? onnx_attr_float(e, r->beta, r->beta_def) : r->beta_def;
+    if (r->op == VKDL_CELU && *alpha == 0)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "alpha is 0");
+    return VKDL_OK;
 }
 
 static vkdl_status unary_host(onnx_exec *e)
@@ -152,7 +155,7 @@ static vkdl_status unary_host(onnx_exec *e)
         return onnx_fail(e, VKDL_ERROR_DTYPE_MISMATCH, "%s takes float data, not %s", r->type,
                          vkdl_dtype_name(x->dtype));
     float alpha, beta;
-    unary_params(e, r, &alpha, &beta);
+    VKDL_TRY(unary_params(e, r, &alpha, &beta));
     onnx_host *y;
     VKDL_TRY(onnx_out_host(e, 0, x->dtype, x->ndim, x->dims, &y));
     for (int64_t i = 0; i < x->numel; i++) {
@@ -168,15 +171,17 @@ static vkdl_status unary_device(onnx_exec *e)
 {
     const unary_row *r = unary_find(e->node->op_type);
     vkdl_dtype dt = onnx_in_dtype(e, 0), dd;
-    if (r->op < 0 || !onnx_device_dtype(dt, &dd) || dd != VKDL_F32)
-        return host_only(e, dt);
-    if (!onnx_dtype_is_float(dt))
+    if (!onnx_dtype_is_float(dt) && !r->fi)
         return onnx_fail(e, VKDL_ERROR_DTYPE_MISMATCH, "%s takes float data, not %s", r->type, vkdl_dtype_name(dt));
+    if (!onnx_device_dtype(dt, &dd) || dd != VKDL_F32)
+        return host_only(e, dt);
+    vkdl_unary_info info = {0};
+    VKDL_TRY(unary_params(e, r, &info.alpha, &info.beta));
     if (!e->run)
         return onnx_out_set(e, 0, dt, onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
     vkdl_tensor *x;
     VKDL_TRY(onnx_in(e, 0, &x));
-    return vkdl_unary((vkdl_unary_op)r->op, x, onnx_out(e, 0));
+    return vkdl_unary_with(r->op, x, &info, onnx_out(e, 0));
 }
 
 /* ---------------------------------------------------------------- Clip */
@@ -236,8 +241,9 @@ static vkdl_status clip_host(onnx_exec *e)
     return VKDL_OK;
 }
 
-/* out = min(max(x, lo), hi) by two broadcasting binaries; bounds come as scalar tensors (uploaded
- * inputs, or scratch scalars filled from the attributes). */
+/* Float data with bounds known when planning: one unary CLIP. Otherwise out = min(max(x, lo), hi)
+ * by two broadcasting binaries, the bounds as scalar tensors (inputs, or scratch filled from the
+ * attributes). */
 static vkdl_status clip_device(onnx_exec *e)
 {
     vkdl_dtype dt = onnx_in_dtype(e, 0), dd;
@@ -252,6 +258,19 @@ static vkdl_status clip_device(onnx_exec *e)
     if (!has[0] && !has[1])
         return e->run ? VKDL_OK : onnx_out_view(e, 0, 0, nd, dims);
     vkdl_tensor *x = NULL, *bound[2] = {NULL, NULL}, *mid = NULL;
+    const onnx_host *hb[2] = {NULL, NULL};
+    bool known = dd == VKDL_F32;
+    for (int k = 0; k < 2; k++)
+        if (has[k] && e->opset >= 11)
+            known &= (hb[k] = onnx_in_host(e, 1 + k)) != NULL;
+    if (known) {
+        vkdl_unary_info info = {.alpha = !has[0] ? -INFINITY : hb[0] ? (float)onnx_get_f(hb[0], 0) : (float)attr[0],
+                                .beta = !has[1] ? INFINITY : hb[1] ? (float)onnx_get_f(hb[1], 0) : (float)attr[1]};
+        if (!e->run)
+            return onnx_out_set(e, 0, dt, nd, dims);
+        VKDL_TRY(onnx_in(e, 0, &x));
+        return vkdl_unary_with(VKDL_CLIP, x, &info, onnx_out(e, 0));
+    }
     for (int k = 0; k < 2; k++)
         if (has[k] && e->opset < 11)
             VKDL_TRY(scalar_temp(e, dd, attr[k], &bound[k]));

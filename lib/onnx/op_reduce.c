@@ -16,20 +16,20 @@ typedef enum reduce_kind {
 typedef struct reduce_row {
     const char *type;
     reduce_kind kind;
-    int op;                         /* the vkdl_reduce_op the device runs (then LOG for ReduceLogSum), or -1 */
+    vkdl_reduce_op op;              /* what the device runs (then LOG for ReduceLogSum) */
 } reduce_row;
 
 static const reduce_row REDUCE[] = {
     {"ReduceSum", R_SUM, VKDL_SUM},
     {"ReduceMean", R_MEAN, VKDL_MEAN},
     {"ReduceMax", R_MAX, VKDL_MAX},
-    {"ReduceMin", R_MIN, -1},
-    {"ReduceProd", R_PROD, -1},
-    {"ReduceL1", R_L1, -1},
-    {"ReduceL2", R_L2, -1},
-    {"ReduceSumSquare", R_SUM_SQUARE, -1},
+    {"ReduceMin", R_MIN, VKDL_MIN},
+    {"ReduceProd", R_PROD, VKDL_PROD},
+    {"ReduceL1", R_L1, VKDL_L1},
+    {"ReduceL2", R_L2, VKDL_L2},
+    {"ReduceSumSquare", R_SUM_SQUARE, VKDL_SUM_SQUARE},
     {"ReduceLogSum", R_LOG_SUM, VKDL_SUM},
-    {"ReduceLogSumExp", R_LOG_SUM_EXP, -1},
+    {"ReduceLogSumExp", R_LOG_SUM_EXP, VKDL_LOG_SUM_EXP},
 };
 
 static const reduce_row *reduce_find(const char *type)
@@ -252,7 +252,7 @@ static vkdl_status reduce_device(onnx_exec *e)
         any |= mask[d];
     if (!any)
         return e->run ? VKDL_OK : onnx_out_view(e, 0, 0, n, dims);
-    if (r->op < 0 || !onnx_dtype_is_float(dt) || dt == VKDL_F64)
+    if (!onnx_dtype_is_float(dt) || dt == VKDL_F64)
         return host_only(e);
     int64_t v3[3], o3[3];
     int perm[VKDL_MAX_DIMS];
@@ -283,7 +283,7 @@ static vkdl_status reduce_device(onnx_exec *e)
     if (!e->run)
         return VKDL_OK;
     if (r->kind != R_LOG_SUM)
-        return vkdl_reduce((vkdl_reduce_op)r->op, xv, 1, ov);
+        return vkdl_reduce(r->op, xv, 1, ov);
     VKDL_TRY(vkdl_reduce(VKDL_SUM, xv, 1, sum));
     return vkdl_unary(VKDL_LOG, sum, ov);
 }
@@ -357,7 +357,7 @@ static vkdl_status arg_device(onnx_exec *e)
     vkdl_dtype dt = onnx_in_dtype(e, 0);
     arg_params p;
     VKDL_TRY(arg_params_of(e, &p));
-    if (!onnx_dtype_is_float(dt) || dt == VKDL_F64 || !p.max)
+    if (!onnx_dtype_is_float(dt) || dt == VKDL_F64)
         return host_only(e);
     int64_t o3[3] = {p.v3[0], 1, p.v3[2]};
     vkdl_tensor *rev = NULL, *idx = NULL, *top = NULL, *xv, *ov;
@@ -375,7 +375,7 @@ static vkdl_status arg_device(onnx_exec *e)
     VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 3, o3, &ov));
     if (!e->run)
         return VKDL_OK;
-    vkdl_reduce_op op = VKDL_ARGMAX;
+    vkdl_reduce_op op = p.max ? VKDL_ARGMAX : VKDL_ARGMIN;
     if (!p.last)
         return vkdl_reduce(op, xv, 1, ov);
     vkdl_view_info flip = {.start = {0, p.v3[1] - 1, 0}, .step = {1, -1, 1}};

@@ -61,8 +61,8 @@ static vkdl_status host_only(onnx_exec *e)
 /* ---------------------------------------------------------------- shapes */
 
 /* Which axes are reduced: the axes attribute (ReduceSum before opset 13, the others before 18) or
- * input 1; none given means all, or none at all with noop_with_empty_axes. */
-static vkdl_status reduce_axes(onnx_exec *e, int rank, bool *mask)
+ * input 1; none given means all, or with noop_with_empty_axes (*noop) the input unchanged. */
+static vkdl_status reduce_axes(onnx_exec *e, int rank, bool *mask, bool *noop)
 {
     int64_t raw[VKDL_MAX_DIMS];
     const int64_t *a;
@@ -81,9 +81,9 @@ static vkdl_status reduce_axes(onnx_exec *e, int rank, bool *mask)
         for (int k = 0; k < n; k++)
             raw[k] = onnx_get_i(h, k);
     }
-    bool all = n <= 0 && !onnx_attr_int(e, "noop_with_empty_axes", 0);
+    *noop = n <= 0 && onnx_attr_int(e, "noop_with_empty_axes", 0);
     for (int d = 0; d < rank; d++)
-        mask[d] = all;
+        mask[d] = n <= 0 && !*noop;
     for (int k = 0; k < n; k++) {
         int ax;
         VKDL_TRY(onnx_axis(e, raw[k], rank, &ax));
@@ -150,8 +150,15 @@ static vkdl_status reduce_host(onnx_exec *e)
     const reduce_row *r = reduce_find(e->node->op_type);
     const onnx_host *x;
     VKDL_TRY(onnx_need_host(e, 0, "data", &x));
-    bool mask[VKDL_MAX_DIMS];
-    VKDL_TRY(reduce_axes(e, x->ndim, mask));
+    bool mask[VKDL_MAX_DIMS], noop;
+    VKDL_TRY(reduce_axes(e, x->ndim, mask, &noop));
+    if (noop) {
+        onnx_host *y;
+        VKDL_TRY(onnx_out_host(e, 0, x->dtype, x->ndim, x->dims, &y));
+        if (x->numel)
+            memcpy(y->data, x->data, (size_t)x->numel * vkdl_dtype_size(x->dtype));
+        return VKDL_OK;
+    }
     int64_t dims[VKDL_MAX_DIMS], count = 1;
     int n = reduced_shape(x->ndim, x->dims, mask, onnx_attr_int(e, "keepdims", 1) != 0, dims);
     for (int d = 0; d < x->ndim; d++)
@@ -243,15 +250,12 @@ static vkdl_status reduce_device(onnx_exec *e)
     vkdl_dtype dt = onnx_in_dtype(e, 0);
     int rank = onnx_in_ndim(e, 0);
     const int64_t *xd = onnx_in_dims(e, 0);
-    bool mask[VKDL_MAX_DIMS];
-    VKDL_TRY(reduce_axes(e, rank, mask));
+    bool mask[VKDL_MAX_DIMS], noop;
+    VKDL_TRY(reduce_axes(e, rank, mask, &noop));
+    if (noop)
+        return e->run ? VKDL_OK : onnx_out_view(e, 0, 0, rank, xd);
     int64_t dims[VKDL_MAX_DIMS];
     int n = reduced_shape(rank, xd, mask, onnx_attr_int(e, "keepdims", 1) != 0, dims);
-    bool any = false;
-    for (int d = 0; d < rank; d++)
-        any |= mask[d];
-    if (!any)
-        return e->run ? VKDL_OK : onnx_out_view(e, 0, 0, n, dims);
     if (!onnx_dtype_is_float(dt) || dt == VKDL_F64)
         return host_only(e);
     int64_t v3[3], o3[3];
@@ -260,6 +264,11 @@ static vkdl_status reduce_device(onnx_exec *e)
     reduce_layout(rank, xd, mask, v3, &permute, perm);
     memcpy(o3, v3, sizeof o3);
     o3[1] = 1;
+    if (v3[1] == 0 && (r->kind == R_MAX || r->kind == R_MIN)) {   /* vkdl_reduce refuses an empty axis */
+        if (!e->run)
+            return onnx_out_set(e, 0, dt, n, dims);
+        return vkdl_tensor_fill(onnx_out(e, 0), r->kind == R_MAX ? -INFINITY : INFINITY);
+    }
     vkdl_tensor *src = NULL, *sum = NULL, *xv, *ov;
     if (permute) {
         int64_t pd[VKDL_MAX_DIMS];

@@ -13,6 +13,12 @@
 
 /* The device has no kernel for this node on data of dtype dt: it runs on the host, so an input
  * computed on the device is refused with the plan-time message (give the graph input a value). */
+/* Input 0, which every op here needs: a device function's first check. */
+static vkdl_status need_in0(const onnx_exec *e)
+{
+    return onnx_has_in(e, 0) ? VKDL_OK : onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "input 0 is missing");
+}
+
 static vkdl_status host_only(onnx_exec *e, vkdl_dtype dt)
 {
     char why[128];
@@ -170,6 +176,7 @@ static vkdl_status unary_host(onnx_exec *e)
 static vkdl_status unary_device(onnx_exec *e)
 {
     const unary_row *r = unary_find(e->node->op_type);
+    VKDL_TRY(need_in0(e));
     vkdl_dtype dt = onnx_in_dtype(e, 0), dd;
     if (!onnx_dtype_is_float(dt) && !r->fi)
         return onnx_fail(e, VKDL_ERROR_DTYPE_MISMATCH, "%s takes float data, not %s", r->type, vkdl_dtype_name(dt));
@@ -246,6 +253,7 @@ static vkdl_status clip_host(onnx_exec *e)
  * attributes). */
 static vkdl_status clip_device(onnx_exec *e)
 {
+    VKDL_TRY(need_in0(e));
     vkdl_dtype dt = onnx_in_dtype(e, 0), dd;
     if (!onnx_device_dtype(dt, &dd) || dd == VKDL_U8)
         return host_only(e, dt);
@@ -318,6 +326,7 @@ static vkdl_status predicate_host(onnx_exec *e)
 /* Not: x XOR 1. IsNaN: (x == x) XOR 1. IsInf: |x| == inf, or x == +inf / x == -inf alone. */
 static vkdl_status predicate_device(onnx_exec *e)
 {
+    VKDL_TRY(need_in0(e));
     const char *t = e->node->op_type;
     vkdl_dtype dt = onnx_in_dtype(e, 0), dd;
     bool is_not = !strcmp(t, "Not"), is_nan = !strcmp(t, "IsNaN");
@@ -490,6 +499,7 @@ static vkdl_status binary_shape(onnx_exec *e, const binary_row *r, int *n, int64
     int count = onnx_n_in(e);
     if (variadic(r) ? count < 1 : count != 2)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "%d inputs", count);
+    VKDL_TRY(need_in0(e));
     vkdl_dtype dt = onnx_in_dtype(e, 0);
     bool fl = onnx_dtype_is_float(dt);
     if (r->boolean && !r->f ? dt != VKDL_BOOL : fl ? !r->f : !r->fi)
@@ -525,8 +535,6 @@ static vkdl_status binary_host(onnx_exec *e)
     int64_t dims[VKDL_MAX_DIMS];
     VKDL_TRY(binary_shape(e, r, &n, dims));
     const onnx_host *in[ONNX_MAX_IO];
-    if (count > ONNX_MAX_IO)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%d inputs (at most %d)", count, ONNX_MAX_IO);
     for (int i = 0; i < count; i++)
         VKDL_TRY(onnx_need_host(e, i, "operand", &in[i]));
     int kn[ONNX_MAX_IO];
@@ -611,8 +619,6 @@ static vkdl_status binary_device(onnx_exec *e)
     vkdl_dtype dd;
     onnx_device_dtype(dt, &dd);
     vkdl_tensor *part[ONNX_MAX_IO] = {NULL}, *opnd[ONNX_MAX_IO] = {NULL};
-    if (count > ONNX_MAX_IO)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%d inputs (at most %d)", count, ONNX_MAX_IO);
     int pn = onnx_in_ndim(e, 0);
     int64_t pd[VKDL_MAX_DIMS];
     memcpy(pd, onnx_in_dims(e, 0), (size_t)pn * sizeof *pd);

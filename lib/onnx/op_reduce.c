@@ -247,6 +247,8 @@ static void reduce_layout(int rank, const int64_t *dims, const bool *mask, int64
 static vkdl_status reduce_device(onnx_exec *e)
 {
     const reduce_row *r = reduce_find(e->node->op_type);
+    if (!onnx_has_in(e, 0))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "input 0 is missing");
     vkdl_dtype dt = onnx_in_dtype(e, 0);
     int rank = onnx_in_ndim(e, 0);
     const int64_t *xd = onnx_in_dims(e, 0);
@@ -311,6 +313,8 @@ static vkdl_status arg_params_of(onnx_exec *e, arg_params *p)
 {
     int rank = onnx_in_ndim(e, 0);
     const int64_t *xd = onnx_in_dims(e, 0);
+    if (!onnx_has_in(e, 0))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "input 0 is missing");
     if (rank < 1)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "needs an input of rank 1 or more");
     VKDL_TRY(onnx_axis(e, onnx_attr_int(e, "axis", 0), rank, &p->axis));

@@ -1,7 +1,7 @@
 /* ONNX's elementwise ops: unary math and activations, Clip, the predicates (IsNaN, IsInf, Not),
  * binary and variadic arithmetic, comparisons and logic with broadcasting. The host side works in
  * double (floats) or int64 (integers) and rounds once into the output dtype; the device side maps
- * each op onto vkdl_unary_with / vkdl_binary. Combinations the kernels lack (integer Abs, uint8 Max,
+ * each op onto vkdl_unary_with / vkdl_binary. Combinations the kernels lack (uint8 Max, int8 data,
  * BitShift) run only when their inputs are known at plan time. */
 #include "onnx/onnx.h"
 
@@ -173,6 +173,35 @@ static vkdl_status unary_host(onnx_exec *e)
     return VKDL_OK;
 }
 
+/* Integer Abs, Neg, Relu and Sign from i32 binary kernels: max(x, 0 - x), 0 - x, max(x, 0) and
+ * min(max(x, -1), 1). */
+static vkdl_status unary_i32_device(onnx_exec *e, const unary_row *r)
+{
+    int nd = onnx_in_ndim(e, 0);
+    const int64_t *dims = onnx_in_dims(e, 0);
+    bool is_abs = r->fi == abs_i, is_sign = r->fi == sign_i;
+    vkdl_tensor *lo = NULL, *hi = NULL, *mid = NULL;
+    VKDL_TRY(scalar_temp(e, VKDL_I32, is_sign ? -1 : 0, &lo));
+    if (is_sign)
+        VKDL_TRY(scalar_temp(e, VKDL_I32, 1, &hi));
+    if (is_abs || is_sign)
+        VKDL_TRY(onnx_temp(e, VKDL_I32, nd, dims, &mid));
+    if (!e->run)
+        return onnx_out_set(e, 0, onnx_in_dtype(e, 0), nd, dims);
+    vkdl_tensor *x, *y = onnx_out(e, 0);
+    VKDL_TRY(onnx_in(e, 0, &x));
+    if (r->fi == neg_i)
+        return vkdl_binary(VKDL_SUB, lo, x, y);
+    if (r->fi == relu_i)
+        return vkdl_binary(VKDL_MAXIMUM, x, lo, y);
+    if (is_abs) {
+        VKDL_TRY(vkdl_binary(VKDL_SUB, lo, x, mid));
+        return vkdl_binary(VKDL_MAXIMUM, x, mid, y);
+    }
+    VKDL_TRY(vkdl_binary(VKDL_MAXIMUM, x, lo, mid));
+    return vkdl_binary(VKDL_MINIMUM, mid, hi, y);
+}
+
 static vkdl_status unary_device(onnx_exec *e)
 {
     const unary_row *r = unary_find(e->node->op_type);
@@ -180,6 +209,8 @@ static vkdl_status unary_device(onnx_exec *e)
     vkdl_dtype dt = onnx_in_dtype(e, 0), dd;
     if (!onnx_dtype_is_float(dt) && !r->fi)
         return onnx_fail(e, VKDL_ERROR_DTYPE_MISMATCH, "%s takes float data, not %s", r->type, vkdl_dtype_name(dt));
+    if (onnx_device_dtype(dt, &dd) && dd == VKDL_I32 && r->fi)
+        return unary_i32_device(e, r);
     if (!onnx_device_dtype(dt, &dd) || dd != VKDL_F32)
         return host_only(e, dt);
     vkdl_unary_info info = {0};

@@ -37,11 +37,20 @@ static int64_t trunc_i(double v)
     return isnan(v) ? 0 : v >= 0x1p63 ? INT64_MAX : v <= -0x1p63 ? INT64_MIN : (int64_t)v;
 }
 
-/* A rank-0 scratch tensor filled with value on every run (a broadcast operand). */
+/* A rank-0 scratch tensor set to value on every run (a broadcast operand). A u8 one is copied from
+ * an i32 fill: filling a single byte goes through the host, which a recorded plan cannot replay. */
 static vkdl_status scalar_temp(onnx_exec *e, vkdl_dtype dtype, double value, vkdl_tensor **out)
 {
+    vkdl_tensor *wide = NULL;
+    if (dtype == VKDL_U8)
+        VKDL_TRY(onnx_temp(e, VKDL_I32, 0, NULL, &wide));
     VKDL_TRY(onnx_temp(e, dtype, 0, NULL, out));
-    return e->run ? vkdl_tensor_fill(*out, value) : VKDL_OK;
+    if (!e->run)
+        return VKDL_OK;
+    if (!wide)
+        return vkdl_tensor_fill(*out, value);
+    VKDL_TRY(vkdl_tensor_fill(wide, value));
+    return vkdl_copy(wide, *out);
 }
 
 /* ---------------------------------------------------------------- unary */
@@ -354,7 +363,8 @@ static vkdl_status predicate_host(onnx_exec *e)
     return VKDL_OK;
 }
 
-/* Not: x XOR 1. IsNaN: (x == x) XOR 1. IsInf: |x| == inf, or x == +inf / x == -inf alone. */
+/* Not: x XOR 1. IsNaN: (x == x) XOR 1. IsInf: |x| == inf, x == +inf or x == -inf alone, or x == NaN
+ * (false everywhere) when it detects neither. */
 static vkdl_status predicate_device(onnx_exec *e)
 {
     VKDL_TRY(need_in0(e));
@@ -373,8 +383,8 @@ static vkdl_status predicate_device(onnx_exec *e)
         VKDL_TRY(scalar_temp(e, VKDL_U8, 1, &one));
     if (is_nan || (pos && neg))
         VKDL_TRY(onnx_temp(e, is_nan ? VKDL_U8 : VKDL_F32, nd, dims, &mid));
-    if (pos || neg)
-        VKDL_TRY(scalar_temp(e, VKDL_F32, pos ? INFINITY : -INFINITY, &inf));
+    if (is_inf)
+        VKDL_TRY(scalar_temp(e, VKDL_F32, pos ? INFINITY : neg ? -INFINITY : NAN, &inf));
     if (!e->run)
         return onnx_out_set(e, 0, VKDL_BOOL, nd, dims);
     vkdl_tensor *x, *y = onnx_out(e, 0);
@@ -385,8 +395,6 @@ static vkdl_status predicate_device(onnx_exec *e)
         VKDL_TRY(vkdl_binary(VKDL_EQUAL, x, x, mid));
         return vkdl_binary(VKDL_XOR, mid, one, y);
     }
-    if (!pos && !neg)
-        return vkdl_tensor_fill(y, 0);
     if (pos && neg) {
         VKDL_TRY(vkdl_unary(VKDL_ABS, x, mid));
         x = mid;

@@ -615,6 +615,21 @@ static bool binary_device_ok(const binary_row *r, vkdl_dtype dt)
     return r->boolean && !r->f ? dd == VKDL_U8 : dd != VKDL_U8;
 }
 
+/* Equal on bools: (a XOR b) XOR 1. */
+static vkdl_status equal_bool_device(onnx_exec *e, int n, const int64_t *dims)
+{
+    vkdl_tensor *one = NULL, *diff = NULL;
+    VKDL_TRY(scalar_temp(e, VKDL_U8, 1, &one));
+    VKDL_TRY(onnx_temp(e, VKDL_U8, n, dims, &diff));
+    if (!e->run)
+        return onnx_out_set(e, 0, VKDL_BOOL, n, dims);
+    vkdl_tensor *a, *b;
+    VKDL_TRY(onnx_in(e, 0, &a));
+    VKDL_TRY(onnx_in(e, 1, &b));
+    VKDL_TRY(vkdl_binary(VKDL_XOR, a, b, diff));
+    return vkdl_binary(VKDL_XOR, diff, one, onnx_out(e, 0));
+}
+
 /* Pow with a float exponent on an integer base, or the reverse: in f32, then truncated into an
  * integer output as NumPy's astype would. */
 static vkdl_status pow_mixed_device(onnx_exec *e, int n, const int64_t *dims)
@@ -647,6 +662,8 @@ static vkdl_status binary_device(onnx_exec *e)
     int64_t dims[VKDL_MAX_DIMS];
     VKDL_TRY(binary_shape(e, r, &n, dims));
     vkdl_dtype dt = onnx_in_dtype(e, 0);
+    if (r->op == VKDL_EQUAL && dt == VKDL_BOOL)
+        return equal_bool_device(e, n, dims);
     for (int i = 0; i < count; i++)
         if (!binary_device_ok(r, onnx_in_dtype(e, i)))
             return host_only(e, onnx_in_dtype(e, i));

@@ -58,40 +58,21 @@ static vkdl_status scalar_temp(onnx_exec *e, vkdl_dtype dtype, double value, vkd
 typedef struct unary_row {
     const char *type;
     vkdl_unary_op op;
-    double (*f)(double x, double alpha, double beta);
+    double (*f)(double x);          /* NULL for the ops with parameters, which have fp */
+    double (*fp)(double x, double alpha, double beta);
     int64_t (*fi)(int64_t x);       /* integer inputs; NULL: floats only */
     const char *alpha, *beta;       /* the attributes that give alpha and beta, or NULL */
     float alpha_def, beta_def;
 } unary_row;
 
-static double relu_f(double x, double a, double b) { (void)a, (void)b; return x > 0 ? x : x == x ? 0 : x; }
-static double sigmoid_f(double x, double a, double b) { (void)a, (void)b; return 1 / (1 + exp(-x)); }
-static double tanh_f(double x, double a, double b) { (void)a, (void)b; return tanh(x); }
-static double exp_f(double x, double a, double b) { (void)a, (void)b; return exp(x); }
-static double log_f(double x, double a, double b) { (void)a, (void)b; return log(x); }
-static double sqrt_f(double x, double a, double b) { (void)a, (void)b; return sqrt(x); }
-static double neg_f(double x, double a, double b) { (void)a, (void)b; return -x; }
-static double abs_f(double x, double a, double b) { (void)a, (void)b; return fabs(x); }
-static double floor_f(double x, double a, double b) { (void)a, (void)b; return floor(x); }
-static double ceil_f(double x, double a, double b) { (void)a, (void)b; return ceil(x); }
-static double round_f(double x, double a, double b) { (void)a, (void)b; return nearbyint(x); }   /* halves to even */
-static double sign_f(double x, double a, double b) { (void)a, (void)b; return x > 0 ? 1 : x < 0 ? -1 : x; }
-static double reciprocal_f(double x, double a, double b) { (void)a, (void)b; return 1 / x; }
-static double sin_f(double x, double a, double b) { (void)a, (void)b; return sin(x); }
-static double cos_f(double x, double a, double b) { (void)a, (void)b; return cos(x); }
-static double tan_f(double x, double a, double b) { (void)a, (void)b; return tan(x); }
-static double asin_f(double x, double a, double b) { (void)a, (void)b; return asin(x); }
-static double acos_f(double x, double a, double b) { (void)a, (void)b; return acos(x); }
-static double atan_f(double x, double a, double b) { (void)a, (void)b; return atan(x); }
-static double sinh_f(double x, double a, double b) { (void)a, (void)b; return sinh(x); }
-static double cosh_f(double x, double a, double b) { (void)a, (void)b; return cosh(x); }
-static double asinh_f(double x, double a, double b) { (void)a, (void)b; return asinh(x); }
-static double acosh_f(double x, double a, double b) { (void)a, (void)b; return acosh(x); }
-static double atanh_f(double x, double a, double b) { (void)a, (void)b; return atanh(x); }
-static double erf_f(double x, double a, double b) { (void)a, (void)b; return erf(x); }
-static double softplus_f(double x, double a, double b) { (void)a, (void)b; return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
-static double softsign_f(double x, double a, double b) { (void)a, (void)b; return x / (1 + fabs(x)); }
-static double hardswish_f(double x, double a, double b) { (void)a, (void)b; return x * fmax(0, fmin(1, x / 6 + 0.5)); }
+static double relu_f(double x) { return x > 0 ? x : x == x ? 0 : x; }
+static double sigmoid_f(double x) { return 1 / (1 + exp(-x)); }
+static double neg_f(double x) { return -x; }
+static double sign_f(double x) { return x > 0 ? 1 : x < 0 ? -1 : x; }
+static double reciprocal_f(double x) { return 1 / x; }
+static double softplus_f(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+static double softsign_f(double x) { return x / (1 + fabs(x)); }
+static double hardswish_f(double x) { return x * fmax(0, fmin(1, x / 6 + 0.5)); }
 static double leaky_relu_f(double x, double a, double b) { (void)b; return x < 0 ? a * x : x; }
 static double elu_f(double x, double a, double b) { (void)b; return x < 0 ? a * expm1(x) : x; }
 static double selu_f(double x, double a, double g) { return g * (x <= 0 ? a * expm1(x) : x); }
@@ -105,42 +86,43 @@ static int64_t abs_i(int64_t x) { return x < 0 ? neg_i(x) : x; }
 static int64_t sign_i(int64_t x) { return (x > 0) - (x < 0); }
 static int64_t relu_i(int64_t x) { return x > 0 ? x : 0; }
 
+/* Round is nearbyint: halves to even in the default rounding mode. */
 static const unary_row UNARY[] = {
-    {"Relu", VKDL_RELU, relu_f, relu_i, NULL, NULL, 0, 0},
-    {"Sigmoid", VKDL_SIGMOID, sigmoid_f, NULL, NULL, NULL, 0, 0},
-    {"Tanh", VKDL_TANH, tanh_f, NULL, NULL, NULL, 0, 0},
-    {"Exp", VKDL_EXP, exp_f, NULL, NULL, NULL, 0, 0},
-    {"Log", VKDL_LOG, log_f, NULL, NULL, NULL, 0, 0},
-    {"Sqrt", VKDL_SQRT, sqrt_f, NULL, NULL, NULL, 0, 0},
-    {"Neg", VKDL_NEG, neg_f, neg_i, NULL, NULL, 0, 0},
-    {"Abs", VKDL_ABS, abs_f, abs_i, NULL, NULL, 0, 0},
-    {"Floor", VKDL_FLOOR, floor_f, NULL, NULL, NULL, 0, 0},
-    {"Ceil", VKDL_CEIL, ceil_f, NULL, NULL, NULL, 0, 0},
-    {"Round", VKDL_ROUND, round_f, NULL, NULL, NULL, 0, 0},
-    {"Sign", VKDL_SIGN, sign_f, sign_i, NULL, NULL, 0, 0},
-    {"Reciprocal", VKDL_RECIPROCAL, reciprocal_f, NULL, NULL, NULL, 0, 0},
-    {"Sin", VKDL_SIN, sin_f, NULL, NULL, NULL, 0, 0},
-    {"Cos", VKDL_COS, cos_f, NULL, NULL, NULL, 0, 0},
-    {"Tan", VKDL_TAN, tan_f, NULL, NULL, NULL, 0, 0},
-    {"Asin", VKDL_ASIN, asin_f, NULL, NULL, NULL, 0, 0},
-    {"Acos", VKDL_ACOS, acos_f, NULL, NULL, NULL, 0, 0},
-    {"Atan", VKDL_ATAN, atan_f, NULL, NULL, NULL, 0, 0},
-    {"Sinh", VKDL_SINH, sinh_f, NULL, NULL, NULL, 0, 0},
-    {"Cosh", VKDL_COSH, cosh_f, NULL, NULL, NULL, 0, 0},
-    {"Asinh", VKDL_ASINH, asinh_f, NULL, NULL, NULL, 0, 0},
-    {"Acosh", VKDL_ACOSH, acosh_f, NULL, NULL, NULL, 0, 0},
-    {"Atanh", VKDL_ATANH, atanh_f, NULL, NULL, NULL, 0, 0},
-    {"Erf", VKDL_ERF, erf_f, NULL, NULL, NULL, 0, 0},
-    {"Softplus", VKDL_SOFTPLUS, softplus_f, NULL, NULL, NULL, 0, 0},
-    {"Softsign", VKDL_SOFTSIGN, softsign_f, NULL, NULL, NULL, 0, 0},
-    {"HardSwish", VKDL_HARDSWISH, hardswish_f, NULL, NULL, NULL, 0, 0},
-    {"LeakyRelu", VKDL_LEAKY_RELU, leaky_relu_f, NULL, "alpha", NULL, 0.01f, 0},
-    {"Elu", VKDL_ELU, elu_f, NULL, "alpha", NULL, 1, 0},
-    {"Selu", VKDL_SELU, selu_f, NULL, "alpha", "gamma", 1.67326319217681884765625f, 1.05070102214813232421875f},
-    {"Celu", VKDL_CELU, celu_f, NULL, "alpha", NULL, 1, 0},
-    {"HardSigmoid", VKDL_HARDSIGMOID, hardsigmoid_f, NULL, "alpha", "beta", 0.2f, 0.5f},
-    {"ThresholdedRelu", VKDL_THRESHOLDED_RELU, thresholded_relu_f, NULL, "alpha", NULL, 1, 0},
-    {"Shrink", VKDL_SHRINK, shrink_f, NULL, "lambd", "bias", 0.5f, 0},
+    {"Relu", VKDL_RELU, relu_f, NULL, relu_i, NULL, NULL, 0, 0},
+    {"Sigmoid", VKDL_SIGMOID, sigmoid_f, NULL, NULL, NULL, NULL, 0, 0},
+    {"Tanh", VKDL_TANH, tanh, NULL, NULL, NULL, NULL, 0, 0},
+    {"Exp", VKDL_EXP, exp, NULL, NULL, NULL, NULL, 0, 0},
+    {"Log", VKDL_LOG, log, NULL, NULL, NULL, NULL, 0, 0},
+    {"Sqrt", VKDL_SQRT, sqrt, NULL, NULL, NULL, NULL, 0, 0},
+    {"Neg", VKDL_NEG, neg_f, NULL, neg_i, NULL, NULL, 0, 0},
+    {"Abs", VKDL_ABS, fabs, NULL, abs_i, NULL, NULL, 0, 0},
+    {"Floor", VKDL_FLOOR, floor, NULL, NULL, NULL, NULL, 0, 0},
+    {"Ceil", VKDL_CEIL, ceil, NULL, NULL, NULL, NULL, 0, 0},
+    {"Round", VKDL_ROUND, nearbyint, NULL, NULL, NULL, NULL, 0, 0},
+    {"Sign", VKDL_SIGN, sign_f, NULL, sign_i, NULL, NULL, 0, 0},
+    {"Reciprocal", VKDL_RECIPROCAL, reciprocal_f, NULL, NULL, NULL, NULL, 0, 0},
+    {"Sin", VKDL_SIN, sin, NULL, NULL, NULL, NULL, 0, 0},
+    {"Cos", VKDL_COS, cos, NULL, NULL, NULL, NULL, 0, 0},
+    {"Tan", VKDL_TAN, tan, NULL, NULL, NULL, NULL, 0, 0},
+    {"Asin", VKDL_ASIN, asin, NULL, NULL, NULL, NULL, 0, 0},
+    {"Acos", VKDL_ACOS, acos, NULL, NULL, NULL, NULL, 0, 0},
+    {"Atan", VKDL_ATAN, atan, NULL, NULL, NULL, NULL, 0, 0},
+    {"Sinh", VKDL_SINH, sinh, NULL, NULL, NULL, NULL, 0, 0},
+    {"Cosh", VKDL_COSH, cosh, NULL, NULL, NULL, NULL, 0, 0},
+    {"Asinh", VKDL_ASINH, asinh, NULL, NULL, NULL, NULL, 0, 0},
+    {"Acosh", VKDL_ACOSH, acosh, NULL, NULL, NULL, NULL, 0, 0},
+    {"Atanh", VKDL_ATANH, atanh, NULL, NULL, NULL, NULL, 0, 0},
+    {"Erf", VKDL_ERF, erf, NULL, NULL, NULL, NULL, 0, 0},
+    {"Softplus", VKDL_SOFTPLUS, softplus_f, NULL, NULL, NULL, NULL, 0, 0},
+    {"Softsign", VKDL_SOFTSIGN, softsign_f, NULL, NULL, NULL, NULL, 0, 0},
+    {"HardSwish", VKDL_HARDSWISH, hardswish_f, NULL, NULL, NULL, NULL, 0, 0},
+    {"LeakyRelu", VKDL_LEAKY_RELU, NULL, leaky_relu_f, NULL, "alpha", NULL, 0.01f, 0},
+    {"Elu", VKDL_ELU, NULL, elu_f, NULL, "alpha", NULL, 1, 0},
+    {"Selu", VKDL_SELU, NULL, selu_f, NULL, "alpha", "gamma", 1.67326319217681884765625f, 1.05070102214813232421875f},
+    {"Celu", VKDL_CELU, NULL, celu_f, NULL, "alpha", NULL, 1, 0},
+    {"HardSigmoid", VKDL_HARDSIGMOID, NULL, hardsigmoid_f, NULL, "alpha", "beta", 0.2f, 0.5f},
+    {"ThresholdedRelu", VKDL_THRESHOLDED_RELU, NULL, thresholded_relu_f, NULL, "alpha", NULL, 1, 0},
+    {"Shrink", VKDL_SHRINK, NULL, shrink_f, NULL, "lambd", "bias", 0.5f, 0},
 };
 
 static const unary_row *unary_find(const char *type)
@@ -175,7 +157,7 @@ static vkdl_status unary_host(onnx_exec *e)
     VKDL_TRY(onnx_out_host(e, 0, x->dtype, x->ndim, x->dims, &y));
     for (int64_t i = 0; i < x->numel; i++) {
         if (fl)
-            onnx_set_f(y, i, r->f(onnx_get_f(x, i), alpha, beta));
+            onnx_set_f(y, i, r->f ? r->f(onnx_get_f(x, i)) : r->fp(onnx_get_f(x, i), alpha, beta));
         else
             onnx_set_i(y, i, r->fi(onnx_get_i(x, i)));
     }

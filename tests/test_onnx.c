@@ -622,6 +622,33 @@ static void run_fusion_conv_bn(void *arg)
     conv->n_attribute = 1;
     mb_node(&b, "BatchNormalization", "bn", 5, BN, 1, Y);
     fused_pair(ctx, &b, 2, xs, 2);
+
+    /* The same with an activation after the normalisation: all three become one Conv whose
+     * kernel applies it (the leaky slope and the clip bounds are the nodes', not the defaults). */
+    static char *Z[] = {"z"}, *ZLH[] = {"z", "lo", "hi"};
+    static float c0 = 0, c1 = 1.5f;
+    b.nodes[1].output = Z;
+    Onnx__NodeProto *lr = mb_node(&b, "LeakyRelu", "act", 1, Z, 1, Y);
+    Onnx__AttributeProto *al = &b.attrs[b.n_attrs];
+    onnx__attribute_proto__init(al);
+    al->name = "alpha";
+    al->has_type = 1;
+    al->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    al->has_f = 1;
+    al->f = 0.3f;
+    b.attr_ptrs[b.n_attrs++] = al;
+    lr->attribute = &b.attr_ptrs[b.n_attrs - 1];
+    lr->n_attribute = 1;
+    b.graph.n_output = 1;
+    fused_pair(ctx, &b, 2, xs, 3);
+    mb_init_raw(&b, "lo", F, 0, NULL, &c0, 4);
+    mb_init_raw(&b, "hi", F, 0, NULL, &c1, 4);
+    b.nodes[2].op_type = "Clip";
+    b.nodes[2].n_input = 3;
+    b.nodes[2].input = ZLH;
+    b.nodes[2].n_attribute = 0;
+    b.graph.n_output = 1;
+    fused_pair(ctx, &b, 2, xs, 3);
 }
 
 /* y = x * Clip(x + 3, 0, 6) / 6 */

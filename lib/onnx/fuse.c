@@ -1,6 +1,9 @@
 /* Rewrites a plan applies while it is made, where the nodes they read are already planned:
  * - Conv followed by an inference BatchNormalization, both with constant parameters, becomes one
  *   Conv with the normalisation folded into its weights and bias;
+ * - Conv followed by an activation becomes one Conv whose kernel applies it as it stores each
+ *   element (vkdl_conv2d_epilogue_info), told by three attributes the Conv reads: vkdl.act (a
+ *   vkdl_unary_op), vkdl.act_alpha, vkdl.act_beta;
  * - x * Clip(x + 3, 0, 6) / 6 (hard-swish as exporters write it out) becomes one HardSwish step.
  * An intermediate value may be dropped only when nothing else reads it (p->uses). */
 #include "onnx/plan.h"
@@ -64,10 +67,18 @@ static vkdl_status synth(vkdl_onnx_plan *p, const char *type, const char *name, 
     memcpy(s->out, out, (size_t)n_out * sizeof *out);
     s->n_in = n_in;
     s->n_out = n_out;
-    if (attrs_of) {
-        s->attrs = attrs_of->attrs;
-        s->n_attrs = attrs_of->n_attrs;
+    /* The attribute structs are the model node's (borrowed), in an array of the plan's own with room
+     * for the epilogue's three. */
+    int n_attrs = attrs_of ? attrs_of->n_attrs : 0;
+    if (!(s->attrs = calloc((size_t)n_attrs + 3, sizeof *s->attrs))) {
+        free(s->name);
+        free(s->in);
+        free(s->out);
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
     }
+    if (n_attrs)
+        memcpy(s->attrs, attrs_of->attrs, (size_t)n_attrs * sizeof *s->attrs);
+    s->n_attrs = n_attrs;
     p->n_synth++;
     *result = s;
     return VKDL_OK;
@@ -139,6 +150,93 @@ static vkdl_status conv_bn(vkdl_onnx_plan *p, int n, const onnx_node **out)
     return VKDL_OK;
 }
 
+
+/* ---------------------------------------------------------------- Conv + activation */
+
+/* The activation node k computes, as a vkdl_unary_op with its parameters; false if it is none
+ * the epilogue takes (or its parameters are not known now). */
+static bool activation_of(const vkdl_onnx_plan *p, const onnx_node *k, vkdl_unary_op *op, float *alpha, float *beta)
+{
+    const char *t = k->op_type;
+    const onnx_attr *a = attr(k, "alpha"), *b = attr(k, "beta"), *g = attr(k, "gamma");
+    static const struct { const char *type; vkdl_unary_op op; float alpha, beta; } plain[] = {
+        {"Relu", VKDL_RELU, 0, 0}, {"Sigmoid", VKDL_SIGMOID, 0, 0}, {"Tanh", VKDL_TANH, 0, 0},
+        {"HardSwish", VKDL_HARDSWISH, 0, 0}, {"Softplus", VKDL_SOFTPLUS, 0, 0}, {"LeakyRelu", VKDL_LEAKY_RELU, 0.01f, 0},
+        {"HardSigmoid", VKDL_HARDSIGMOID, 0.2f, 0.5f}, {"Elu", VKDL_ELU, 1, 0},
+        {"Selu", VKDL_SELU, 1.67326319217681884765625f, 1.05070102214813232421875f},
+    };
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++)
+        if (!strcmp(t, plain[i].type)) {
+            *op = plain[i].op;
+            *alpha = a && a->type == ONNX_ATTR_FLOAT ? a->f : plain[i].alpha;
+            *beta = plain[i].op == VKDL_SELU ? (g && g->type == ONNX_ATTR_FLOAT ? g->f : plain[i].beta)
+                                             : b && b->type == ONNX_ATTR_FLOAT ? b->f : plain[i].beta;
+            return k->n_in == 1;
+        }
+    if (!strcmp(t, "Clip")) {
+        *op = VKDL_CLIP;
+        if (p->m->opset < 11) {
+            const onnx_attr *lo = attr(k, "min"), *hi = attr(k, "max");
+            *alpha = lo ? lo->f : -INFINITY;
+            *beta = hi ? hi->f : INFINITY;
+            return true;
+        }
+        const onnx_host *lo = k->n_in > 1 ? host_of(p, k->in[1]) : NULL, *hi = k->n_in > 2 ? host_of(p, k->in[2]) : NULL;
+        if ((k->n_in > 1 && k->in[1] >= 0 && (!lo || lo->numel != 1)) ||
+            (k->n_in > 2 && k->in[2] >= 0 && (!hi || hi->numel != 1)))
+            return false;
+        *alpha = lo ? (float)onnx_get_f(lo, 0) : -INFINITY;
+        *beta = hi ? (float)onnx_get_f(hi, 0) : INFINITY;
+        return true;
+    }
+    return false;
+}
+
+/* conv (a model node or one fusion made) whose only reader is an activation: one Conv with it as
+ * the epilogue. */
+static vkdl_status conv_act(vkdl_onnx_plan *p, int n, const onnx_node *conv, const onnx_node **out)
+{
+    const vkdl_onnx_model *m = p->m;
+    if (conv->n_out != 1 || conv->out[0] < 0 || conv->out[0] >= m->n_values || conv->in[0] < 0 ||
+        p->v[conv->in[0]].ndim < 3 || p->v[conv->in[0]].ndim > 4)
+        return VKDL_OK;                                  /* the 3-D convolution has no epilogue */
+    int k = sole_reader(p, conv->out[0]);
+    vkdl_unary_op op;
+    float alpha, beta;
+    if (k < 0 || m->nodes[k].in[0] != conv->out[0] || m->nodes[k].out[0] < 0 ||
+        !activation_of(p, &m->nodes[k], &op, &alpha, &beta))
+        return VKDL_OK;
+    const onnx_node *act = &m->nodes[k];
+    char name[512];
+    snprintf(name, sizeof name, "%s+%s", conv->name, act->name);
+    onnx_node *s;
+    if (conv >= p->synth && conv < p->synth + p->n_synth) {
+        s = (onnx_node *)conv;                           /* extend the node fusion already made */
+        char *nn = strdup(name);
+        if (!nn)
+            return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
+        free(s->name);
+        s->name = nn;
+        s->out[0] = act->out[0];
+    } else {
+        const onnx_node *made;
+        VKDL_TRY(synth(p, "Conv", name, conv, conv->n_in, conv->in, 1, &act->out[0], &made));
+        s = (onnx_node *)made;
+    }
+    static const char *names[3] = {"vkdl.act", "vkdl.act_alpha", "vkdl.act_beta"};
+    for (int i = 0; i < 3; i++) {
+        onnx_attr *at = &s->attrs[s->n_attrs++];
+        memset(at, 0, sizeof *at);
+        at->name = (char *)names[i];
+        at->type = i ? ONNX_ATTR_FLOAT : ONNX_ATTR_INT;
+        at->i = op;
+        at->f = i == 1 ? alpha : beta;
+    }
+    p->fused[n] = p->fused[k] = true;
+    *out = s;
+    return VKDL_OK;
+}
+
 /* ---------------------------------------------------------------- hard-swish written out */
 
 static vkdl_status hardswish_device(onnx_exec *e)
@@ -201,8 +299,10 @@ vkdl_status plan_fuse(vkdl_onnx_plan *p, int n, const onnx_node **out)
 {
     *out = NULL;
     const char *type = p->m->nodes[n].op_type;
-    if (!strcmp(type, "Conv"))
-        return conv_bn(p, n, out);
+    if (!strcmp(type, "Conv")) {
+        VKDL_TRY(conv_bn(p, n, out));
+        return conv_act(p, n, *out ? *out : &p->m->nodes[n], out);
+    }
     if (!strcmp(type, "Add"))
         return hardswish(p, n, out);
     return VKDL_OK;

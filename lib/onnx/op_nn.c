@@ -192,6 +192,14 @@ static vkdl_status conv_device(onnx_exec *e)
         return VKDL_OK;
     vkdl_conv2d_info info = {.stride = {w.stride[0], w.stride[1]}, .dilation = {w.dil[0], w.dil[1]},
                              .groups = (int)group};
+    /* An activation fused into this Conv when the plan was made (lib/onnx/fuse.c). */
+    vkdl_conv2d_epilogue_info epi = {.type = VKDL_STRUCTURE_TYPE_CONV2D_EPILOGUE_INFO};
+    if (onnx_attr_get(e, "vkdl.act")) {
+        epi.act = (vkdl_unary_op)onnx_attr_int(e, "vkdl.act", 0);
+        epi.alpha = onnx_attr_float(e, "vkdl.act_alpha", 0);
+        epi.beta = onnx_attr_float(e, "vkdl.act_beta", 0);
+        info.next = &epi;
+    }
     if (prepad) {
         VKDL_TRY(pad_spatial(x4, xp, w.pad_begin, 0));
         return vkdl_conv2d(xp, w4, bt, o4, &info);

@@ -702,6 +702,7 @@ void vkdl_onnx_plan_destroy(vkdl_onnx_plan *p)
         free(p->synth[i].in);
         free(p->synth[i].out);
         free(p->synth[i].name);
+        free(p->synth[i].attrs);
     }
     free(p->synth);
     free(p->extra_names);

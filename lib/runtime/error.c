@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 static _Thread_local char last_error[512];
@@ -136,10 +137,13 @@ void vkdl_log(vkdl_log_level level, const char *fmt, ...)
 
 vkdl_status vkdl_fail(vkdl_status status, const char *fmt, ...)
 {
+    /* Formatted aside first: a caller may pass vkdl_last_error() itself as an argument, to wrap it. */
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return status;
 }
 

@@ -1033,6 +1033,10 @@ typedef struct vkdl_onnx_plan_info {
      * decide shapes, such as a Reshape's target, and for host-only dtypes such as f64. */
     int n_inputs;
     const vkdl_host_tensor *inputs;
+    /* The values a run returns, by name, instead of the graph's outputs: any value of the model, so
+     * a backbone's features can feed a new head. Nodes none of them needs are left out. */
+    int n_outputs;
+    const char *const *outputs;
 } vkdl_onnx_plan_info;
 
 /* Compile m for ctx. The plan keeps what it needs of m (m may be destroyed after). */
@@ -1053,6 +1057,7 @@ typedef struct vkdl_onnx_plan_stats {
     int device_steps;               /* device nodes left after folding and fusion */
     int fused_nodes;                /* nodes merged into another step (BatchNormalization into its
                                      * Conv, a hard-swish written out as Add, Clip, Mul, Div) */
+    int unused_nodes;               /* nodes no output needs, left out */
     size_t constant_bytes;          /* device bytes of weights and other constants */
     size_t arena_bytes;             /* device bytes of intermediate tensors (shared by lifetime) */
     size_t unshared_bytes;          /* what those intermediates would take without sharing */

@@ -682,6 +682,39 @@ static void run_fusion_hardswish(void *arg)
     fused_pair(ctx, &b, 2, xs, 4);
 }
 
+
+/* A plan may return intermediate values instead of the graph's outputs (features for a new head);
+ * what none of them needs is left out. */
+static void run_chosen_outputs(void *arg)
+{
+    vkdl_context *ctx = *(vkdl_context **)arg;
+    mb b;
+    float w[3] = {1, -2, 0.5f};
+    int64_t wdim;
+    relu_add(&b, 3, w, &wdim);
+    vkdl_onnx_model *m;
+    if (!TH_OK(load_built(&b, NULL, &m)))
+        return;
+    const char *names[1] = {"s"};
+    vkdl_onnx_plan_info info = {.n_outputs = 1, .outputs = names};
+    vkdl_onnx_plan *p;
+    if (TH_OK(vkdl_onnx_plan_create(ctx, m, &info, &p))) {
+        float x[6] = {0, 0, 0, -1, 3, 1};
+        vkdl_host_tensor in = {.name = "x", .dtype = VKDL_F32, .ndim = 2, .shape = {2, 3}, .data = x,
+                               .bytes = sizeof x};
+        vkdl_host_tensor out;
+        vkdl_onnx_plan_stats st = {0};
+        TH_OK(vkdl_onnx_plan_stats_get(p, &st));
+        EXPECT(st.unused_nodes == 1 && st.device_steps == 1 && vkdl_onnx_plan_output_count(p) == 1);
+        if (TH_OK(vkdl_onnx_run(p, 1, &in)) && TH_OK(vkdl_onnx_plan_output(p, 0, &out)))
+            EXPECT(!strcmp(out.name, "s") && ((const float *)out.data)[1] == -2 && ((const float *)out.data)[3] == 0);
+        vkdl_onnx_plan_destroy(p);
+    }
+    names[0] = "nothing";
+    TH_STATUS(vkdl_onnx_plan_create(ctx, m, &info, &p), VKDL_ERROR_INVALID_ARGUMENT, "no value 'nothing'");
+    vkdl_onnx_model_destroy(m);
+}
+
 static void run_null(void *arg)
 {
     vkdl_context *ctx = *(vkdl_context **)arg;
@@ -710,6 +743,7 @@ int main(int argc, char **argv)
     th_run_both("onnx/folding", run_folding);
     th_run_both("onnx/fusion/conv-batchnorm", run_fusion_conv_bn);
     th_run_both("onnx/fusion/hardswish", run_fusion_hardswish);
+    th_run_both("onnx/chosen-outputs", run_chosen_outputs);
     th_run_both("onnx/null", run_null);
     return th_finish();
 }

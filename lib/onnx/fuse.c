@@ -20,9 +20,9 @@ static int sole_reader(const vkdl_onnx_plan *p, int v)
         return -1;
     const vkdl_onnx_model *m = p->m;
     for (int n = 0; n < m->n_nodes; n++)
-        for (int i = 0; i < m->nodes[n].n_in; i++)
+        for (int i = 0; i < m->nodes[n].n_in && !p->fused[n]; i++)
             if (m->nodes[n].in[i] == v)
-                return p->fused[n] ? -1 : n;
+                return n;
     return -1;
 }
 

@@ -526,7 +526,6 @@ static int root_of(const vkdl_onnx_plan *p, int v) { return p->v[v].alias >= 0 ?
  * lifetime already holds. */
 static vkdl_status plan_memory(vkdl_onnx_plan *p)
 {
-    vkdl_onnx_model *m = p->m;
     int nv = p->n_values;
     for (int v = 0; v < nv; v++) {
         plan_value *pv = &p->v[v];
@@ -557,8 +556,8 @@ static vkdl_status plan_memory(vkdl_onnx_plan *p)
             r->last = r->last > s ? r->last : s;
         }
     }
-    for (int i = 0; i < m->n_outputs; i++) {
-        int v = m->outputs[i];
+    for (int i = 0; i < p->n_outputs; i++) {
+        int v = p->outputs[i];
         if (p->v[v].kind == PV_DEVICE && p->v[v].alias >= -1)
             p->v[root_of(p, v)].last = INT_MAX;
     }
@@ -671,17 +670,65 @@ static vkdl_status run_steps(vkdl_onnx_plan *p)
 
 static vkdl_status alloc_outputs(vkdl_onnx_plan *p)
 {
-    vkdl_onnx_model *m = p->m;
-    p->outs = calloc((size_t)m->n_outputs + 1, sizeof *p->outs);
+    p->outs = calloc((size_t)p->n_outputs + 1, sizeof *p->outs);
     if (!p->outs)
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
-    for (int i = 0; i < m->n_outputs; i++) {
-        const plan_value *v = &p->v[m->outputs[i]];
+    for (int i = 0; i < p->n_outputs; i++) {
+        const plan_value *v = &p->v[p->outputs[i]];
         if (v->kind == PV_HOST)
             VKDL_TRY(onnx_host_copy(&p->outs[i], &v->host));
         else
             VKDL_TRY(onnx_host_alloc(&p->outs[i], v->dtype, v->ndim, v->dims));
     }
+    return VKDL_OK;
+}
+
+/* The values a run returns (the graph's outputs, or the names info asks for: an intermediate
+ * value such as a backbone's features), and the nodes they need: any other node is marked done,
+ * so it is neither computed nor planned. */
+static vkdl_status choose_outputs(vkdl_onnx_plan *p, const vkdl_onnx_plan_info *info)
+{
+    vkdl_onnx_model *m = p->m;
+    int n = info && info->n_outputs > 0 ? info->n_outputs : m->n_outputs;
+    if (info && (info->n_outputs < 0 || (info->n_outputs > 0 && !info->outputs)))
+        return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "onnx_plan_create: n_outputs %d with outputs %p",
+                         info->n_outputs, (const void *)info->outputs);
+    if (!(p->outputs = calloc((size_t)n + 1, sizeof *p->outputs)))
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
+    p->n_outputs = n;
+    for (int i = 0; i < n; i++) {
+        if (!info || info->n_outputs == 0) {
+            p->outputs[i] = m->outputs[i];
+            continue;
+        }
+        const char *name = info->outputs[i];
+        int found = -1;
+        for (int v = 0; v < m->n_values && found < 0 && name; v++)
+            if (!strcmp(m->values[v].name, name))
+                found = v;
+        if (found < 0)
+            return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "onnx_plan_create: the model has no value '%s' to "
+                             "return", name ? name : "(NULL)");
+        p->outputs[i] = found;
+    }
+    /* Nodes in topological order: walking back from the outputs marks what is needed. */
+    bool *needed_value = calloc((size_t)m->n_values + 1, sizeof *needed_value);
+    if (!needed_value)
+        return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
+    for (int i = 0; i < n; i++)
+        needed_value[p->outputs[i]] = true;
+    for (int k = m->n_nodes - 1; k >= 0; k--) {
+        const onnx_node *node = &m->nodes[k];
+        bool needed = false;
+        for (int o = 0; o < node->n_out; o++)
+            needed |= node->out[o] >= 0 && needed_value[node->out[o]];
+        p->fused[k] = !needed;
+        p->stats.unused_nodes += !needed;
+        for (int i = 0; needed && i < node->n_in; i++)
+            if (node->in[i] >= 0)
+                needed_value[node->in[i]] = true;
+    }
+    free(needed_value);
     return VKDL_OK;
 }
 
@@ -708,12 +755,13 @@ void vkdl_onnx_plan_destroy(vkdl_onnx_plan *p)
     free(p->extra_names);
     free(p->uses);
     free(p->fused);
+    free(p->outputs);
     for (int t = 0; t < p->n_temps; t++)
         vkdl_tensor_destroy(p->temps[t].t);
     if (p->arena)
         vkdl_storage_release(p->arena);
     if (p->outs)
-        for (int i = 0; i < p->m->n_outputs; i++)
+        for (int i = 0; i < p->n_outputs; i++)
             onnx_host_free(&p->outs[i]);
     free(p->outs);
     free(p->temps);
@@ -767,21 +815,23 @@ vkdl_status vkdl_onnx_plan_create(vkdl_context *ctx, const vkdl_onnx_model *mode
             pv->host = *m->values[v].init;
         }
     }
+    if (s == VKDL_OK)
+        s = choose_outputs(p, info);
     for (int n = 0; s == VKDL_OK && n < m->n_nodes; n++)
-        for (int i = 0; i < m->nodes[n].n_in; i++)
+        for (int i = 0; i < m->nodes[n].n_in && !p->fused[n]; i++)
             if (m->nodes[n].in[i] >= 0)
                 p->uses[m->nodes[n].in[i]]++;
-    for (int i = 0; s == VKDL_OK && i < m->n_outputs; i++)
-        p->uses[m->outputs[i]]++;
+    for (int i = 0; s == VKDL_OK && i < p->n_outputs; i++)
+        p->uses[p->outputs[i]]++;
     p->stats.nodes = m->n_nodes;
     if (s == VKDL_OK)
         s = bind_inputs(p, info);
     if (s == VKDL_OK)
         s = plan_nodes(p);
-    for (int i = 0; s == VKDL_OK && i < m->n_outputs; i++)
-        if (p->v[m->outputs[i]].kind == PV_NONE)
+    for (int i = 0; s == VKDL_OK && i < p->n_outputs; i++)
+        if (p->v[p->outputs[i]].kind == PV_NONE)
             s = vkdl_fail(VKDL_ERROR_CORRUPT_DATA, "onnx_plan_create: output '%s' is never computed",
-                          m->values[m->outputs[i]].name);
+                          m->values[p->outputs[i]].name);
     if (s == VKDL_OK)
         s = plan_memory(p);
     if (s == VKDL_OK)
@@ -823,6 +873,7 @@ vkdl_status vkdl_onnx_plan_create(vkdl_context *ctx, const vkdl_onnx_model *mode
     p->stats.device_steps = p->n_steps;
     for (int n = 0; n < m->n_nodes; n++)
         p->stats.fused_nodes += p->fused[n];
+    p->stats.fused_nodes -= p->stats.unused_nodes;
     p->stats.recorded = p->rec != NULL;
     p->stats.compile_ms = now_ms() - t0;
     *out = p;
@@ -875,8 +926,8 @@ vkdl_status vkdl_onnx_run(vkdl_onnx_plan *p, int n, const vkdl_host_tensor *inpu
             return vkdl_fail(s, "onnx_run: input '%s': %s", name, vkdl_last_error());
     }
     VKDL_TRY(p->rec ? vkdl_sched_replay(p->ctx, p->rec) : run_steps(p));
-    for (int i = 0; i < m->n_outputs; i++) {
-        const plan_value *v = &p->v[m->outputs[i]];
+    for (int i = 0; i < p->n_outputs; i++) {
+        const plan_value *v = &p->v[p->outputs[i]];
         if (v->kind != PV_DEVICE)
             continue;
         onnx_host *o = &p->outs[i];
@@ -885,18 +936,18 @@ vkdl_status vkdl_onnx_run(vkdl_onnx_plan *p, int n, const vkdl_host_tensor *inpu
     return vkdl_sync(p->ctx);
 }
 
-int vkdl_onnx_plan_output_count(const vkdl_onnx_plan *p) { return p ? p->m->n_outputs : 0; }
+int vkdl_onnx_plan_output_count(const vkdl_onnx_plan *p) { return p ? p->n_outputs : 0; }
 
 vkdl_status vkdl_onnx_plan_output(const vkdl_onnx_plan *p, int i, vkdl_host_tensor *out)
 {
     if (!p || !out)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "onnx_plan_output: plan or out is NULL");
-    if (i < 0 || i >= p->m->n_outputs)
+    if (i < 0 || i >= p->n_outputs)
         return vkdl_fail(VKDL_ERROR_INVALID_ARGUMENT, "onnx_plan_output: index %d not in [0, %d)", i,
-                         p->m->n_outputs);
+                         p->n_outputs);
     const onnx_host *o = &p->outs[i];
     memset(out, 0, sizeof *out);
-    out->name = p->m->values[p->m->outputs[i]].name;
+    out->name = plan_value_name(p, p->outputs[i]);
     out->dtype = o->dtype;
     out->ndim = o->ndim;
     memcpy(out->shape, o->dims, sizeof out->shape);

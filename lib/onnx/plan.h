@@ -38,7 +38,8 @@ struct vkdl_onnx_plan {
     int n_values, cap_values;       /* the model's values, then those fusion adds (folded weights) */
     char **extra_names;             /* names of the added values */
     int *uses;                      /* per model value: nodes reading it, plus 1 for a graph output */
-    bool *fused;                    /* per model node: merged into another step */
+    bool *fused;                    /* per model node: merged into another step, or not needed */
+    int *outputs, n_outputs;        /* the values a run returns: the graph's, or those the plan asked for */
     onnx_node *synth;               /* nodes fusion made (their in/out arrays are the plan's) */
     int n_synth;
     const onnx_node **steps;        /* device steps in order: model nodes or synthetic ones */

@@ -13,6 +13,7 @@ packages=(
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools
   glslc spirv-tools
   libopenblas-dev libpng-dev zlib1g-dev
+  libcairo2-dev fonts-dejavu-core                      # tools/render-text: pictures of text for the OCR test
   libprotobuf-c-dev protobuf-c-compiler libonnx-dev   # ONNX import: protobuf-c compiles Debian's onnx.proto
   libonnx-testdata                                     # ONNX's backend test cases (vkdl-onnx-test)
   clang                                                # libFuzzer for the loaders' fuzz targets (tools/fuzz.sh)

@@ -46,9 +46,18 @@ void *ex_alloc(size_t bytes)
 
 enum { MAX_OPTIONS = 32, FIRST_VAL = 256 /* getopt_long's val for row i: above every char */ };
 
-/* The example's rows, then the common ones it does not redeclare. */
+/* The example's rows, then the common ones it does not redeclare (none when o is NULL). */
 static int collect(const ex_option *own, ex_common *o, ex_option *rows)
 {
+    if (!o) {
+        int n = 0;
+        for (; own[n].name; n++) {
+            if (n >= MAX_OPTIONS)
+                ex_fail("too many options");
+            rows[n] = own[n];
+        }
+        return n;
+    }
     const ex_option common[] = {
         {"steps", EX_LONG, &o->steps, EX_POSITIVE, "N", "train for N steps"},
         {"seed", EX_U64, &o->seed, EX_ANY, "N", "seeds the initial weights and every random choice"},
@@ -81,10 +90,15 @@ static const char *spelled(const ex_option *r, char *buf, size_t size)
     return buf;
 }
 
+/* The names of the operands after the options ("IMAGE.png"), NULL when there are none. */
+static const char *operand_names;
+
 static void usage(FILE *f, const ex_option *rows, int n)
 {
     char buf[64];
     fprintf(f, "usage: %s", program);
+    if (operand_names)
+        fprintf(f, " %s", operand_names);
     for (int i = 0; i < n; i++)
         fprintf(f, " [%s]", spelled(&rows[i], buf, sizeof buf));
     fprintf(f, " [--help]\n");
@@ -171,7 +185,8 @@ static void bad_value(const ex_option *r, const char *s)
     exit(2);
 }
 
-static void parse(int argc, char **argv, const char *about, const ex_option *own, ex_common *common)
+/* Returns the index of the first of the n_operands operands, which must follow. */
+static int parse(int argc, char **argv, const char *about, const ex_option *own, ex_common *common, int n_operands)
 {
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     program = slash ? slash + 1 : argc > 0 ? argv[0] : program;
@@ -203,16 +218,28 @@ static void parse(int argc, char **argv, const char *about, const ex_option *own
             bad_value(&rows[c - FIRST_VAL], optarg ? optarg : "");
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument: %s\n", program, argv[optind]);
+    if (argc - optind > n_operands) {
+        fprintf(stderr, "%s: unexpected argument: %s\n", program, argv[optind + n_operands]);
         usage(stderr, rows, n);
         exit(2);
     }
+    if (argc - optind < n_operands) {
+        fprintf(stderr, "%s: missing %s\n", program, operand_names);
+        usage(stderr, rows, n);
+        exit(2);
+    }
+    return optind;
+}
+
+int ex_parse(int argc, char **argv, const char *about, const char *operands, int n_operands, const ex_option *own)
+{
+    operand_names = operands;
+    return parse(argc, argv, about, own, NULL, n_operands);
 }
 
 vkdl_context *ex_start(int argc, char **argv, const char *about, const ex_option *own, ex_common *common)
 {
-    parse(argc, argv, about, own, common);
+    parse(argc, argv, about, own, common, 0);
     vkdl_context *ctx;
     vkdl_context_create_info ci = {.backend = common->cpu ? VKDL_BACKEND_CPU : VKDL_BACKEND_VULKAN};
     CHECK(vkdl_context_create(&ci, &ctx));

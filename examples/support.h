@@ -67,6 +67,10 @@ typedef struct ex_common {
  * stdout and exits 0; a bad value or a missing one names the option and exits 2, and so does an
  * unknown option, after the usage. */
 vkdl_context *ex_start(int argc, char **argv, const char *about, const ex_option *own, ex_common *common);
+/* For an example that is not a training run: parses argv into its own options only (the common
+ * ones are not added) followed by exactly n_operands operands, named in the usage by operands
+ * ("IMAGE.png"), and returns the index of the first. The errors are ex_start's. */
+int ex_parse(int argc, char **argv, const char *about, const char *operands, int n_operands, const ex_option *own);
 
 /* ---- Time, randomness, losses ---- */
 

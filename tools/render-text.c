@@ -1,10 +1,11 @@
 /* render-text: black lines of text on a white background, as a PNG, to test the OCR example on
  * pictures whose text is known.
- * usage: render-text [--size PX] OUT.png LINE...
+ * usage: render-text [--size PX] [--upside-down] OUT.png LINE...
  * Each LINE is drawn left-aligned in DejaVu Sans (cairo's toy font API, which asks fontconfig) at
  * PX pixels (default 36: PP-OCR reads 32-40 px text reliably), one line below the other with half
  * a line of space between them, inside a margin of one line height, since the detector merges
- * lines that touch and misses text at the very edge. */
+ * lines that touch and misses text at the very edge. --upside-down turns the picture by 180
+ * degrees, for the OCR example's orientation step. */
 #include <cairo.h>
 
 #include <getopt.h>
@@ -14,16 +15,22 @@
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: render-text [--size PX] OUT.png LINE...\n");
+    fprintf(stderr, "usage: render-text [--size PX] [--upside-down] OUT.png LINE...\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     double size = 36;
-    static const struct option longs[] = {{"size", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+    int upside_down = 0;
+    static const struct option longs[] = {
+        {"size", required_argument, NULL, 's'}, {"upside-down", no_argument, NULL, 'u'}, {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
         char *end;
+        if (c == 'u') {
+            upside_down = 1;
+            continue;
+        }
         if (c != 's')
             usage();
         size = strtod(optarg, &end);
@@ -60,6 +67,10 @@ int main(int argc, char **argv)
     cr = cairo_create(s);
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
+    if (upside_down) {
+        cairo_translate(cr, w, h);
+        cairo_rotate(cr, M_PI);
+    }
     cairo_set_source_rgb(cr, 0, 0, 0);
     cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, size);

@@ -23,16 +23,18 @@
  * 3. Each box is cut out and scaled to height 48 (its width by the aspect ratio) for the
  *    orientation model, padded to width 192, and turned over if it is upside down with
  *    probability above 0.9.
- * 4. Recognition sees the line scaled to height 48, its width by the aspect ratio (at most 1600),
- *    padded with zeros to a multiple of 32 and at least 320 as PaddleOCR pads (a plan is made per
- *    width, and the multiple of 32 keeps their number small). CTC's greedy decoding takes the most
- *    likely character of every step, merges repeats and drops blanks; a line whose mean character
- *    probability is below 0.5 is dropped, as PaddleOCR drops it.
+ * 4. Recognition sees the lines scaled to height 48, their width by the aspect ratio (at most
+ *    1600), up to 6 consecutive lines in a batch padded with zeros to the widest one's width
+ *    rounded up to a multiple of 32, and at least 320, as PaddleOCR pads (a plan is made per
+ *    batch shape, and the batches and the multiple of 32 keep their number small). CTC's greedy
+ *    decoding takes the most likely character of every step, merges repeats and drops blanks; a
+ *    line whose mean character probability is below 0.5 is dropped, as PaddleOCR drops it.
  * 5. Lines are printed sorted by their top edge, and boxes whose tops are within 10 pixels left
  *    to right.
  * Plans are made once per input shape and kept. --verbose prints the boxes, scores and timings on
  * stderr; --dump DIR writes every model input as DIR/det.npy, DIR/cls_NNN.npy and DIR/rec_NNN.npy
- * (NNN counts the boxes in printing order), which tools/ocr-compare.sh feeds to ONNX Runtime. */
+ * (NNN numbers the boxes in printing order, a batch by its first), which tools/ocr-compare.sh
+ * feeds to ONNX Runtime. */
 #include "npy.h"
 #include "support.h"
 #include "vkdl.h"
@@ -56,6 +58,7 @@ enum {
     REC_MIN_W = 320,
     REC_MAX_W = 1600,
     REC_ALIGN = 32,
+    REC_BATCH = 6,
     SAME_LINE = 10,      /* pixels between the tops of boxes on one line */
 };
 static const double DET_THRESHOLD = 0.3, BOX_THRESHOLD = 0.6, UNCLIP = 2.0, CLS_THRESHOLD = 0.9,
@@ -313,26 +316,22 @@ static int detect(model *det, const image *im, box **out)
 
 /* ---- Orientation and recognition ---- */
 
-/* The line in b scaled to height LINE_H and width min(aspect ratio, max_w) into a zeroed
- * [1,3,LINE_H,stride]; returns the scaled width. */
-static int line_input(const image *im, box b, int max_w, bool flip, const float mean[3], const float std[3],
-                      float *x, int stride)
+/* The width of the line in b scaled to height LINE_H, at most max_w. */
+static int line_width(box b, int max_w)
 {
     int w = (int)ceil((double)LINE_H * (b.x1 - b.x0) / (b.y1 - b.y0));
-    w = w > max_w ? max_w : w < 1 ? 1 : w;
-    resample(im, b, w, LINE_H, mean, std, flip, x, stride);
-    return w;
+    return w > max_w ? max_w : w < 1 ? 1 : w;
 }
 
 static const float HALF[3] = {0.5f, 0.5f, 0.5f};
 
-/* Whether the line in b is upside down. */
+/* Whether the line in b (box k) is upside down; *p180 is the model's probability of it. */
 static bool upside_down(model *cls, const image *im, box b, int k, double *p180)
 {
     float *x = calloc((size_t)3 * LINE_H * CLS_W, sizeof *x);
     if (!x)
         ex_fail("out of memory");
-    line_input(im, b, CLS_W, false, HALF, HALF, x, CLS_W);
+    resample(im, b, line_width(b, CLS_W), LINE_H, HALF, HALF, false, x, CLS_W);
     const int64_t shape[4] = {1, 3, LINE_H, CLS_W};
     char name[32];
     snprintf(name, sizeof name, "cls_%03d", k);
@@ -346,35 +345,16 @@ static bool upside_down(model *cls, const image *im, box b, int k, double *p180)
     return p[1] > p[0] && p[1] > CLS_THRESHOLD;
 }
 
-/* The text of the line in b, or NULL when its score is below DROP_SCORE; *score is the mean
- * probability of its characters. */
-static char *recognize(model *rec, const image *im, box b, bool flip, int k, char **keys, int n_keys, double *score)
+/* Greedy CTC over steps rows of classes probabilities: the best class per step, repeats merged
+ * and blanks dropped; *score is the mean probability of the characters kept. */
+static char *ctc_decode(const float *p, int64_t steps, char **keys, int n_keys, double *score)
 {
-    int w = (int)ceil((double)LINE_H * (b.x1 - b.x0) / (b.y1 - b.y0));
-    w = w > REC_MAX_W ? REC_MAX_W : w;
-    int stride = (w + REC_ALIGN - 1) / REC_ALIGN * REC_ALIGN;
-    stride = stride < REC_MIN_W ? REC_MIN_W : stride;
-    float *x = calloc((size_t)3 * LINE_H * stride, sizeof *x);
-    if (!x)
-        ex_fail("out of memory");
-    line_input(im, b, REC_MAX_W, flip, HALF, HALF, x, stride);
-    const int64_t shape[4] = {1, 3, LINE_H, stride};
-    char name[32];
-    snprintf(name, sizeof name, "rec_%03d", k);
-    dump(name, x, shape);
-    vkdl_host_tensor out = model_run(rec, x, shape);
-    free(x);
-    if (out.ndim != 3 || out.shape[0] != 1 || out.shape[2] != n_keys + 2)
-        ex_fail("%s: its output is not [1,T,%d] (the blank, %d characters and a space)", rec->file, n_keys + 2,
-                n_keys);
-    /* Greedy CTC: the best class per step; repeats merge and blanks go. */
-    const float *p = out.data;
     const int classes = n_keys + 2;
     size_t cap = 64, len = 0;
     char *text = ex_alloc(cap);
     double sum = 0;
     int chars = 0, prev = 0;
-    for (int64_t t = 0; t < out.shape[1]; t++, p += classes) {
+    for (int64_t t = 0; t < steps; t++, p += classes) {
         int best = 0;
         for (int c = 1; c < classes; c++)
             best = p[c] > p[best] ? c : best;
@@ -396,11 +376,46 @@ static char *recognize(model *rec, const image *im, box b, bool flip, int k, cha
     }
     text[len] = 0;
     *score = chars ? sum / chars : 0;
-    if (*score < DROP_SCORE) {
-        free(text);
-        return NULL;
-    }
     return text;
+}
+
+/* Reads the lines in b[0, n) (flip[i]: turned over) in batches of up to REC_BATCH consecutive
+ * lines, each padded to its widest line, as PaddleOCR batches them: fewer shapes, so fewer plans.
+ * text[i] is NULL where score[i], the mean probability of its characters, is below DROP_SCORE. */
+static void recognize(model *rec, const image *im, const box *b, const bool *flip, int n, char **keys, int n_keys,
+                      char **text, double *score)
+{
+    for (int first = 0; first < n; first += REC_BATCH) {
+        int count = n - first < REC_BATCH ? n - first : REC_BATCH, w = REC_MIN_W;
+        for (int i = first; i < first + count; i++) {
+            int lw = (line_width(b[i], REC_MAX_W) + REC_ALIGN - 1) / REC_ALIGN * REC_ALIGN;
+            w = lw > w ? lw : w;
+        }
+        const size_t line = (size_t)3 * LINE_H * w;
+        float *x = calloc(count * line, sizeof *x);
+        if (!x)
+            ex_fail("out of memory");
+        for (int i = 0; i < count; i++)
+            resample(im, b[first + i], line_width(b[first + i], REC_MAX_W), LINE_H, HALF, HALF, flip[first + i],
+                     x + i * line, w);
+        const int64_t shape[4] = {count, 3, LINE_H, w};
+        char name[32];
+        snprintf(name, sizeof name, "rec_%03d", first);
+        dump(name, x, shape);
+        vkdl_host_tensor out = model_run(rec, x, shape);
+        free(x);
+        if (out.ndim != 3 || out.shape[0] != count || out.shape[2] != n_keys + 2)
+            ex_fail("%s: its output is not [%d,T,%d] (the blank, %d characters and a space)", rec->file, count,
+                    n_keys + 2, n_keys);
+        for (int i = 0; i < count; i++) {
+            const float *p = (const float *)out.data + (size_t)i * out.shape[1] * out.shape[2];
+            text[first + i] = ctc_decode(p, out.shape[1], keys, n_keys, &score[first + i]);
+            if (score[first + i] < DROP_SCORE) {
+                free(text[first + i]);
+                text[first + i] = NULL;
+            }
+        }
+    }
 }
 
 /* ppocr_keys_v1.txt: one character (UTF-8) a line. */
@@ -464,19 +479,26 @@ int main(int argc, char **argv)
 
     box *boxes;
     int n = detect(&det, &im, &boxes);
+    bool *flip = ex_alloc(n * sizeof *flip);
+    double *p180 = ex_alloc(n * sizeof *p180), *score = ex_alloc(n * sizeof *score);
+    char **text = ex_alloc(n * sizeof *text);
+    for (int i = 0; i < n; i++)
+        flip[i] = upside_down(&cls, &im, boxes[i], i, &p180[i]);
+    recognize(&rec, &im, boxes, flip, n, keys, n_keys, text, score);
     for (int i = 0; i < n; i++) {
         box b = boxes[i];
-        double p180, score;
-        bool flip = upside_down(&cls, &im, b, i, &p180);
-        char *text = recognize(&rec, &im, b, flip, i, keys, n_keys, &score);
         if (verbose)
             fprintf(stderr, "box %d: [%d,%d)x[%d,%d) det %.3f, upside down %.3f%s, rec %.3f%s: %s\n", i, b.x0, b.x1,
-                    b.y0, b.y1, b.score, p180, flip ? " (turned)" : "", score, text ? "" : " (dropped)",
-                    text ? text : "");
-        if (text)
-            printf("%s\n", text);
-        free(text);
+                    b.y0, b.y1, b.score, p180[i], flip[i] ? " (turned)" : "", score[i], text[i] ? "" : " (dropped)",
+                    text[i] ? text[i] : "");
+        if (text[i])
+            printf("%s\n", text[i]);
+        free(text[i]);
     }
+    free(text);
+    free(score);
+    free(p180);
+    free(flip);
     if (verbose) {
         report(&det);
         report(&cls);

@@ -28,7 +28,8 @@
  *    rounded up to a multiple of 32, and at least 320, as PaddleOCR pads (a plan is made per
  *    batch shape, and the batches and the multiple of 32 keep their number small). CTC's greedy
  *    decoding takes the most likely character of every step, merges repeats and drops blanks; a
- *    line whose mean character probability is below 0.5 is dropped, as PaddleOCR drops it.
+ *    line whose mean character probability is below 0.5 is dropped, as PaddleOCR drops it, and
+ *    spaces at either end of a line are dropped too.
  * 5. Lines are printed sorted by their top edge, and boxes whose tops are within 10 pixels left
  *    to right.
  * Plans are made once per input shape and kept. --verbose prints the boxes, scores and timings on
@@ -409,7 +410,14 @@ static void recognize(model *rec, const image *im, const box *b, const bool *fli
                     n_keys + 2, n_keys);
         for (int i = 0; i < count; i++) {
             const float *p = (const float *)out.data + (size_t)i * out.shape[1] * out.shape[2];
-            text[first + i] = ctc_decode(p, out.shape[1], keys, n_keys, &score[first + i]);
+            char *t = ctc_decode(p, out.shape[1], keys, n_keys, &score[first + i]);
+            /* A margin of the box can read as a space, which is no part of the line. */
+            size_t len = strlen(t), lead = strspn(t, " ");
+            while (len > lead && t[len - 1] == ' ')
+                len--;
+            memmove(t, t + lead, len - lead);
+            t[len - lead] = 0;
+            text[first + i] = t;
             if (score[first + i] < DROP_SCORE) {
                 free(text[first + i]);
                 text[first + i] = NULL;

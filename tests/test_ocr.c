@@ -95,12 +95,11 @@ int main(int argc, char **argv)
     static const ocr_case cases[] = {
         {"two_lines", "", {"Hello, World 2026", "vkdl runs ONNX on Vulkan"},
          "Hello, World 2026\nvkdl runs ONNX on Vulkan\n"},
-        {"three_lines", "--size 32", {"3.14159 + 2.71828", "The quick brown fox jumps", "over the lazy dog: 42!"},
-         "3.14159 + 2.71828\nThe quick brown fox jumps\nover the lazy dog: 42!\n"},
         /* The picture turned over: the orientation model must turn each line back, and the lines
-         * come out in the picture's order, which is now bottom line first. */
-        {"upside_down", "--upside-down --size 40", {"Upside down: 1984", "turned by the classifier"},
-         "turned by the classifier\nUpside down: 1984\n"},
+         * come out in the picture's order, which is now the last line first. */
+        {"three_lines_upside_down", "--upside-down --size 32",
+         {"3.14159 + 2.71828", "The quick brown fox", "jumps over: 42!"},
+         "jumps over: 42!\nThe quick brown fox\n3.14159 + 2.71828\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         th_run(cases[i].name, run_ocr, (void *)&cases[i]);

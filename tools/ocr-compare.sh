@@ -3,7 +3,7 @@
 # inputs the example made from a picture, and reports how far they agree: per model input the max
 # abs and rel error of the outputs (tools/ort-compare.js, failing beyond --tol), and the text that
 # ONNX Runtime's recognition outputs decode to (the same greedy CTC and the same dropping of lines
-# scoring below 0.5) against the lines the example printed.
+# scoring below 0.5, and of spaces at either end) against the lines the example printed.
 # usage: tools/ocr-compare.sh [--cpu] [--tol T] [IMAGE.png]
 #   IMAGE.png  default: lines that tools/render-text draws
 #   --cpu      vkdl's CPU backend instead of the Vulkan device
@@ -56,7 +56,7 @@ for input in "$work"/inputs/*.npy; do
   fi
   # "ort: TEXT (SCORE)": the line as ONNX Runtime reads it, unless the example would drop it.
   sed -n 's/^ort: \(.*\) (\([0-9.]*\))$/\2 \1/p' "$work/$step.log" |
-    awk '$1 >= 0.5 { sub(/^[^ ]* /, ""); print }' >>"$work/ort.txt"
+    awk '$1 >= 0.5 { sub(/^[^ ]* +/, ""); sub(/ +$/, ""); print }' >>"$work/ort.txt"
 done
 echo "== text"
 if diff "$work/vkdl.txt" "$work/ort.txt" >/dev/null; then

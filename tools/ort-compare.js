@@ -47,7 +47,8 @@ function readNpy(file) {
 }
 
 function writeNpy(file, data, dims) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims.join(', ')}${dims.length === 1 ? ',' : ''}), }`;
+  const shape = dims.join(', ') + (dims.length === 1 ? ',' : '');
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape}), }`;
   header += ' '.repeat(63 - ((header.length + 10) % 64)) + '\n';
   const pre = Buffer.alloc(10);
   pre.write('\x93NUMPY', 0, 'latin1');

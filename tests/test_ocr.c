@@ -1,10 +1,11 @@
 /* The OCR example (examples/ocr.c) on pictures of known text: tools/render-text draws the lines
  * in DejaVu Sans, and the example, run as its own process on the device the suite is testing
  * (the Vulkan loader's environment and VKDL_VALIDATE are inherited), must print exactly those
- * lines, exit 0 and print no validation message. English words, digits and punctuation only:
- * DejaVu Sans has no CJK glyphs, so the models' Chinese is not tested. A case is skipped when the
- * models (tools/setup.sh) or render-text (cairo) are missing, and on SwiftShader, which runs these
- * models too slowly for a test (tools/ocr-compare.sh checks them there). */
+ * lines, exit 0 and print no validation message; so must ocr --cpu on the CPU backend. English
+ * words, digits and punctuation only: DejaVu Sans has no CJK glyphs, so the models' Chinese is
+ * not tested. A case is skipped when the models (tools/setup.sh) or render-text (cairo) are
+ * missing, and on SwiftShader, which runs these models too slowly for a test (tools/ocr-compare.sh
+ * checks them there); the CPU backend's runs go on there. */
 #include "harness.h"
 
 #include <stdio.h>
@@ -23,6 +24,12 @@ typedef struct ocr_case {
     const char *lines[4]; /* drawn top to bottom */
     const char *expect;   /* what ocr must print */
 } ocr_case;
+
+/* A case on the device the suite tests, or on the CPU backend (ocr --cpu). */
+typedef struct ocr_run {
+    const ocr_case *c;
+    bool cpu;
+} ocr_run;
 
 static bool exists(const char *path)
 {
@@ -47,7 +54,8 @@ static int capture(const char *cmd, char *out, size_t size)
 
 static void run_ocr(void *arg)
 {
-    const ocr_case *c = arg;
+    const ocr_run *r = arg;
+    const ocr_case *c = r->c;
     if (!exists(MODELS "/ch_PP-OCRv4_rec_infer.onnx")) {
         th_skip("%s is not installed (tools/setup.sh installs it)", MODELS);
         return;
@@ -56,7 +64,7 @@ static void run_ocr(void *arg)
         th_skip("render-text was not built (it needs cairo: libcairo2-dev)");
         return;
     }
-    if (strstr(vkdl_context_device_name(th_gpu), "SwiftShader")) {
+    if (!r->cpu && strstr(vkdl_context_device_name(th_gpu), "SwiftShader")) {
         th_skip("SwiftShader runs these models some 10 times slower than lavapipe, minutes a picture; "
                 "tools/ocr-compare.sh checks them there");
         return;
@@ -72,7 +80,8 @@ static void run_ocr(void *arg)
         th_fail("render-text exited with status %d: %s", rc, cmd);
         return;
     }
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' --verbose '%s' 2>'%s'", VKDL_SOURCE_ROOT, VKDL_OCR, png, err);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' --verbose%s '%s' 2>'%s'", VKDL_SOURCE_ROOT, VKDL_OCR,
+             r->cpu ? " --cpu" : "", png, err);
     rc = capture(cmd, out, sizeof out);
     char log[8192] = "";
     FILE *f = fopen(err, "r");
@@ -109,7 +118,12 @@ int main(int argc, char **argv)
          "jumps over: 42!\nThe quick brown fox\n3.14159 + 2.71828\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        th_run(cases[i].name, run_ocr, (void *)&cases[i]);
+        for (int cpu = 0; cpu < 2; cpu++) {
+            char name[128];
+            snprintf(name, sizeof name, "%s/%s", cases[i].name, cpu ? "cpu" : "gpu");
+            ocr_run r = {&cases[i], cpu};
+            th_run(name, run_ocr, &r);
+        }
     char rm[512];
     snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
     if (system(rm) != 0)

@@ -186,6 +186,7 @@ ONNX_OP_TABLE(shape)
 ONNX_OP_TABLE(nn)
 ONNX_OP_TABLE(reduce)
 ONNX_OP_TABLE(resize)
+ONNX_OP_TABLE(index)
 #undef ONNX_OP_TABLE
 
 #endif

@@ -376,6 +376,7 @@ const onnx_op *onnx_op_find(const char *type)
         {onnx_ops_nn, &onnx_ops_nn_count},
         {onnx_ops_reduce, &onnx_ops_reduce_count},
         {onnx_ops_resize, &onnx_ops_resize_count},
+        {onnx_ops_index, &onnx_ops_index_count},
     };
     for (size_t f = 0; f < VKDL_ARRAY_LEN(families); f++)
         for (int i = 0; i < *families[f].count; i++)

@@ -130,6 +130,9 @@ static vkdl_status index_table(onnx_exec *e, int ndim, const int64_t *dims, cons
     return vkdl_tensor_upload(*out, v, VKDL_I64, (size_t)n * sizeof *v);
 }
 
+/* A window at the origin with unit steps. */
+static const int64_t ZEROS[VKDL_MAX_DIMS], ONES[VKDL_MAX_DIMS] = {1, 1, 1, 1, 1, 1, 1, 1};
+
 /* Host side of a window copy: out[o] = x[start + o * step] per dim, with x's rank given as dims
  * (Expand right-aligns x), indices outside x read as mode says (value for CONSTANT). */
 static void host_window(const onnx_host *x, const int64_t *xdims, onnx_host *y, const int64_t *start,
@@ -464,13 +467,16 @@ static vkdl_status pad_spec_of(onnx_exec *e, pad_spec *p)
         p->fv = onnx_attr_float(e, "value", 0);
         p->iv = (int64_t)p->fv;
     } else if (onnx_has_in(e, 2) && p->mode == VKDL_PAD_CONSTANT) {
-        const onnx_host *v;
-        VKDL_TRY(onnx_need_host(e, 2, "constant_value", &v));
-        if (v->numel != 1)
-            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "constant_value must hold one element, not %lld",
-                             (long long)v->numel);
-        p->fv = onnx_get_f(v, 0);
-        p->iv = onnx_get_i(v, 0);
+        const onnx_host *v = onnx_in_host(e, 2);
+        if (onnx_in_ndim(e, 2) > 0 && prod(0, onnx_in_ndim(e, 2), onnx_in_dims(e, 2)) != 1)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "constant_value must hold one element");
+        if (onnx_in_dtype(e, 2) != onnx_in_dtype(e, 0))
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "constant_value is %s, data %s",
+                             vkdl_dtype_name(onnx_in_dtype(e, 2)), vkdl_dtype_name(onnx_in_dtype(e, 0)));
+        if (v) {                                         /* else pad_device reads it on the device */
+            p->fv = onnx_get_f(v, 0);
+            p->iv = onnx_get_i(v, 0);
+        }
     }
     for (int d = 0; d < rank; d++) {
         p->start[d] = 0;
@@ -513,6 +519,34 @@ static vkdl_status pad_host(onnx_exec *e)
     return VKDL_OK;
 }
 
+/* A constant computed on the device: it is broadcast over the output (read with WRAP from its
+ * one element), then the part of x that survives is copied over it. */
+static vkdl_status pad_device_value(onnx_exec *e, const pad_spec *p)
+{
+    int rank = onnx_in_ndim(e, 0);
+    const int64_t *in = onnx_in_dims(e, 0);
+    vkdl_tensor *x = NULL, *c = NULL, *cv;
+    if (e->run) {
+        VKDL_TRY(onnx_in(e, 0, &x));
+        VKDL_TRY(onnx_in(e, 2, &c));
+    }
+    VKDL_TRY(onnx_reshape(e, c, rank, ONES, &cv));
+    if (!e->run)
+        return VKDL_OK;
+    VKDL_TRY(dev_window(cv, onnx_out(e, 0), rank, ZEROS, ONES, VKDL_PAD_WRAP, 0));
+    vkdl_view_info v = {0};
+    for (int d = 0; d < rank; d++) {
+        int64_t lo = p->start[d] < 0 ? -p->start[d] : 0;          /* leading padding */
+        int64_t hi = in[d] - p->start[d] < p->dims[d] ? in[d] - p->start[d] : p->dims[d];
+        v.start[d] = p->start[d] + lo;
+        v.out_offset[d] = lo;
+        v.extent[d] = hi - lo;
+        if (v.extent[d] <= 0)
+            return VKDL_OK;                              /* nothing of x is left */
+    }
+    return vkdl_view_copy(x, onnx_out(e, 0), &v);
+}
+
 static vkdl_status pad_device(onnx_exec *e)
 {
     pad_spec p;
@@ -520,15 +554,20 @@ static vkdl_status pad_device(onnx_exec *e)
     int rank = onnx_in_ndim(e, 0);
     VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(pad_spec_of(e, &p));
+    bool dev_value = p.mode == VKDL_PAD_CONSTANT && onnx_has_in(e, 2) && !onnx_in_host(e, 2) && e->opset >= 11;
     double v = dd == VKDL_F32 ? p.fv : (double)p.iv;
-    if (p.mode == VKDL_PAD_CONSTANT && (double)(float)v != v && !isnan(v) && dd != VKDL_F32)
+    if (p.mode == VKDL_PAD_CONSTANT && !dev_value && (double)(float)v != v && !isnan(v) && dd != VKDL_F32)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "constant %lld is not exact in the device's float pad value",
                          (long long)p.iv);
     for (int d = 0; d < rank; d++)
         if (p.mode == VKDL_PAD_REFLECT && onnx_in_dims(e, 0)[d] == 1 && p.dims[d] > 1)
             return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "reflect padding of axis %d of size 1 on the device", d);
     if (!e->run)
-        return onnx_out_set(e, 0, onnx_in_dtype(e, 0), rank, p.dims);
+        VKDL_TRY(onnx_out_set(e, 0, onnx_in_dtype(e, 0), rank, p.dims));
+    if (dev_value)
+        return pad_device_value(e, &p);
+    if (!e->run)
+        return VKDL_OK;
     vkdl_tensor *x;
     VKDL_TRY(onnx_in(e, 0, &x));
     return dev_window(x, onnx_out(e, 0), rank, p.start, p.step, p.mode, (float)v);
@@ -553,8 +592,6 @@ static vkdl_status tile_dims(onnx_exec *e, int64_t *dims)
     }
     return VKDL_OK;
 }
-
-static const int64_t ZEROS[VKDL_MAX_DIMS], ONES[VKDL_MAX_DIMS] = {1, 1, 1, 1, 1, 1, 1, 1};
 
 static vkdl_status tile_host(onnx_exec *e)
 {

@@ -1,7 +1,7 @@
 /* ONNX's data-movement ops: windows (Concat, Split, Slice, Pad, Tile, Expand), indexing (Gather,
  * GatherElements, GatherND, ScatterElements, ScatterND, Compress, OneHot), rearrangements
- * (DepthToSpace, SpaceToDepth, ReverseSequence), masks (Trilu, EyeLike) and the host-only ones
- * whose output shape or arithmetic the device cannot give yet (NonZero, CumSum, Where). Windows are
+ * (DepthToSpace, SpaceToDepth, ReverseSequence), masks (Trilu, EyeLike), selections (Where,
+ * CumSum, TopK) and NonZero, whose output shape depends on the data, on the host only. Windows are
  * one vkdl_view_copy each; index tables that depend only on host values are computed here and
  * uploaded, so the device side is a plain vkdl_gather / vkdl_scatter_elements. */
 #include "onnx/onnx.h"
@@ -52,6 +52,7 @@ static vkdl_status ints_of(onnx_exec *e, const char *attr, int input, int max, i
 static vkdl_status int_scalar(onnx_exec *e, int i, const char *what, int64_t *v)
 {
     const onnx_host *h;
+    *v = 0;
     VKDL_TRY(onnx_need_host(e, i, what, &h));
     if (h->numel != 1)
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "%s must hold one element, not %lld", what,
@@ -97,6 +98,17 @@ static vkdl_status dev_dtype(onnx_exec *e, int i, vkdl_dtype *out)
     if (!onnx_device_dtype(onnx_in_dtype(e, i), out))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s data runs on the host only",
                          vkdl_dtype_name(onnx_in_dtype(e, i)));
+    return VKDL_OK;
+}
+
+/* The device dtype of the data (input 0); numeric refuses bool and uint8, which vkdl's arithmetic
+ * (scatter reductions, sums) does not take. */
+static vkdl_status dev_data(onnx_exec *e, bool numeric, vkdl_dtype *out)
+{
+    VKDL_TRY(dev_dtype(e, 0, out));
+    if (numeric && *out == VKDL_U8)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s data on the device (float and integer only)",
+                         vkdl_dtype_name(onnx_in_dtype(e, 0)));
     return VKDL_OK;
 }
 
@@ -248,8 +260,8 @@ static vkdl_status concat_device(onnx_exec *e)
     int axis, rank;
     int64_t dims[VKDL_MAX_DIMS];
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(concat_shape(e, &axis, &rank, dims));
+    VKDL_TRY(dev_data(e, false, &dd));
     if (!e->run)
         return onnx_out_set(e, 0, onnx_in_dtype(e, 0), rank, dims);
     int64_t off = 0;
@@ -332,8 +344,8 @@ static vkdl_status split_device(onnx_exec *e)
     int axis, rank = onnx_in_ndim(e, 0);
     int64_t sizes[ONNX_MAX_IO], dims[VKDL_MAX_DIMS], off = 0;
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(split_sizes(e, &axis, sizes));
+    VKDL_TRY(dev_data(e, false, &dd));
     memcpy(dims, onnx_in_dims(e, 0), (size_t)rank * sizeof *dims);
     vkdl_tensor *x = NULL;
     if (e->run)
@@ -419,8 +431,8 @@ static vkdl_status slice_device(onnx_exec *e)
 {
     int64_t start[VKDL_MAX_DIMS], step[VKDL_MAX_DIMS], dims[VKDL_MAX_DIMS];
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(slice_box(e, start, step, dims));
+    VKDL_TRY(dev_data(e, false, &dd));
     if (!e->run)
         return onnx_out_set(e, 0, onnx_in_dtype(e, 0), onnx_in_ndim(e, 0), dims);
     vkdl_tensor *x;
@@ -552,8 +564,8 @@ static vkdl_status pad_device(onnx_exec *e)
     pad_spec p;
     vkdl_dtype dd;
     int rank = onnx_in_ndim(e, 0);
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(pad_spec_of(e, &p));
+    VKDL_TRY(dev_data(e, false, &dd));
     bool dev_value = p.mode == VKDL_PAD_CONSTANT && onnx_has_in(e, 2) && !onnx_in_host(e, 2) && e->opset >= 11;
     double v = dd == VKDL_F32 ? p.fv : (double)p.iv;
     if (p.mode == VKDL_PAD_CONSTANT && !dev_value && (double)(float)v != v && !isnan(v) && dd != VKDL_F32)
@@ -609,8 +621,8 @@ static vkdl_status tile_device(onnx_exec *e)
     int64_t dims[VKDL_MAX_DIMS];
     vkdl_dtype dd;
     int rank = onnx_in_ndim(e, 0);
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(tile_dims(e, dims));
+    VKDL_TRY(dev_data(e, false, &dd));
     if (!e->run)
         return onnx_out_set(e, 0, onnx_in_dtype(e, 0), rank, dims);
     vkdl_tensor *x;
@@ -650,8 +662,8 @@ static vkdl_status expand_device(onnx_exec *e)
     int ndim;
     int64_t dims[VKDL_MAX_DIMS], xdims[VKDL_MAX_DIMS];
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(expand_dims(e, &ndim, dims, xdims));
+    VKDL_TRY(dev_data(e, false, &dd));
     if (!e->run)
         VKDL_TRY(onnx_out_set(e, 0, onnx_in_dtype(e, 0), ndim, dims));
     vkdl_tensor *x = NULL, *xv;
@@ -719,8 +731,8 @@ static vkdl_status gather_device(onnx_exec *e)
     int axis, ndim;
     int64_t dims[VKDL_MAX_DIMS];
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(gather_shape(e, &axis, &ndim, dims));
+    VKDL_TRY(dev_data(e, false, &dd));
     if (!e->run) {
         VKDL_TRY(check_known_indices(e, 1, onnx_in_dims(e, 0)[axis]));
         return onnx_out_set(e, 0, onnx_in_dtype(e, 0), ndim, dims);
@@ -786,8 +798,8 @@ static vkdl_status gather_elements_device(onnx_exec *e)
 {
     int axis;
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(elements_check(e, &axis));
+    VKDL_TRY(dev_data(e, false, &dd));
     if (!e->run) {
         VKDL_TRY(check_known_indices(e, 1, onnx_in_dims(e, 0)[axis]));
         return onnx_out_set(e, 0, onnx_in_dtype(e, 0), onnx_in_ndim(e, 1), onnx_in_dims(e, 1));
@@ -860,12 +872,9 @@ static vkdl_status scatter_elements_device(onnx_exec *e)
     int axis;
     vkdl_scatter_reduce r;
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
-    if (dd == VKDL_U8)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s data on the device (float and integer only)",
-                         vkdl_dtype_name(onnx_in_dtype(e, 0)));
     VKDL_TRY(scatter_reduction(e, &r));
     VKDL_TRY(elements_check(e, &axis));
+    VKDL_TRY(dev_data(e, true, &dd));
     if (!e->run) {
         VKDL_TRY(check_known_indices(e, 1, onnx_in_dims(e, 0)[axis]));
         return onnx_out_set(e, 0, onnx_in_dtype(e, 0), onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
@@ -891,7 +900,9 @@ static vkdl_status nd_spec_of(onnx_exec *e, int b, nd_spec *s)
 {
     int r = onnx_in_ndim(e, 0), q = onnx_in_ndim(e, 1);
     const int64_t *x = onnx_in_dims(e, 0), *idx = onnx_in_dims(e, 1);
+    const onnx_host *known;
     VKDL_TRY(need_indices(e, 1, "indices"));
+    VKDL_TRY(onnx_need_host(e, 1, "indices", &known));  /* they decide which rows move */
     if (q < 1 || r < 1 || b < 0 || b >= q || b >= r)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "batch_dims %d for data of rank %d and indices of rank %d",
                          b, r, q);
@@ -922,8 +933,7 @@ static vkdl_status nd_spec_of(onnx_exec *e, int b, nd_spec *s)
 /* The B * K rows the index tuples name (malloc'ed into *rows). */
 static vkdl_status nd_rows(onnx_exec *e, const nd_spec *s, int64_t **rows)
 {
-    const onnx_host *idx;
-    VKDL_TRY(onnx_need_host(e, 1, "indices", &idx));
+    const onnx_host *idx = onnx_in_host(e, 1);
     const int64_t *x = onnx_in_dims(e, 0);
     int64_t n = s->B * s->K;
     *rows = malloc((size_t)(n ? n : 1) * sizeof **rows);
@@ -965,8 +975,8 @@ static vkdl_status gathernd_device(onnx_exec *e)
     nd_spec s;
     int64_t *rows;
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(nd_spec_of(e, (int)onnx_attr_int(e, "batch_dims", 0), &s));
+    VKDL_TRY(dev_data(e, false, &dd));
     VKDL_TRY(nd_rows(e, &s, &rows));
     int64_t n = s.B * s.K, xd[2] = {s.B * s.M, s.inner}, od[2] = {n, s.inner};
     vkdl_tensor *x = NULL, *it, *xv, *ov;
@@ -1027,12 +1037,9 @@ static vkdl_status scatternd_device(onnx_exec *e)
     int64_t *rows;
     vkdl_scatter_reduce r;
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
-    if (dd == VKDL_U8)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s data on the device (float and integer only)",
-                         vkdl_dtype_name(onnx_in_dtype(e, 0)));
     VKDL_TRY(reduction_of(e, &r));
     VKDL_TRY(scatternd_spec(e, &s));
+    VKDL_TRY(dev_data(e, true, &dd));
     VKDL_TRY(nd_rows(e, &s, &rows));
     /* vkdl_scatter_elements along the rows: each tuple's row index repeated across the row. */
     int64_t n = s.K * s.inner, td[2] = {s.K, s.inner}, xd[2] = {s.M, s.inner};
@@ -1126,8 +1133,8 @@ static vkdl_status compress_device(onnx_exec *e)
     int axis, ndim;
     int64_t dims[VKDL_MAX_DIMS], *sel;
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(compress_spec(e, &axis, &sel, &ndim, dims));
+    VKDL_TRY(dev_data(e, false, &dd));
     int64_t k = dims[axis < 0 ? 0 : axis], flat = prod(0, onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
     vkdl_tensor *it, *x = NULL, *xv = NULL;
     vkdl_status st = index_table(e, 1, &k, sel, &it);
@@ -1285,8 +1292,8 @@ static vkdl_status block_device(onnx_exec *e)
     int perm[6];
     int64_t x6[6], dims[4], o6[6];
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(block_spec(e, x6, perm, dims));
+    VKDL_TRY(dev_data(e, false, &dd));
     for (int d = 0; d < 6; d++)
         o6[d] = x6[perm[d]];
     vkdl_tensor *x = NULL, *xv, *ov;
@@ -1338,8 +1345,8 @@ static vkdl_status trilu_device(onnx_exec *e)
     bool upper;
     vkdl_dtype dd;
     int rank = onnx_in_ndim(e, 0);
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(trilu_spec(e, &k, &upper));
+    VKDL_TRY(dev_data(e, false, &dd));
     const int64_t *x = onnx_in_dims(e, 0);
     int64_t n = x[rank - 2], m = x[rank - 1], nm = n * m, batch = prod(0, rank - 2, x);
     int64_t flat[2] = {batch, nm}, padded[2] = {batch, nm + 1};
@@ -1433,8 +1440,8 @@ static vkdl_status reverse_device(onnx_exec *e)
     int bax, tax;
     const onnx_host *lens;
     vkdl_dtype dd;
-    VKDL_TRY(dev_dtype(e, 0, &dd));
     VKDL_TRY(reverse_spec(e, &bax, &tax, &lens));
+    VKDL_TRY(dev_data(e, false, &dd));
     if (!e->run)
         return onnx_out_set(e, 0, onnx_in_dtype(e, 0), onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
     vkdl_tensor *x;
@@ -1455,7 +1462,7 @@ static vkdl_status reverse_device(onnx_exec *e)
     return VKDL_OK;
 }
 
-/* ---------------------------------------------------------------- host only: NonZero, CumSum, Where */
+/* ---------------------------------------------------------------- NonZero, CumSum, Where, TopK */
 
 static bool nonzero_at(const onnx_host *x, int64_t i)
 {
@@ -1483,13 +1490,18 @@ static vkdl_status nonzero_host(onnx_exec *e)
     return VKDL_OK;
 }
 
+static vkdl_status cumsum_axis(onnx_exec *e, int *axis)
+{
+    int64_t a;
+    VKDL_TRY(int_scalar(e, 1, "axis", &a));
+    return onnx_axis(e, a, onnx_in_ndim(e, 0), axis);
+}
+
 static vkdl_status cumsum_host(onnx_exec *e)
 {
     const onnx_host *x = onnx_in_host(e, 0);
-    int64_t a;
     int axis;
-    VKDL_TRY(int_scalar(e, 1, "axis", &a));
-    VKDL_TRY(onnx_axis(e, a, x->ndim, &axis));
+    VKDL_TRY(cumsum_axis(e, &axis));
     bool excl = onnx_attr_int(e, "exclusive", 0) != 0, rev = onnx_attr_int(e, "reverse", 0) != 0;
     bool fl = onnx_dtype_is_float(x->dtype);
     onnx_host *y;
@@ -1518,16 +1530,56 @@ static vkdl_status cumsum_host(onnx_exec *e)
     return VKDL_OK;
 }
 
+static vkdl_status cumsum_device(onnx_exec *e)
+{
+    int axis;
+    vkdl_dtype dd;
+    VKDL_TRY(cumsum_axis(e, &axis));
+    VKDL_TRY(dev_data(e, true, &dd));
+    if (!e->run)
+        return onnx_out_set(e, 0, onnx_in_dtype(e, 0), onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
+    vkdl_tensor *x;
+    VKDL_TRY(onnx_in(e, 0, &x));
+    return vkdl_cumsum(x, axis, onnx_attr_int(e, "exclusive", 0) != 0, onnx_attr_int(e, "reverse", 0) != 0,
+                       onnx_out(e, 0));
+}
+
+static vkdl_status where_shape(onnx_exec *e, int *n, int64_t *dims)
+{
+    int n1;
+    int64_t d1[VKDL_MAX_DIMS];
+    if (onnx_in_dtype(e, 1) != onnx_in_dtype(e, 2))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "X is %s and Y %s", vkdl_dtype_name(onnx_in_dtype(e, 1)),
+                         vkdl_dtype_name(onnx_in_dtype(e, 2)));
+    if (onnx_in_dtype(e, 0) != VKDL_BOOL)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "condition is %s, not bool",
+                         vkdl_dtype_name(onnx_in_dtype(e, 0)));
+    VKDL_TRY(onnx_broadcast(e, onnx_in_ndim(e, 0), onnx_in_dims(e, 0), onnx_in_ndim(e, 1), onnx_in_dims(e, 1), &n1,
+                            d1));
+    return onnx_broadcast(e, n1, d1, onnx_in_ndim(e, 2), onnx_in_dims(e, 2), n, dims);
+}
+
+static vkdl_status where_device(onnx_exec *e)
+{
+    int n;
+    int64_t dims[VKDL_MAX_DIMS];
+    vkdl_dtype dd;
+    VKDL_TRY(dev_dtype(e, 1, &dd));
+    VKDL_TRY(where_shape(e, &n, dims));
+    if (!e->run)
+        return onnx_out_set(e, 0, onnx_in_dtype(e, 1), n, dims);
+    vkdl_tensor *t[3];
+    for (int i = 0; i < 3; i++)
+        VKDL_TRY(onnx_in(e, i, &t[i]));
+    return vkdl_where(t[0], t[1], t[2], onnx_out(e, 0));
+}
+
 static vkdl_status where_host(onnx_exec *e)
 {
     const onnx_host *c = onnx_in_host(e, 0), *x = onnx_in_host(e, 1), *y = onnx_in_host(e, 2);
-    int n1, n;
-    int64_t d1[VKDL_MAX_DIMS], dims[VKDL_MAX_DIMS];
-    if (x->dtype != y->dtype)
-        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "X is %s and Y %s", vkdl_dtype_name(x->dtype),
-                         vkdl_dtype_name(y->dtype));
-    VKDL_TRY(onnx_broadcast(e, c->ndim, c->dims, x->ndim, x->dims, &n1, d1));
-    VKDL_TRY(onnx_broadcast(e, n1, d1, y->ndim, y->dims, &n, dims));
+    int n;
+    int64_t dims[VKDL_MAX_DIMS];
+    VKDL_TRY(where_shape(e, &n, dims));
     onnx_host *out;
     VKDL_TRY(onnx_out_host(e, 0, x->dtype, n, dims, &out));
     for (int64_t i = 0; i < out->numel; i++) {
@@ -1536,6 +1588,136 @@ static vkdl_status where_host(onnx_exec *e)
         copy_elems(out, i, s, onnx_bcast_src(i, n, dims, s->ndim, s->dims), 1);
     }
     return VKDL_OK;
+}
+
+/* TopK's k (an attribute before opset 10, input 1 since) and axis. */
+static vkdl_status topk_spec(onnx_exec *e, int *axis, int64_t *k)
+{
+    int rank = onnx_in_ndim(e, 0);
+    if (e->opset < 10)
+        *k = onnx_attr_int(e, "k", -1);
+    else
+        VKDL_TRY(int_scalar(e, 1, "K", k));
+    VKDL_TRY(onnx_axis(e, onnx_attr_int(e, "axis", -1), rank, axis));
+    int64_t n = onnx_in_dims(e, 0)[*axis];
+    if (*k < 0 || *k > n)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "k is %lld for axis %d of size %lld", (long long)*k, *axis,
+                         (long long)n);
+    return VKDL_OK;
+}
+
+/* An element of a TopK line: floats keyed by f (i 0), integers by i (f 0), then position. */
+typedef struct topk_item {
+    double f;
+    int64_t i, pos;
+} topk_item;
+
+/* a before b in ascending order, NaN above +inf as vkdl_topk orders it. */
+static int topk_key_cmp(const topk_item *a, const topk_item *b)
+{
+    bool na = isnan(a->f), nb = isnan(b->f);
+    if (na || nb)
+        return na - nb;
+    if (a->f != b->f)
+        return a->f < b->f ? -1 : 1;
+    return a->i < b->i ? -1 : a->i > b->i;
+}
+
+static int topk_cmp_largest(const void *pa, const void *pb)
+{
+    const topk_item *a = pa, *b = pb;
+    int c = topk_key_cmp(b, a);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static int topk_cmp_smallest(const void *pa, const void *pb)
+{
+    const topk_item *a = pa, *b = pb;
+    int c = topk_key_cmp(a, b);
+    return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+static vkdl_status topk_host(onnx_exec *e)
+{
+    int axis;
+    int64_t k, dims[VKDL_MAX_DIMS];
+    VKDL_TRY(topk_spec(e, &axis, &k));
+    const onnx_host *x = onnx_in_host(e, 0);
+    bool fl = onnx_dtype_is_float(x->dtype), largest = onnx_attr_int(e, "largest", 1) != 0;
+    memcpy(dims, x->dims, (size_t)x->ndim * sizeof *dims);
+    dims[axis] = k;
+    onnx_host *v, *ix;
+    VKDL_TRY(onnx_out_host(e, 0, x->dtype, x->ndim, dims, &v));
+    VKDL_TRY(onnx_out_host(e, 1, VKDL_I64, x->ndim, dims, &ix));
+    int64_t outer = prod(0, axis, x->dims), n = x->dims[axis], inner = prod(axis + 1, x->ndim, x->dims);
+    topk_item *it = malloc((size_t)(n ? n : 1) * sizeof *it);
+    if (!it)
+        return onnx_fail(e, VKDL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t in = 0; in < inner; in++) {
+            for (int64_t t = 0; t < n; t++) {
+                int64_t src = (o * n + t) * inner + in;
+                it[t] = (topk_item){.f = fl ? onnx_get_f(x, src) : 0, .i = fl ? 0 : onnx_get_i(x, src), .pos = t};
+            }
+            qsort(it, (size_t)n, sizeof *it, largest ? topk_cmp_largest : topk_cmp_smallest);
+            for (int64_t j = 0; j < k; j++) {
+                int64_t dst = (o * k + j) * inner + in;
+                copy_elems(v, dst, x, (o * n + it[j].pos) * inner + in, 1);
+                onnx_set_i(ix, dst, it[j].pos);
+            }
+        }
+    free(it);
+    return VKDL_OK;
+}
+
+/* vkdl_topk works along the last axis: another axis is moved last and back with vkdl_permute. */
+static vkdl_status topk_device(onnx_exec *e)
+{
+    int axis, rank = onnx_in_ndim(e, 0), perm[VKDL_MAX_DIMS], back[VKDL_MAX_DIMS];
+    int64_t k, dims[VKDL_MAX_DIMS], pd[VKDL_MAX_DIMS], pk[VKDL_MAX_DIMS];
+    vkdl_dtype dd;
+    VKDL_TRY(topk_spec(e, &axis, &k));
+    VKDL_TRY(dev_data(e, false, &dd));
+    if (dd != VKDL_F32)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s data on the device (float only)",
+                         vkdl_dtype_name(onnx_in_dtype(e, 0)));
+    const int64_t *x = onnx_in_dims(e, 0);
+    memcpy(dims, x, (size_t)rank * sizeof *dims);
+    dims[axis] = k;
+    for (int d = 0, j = 0; d < rank; d++)
+        if (d != axis)
+            perm[j++] = d;
+    perm[rank - 1] = axis;
+    for (int d = 0; d < rank; d++) {
+        pd[d] = x[perm[d]];
+        pk[d] = dims[perm[d]];
+        back[perm[d]] = d;
+    }
+    bool moved = axis != rank - 1;
+    vkdl_tensor *xt = NULL, *xp = NULL, *vp = NULL, *ip = NULL, *vt = NULL, *it = NULL;
+    if (moved) {
+        VKDL_TRY(onnx_temp(e, VKDL_F32, rank, pd, &xp));
+        VKDL_TRY(onnx_temp(e, VKDL_F32, rank, pk, &vp));
+        VKDL_TRY(onnx_temp(e, VKDL_I32, rank, pk, &ip));
+    }
+    if (!onnx_has_out(e, 0))
+        VKDL_TRY(onnx_temp(e, VKDL_F32, rank, dims, &vt));
+    if (!e->run) {
+        if (onnx_has_out(e, 0))
+            VKDL_TRY(onnx_out_set(e, 0, onnx_in_dtype(e, 0), rank, dims));
+        return onnx_has_out(e, 1) ? onnx_out_set(e, 1, VKDL_I64, rank, dims) : VKDL_OK;
+    }
+    VKDL_TRY(onnx_in(e, 0, &xt));
+    if (onnx_has_out(e, 0))
+        vt = onnx_out(e, 0);
+    if (onnx_has_out(e, 1))
+        it = onnx_out(e, 1);
+    if (!moved)
+        return vkdl_topk(xt, k, onnx_attr_int(e, "largest", 1) != 0, vt, it);
+    VKDL_TRY(vkdl_permute(xt, perm, xp));
+    VKDL_TRY(vkdl_topk(xp, k, onnx_attr_int(e, "largest", 1) != 0, vp, it ? ip : NULL));
+    VKDL_TRY(vkdl_permute(vp, back, vt));
+    return it ? vkdl_permute(ip, back, it) : VKDL_OK;
 }
 
 const onnx_op onnx_ops_index[] = {
@@ -1559,7 +1741,8 @@ const onnx_op onnx_ops_index[] = {
     {"EyeLike", eyelike_host, eyelike_host},
     {"ReverseSequence", reverse_host, reverse_device},
     {"NonZero", nonzero_host, host_only},
-    {"CumSum", cumsum_host, host_only},
-    {"Where", where_host, host_only},
+    {"CumSum", cumsum_host, cumsum_device},
+    {"Where", where_host, where_device},
+    {"TopK", topk_host, topk_device},
 };
 const int onnx_ops_index_count = (int)VKDL_ARRAY_LEN(onnx_ops_index);

@@ -131,19 +131,27 @@ static vkdl_status index_in(onnx_exec *e, const char *what, int64_t v, int64_t n
     return VKDL_OK;
 }
 
-/* Running: a scratch i32 tensor of n entries filled from an int64 table computed on the host
- * (the upload range-checks it). Planning registers it. */
-static vkdl_status index_table(onnx_exec *e, int ndim, const int64_t *dims, const int64_t *v, vkdl_tensor **out)
+/* A window at the origin with unit steps (and ONES, shapes of one element). */
+static const int64_t ZEROS[VKDL_MAX_DIMS], ONES[VKDL_MAX_DIMS] = {1, 1, 1, 1, 1, 1, 1, 1};
+
+/* A scratch tensor of dtype (i32 indices, u8 masks) holding a table computed on the host; the
+ * upload range-checks it. It is uploaded on every run: scratch memory is shared between steps. */
+static vkdl_status host_table(onnx_exec *e, vkdl_dtype dtype, int ndim, const int64_t *dims, const int64_t *v,
+                              vkdl_tensor **out)
 {
-    VKDL_TRY(onnx_temp(e, VKDL_I32, ndim, dims, out));
+    VKDL_TRY(onnx_temp(e, dtype, ndim, dims, out));
     if (!e->run)
         return VKDL_OK;
     int64_t n = prod(0, ndim, dims);
     return vkdl_tensor_upload(*out, v, VKDL_I64, (size_t)n * sizeof *v);
 }
 
-/* A window at the origin with unit steps. */
-static const int64_t ZEROS[VKDL_MAX_DIMS], ONES[VKDL_MAX_DIMS] = {1, 1, 1, 1, 1, 1, 1, 1};
+/* A scratch one-element tensor of dtype, rank ndim, set to value on every run. */
+static vkdl_status scalar_temp(onnx_exec *e, vkdl_dtype dtype, int ndim, double value, vkdl_tensor **out)
+{
+    VKDL_TRY(onnx_temp(e, dtype, ndim, ONES, out));
+    return e->run ? vkdl_tensor_fill(*out, value) : VKDL_OK;
+}
 
 /* Host side of a window copy: out[o] = x[start + o * step] per dim, with x's rank given as dims
  * (Expand right-aligns x), indices outside x read as mode says (value for CONSTANT). */
@@ -980,7 +988,7 @@ static vkdl_status gathernd_device(onnx_exec *e)
     VKDL_TRY(nd_rows(e, &s, &rows));
     int64_t n = s.B * s.K, xd[2] = {s.B * s.M, s.inner}, od[2] = {n, s.inner};
     vkdl_tensor *x = NULL, *it, *xv, *ov;
-    vkdl_status st = index_table(e, 1, &n, rows, &it);
+    vkdl_status st = host_table(e, VKDL_I32, 1, &n, rows, &it);
     free(rows);
     VKDL_TRY(st);
     if (!e->run)
@@ -1052,7 +1060,7 @@ static vkdl_status scatternd_device(onnx_exec *e)
         table[i] = rows[i / s.inner];
     free(rows);
     vkdl_tensor *it = NULL, *x = NULL, *u = NULL, *xv, *uv, *ov;
-    vkdl_status st = n ? index_table(e, 2, td, table, &it) : VKDL_OK;
+    vkdl_status st = n ? host_table(e, VKDL_I32, 2, td, table, &it) : VKDL_OK;
     free(table);
     VKDL_TRY(st);
     if (!e->run) {
@@ -1137,7 +1145,7 @@ static vkdl_status compress_device(onnx_exec *e)
     VKDL_TRY(dev_data(e, false, &dd));
     int64_t k = dims[axis < 0 ? 0 : axis], flat = prod(0, onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
     vkdl_tensor *it, *x = NULL, *xv = NULL;
-    vkdl_status st = index_table(e, 1, &k, sel, &it);
+    vkdl_status st = host_table(e, VKDL_I32, 1, &k, sel, &it);
     free(sel);
     VKDL_TRY(st);
     if (!e->run)
@@ -1189,26 +1197,42 @@ static vkdl_status onehot_host(onnx_exec *e)
     return VKDL_OK;
 }
 
-/* The device fills the output with off and scatters on along axis at each index, negative
- * counting from the end. */
+/* The device compares each index with d and with d - depth for every d along axis (so negative
+ * indices count from the end and any other index matches nothing), and picks on or off. */
 static vkdl_status onehot_device(onnx_exec *e)
 {
     int axis, ndim;
-    int64_t depth, dims[VKDL_MAX_DIMS], udims[VKDL_MAX_DIMS];
+    int64_t depth, dims[VKDL_MAX_DIMS], udims[VKDL_MAX_DIMS], rdims[VKDL_MAX_DIMS];
     vkdl_dtype dv, di;
     VKDL_TRY(onehot_spec(e, &axis, &depth, &ndim, dims));
     const onnx_host *v = onnx_in_host(e, 2);
-    if (!onnx_device_dtype(v->dtype, &dv) || dv == VKDL_U8)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s values on the device (float and integer only)",
-                         vkdl_dtype_name(v->dtype));
+    if (!onnx_device_dtype(v->dtype, &dv))
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s values on the device", vkdl_dtype_name(v->dtype));
     VKDL_TRY(dev_dtype(e, 0, &di));
     if (di == VKDL_U8)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "indices of %s", vkdl_dtype_name(onnx_in_dtype(e, 0)));
-    memcpy(udims, dims, (size_t)ndim * sizeof *dims);
-    udims[axis] = 1;
-    vkdl_tensor *base, *on, *conv = NULL, *idx = NULL, *iv;
-    VKDL_TRY(onnx_temp(e, dv, ndim, dims, &base));
-    VKDL_TRY(onnx_temp(e, dv, ndim, udims, &on));
+    for (int d = 0; d < ndim; d++) {
+        udims[d] = d == axis ? 1 : dims[d];
+        rdims[d] = d == axis ? depth : 1;
+    }
+    int64_t *table = malloc((size_t)depth * 2 * sizeof *table);
+    if (!table)
+        return onnx_fail(e, VKDL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int64_t d = 0; d < depth; d++) {
+        table[d] = d;
+        table[depth + d] = d - depth;
+    }
+    vkdl_tensor *pos, *neg, *m[3], *on, *off, *conv = NULL, *idx = NULL, *iv;
+    vkdl_status st = host_table(e, VKDL_I32, ndim, rdims, table, &pos);
+    if (st == VKDL_OK)
+        st = host_table(e, VKDL_I32, ndim, rdims, table + depth, &neg);
+    free(table);
+    VKDL_TRY(st);
+    for (int k = 0; k < 3; k++)
+        VKDL_TRY(onnx_temp(e, VKDL_U8, ndim, dims, &m[k]));
+    bool fl = onnx_dtype_is_float(v->dtype);
+    VKDL_TRY(scalar_temp(e, dv, ndim, fl ? onnx_get_f(v, 1) : (double)onnx_get_i(v, 1), &on));
+    VKDL_TRY(scalar_temp(e, dv, ndim, fl ? onnx_get_f(v, 0) : (double)onnx_get_i(v, 0), &off));
     if (di == VKDL_F32)
         VKDL_TRY(onnx_temp(e, VKDL_I32, onnx_in_ndim(e, 0), onnx_in_dims(e, 0), &conv));
     if (!e->run) {
@@ -1223,10 +1247,10 @@ static vkdl_status onehot_device(onnx_exec *e)
     VKDL_TRY(onnx_reshape(e, idx, ndim, udims, &iv));
     if (!e->run)
         return VKDL_OK;
-    bool fl = onnx_dtype_is_float(v->dtype);
-    VKDL_TRY(vkdl_tensor_fill(base, fl ? onnx_get_f(v, 0) : (double)onnx_get_i(v, 0)));
-    VKDL_TRY(vkdl_tensor_fill(on, fl ? onnx_get_f(v, 1) : (double)onnx_get_i(v, 1)));
-    return vkdl_scatter_elements(base, iv, on, axis, VKDL_SCATTER_NONE, onnx_out(e, 0));
+    VKDL_TRY(vkdl_binary(VKDL_EQUAL, iv, pos, m[0]));
+    VKDL_TRY(vkdl_binary(VKDL_EQUAL, iv, neg, m[1]));
+    VKDL_TRY(vkdl_binary(VKDL_OR, m[0], m[1], m[2]));
+    return vkdl_where(m[2], on, off, onnx_out(e, 0));
 }
 
 /* ---------------------------------------------------------------- DepthToSpace, SpaceToDepth */
@@ -1337,8 +1361,7 @@ static vkdl_status trilu_host(onnx_exec *e)
     return VKDL_OK;
 }
 
-/* The device gathers each matrix, viewed flat, from itself with one zero appended: the table
- * names the element, or the zero where Trilu clears it. */
+/* The device picks x or zero through a mask of the last two dims, shared by every matrix. */
 static vkdl_status trilu_device(onnx_exec *e)
 {
     int64_t k;
@@ -1348,28 +1371,21 @@ static vkdl_status trilu_device(onnx_exec *e)
     VKDL_TRY(trilu_spec(e, &k, &upper));
     VKDL_TRY(dev_data(e, false, &dd));
     const int64_t *x = onnx_in_dims(e, 0);
-    int64_t n = x[rank - 2], m = x[rank - 1], nm = n * m, batch = prod(0, rank - 2, x);
-    int64_t flat[2] = {batch, nm}, padded[2] = {batch, nm + 1};
+    int64_t n = x[rank - 2], m = x[rank - 1], nm = n * m;
     int64_t *table = malloc((size_t)(nm ? nm : 1) * sizeof *table);
     if (!table)
         return onnx_fail(e, VKDL_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (int64_t i = 0; i < nm; i++)
-        table[i] = trilu_keeps(i / m, i % m, k, upper) ? i : nm;
-    vkdl_tensor *it, *xp, *xt = NULL, *xv, *ov;
-    vkdl_status st = index_table(e, 1, &nm, table, &it);
+        table[i] = trilu_keeps(i / m, i % m, k, upper);
+    vkdl_tensor *mask, *zero, *xt;
+    vkdl_status st = host_table(e, VKDL_U8, 2, x + rank - 2, table, &mask);
     free(table);
     VKDL_TRY(st);
-    VKDL_TRY(onnx_temp(e, dd, 2, padded, &xp));
+    VKDL_TRY(scalar_temp(e, dd, 1, 0, &zero));
     if (!e->run)
-        VKDL_TRY(onnx_out_set(e, 0, onnx_in_dtype(e, 0), rank, x));
-    else
-        VKDL_TRY(onnx_in(e, 0, &xt));
-    VKDL_TRY(onnx_reshape(e, xt, 2, flat, &xv));
-    VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), 2, flat, &ov));
-    if (!e->run)
-        return VKDL_OK;
-    VKDL_TRY(dev_window(xv, xp, 2, ZEROS, ONES, VKDL_PAD_CONSTANT, 0));
-    return vkdl_gather(xp, it, 1, ov);
+        return onnx_out_set(e, 0, onnx_in_dtype(e, 0), rank, x);
+    VKDL_TRY(onnx_in(e, 0, &xt));
+    return vkdl_where(mask, xt, zero, onnx_out(e, 0));
 }
 
 /* EyeLike's output depends only on its input's shape, so it is always made on the host. */

@@ -520,6 +520,11 @@ static vkdl_status pad_spec_of(onnx_exec *e, pad_spec *p)
             (p->mode == VKDL_PAD_REFLECT || p->mode == VKDL_PAD_WRAP))
             return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s padding that also crops (pads %lld and %lld of axis %d)",
                              mode, (long long)pb, (long long)pe, a);
+        /* NumPy (ONNX's reference) wraps a pad longer than the axis off the padded array, not
+         * modulo the axis. */
+        if (p->mode == VKDL_PAD_WRAP && (pb > in[a] || pe > in[a]))
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "wrap padding longer than axis %d (pads %lld and %lld, "
+                             "size %lld)", a, (long long)pb, (long long)pe, (long long)in[a]);
         if ((pb > 0 || pe > 0) && p->mode != VKDL_PAD_CONSTANT && in[a] == 0)
             return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "%s padding of axis %d, which is empty", mode, a);
         p->start[a] = -pb;

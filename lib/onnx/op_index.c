@@ -1,9 +1,10 @@
 /* ONNX's data-movement ops: windows (Concat, Split, Slice, Pad, Tile, Expand), indexing (Gather,
  * GatherElements, GatherND, ScatterElements, ScatterND, Compress, OneHot), rearrangements
- * (DepthToSpace, SpaceToDepth, ReverseSequence), masks (Trilu, EyeLike), selections (Where,
- * CumSum, TopK) and NonZero, whose output shape depends on the data, on the host only. Windows are
- * one vkdl_view_copy each; index tables that depend only on host values are computed here and
- * uploaded, so the device side is a plain vkdl_gather / vkdl_scatter_elements. */
+ * (DepthToSpace, SpaceToDepth, ReverseSequence), masks (Trilu, EyeLike), Where, CumSum, TopK, and
+ * NonZero, whose output shape depends on the data, on the host only. Windows are one vkdl_view_copy
+ * each; index tables and masks that depend only on host values (GatherND's rows, Compress's
+ * selection, Trilu's triangle) are computed here and uploaded, so the device runs a plain
+ * vkdl_gather, vkdl_scatter_elements or vkdl_where. */
 #include "onnx/onnx.h"
 
 #include <math.h>
@@ -202,18 +203,6 @@ static vkdl_status dev_window(const vkdl_tensor *x, vkdl_tensor *out, int ndim, 
     return vkdl_view_copy(x, out, &v);
 }
 
-/* Device ops on host-only data refuse it; ops with no device side ask for host inputs, which
- * names the first input computed on the device. */
-static vkdl_status host_only(onnx_exec *e)
-{
-    for (int i = 0; i < onnx_n_in(e); i++)
-        if (onnx_has_in(e, i)) {
-            const onnx_host *h;
-            VKDL_TRY(onnx_need_host(e, i, "an input of an op vkdl runs on the host only", &h));
-        }
-    return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "internal: every input is known but the host did not run");
-}
-
 /* ---------------------------------------------------------------- Concat */
 
 static vkdl_status concat_shape(onnx_exec *e, int *axis, int *ndim, int64_t *dims)
@@ -235,8 +224,8 @@ static vkdl_status concat_shape(onnx_exec *e, int *axis, int *ndim, int64_t *dim
         if (!ok) {
             char s0[VKDL_SHAPE_BUF], si[VKDL_SHAPE_BUF];
             return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "input %d (%s %s) does not fit input 0 (%s %s) off axis %d",
-                             i, vkdl_dtype_name(onnx_in_dtype(e, i)), onnx_dims_str(onnx_in_ndim(e, i), d, si, sizeof si),
-                             vkdl_dtype_name(onnx_in_dtype(e, 0)),
+                             i, vkdl_dtype_name(onnx_in_dtype(e, i)),
+                             onnx_dims_str(onnx_in_ndim(e, i), d, si, sizeof si), vkdl_dtype_name(onnx_in_dtype(e, 0)),
                              onnx_dims_str(rank, onnx_in_dims(e, 0), s0, sizeof s0), *axis);
         }
         dims[*axis] += d[*axis];
@@ -405,20 +394,20 @@ static vkdl_status slice_box(onnx_exec *e, int64_t *start, int64_t *step, int64_
         if (st == 0)
             return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "step of axis %d is 0", a);
         if (st == INT64_MIN)
-            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "step of axis %d is %lld", a, (long long)st);
+            st = -INT64_MAX;                             /* the same slice, and negatable */
         s = s < 0 ? s + n : s;
         en = en < 0 ? en + n : en;
         if (st > 0) {
             s = s < 0 ? 0 : s > n ? n : s;
             en = en < 0 ? 0 : en > n ? n : en;
-            len = en > s ? (en - s + st - 1) / st : 0;
+            len = en > s ? (en - s - 1) / st + 1 : 0;
         } else {
             s = s < 0 ? 0 : s > n - 1 ? n - 1 : s;
             en = en < -1 ? -1 : en > n - 1 ? n - 1 : en;
-            len = n > 0 && s > en ? (s - en - st - 1) / -st : 0;
+            len = n > 0 && s > en ? (s - en - 1) / -st + 1 : 0;
         }
         start[a] = s;
-        step[a] = st;
+        step[a] = len > 1 ? st : 1;                      /* a step past the end is no step */
         dims[a] = len;
     }
     return VKDL_OK;
@@ -463,12 +452,13 @@ static vkdl_status pad_spec_of(onnx_exec *e, pad_spec *p)
     const int64_t *in = onnx_in_dims(e, 0);
     const char *mode = onnx_attr_str(e, "mode", "constant");
     static const char *const MODES[] = {"constant", "reflect", "edge", "wrap"};
-    p->mode = VKDL_PAD_WRAP + 1;
+    int found = -1;
     for (int m = 0; m <= VKDL_PAD_WRAP; m++)
         if (!strcmp(mode, MODES[m]))
-            p->mode = (vkdl_pad_mode)m;
-    if ((unsigned)p->mode > VKDL_PAD_WRAP)
+            found = m;
+    if (found < 0)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "mode '%s'", mode);
+    p->mode = (vkdl_pad_mode)found;
     int64_t pads[2 * VKDL_MAX_DIMS], axes[VKDL_MAX_DIMS];
     int ax[VKDL_MAX_DIMS];
     bool old = e->opset < 11;
@@ -479,13 +469,15 @@ static vkdl_status pad_spec_of(onnx_exec *e, pad_spec *p)
         for (int d = 0; d < rank; d++)
             axes[d] = d;
     }
+    if (np < 0)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "needs pads");
     if (np != 2 * na)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "pads has %d entries for %d axes", np, na);
     p->fv = 0;
     p->iv = 0;
     if (old) {
         p->fv = onnx_attr_float(e, "value", 0);
-        p->iv = (int64_t)p->fv;
+        p->iv = fabs(p->fv) < 0x1p63 ? (int64_t)p->fv : 0;     /* NaN and beyond int64 pad integers with 0 */
     } else if (onnx_has_in(e, 2) && p->mode == VKDL_PAD_CONSTANT) {
         const onnx_host *v = onnx_in_host(e, 2);
         if (onnx_in_ndim(e, 2) > 0 && prod(0, onnx_in_ndim(e, 2), onnx_in_dims(e, 2)) != 1)
@@ -1511,6 +1503,14 @@ static vkdl_status nonzero_host(onnx_exec *e)
     return VKDL_OK;
 }
 
+/* NonZero's output shape depends on the data, so it runs on the host: its input must be known. */
+static vkdl_status nonzero_device(onnx_exec *e)
+{
+    const onnx_host *h;
+    VKDL_TRY(onnx_need_host(e, 0, "X, whose nonzeros decide the output's shape", &h));
+    return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "internal: X is known but the host did not run");
+}
+
 static vkdl_status cumsum_axis(onnx_exec *e, int *axis)
 {
     int64_t a;
@@ -1761,7 +1761,7 @@ const onnx_op onnx_ops_index[] = {
     {"Trilu", trilu_host, trilu_device},
     {"EyeLike", eyelike_host, eyelike_host},
     {"ReverseSequence", reverse_host, reverse_device},
-    {"NonZero", nonzero_host, host_only},
+    {"NonZero", nonzero_host, nonzero_device},
     {"CumSum", cumsum_host, cumsum_device},
     {"Where", where_host, where_device},
     {"TopK", topk_host, topk_device},

@@ -58,7 +58,14 @@ static vkdl_status int_scalar(onnx_exec *e, int i, const char *what, int64_t *v)
     if (h->numel != 1)
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "%s must hold one element, not %lld", what,
                          (long long)h->numel);
-    *v = onnx_dtype_is_float(h->dtype) ? (int64_t)onnx_get_f(h, 0) : onnx_get_i(h, 0);
+    if (!onnx_dtype_is_float(h->dtype)) {
+        *v = onnx_get_i(h, 0);
+        return VKDL_OK;
+    }
+    double f = onnx_get_f(h, 0);
+    if (!(fabs(f) < 0x1p62))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "%s is %g", what, f);
+    *v = (int64_t)f;
     return VKDL_OK;
 }
 
@@ -1188,7 +1195,8 @@ static vkdl_status onehot_host(onnx_exec *e)
     int64_t inner = prod(axis + 1, ndim, dims);
     for (int64_t i = 0; i < y->numel; i++) {
         int64_t d = i / inner % depth, src = i / inner / depth * inner + i % inner;
-        int64_t k = fl ? (int64_t)onnx_get_f(idx, src) : onnx_get_i(idx, src);
+        double f = fl ? onnx_get_f(idx, src) : 0;
+        int64_t k = !fl ? onnx_get_i(idx, src) : fabs(f) < 0x1p62 ? (int64_t)f : depth;  /* NaN matches nothing */
         copy_elems(y, i, v, (k < 0 ? k + depth : k) == d, 1);
     }
     return VKDL_OK;

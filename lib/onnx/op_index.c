@@ -120,6 +120,15 @@ static vkdl_status dev_data(onnx_exec *e, bool numeric, vkdl_dtype *out)
     return VKDL_OK;
 }
 
+/* The node's first n inputs, which the op requires, are present. */
+static vkdl_status need_inputs(onnx_exec *e, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!onnx_has_in(e, i))
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "input %d is required", i);
+    return VKDL_OK;
+}
+
 static vkdl_status need_indices(onnx_exec *e, int i, const char *what)
 {
     vkdl_dtype d = onnx_in_dtype(e, i);
@@ -214,6 +223,7 @@ static vkdl_status dev_window(const vkdl_tensor *x, vkdl_tensor *out, int ndim, 
 
 static vkdl_status concat_shape(onnx_exec *e, int *axis, int *ndim, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, 1));
     int n = onnx_n_in(e), rank = onnx_in_ndim(e, 0);
     const onnx_attr *a = onnx_attr_get(e, "axis");
     if (!a && e->opset >= 4)
@@ -288,6 +298,7 @@ static vkdl_status concat_device(onnx_exec *e)
 
 static vkdl_status split_sizes(onnx_exec *e, int *axis, int64_t *sizes)
 {
+    VKDL_TRY(need_inputs(e, 1));
     int rank = onnx_in_ndim(e, 0), nout = onnx_n_out(e), n;
     VKDL_TRY(onnx_axis(e, onnx_attr_int(e, "axis", 0), rank, axis));
     int64_t dim = onnx_in_dims(e, 0)[*axis], list[ONNX_MAX_IO];
@@ -374,6 +385,7 @@ static vkdl_status split_device(onnx_exec *e)
 
 static vkdl_status slice_box(onnx_exec *e, int64_t *start, int64_t *step, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, e->opset < 10 ? 1 : 3));
     int rank = onnx_in_ndim(e, 0), ns, ne, na, nst;
     const int64_t *in = onnx_in_dims(e, 0);
     int64_t starts[VKDL_MAX_DIMS], ends[VKDL_MAX_DIMS], axes[VKDL_MAX_DIMS], steps[VKDL_MAX_DIMS];
@@ -455,6 +467,7 @@ typedef struct pad_spec {
 
 static vkdl_status pad_spec_of(onnx_exec *e, pad_spec *p)
 {
+    VKDL_TRY(need_inputs(e, e->opset < 11 ? 1 : 2));
     int rank = onnx_in_ndim(e, 0), np, na;
     const int64_t *in = onnx_in_dims(e, 0);
     const char *mode = onnx_attr_str(e, "mode", "constant");
@@ -601,6 +614,7 @@ static vkdl_status pad_device(onnx_exec *e)
 
 static vkdl_status tile_dims(onnx_exec *e, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, 2));
     int rank = onnx_in_ndim(e, 0), n;
     int64_t rep[VKDL_MAX_DIMS];
     if (e->opset < 6)
@@ -645,6 +659,7 @@ static vkdl_status tile_device(onnx_exec *e)
 /* Expand's output shape, and x's dims right-aligned to it (leading 1s). */
 static vkdl_status expand_dims(onnx_exec *e, int *ndim, int64_t *dims, int64_t *xdims)
 {
+    VKDL_TRY(need_inputs(e, 2));
     int n, rank = onnx_in_ndim(e, 0);
     int64_t shape[VKDL_MAX_DIMS];
     VKDL_TRY(int_list(e, 1, "shape", VKDL_MAX_DIMS, &n, shape));
@@ -702,6 +717,7 @@ static vkdl_status check_known_indices(onnx_exec *e, int i, int64_t n)
 
 static vkdl_status gather_shape(onnx_exec *e, int *axis, int *ndim, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, 2));
     int rank = onnx_in_ndim(e, 0), q = onnx_in_ndim(e, 1);
     const int64_t *x = onnx_in_dims(e, 0);
     VKDL_TRY(need_indices(e, 1, "indices"));
@@ -759,6 +775,7 @@ static vkdl_status gather_device(onnx_exec *e)
  * ScatterElements' updates (input 2) have the indices' shape. */
 static vkdl_status elements_check(onnx_exec *e, int *axis)
 {
+    VKDL_TRY(need_inputs(e, strcmp(e->node->op_type, "GatherElements") ? 3 : 2));
     int rank = onnx_in_ndim(e, 0);
     const int64_t *x = onnx_in_dims(e, 0), *idx = onnx_in_dims(e, 1);
     VKDL_TRY(need_indices(e, 1, "indices"));
@@ -910,6 +927,7 @@ typedef struct nd_spec {
 
 static vkdl_status nd_spec_of(onnx_exec *e, int b, nd_spec *s)
 {
+    VKDL_TRY(need_inputs(e, strcmp(e->node->op_type, "GatherND") ? 3 : 2));
     int r = onnx_in_ndim(e, 0), q = onnx_in_ndim(e, 1);
     const int64_t *x = onnx_in_dims(e, 0), *idx = onnx_in_dims(e, 1);
     const onnx_host *known;
@@ -1087,6 +1105,7 @@ static vkdl_status scatternd_device(onnx_exec *e)
 /* The positions the condition selects along axis (or the flattened input, axis -1). */
 static vkdl_status compress_spec(onnx_exec *e, int *axis, int64_t **sel, int *ndim, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, 2));
     const onnx_host *c;
     VKDL_TRY(onnx_need_host(e, 1, "condition", &c));
     int rank = onnx_in_ndim(e, 0);
@@ -1165,6 +1184,7 @@ static vkdl_status compress_device(onnx_exec *e)
 
 static vkdl_status onehot_spec(onnx_exec *e, int *axis, int64_t *depth, int *ndim, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, 3));
     const onnx_host *v;
     int r = onnx_in_ndim(e, 0);
     VKDL_TRY(int_scalar(e, 1, "depth", depth));
@@ -1180,6 +1200,9 @@ static vkdl_status onehot_spec(onnx_exec *e, int *axis, int64_t *depth, int *ndi
     *ndim = r + 1;
     for (int d = 0, k = 0; d <= r; d++)
         dims[d] = d == *axis ? *depth : onnx_in_dims(e, 0)[k++];
+    int64_t n;
+    if (*depth > INT32_MAX || vkdl_numel_checked("onnx", *ndim, dims, &n) != VKDL_OK)
+        return onnx_fail(e, VKDL_ERROR_SIZE_OVERFLOW, "depth %lld makes too large an output", (long long)*depth);
     return VKDL_OK;
 }
 
@@ -1263,6 +1286,7 @@ static vkdl_status onehot_device(onnx_exec *e)
 /* The input as 6 dims, the permutation that makes it the output's 6, and the output's 4 dims. */
 static vkdl_status block_spec(onnx_exec *e, int64_t *x6, int *perm, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, 1));
     static const int DCR[6] = {0, 3, 4, 1, 5, 2}, CRD[6] = {0, 1, 4, 2, 5, 3}, S2D[6] = {0, 3, 5, 1, 2, 4};
     const int64_t *x = onnx_in_dims(e, 0);
     int64_t b = onnx_attr_int(e, "blocksize", 0);
@@ -1339,6 +1363,7 @@ static vkdl_status block_device(onnx_exec *e)
 
 static vkdl_status trilu_spec(onnx_exec *e, int64_t *k, bool *upper)
 {
+    VKDL_TRY(need_inputs(e, 1));
     *k = 0;
     if (onnx_in_ndim(e, 0) < 2)
         return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "input must have rank 2 or more, not %d", onnx_in_ndim(e, 0));
@@ -1396,6 +1421,7 @@ static vkdl_status trilu_device(onnx_exec *e)
 /* EyeLike's output depends only on its input's shape, so it is always made on the host. */
 static vkdl_status eyelike_host(onnx_exec *e)
 {
+    VKDL_TRY(need_inputs(e, 1));
     vkdl_dtype dt = onnx_in_dtype(e, 0);
     const onnx_attr *a = onnx_attr_get(e, "dtype");
     if (a && !onnx_dtype_from_proto((int32_t)a->i, &dt))
@@ -1416,6 +1442,7 @@ static vkdl_status eyelike_host(onnx_exec *e)
 
 static vkdl_status reverse_spec(onnx_exec *e, int *bax, int *tax, const onnx_host **lens)
 {
+    VKDL_TRY(need_inputs(e, 2));
     int rank = onnx_in_ndim(e, 0);
     int64_t b = onnx_attr_int(e, "batch_axis", 1), t = onnx_attr_int(e, "time_axis", 0);
     if (rank < 2 || b < 0 || b > 1 || t < 0 || t > 1 || b == t)
@@ -1492,6 +1519,7 @@ static bool nonzero_at(const onnx_host *x, int64_t i)
 
 static vkdl_status nonzero_host(onnx_exec *e)
 {
+    VKDL_TRY(need_inputs(e, 1));
     const onnx_host *x = onnx_in_host(e, 0);
     int64_t nnz = 0, dims[2], c[VKDL_MAX_DIMS];
     for (int64_t i = 0; i < x->numel; i++)
@@ -1521,6 +1549,7 @@ static vkdl_status nonzero_device(onnx_exec *e)
 
 static vkdl_status cumsum_axis(onnx_exec *e, int *axis)
 {
+    VKDL_TRY(need_inputs(e, 2));
     int64_t a;
     VKDL_TRY(int_scalar(e, 1, "axis", &a));
     return onnx_axis(e, a, onnx_in_ndim(e, 0), axis);
@@ -1575,6 +1604,7 @@ static vkdl_status cumsum_device(onnx_exec *e)
 
 static vkdl_status where_shape(onnx_exec *e, int *n, int64_t *dims)
 {
+    VKDL_TRY(need_inputs(e, 3));
     int n1;
     int64_t d1[VKDL_MAX_DIMS];
     if (onnx_in_dtype(e, 1) != onnx_in_dtype(e, 2))
@@ -1622,6 +1652,7 @@ static vkdl_status where_host(onnx_exec *e)
 /* TopK's k (an attribute before opset 10, input 1 since) and axis. */
 static vkdl_status topk_spec(onnx_exec *e, int *axis, int64_t *k)
 {
+    VKDL_TRY(need_inputs(e, e->opset < 10 ? 1 : 2));
     int rank = onnx_in_ndim(e, 0);
     if (e->opset < 10)
         *k = onnx_attr_int(e, "k", -1);

@@ -152,6 +152,11 @@ vkdl_status onnx_out_view_as(onnx_exec *e, int i, int in, vkdl_dtype dtype, int 
 /* A scratch device tensor for this step, made when planning and the same one on every run
  * (call in the same order in both phases). While planning *out is NULL. */
 vkdl_status onnx_temp(onnx_exec *e, vkdl_dtype dtype, int ndim, const int64_t *dims, vkdl_tensor **out);
+/* A device tensor holding data (numel elements of data_dtype, converted) that this step reads on
+ * every run: made and uploaded once, when planning (call in the same order in both phases; data
+ * is read only when planning). */
+vkdl_status onnx_const(onnx_exec *e, vkdl_dtype dtype, int ndim, const int64_t *dims, const void *data,
+                       vkdl_dtype data_dtype, vkdl_tensor **out);
 /* Running: t (an input, output or scratch tensor of this step) viewed in another shape; the view
  * is made on the first run and kept (call in the same order in both phases). */
 vkdl_status onnx_reshape(onnx_exec *e, vkdl_tensor *t, int ndim, const int64_t *dims, vkdl_tensor **out);

@@ -151,16 +151,12 @@ static vkdl_status index_in(onnx_exec *e, const char *what, int64_t v, int64_t n
 /* A window at the origin with unit steps (and ONES, shapes of one element). */
 static const int64_t ZEROS[VKDL_MAX_DIMS], ONES[VKDL_MAX_DIMS] = {1, 1, 1, 1, 1, 1, 1, 1};
 
-/* A scratch tensor of dtype (i32 indices, u8 masks) holding a table computed on the host; the
- * upload range-checks it. It is uploaded on every run: scratch memory is shared between steps. */
+/* A constant tensor of dtype (i32 indices, u8 masks) holding a table computed on the host when
+ * planning; the upload range-checks it, once. */
 static vkdl_status host_table(onnx_exec *e, vkdl_dtype dtype, int ndim, const int64_t *dims, const int64_t *v,
                               vkdl_tensor **out)
 {
-    VKDL_TRY(onnx_temp(e, dtype, ndim, dims, out));
-    if (!e->run)
-        return VKDL_OK;
-    int64_t n = prod(0, ndim, dims);
-    return vkdl_tensor_upload(*out, v, VKDL_I64, (size_t)n * sizeof *v);
+    return onnx_const(e, dtype, ndim, dims, v, VKDL_I64, out);
 }
 
 /* A scratch one-element tensor of dtype, rank ndim, set to value on every run. */

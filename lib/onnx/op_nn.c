@@ -877,6 +877,8 @@ static vkdl_status softmax_device(onnx_exec *e)
     const int64_t *x = onnx_in_dims(e, 0);
     if (onnx_in_dtype(e, 0) != VKDL_F32)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float input");
+    if (rank < 1)
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "a scalar input has no axis to normalise");
     int axis;
     VKDL_TRY(onnx_axis(e, onnx_attr_int(e, "axis", e->opset < 13 ? 1 : -1), rank, &axis));
     if (!e->run)

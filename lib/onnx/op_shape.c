@@ -418,12 +418,31 @@ static vkdl_status cast_device(onnx_exec *e)
     /* CastLike reads only its target's dtype: a known input is cast on the host whatever dtypes. */
     if (onnx_in_host(e, 0))
         return e->run ? VKDL_OK : cast_host(e);
-    if (!onnx_device_dtype(to, &dto) || !onnx_device_dtype(from, &dfrom))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "cast from %s to %s on the device", vkdl_dtype_name(from),
-                         vkdl_dtype_name(to));
+    if (!onnx_device_dtype(to, &dto) || !onnx_device_dtype(from, &dfrom)) {
+        const onnx_host *h;                              /* a host-only dtype: computed on the host */
+        return onnx_need_host(e, 0, "input", &h);
+    }
     bool rounds = (to == VKDL_F16 || to == VKDL_BF16) && to != from;
-    if (to == VKDL_BOOL && from != VKDL_BOOL)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "cast to bool on the device");
+    if (to == VKDL_BOOL && from != VKDL_BOOL) {
+        /* x != 0 as (x == 0) xor 1: the comparisons take f32 and i32, so uint8 is widened first. */
+        static const int32_t zero = 0;
+        static const uint8_t one = 1;
+        vkdl_tensor *z, *o, *eq, *wide = NULL;
+        vkdl_dtype cmp = dfrom == VKDL_U8 ? VKDL_I32 : dfrom;
+        VKDL_TRY(onnx_const(e, cmp, 0, NULL, &zero, VKDL_I32, &z));
+        VKDL_TRY(onnx_const(e, VKDL_U8, 0, NULL, &one, VKDL_U8, &o));
+        VKDL_TRY(onnx_temp(e, VKDL_U8, onnx_in_ndim(e, 0), onnx_in_dims(e, 0), &eq));
+        if (dfrom == VKDL_U8)
+            VKDL_TRY(onnx_temp(e, VKDL_I32, onnx_in_ndim(e, 0), onnx_in_dims(e, 0), &wide));
+        if (!e->run)
+            return onnx_out_set(e, 0, VKDL_BOOL, onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
+        vkdl_tensor *x;
+        VKDL_TRY(onnx_in(e, 0, &x));
+        if (wide)
+            VKDL_TRY(vkdl_copy(x, wide));
+        VKDL_TRY(vkdl_binary(VKDL_EQUAL, wide ? wide : x, z, eq));
+        return vkdl_binary(VKDL_XOR, eq, o, onnx_out(e, 0));
+    }
     if (dto == dfrom && !rounds)
         return e->run ? VKDL_OK : onnx_out_view_as(e, 0, 0, to, onnx_in_ndim(e, 0), onnx_in_dims(e, 0));
     vkdl_tensor *tmp = NULL;

@@ -260,6 +260,35 @@ vkdl_status onnx_temp(onnx_exec *e, vkdl_dtype dtype, int ndim, const int64_t *d
     return VKDL_OK;
 }
 
+vkdl_status onnx_const(onnx_exec *e, vkdl_dtype dtype, int ndim, const int64_t *dims, const void *data,
+                       vkdl_dtype data_dtype, vkdl_tensor **out)
+{
+    vkdl_onnx_plan *p = e->plan;
+    *out = NULL;
+    if (e->run) {
+        int k = p->step_temp0[e->step] + e->temp++;
+        if (k >= p->n_temps || p->temps[k].step != e->step || !p->temps[k].constant)
+            return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "internal: constants differ between planning and running");
+        *out = p->temps[k].t;
+        return VKDL_OK;
+    }
+    int64_t none[1] = {0};
+    vkdl_tensor *unused;
+    VKDL_TRY(onnx_temp(e, VKDL_U8, 1, none, &unused));
+    plan_temp *t = &p->temps[p->n_temps - 1];
+    t->constant = true;
+    VKDL_TRY(vkdl_tensor_create(e->ctx, dtype, ndim, dims, &t->t));
+    size_t bytes = (size_t)vkdl_tensor_numel(t->t) * vkdl_dtype_size(data_dtype);
+    if (bytes) {
+        vkdl_status s = vkdl_tensor_upload(t->t, data, data_dtype, bytes);
+        if (s != VKDL_OK)
+            return onnx_fail(e, s, "a constant table: %s", vkdl_last_error());
+    }
+    p->stats.constant_bytes += (size_t)vkdl_tensor_numel(t->t) * vkdl_dtype_size(dtype);
+    *out = t->t;
+    return VKDL_OK;
+}
+
 vkdl_status onnx_reshape(onnx_exec *e, vkdl_tensor *t, int ndim, const int64_t *dims, vkdl_tensor **out)
 {
     vkdl_onnx_plan *p = e->plan;
@@ -497,8 +526,8 @@ static vkdl_status plan_nodes(vkdl_onnx_plan *p)
         if (!node->op->device) {
             for (int i = 0; i < node->n_in; i++)
                 if (node->in[i] >= 0 && p->v[node->in[i]].kind != PV_HOST)
-                    return onnx_fail(&e, VKDL_ERROR_UNSUPPORTED, "runs on the host only, and its input '%s' is "
-                                     "computed on the device", plan_value_name(p, node->in[i]));
+                    return onnx_fail(&e, VKDL_ERROR_UNSUPPORTED, "input '%s' (%d) must be known when the plan is "
+                                     "made: the op runs on the host only", plan_value_name(p, node->in[i]), i);
             return onnx_fail(&e, VKDL_ERROR_UNSUPPORTED, "has no implementation");
         }
         p->step_temp0[p->n_steps] = p->n_temps;
@@ -568,7 +597,7 @@ static vkdl_status plan_memory(vkdl_onnx_plan *p)
         if (p->v[v].kind == PV_DEVICE && p->v[v].alias == -1)
             n_items++;
     for (int t = 0; t < p->n_temps; t++)
-        n_items += !p->temps[t].view;
+        n_items += !p->temps[t].view && !p->temps[t].constant;
     struct item { size_t bytes, *offset; int def, last; } *items = calloc((size_t)n_items + 1, sizeof *items);
     if (!items)
         return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
@@ -582,7 +611,7 @@ static vkdl_status plan_memory(vkdl_onnx_plan *p)
         items[k++] = (struct item){pv->bytes, &pv->offset, pv->def, pv->last};
     }
     for (int t = 0; t < p->n_temps; t++)
-        if (!p->temps[t].view)
+        if (!p->temps[t].view && !p->temps[t].constant)
             items[k++] = (struct item){p->temps[t].bytes, &p->temps[t].offset, p->temps[t].step, p->temps[t].step};
     /* Insertion sort by size, descending (stable, so equal sizes keep graph order). */
     for (int i = 1; i < n_items; i++) {
@@ -641,7 +670,7 @@ static vkdl_status make_tensors(vkdl_onnx_plan *p)
             }
         }
     for (int t = 0; t < p->n_temps; t++)
-        if (!p->temps[t].view)
+        if (!p->temps[t].view && !p->temps[t].constant)
             VKDL_TRY(vkdl_tensor_create_on(p->ctx, p->temps[t].dtype, p->temps[t].ndim, p->temps[t].dims, p->arena,
                                        p->temps[t].offset, &p->temps[t].t));
     return VKDL_OK;

@@ -24,6 +24,7 @@ typedef struct plan_value {
 typedef struct plan_temp {
     int step;
     bool view;                      /* a view made on the first run (onnx_reshape), not arena bytes */
+    bool constant;                  /* made and uploaded when planning (onnx_const), not arena bytes */
     vkdl_dtype dtype;
     int ndim;
     int64_t dims[VKDL_MAX_DIMS];

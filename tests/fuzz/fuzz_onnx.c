@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 static vkdl_context *cpu;
 
@@ -17,6 +18,8 @@ static void quiet(vkdl_log_level level, const char *message, void *user)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!cpu) {
+        /* A valid model may still plan gigabytes of tensors: a budget turns that into a status. */
+        setenv("VKDL_MEMORY_LIMIT", "268435456", 0);
         vkdl_set_log(quiet, NULL);
         vkdl_context_create_info ci = {.backend = VKDL_BACKEND_CPU};
         if (vkdl_context_create(&ci, &cpu) != VKDL_OK)

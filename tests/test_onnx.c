@@ -683,6 +683,52 @@ static void run_fusion_hardswish(void *arg)
 }
 
 
+
+/* Layer normalisation written out (as exporters of older opsets do) becomes one step. */
+static void run_fusion_layernorm(void *arg)
+{
+    vkdl_context *ctx = *(vkdl_context **)arg;
+    int64_t xs[4] = {2, 3, 5, 5}, five = 5, axes[1] = {-1};
+    static char *X[] = {"x"}, *M[] = {"m"}, *XM[] = {"x", "m"}, *D[] = {"d"}, *D2[] = {"d", "two"}, *P2[] = {"p2"},
+                *V[] = {"v"}, *VE[] = {"v", "eps"}, *VEo[] = {"ve"}, *SD[] = {"sd"}, *DS[] = {"d", "sd"}, *Y0[] = {"y0"},
+                *Y0G[] = {"y0", "g"}, *Y1[] = {"y1"}, *Y1B[] = {"y1", "b"};
+    static float two = 2, eps = 1e-5f, g[5] = {1, 2, 0.5f, -1, 3}, bb[5] = {0.1f, 0, -0.2f, 0.3f, 1};
+    mb b;
+    mb_init(&b, 13);
+    mb_io(&b, false, "x", F, 4, xs, NULL);
+    mb_io(&b, true, "y", F, 4, xs, NULL);
+    int64_t vs[4] = {2, 3, 5, 1};
+    mb_io(&b, true, "v", F, 4, vs, NULL);
+    b.graph.n_output = 1;
+    mb_init_raw(&b, "two", F, 0, NULL, &two, 4);
+    mb_init_raw(&b, "eps", F, 0, NULL, &eps, 4);
+    mb_init_raw(&b, "g", F, 1, &five, g, sizeof g);
+    mb_init_raw(&b, "b", F, 1, &five, bb, sizeof bb);
+    Onnx__NodeProto *r1 = mb_node(&b, "ReduceMean", "mean", 1, X, 1, M);
+    mb_node(&b, "Sub", "sub", 2, XM, 1, D);
+    mb_node(&b, "Pow", "pow", 2, D2, 1, P2);
+    Onnx__NodeProto *r2 = mb_node(&b, "ReduceMean", "var", 1, P2, 1, V);
+    mb_node(&b, "Add", "add_eps", 2, VE, 1, VEo);
+    mb_node(&b, "Sqrt", "sqrt", 1, VEo, 1, SD);
+    mb_node(&b, "Div", "div", 2, DS, 1, Y0);
+    mb_node(&b, "Mul", "scale", 2, Y0G, 1, Y1);
+    mb_node(&b, "Add", "bias", 2, Y1B, 1, Y);
+    Onnx__NodeProto *rs[2] = {r1, r2};
+    for (int i = 0; i < 2; i++) {
+        Onnx__AttributeProto *a = &b.attrs[b.n_attrs];
+        onnx__attribute_proto__init(a);
+        a->name = "axes";
+        a->has_type = 1;
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+        a->n_ints = 1;
+        a->ints = axes;
+        b.attr_ptrs[b.n_attrs++] = a;
+        rs[i]->attribute = &b.attr_ptrs[b.n_attrs - 1];
+        rs[i]->n_attribute = 1;
+    }
+    fused_pair(ctx, &b, 2, xs, 9);
+}
+
 /* A plan may return intermediate values instead of the graph's outputs (features for a new head);
  * what none of them needs is left out. */
 static void run_chosen_outputs(void *arg)
@@ -743,6 +789,7 @@ int main(int argc, char **argv)
     th_run_both("onnx/folding", run_folding);
     th_run_both("onnx/fusion/conv-batchnorm", run_fusion_conv_bn);
     th_run_both("onnx/fusion/hardswish", run_fusion_hardswish);
+    th_run_both("onnx/fusion/layernorm", run_fusion_layernorm);
     th_run_both("onnx/chosen-outputs", run_chosen_outputs);
     th_run_both("onnx/null", run_null);
     return th_finish();

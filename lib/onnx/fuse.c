@@ -4,7 +4,9 @@
  * - Conv followed by an activation becomes one Conv whose kernel applies it as it stores each
  *   element (vkdl_conv2d_epilogue_info), told by three attributes the Conv reads: vkdl.act (a
  *   vkdl_unary_op), vkdl.act_alpha, vkdl.act_beta;
- * - x * Clip(x + 3, 0, 6) / 6 (hard-swish as exporters write it out) becomes one HardSwish step.
+ * - x * Clip(x + 3, 0, 6) / 6 (hard-swish as exporters write it out) becomes one HardSwish step;
+ * - layer normalisation written out over the last axis (ReduceMean, Sub, Pow 2, ReduceMean, Add
+ *   eps, Sqrt, Div, then optionally Mul by a scale and Add a bias) becomes one LayerNormalization.
  * An intermediate value may be dropped only when nothing else reads it (p->uses). */
 #include "onnx/plan.h"
 
@@ -295,6 +297,135 @@ static vkdl_status hardswish(vkdl_onnx_plan *p, int n, const onnx_node **out)
     return VKDL_OK;
 }
 
+
+/* ---------------------------------------------------------------- layer normalisation written out */
+
+/* node reduces only the last axis of a rank-r input and keeps it. */
+static bool mean_last(const vkdl_onnx_plan *p, const onnx_node *n, int rank)
+{
+    if (strcmp(n->op_type, "ReduceMean") || n->out[0] < 0)
+        return false;
+    const onnx_attr *kd = attr(n, "keepdims"), *ax = attr(n, "axes");
+    if (kd && kd->i == 0)
+        return false;
+    if (ax && ax->type == ONNX_ATTR_INTS)
+        return ax->n == 1 && (ax->ints[0] == -1 || ax->ints[0] == rank - 1) && n->n_in == 1;
+    const onnx_host *h = n->n_in > 1 ? host_of(p, n->in[1]) : NULL;   /* opset 18: axes as an input */
+    return h && h->numel == 1 && (onnx_get_i(h, 0) == -1 || onnx_get_i(h, 0) == rank - 1);
+}
+
+/* The other input of binary node n, given one; -1 if neither is `one`. */
+static int other_in(const onnx_node *n, int one)
+{
+    return n->n_in != 2 ? -1 : n->in[0] == one ? n->in[1] : n->in[1] == one ? n->in[0] : -1;
+}
+
+static vkdl_status layernorm(vkdl_onnx_plan *p, int n, const onnx_node **out)
+{
+    const vkdl_onnx_model *m = p->m;
+    const onnx_node *mean = &m->nodes[n];
+    int x = mean->in[0];
+    if (x < 0 || p->v[x].kind != PV_DEVICE || p->v[x].dtype != VKDL_F32 || p->v[x].ndim < 1 ||
+        !mean_last(p, mean, p->v[x].ndim))
+        return VKDL_OK;
+    int64_t D = p->v[x].dims[p->v[x].ndim - 1];
+    int k[12], nk = 0;                                   /* the absorbed nodes (at most 9), mean first */
+    k[nk++] = n;
+    int si = sole_reader(p, mean->out[0]);
+    if (si < 0 || strcmp(m->nodes[si].op_type, "Sub") || m->nodes[si].in[0] != x || m->nodes[si].in[1] != mean->out[0])
+        return VKDL_OK;
+    int d = m->nodes[si].out[0];
+    k[nk++] = si;
+    /* d is read by the Pow and by the Div, and by nothing else. */
+    if (d < 0 || p->uses[d] != 2)
+        return VKDL_OK;
+    int pw = -1, dv = -1;
+    for (int j = 0; j < m->n_nodes; j++) {
+        if (p->fused[j])
+            continue;
+        for (int i = 0; i < m->nodes[j].n_in; i++)
+            if (m->nodes[j].in[i] == d) {
+                if (!strcmp(m->nodes[j].op_type, "Pow") && i == 0 && host_is(p, m->nodes[j].in[1], 2))
+                    pw = j;
+                else if (!strcmp(m->nodes[j].op_type, "Div") && i == 0)
+                    dv = j;
+            }
+    }
+    if (pw < 0 || dv < 0)
+        return VKDL_OK;
+    k[nk++] = pw;
+    int var = sole_reader(p, m->nodes[pw].out[0]);
+    if (var < 0 || !mean_last(p, &m->nodes[var], p->v[x].ndim) || m->nodes[var].in[0] != m->nodes[pw].out[0])
+        return VKDL_OK;
+    k[nk++] = var;
+    int ad = sole_reader(p, m->nodes[var].out[0]);
+    int epsv = ad < 0 || strcmp(m->nodes[ad].op_type, "Add") ? -1 : other_in(&m->nodes[ad], m->nodes[var].out[0]);
+    const onnx_host *eps = host_of(p, epsv);
+    if (!eps || eps->numel != 1 || !onnx_dtype_is_float(eps->dtype))
+        return VKDL_OK;
+    k[nk++] = ad;
+    int sq = sole_reader(p, m->nodes[ad].out[0]);
+    if (sq < 0 || strcmp(m->nodes[sq].op_type, "Sqrt") || sole_reader(p, m->nodes[sq].out[0]) != dv ||
+        m->nodes[dv].in[1] != m->nodes[sq].out[0])
+        return VKDL_OK;
+    k[nk++] = sq;
+    k[nk++] = dv;
+    int y = m->nodes[dv].out[0], scale = -1, bias = -1;
+    /* An affine part: Mul by a constant [D], then Add a constant [D]. */
+    int mu = sole_reader(p, y);
+    if (mu >= 0 && !strcmp(m->nodes[mu].op_type, "Mul")) {
+        int g = other_in(&m->nodes[mu], y);
+        const onnx_host *gh = host_of(p, g);
+        if (gh && gh->dtype == VKDL_F32 && gh->ndim == 1 && gh->numel == D) {
+            scale = g;
+            k[nk++] = mu;
+            y = m->nodes[mu].out[0];
+            int ab = sole_reader(p, y);
+            if (ab >= 0 && !strcmp(m->nodes[ab].op_type, "Add")) {
+                int b = other_in(&m->nodes[ab], y);
+                const onnx_host *bh = host_of(p, b);
+                if (bh && bh->dtype == VKDL_F32 && bh->ndim == 1 && bh->numel == D) {
+                    bias = b;
+                    k[nk++] = ab;
+                    y = m->nodes[ab].out[0];
+                }
+            }
+        }
+    }
+    if (y < 0)
+        return VKDL_OK;
+    if (scale < 0) {                                     /* LayerNormalization needs a Scale: ones */
+        onnx_host ones;
+        VKDL_TRY(onnx_host_alloc(&ones, VKDL_F32, 1, &D));
+        for (int64_t i = 0; i < D; i++)
+            ((float *)ones.data)[i] = 1;
+        char name[300];
+        snprintf(name, sizeof name, "%s (unit scale)", mean->name);
+        if ((scale = plan_value_add(p, name, &ones)) < 0)
+            return vkdl_fail(VKDL_ERROR_OUT_OF_HOST_MEMORY, "onnx: out of host memory");
+    }
+    char name[512];
+    snprintf(name, sizeof name, "%s..%s (layer norm)", mean->name, m->nodes[k[nk - 1]].name);
+    int in[3] = {x, scale, bias};
+    const onnx_node *made;
+    VKDL_TRY(synth(p, "LayerNormalization", name, NULL, bias >= 0 ? 3 : 2, in, 1, &y, &made));
+    onnx_node *s = (onnx_node *)made;
+    onnx_attr *a = &s->attrs[s->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = "axis";
+    a->type = ONNX_ATTR_INT;
+    a->i = -1;
+    a = &s->attrs[s->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = "epsilon";
+    a->type = ONNX_ATTR_FLOAT;
+    a->f = (float)onnx_get_f(eps, 0);
+    for (int i = 0; i < nk; i++)
+        p->fused[k[i]] = true;
+    *out = s;
+    return VKDL_OK;
+}
+
 vkdl_status plan_fuse(vkdl_onnx_plan *p, int n, const onnx_node **out)
 {
     *out = NULL;
@@ -305,5 +436,7 @@ vkdl_status plan_fuse(vkdl_onnx_plan *p, int n, const onnx_node **out)
     }
     if (!strcmp(type, "Add"))
         return hardswish(p, n, out);
+    if (!strcmp(type, "ReduceMean"))
+        return layernorm(p, n, out);
     return VKDL_OK;
 }

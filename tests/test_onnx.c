@@ -729,6 +729,30 @@ static void run_fusion_layernorm(void *arg)
     fused_pair(ctx, &b, 2, xs, 9);
 }
 
+
+/* MatMul + Add(bias) + Relu: one matmul with its epilogue. */
+static void run_fusion_matmul(void *arg)
+{
+    vkdl_context *ctx = *(vkdl_context **)arg;
+    int64_t xs[4] = {2, 3, 5, 5}, wd[2] = {5, 5}, five = 5;
+    static char *XW[] = {"x", "w"}, *MM[] = {"mm"}, *MB[] = {"mm", "b"}, *T[] = {"t"};
+    static float w[25], bb[5] = {0.5f, -1, 0, 2, -0.25f};
+    for (int i = 0; i < 25; i++)
+        w[i] = (float)((i * 7) % 5) / 4.0f - 0.5f;
+    mb b;
+    mb_init(&b, 13);
+    mb_io(&b, false, "x", F, 4, xs, NULL);
+    mb_io(&b, true, "y", F, 4, xs, NULL);
+    mb_io(&b, true, "mm", F, 4, xs, NULL);
+    b.graph.n_output = 1;
+    mb_init_raw(&b, "w", F, 2, wd, w, sizeof w);
+    mb_init_raw(&b, "b", F, 1, &five, bb, sizeof bb);
+    mb_node(&b, "MatMul", "matmul", 2, XW, 1, MM);
+    mb_node(&b, "Add", "bias", 2, MB, 1, T);
+    mb_node(&b, "Relu", "relu", 1, T, 1, Y);
+    fused_pair(ctx, &b, 2, xs, 3);
+}
+
 /* A plan may return intermediate values instead of the graph's outputs (features for a new head);
  * what none of them needs is left out. */
 static void run_chosen_outputs(void *arg)
@@ -790,6 +814,7 @@ int main(int argc, char **argv)
     th_run_both("onnx/fusion/conv-batchnorm", run_fusion_conv_bn);
     th_run_both("onnx/fusion/hardswish", run_fusion_hardswish);
     th_run_both("onnx/fusion/layernorm", run_fusion_layernorm);
+    th_run_both("onnx/fusion/matmul-bias-relu", run_fusion_matmul);
     th_run_both("onnx/chosen-outputs", run_chosen_outputs);
     th_run_both("onnx/null", run_null);
     return th_finish();

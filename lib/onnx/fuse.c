@@ -5,6 +5,8 @@
  *   element (vkdl_conv2d_epilogue_info), told by three attributes the Conv reads: vkdl.act (a
  *   vkdl_unary_op), vkdl.act_alpha, vkdl.act_beta;
  * - x * Clip(x + 3, 0, 6) / 6 (hard-swish as exporters write it out) becomes one HardSwish step;
+ * - MatMul followed by the Add of a constant bias [N], and then an activation with its default
+ *   parameters, becomes one MatMul whose epilogue adds and applies them;
  * - layer normalisation written out over the last axis (ReduceMean, Sub, Pow 2, ReduceMean, Add
  *   eps, Sqrt, Div, then optionally Mul by a scale and Add a bias) becomes one LayerNormalization.
  * An intermediate value may be dropped only when nothing else reads it (p->uses). */
@@ -38,6 +40,12 @@ static bool host_is(const vkdl_onnx_plan *p, int v, double want)
 {
     const onnx_host *h = host_of(p, v);
     return h && h->numel == 1 && onnx_dtype_is_float(h->dtype) && onnx_get_f(h, 0) == want;
+}
+
+/* The other input of binary node n, given one; -1 if neither is `one`. */
+static int other_in(const onnx_node *n, int one)
+{
+    return n->n_in != 2 ? -1 : n->in[0] == one ? n->in[1] : n->in[1] == one ? n->in[0] : -1;
 }
 
 static const onnx_attr *attr(const onnx_node *n, const char *name)
@@ -298,6 +306,53 @@ static vkdl_status hardswish(vkdl_onnx_plan *p, int n, const onnx_node **out)
 }
 
 
+
+/* ---------------------------------------------------------------- MatMul + bias (+ activation) */
+
+static vkdl_status matmul_bias(vkdl_onnx_plan *p, int n, const onnx_node **out)
+{
+    const vkdl_onnx_model *m = p->m;
+    const onnx_node *mm = &m->nodes[n];
+    if (mm->n_in != 2 || mm->out[0] < 0 || mm->in[0] < 0 || mm->in[1] < 0 || p->v[mm->in[0]].dtype != VKDL_F32 ||
+        p->v[mm->in[1]].ndim < 2)
+        return VKDL_OK;                                  /* a 1-D b drops the last dim: no bias rows */
+    int64_t N = p->v[mm->in[1]].dims[p->v[mm->in[1]].ndim - 1];
+    int k = sole_reader(p, mm->out[0]);
+    if (k < 0 || strcmp(m->nodes[k].op_type, "Add"))
+        return VKDL_OK;
+    int bv = other_in(&m->nodes[k], mm->out[0]);
+    const onnx_host *bh = host_of(p, bv);
+    if (!bh || bh->dtype != VKDL_F32 || bh->ndim != 1 || bh->numel != N || m->nodes[k].out[0] < 0)
+        return VKDL_OK;
+    int y = m->nodes[k].out[0];
+    char name[512];
+    snprintf(name, sizeof name, "%s+%s", mm->name, m->nodes[k].name);
+    int in[3] = {mm->in[0], mm->in[1], bv};
+    const onnx_node *made;
+    VKDL_TRY(synth(p, "MatMul", name, NULL, 3, in, 1, &y, &made));
+    p->fused[n] = p->fused[k] = true;
+    *out = made;
+    /* An activation after it, if vkdl_matmul's epilogue can take it: its parameters the defaults. */
+    int ai = sole_reader(p, y);
+    vkdl_unary_op op;
+    float alpha, beta, da, db;
+    if (ai < 0 || m->nodes[ai].in[0] != y || m->nodes[ai].out[0] < 0 ||
+        !activation_of(p, &m->nodes[ai], &op, &alpha, &beta))
+        return VKDL_OK;
+    vkdl_unary_defaults(op, &da, &db);
+    if (alpha != da || beta != db)
+        return VKDL_OK;
+    onnx_node *s = (onnx_node *)made;
+    s->out[0] = m->nodes[ai].out[0];
+    onnx_attr *a = &s->attrs[s->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = "vkdl.act";
+    a->type = ONNX_ATTR_INT;
+    a->i = op;
+    p->fused[ai] = true;
+    return VKDL_OK;
+}
+
 /* ---------------------------------------------------------------- layer normalisation written out */
 
 /* node reduces only the last axis of a rank-r input and keeps it. */
@@ -314,11 +369,6 @@ static bool mean_last(const vkdl_onnx_plan *p, const onnx_node *n, int rank)
     return h && h->numel == 1 && (onnx_get_i(h, 0) == -1 || onnx_get_i(h, 0) == rank - 1);
 }
 
-/* The other input of binary node n, given one; -1 if neither is `one`. */
-static int other_in(const onnx_node *n, int one)
-{
-    return n->n_in != 2 ? -1 : n->in[0] == one ? n->in[1] : n->in[1] == one ? n->in[0] : -1;
-}
 
 static vkdl_status layernorm(vkdl_onnx_plan *p, int n, const onnx_node **out)
 {
@@ -438,5 +488,7 @@ vkdl_status plan_fuse(vkdl_onnx_plan *p, int n, const onnx_node **out)
         return hardswish(p, n, out);
     if (!strcmp(type, "ReduceMean"))
         return layernorm(p, n, out);
+    if (!strcmp(type, "MatMul"))
+        return matmul_bias(p, n, out);
     return VKDL_OK;
 }

@@ -1193,7 +1193,21 @@ static vkdl_status matmul_device(onnx_exec *e)
     VKDL_TRY(onnx_reshape(e, bt, bb == 1 ? 2 : 3, bb == 1 ? b3d + 1 : b3d, &b3));
     VKDL_TRY(onnx_reshape(e, onnx_out(e, 0), ob == 1 && ab == 1 && bb == 1 ? 2 : 3,
                           ob == 1 && ab == 1 && bb == 1 ? o3d + 1 : o3d, &o3));
-    return e->run ? vkdl_matmul(a3, b3, o3, NULL) : VKDL_OK;
+    /* Fused while planning (lib/onnx/fuse.c): a bias [N] as a third input, and an activation with
+     * its default parameters as vkdl.act. */
+    vkdl_tensor *bias = NULL;
+    if (onnx_has_in(e, 2)) {
+        if (onnx_in_ndim(e, 2) != 1 || onnx_in_dims(e, 2)[0] != N)
+            return onnx_fail(e, VKDL_ERROR_SHAPE_MISMATCH, "a fused bias must be [%lld]", (long long)N);
+        if (e->run)
+            VKDL_TRY(onnx_in(e, 2, &bias));
+    }
+    vkdl_matmul_info mi = {.alpha = 1, .bias = bias};
+    if (onnx_attr_get(e, "vkdl.act")) {
+        mi.fuse_act = 1;
+        mi.act = (vkdl_unary_op)onnx_attr_int(e, "vkdl.act", 0);
+    }
+    return e->run ? vkdl_matmul(a3, b3, o3, &mi) : VKDL_OK;
 }
 
 static vkdl_status gemm_host(onnx_exec *e)

@@ -254,7 +254,8 @@ vkdl_status onnx_temp(onnx_exec *e, vkdl_dtype dtype, int ndim, const int64_t *d
     if (ndim < 0 || ndim > VKDL_MAX_DIMS || vkdl_numel_checked("onnx", ndim, dims, &numel) != VKDL_OK)
         return onnx_fail(e, VKDL_ERROR_SIZE_OVERFLOW, "scratch tensor shape out of range");
     t->ndim = ndim;
-    memcpy(t->dims, dims, (size_t)ndim * sizeof *dims);
+    for (int d = 0; d < ndim; d++)
+        t->dims[d] = dims[d];
     t->bytes = (size_t)numel * vkdl_dtype_size(dtype);
     p->n_temps++;
     return VKDL_OK;

@@ -30,7 +30,7 @@ for src in tests/fuzz/fuzz_*.c; do
   if ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
      "$BUILD/$name" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb=3072 -malloc_limit_mb=2600 -max_len=65536 -print_final_stats=1 \
        -artifact_prefix="$BUILD/crashes/$name-" "$corpus" > "$BUILD/$name.log" 2>&1; then
-    echo "ok   fuzz/$name ($(grep -o 'stat::number_of_executed_runs: *[0-9]*' "$BUILD/$name.log" | grep -o '[0-9]*$' || echo '?') runs, $SECONDS_PER_TARGET s)"
+    echo "ok   fuzz/$name ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$BUILD/$name.log" | grep -o '[0-9]*$' || echo '?') runs, $SECONDS_PER_TARGET s)"
     passed=$((passed + 1))
   else
     echo "FAIL fuzz/$name: see $BUILD/$name.log"; tail -30 "$BUILD/$name.log"

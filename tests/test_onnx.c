@@ -753,6 +753,66 @@ static void run_fusion_matmul(void *arg)
     fused_pair(ctx, &b, 2, xs, 3);
 }
 
+
+/* RNN activations spelled out as the defaults (PyTorch's exporter writes them) give the same
+ * result as none; others are refused as unsupported. */
+static void run_rnn_activations(void *arg)
+{
+    vkdl_context *ctx = *(vkdl_context **)arg;
+    int64_t xs[3] = {3, 2, 4}, ws[3] = {1, 5, 4}, rs[3] = {1, 5, 5}, ys[4] = {3, 1, 2, 5};
+    static float w[20], r[25], x[24];
+    for (int i = 0; i < 25; i++) {
+        if (i < 20)
+            w[i] = (float)((i * 7) % 9) / 9.0f - 0.4f;
+        r[i] = (float)((i * 5) % 11) / 11.0f - 0.5f;
+        if (i < 24)
+            x[i] = (float)((i * 3) % 7) / 3.5f - 1;
+    }
+    static char *XWR[] = {"x", "w", "r"};
+    static ProtobufCBinaryData names[2][1] = {{{4, (uint8_t *)"Tanh"}}, {{4, (uint8_t *)"Relu"}}};
+    float first[30];
+    for (int k = 0; k < 3; k++) {
+        mb b;
+        mb_init(&b, 13);
+        mb_io(&b, false, "x", F, 3, xs, NULL);
+        mb_io(&b, true, "y", F, 4, ys, NULL);
+        mb_init_raw(&b, "w", F, 3, ws, w, sizeof w);
+        mb_init_raw(&b, "r", F, 3, rs, r, sizeof r);
+        Onnx__NodeProto *rnn = mb_node(&b, "RNN", "rnn", 3, XWR, 1, Y);
+        mb_attr_int(&b, rnn, "hidden_size", 5);
+        if (k > 0) {
+            Onnx__AttributeProto *a = &b.attrs[b.n_attrs];
+            onnx__attribute_proto__init(a);
+            a->name = "activations";
+            a->has_type = 1;
+            a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS;
+            a->n_strings = 1;
+            a->strings = names[k - 1];
+            b.attr_ptrs[b.n_attrs++] = a;
+            rnn->n_attribute++;
+        }
+        vkdl_onnx_model *m;
+        vkdl_onnx_plan *p;
+        if (!TH_OK(load_built(&b, NULL, &m)))
+            return;
+        if (k == 2) {
+            TH_STATUS(vkdl_onnx_plan_create(ctx, m, NULL, &p), VKDL_ERROR_UNSUPPORTED, "activations");
+        } else if (TH_OK(vkdl_onnx_plan_create(ctx, m, NULL, &p))) {
+            vkdl_host_tensor in = {.name = "x", .dtype = VKDL_F32, .ndim = 3, .shape = {3, 2, 4}, .data = x,
+                                   .bytes = sizeof x};
+            vkdl_host_tensor out;
+            if (TH_OK(vkdl_onnx_run(p, 1, &in)) && TH_OK(vkdl_onnx_plan_output(p, 0, &out))) {
+                if (k == 0)
+                    memcpy(first, out.data, sizeof first);
+                else if (memcmp(first, out.data, sizeof first))
+                    th_fail("RNN with activations [Tanh] differs from the default");
+            }
+            vkdl_onnx_plan_destroy(p);
+        }
+        vkdl_onnx_model_destroy(m);
+    }
+}
+
 /* A plan may return intermediate values instead of the graph's outputs (features for a new head);
  * what none of them needs is left out. */
 static void run_chosen_outputs(void *arg)
@@ -816,6 +876,7 @@ int main(int argc, char **argv)
     th_run_both("onnx/fusion/layernorm", run_fusion_layernorm);
     th_run_both("onnx/fusion/matmul-bias-relu", run_fusion_matmul);
     th_run_both("onnx/chosen-outputs", run_chosen_outputs);
+    th_run_both("onnx/rnn-default-activations", run_rnn_activations);
     th_run_both("onnx/null", run_null);
     return th_finish();
 }

@@ -374,6 +374,20 @@ static vkdl_status copy_attr(const onnx_node *node, const Onnx__AttributeProto *
             out->ints = p;
         break;
     }
+    case ONNX_ATTR_STRINGS:
+        if (a->n_strings > 4096)
+            return vkdl_fail(VKDL_ERROR_CORRUPT_DATA, "onnx: node '%s': attribute '%s' has %zu strings", node->name,
+                             out->name, a->n_strings);
+        if (!(out->strings = calloc(a->n_strings + 1, sizeof *out->strings)))
+            return oom();
+        for (size_t i = 0; i < a->n_strings; i++, out->n++) {
+            if (!(out->strings[i] = malloc(a->strings[i].len + 1)))
+                return oom();
+            if (a->strings[i].len)
+                memcpy(out->strings[i], a->strings[i].data, a->strings[i].len);
+            out->strings[i][a->strings[i].len] = 0;
+        }
+        break;
     case ONNX_ATTR_TENSOR:
         if (!a->t)
             return vkdl_fail(VKDL_ERROR_CORRUPT_DATA, "onnx: node '%s': tensor attribute '%s' has no tensor",
@@ -644,6 +658,9 @@ static vkdl_status build(loader *L, const Onnx__ModelProto *mp)
 
 static void attr_free(onnx_attr *a)
 {
+    for (int i = 0; a->strings && i < a->n; i++)
+        free(a->strings[i]);
+    free(a->strings);
     free(a->name);
     free(a->s);
     free(a->floats);

@@ -58,7 +58,8 @@ typedef struct onnx_attr {
     float f;
     int64_t i;
     char *s;                        /* NUL-terminated copy of a STRING */
-    int n;                          /* FLOATS / INTS count */
+    int n;                          /* FLOATS / INTS / STRINGS count */
+    char **strings;                 /* STRINGS, each NUL-terminated */
     float *floats;
     int64_t *ints;
     onnx_host t;                    /* TENSOR */

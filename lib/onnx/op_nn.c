@@ -1747,8 +1747,19 @@ static vkdl_status rnn_device(onnx_exec *e)
     for (int i = 0; i < 3; i++)
         if (onnx_in_dtype(e, i) != VKDL_F32)
             return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "only float X, W and R");
-    if (onnx_attr_get(e, "activations"))
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "the activations attribute (only the defaults)");
+    /* Exporters may spell out the default activations (PyTorch's RNN writes Tanh): those are
+     * accepted, per direction; any other is refused. */
+    const onnx_attr *acts = onnx_attr_get(e, "activations");
+    if (acts) {
+        static const char *const defaults[3][3] = {{"Tanh"}, {"Sigmoid", "Tanh"}, {"Sigmoid", "Tanh", "Tanh"}};
+        int per = lstm ? 3 : gru ? 2 : 1, ndir = !strcmp(onnx_attr_str(e, "direction", "forward"), "bidirectional") ? 2 : 1;
+        bool ok = acts->type == ONNX_ATTR_STRINGS && acts->n == per * ndir && !onnx_attr_get(e, "activation_alpha") &&
+                  !onnx_attr_get(e, "activation_beta");
+        for (int i = 0; ok && i < acts->n; i++)
+            ok = !strcmp(acts->strings[i], defaults[per - 1][i % per]);
+        if (!ok)
+            return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "activations other than the defaults");
+    }
     if (onnx_attr_get(e, "clip"))
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "clip");
     if (lstm && onnx_attr_int(e, "input_forget", 0))

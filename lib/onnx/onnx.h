@@ -177,6 +177,8 @@ const char *onnx_attr_str(const onnx_exec *e, const char *name, const char *def)
 int onnx_attr_ints(const onnx_exec *e, const char *name, const int64_t **v);
 
 /* Shape helpers for ops. */
+/* Host input i read as a list of at most max int64 (a 1-D shape, axes, starts, pads, ...). */
+vkdl_status onnx_int_list(onnx_exec *e, int i, const char *what, int max, int *n, int64_t *v);
 /* Normalise axis (negative counts from the end) into [0, ndim); fails naming the attribute. */
 vkdl_status onnx_axis(const onnx_exec *e, int64_t axis, int ndim, int *out);
 /* NumPy broadcast of a and b into out (ndim = max). */

@@ -13,23 +13,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A host input read as a list of int64 (starts, pads, repeats, ...). */
-static vkdl_status int_list(onnx_exec *e, int i, const char *what, int max, int *n, int64_t *v)
-{
-    const onnx_host *h;
-    VKDL_TRY(onnx_need_host(e, i, what, &h));
-    if (h->ndim > 1 || onnx_dtype_is_float(h->dtype))
-        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "%s must be a 1-D integer tensor, not %s of rank %d", what,
-                         vkdl_dtype_name(h->dtype), h->ndim);
-    if (h->numel > max)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s has %lld entries (at most %d)", what, (long long)h->numel,
-                         max);
-    *n = (int)h->numel;
-    for (int k = 0; k < *n; k++)
-        v[k] = onnx_get_i(h, k);
-    return VKDL_OK;
-}
-
 /* The INTS attribute attr when present (older opsets), else host input i when present (newer);
  * *n = -1 when neither is given. */
 static vkdl_status ints_of(onnx_exec *e, const char *attr, int input, int max, int *n, int64_t *v)
@@ -44,7 +27,7 @@ static vkdl_status ints_of(onnx_exec *e, const char *attr, int input, int max, i
         return VKDL_OK;
     }
     if (input >= 0 && onnx_has_in(e, input))
-        return int_list(e, input, attr, max, n, v);
+        return onnx_int_list(e, input, attr, max, n, v);
     *n = -1;
     return VKDL_OK;
 }
@@ -615,7 +598,7 @@ static vkdl_status tile_dims(onnx_exec *e, int64_t *dims)
     int64_t rep[VKDL_MAX_DIMS];
     if (e->opset < 6)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "opset %d's tiles and axis inputs", e->opset);
-    VKDL_TRY(int_list(e, 1, "repeats", VKDL_MAX_DIMS, &n, rep));
+    VKDL_TRY(onnx_int_list(e, 1, "repeats", VKDL_MAX_DIMS, &n, rep));
     if (n != rank)
         return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "repeats has %d entries for rank %d", n, rank);
     for (int d = 0; d < rank; d++) {
@@ -658,7 +641,7 @@ static vkdl_status expand_dims(onnx_exec *e, int *ndim, int64_t *dims, int64_t *
     VKDL_TRY(need_inputs(e, 2));
     int n, rank = onnx_in_ndim(e, 0);
     int64_t shape[VKDL_MAX_DIMS];
-    VKDL_TRY(int_list(e, 1, "shape", VKDL_MAX_DIMS, &n, shape));
+    VKDL_TRY(onnx_int_list(e, 1, "shape", VKDL_MAX_DIMS, &n, shape));
     for (int d = 0; d < n; d++)
         if (shape[d] < 0)
             return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "shape entry %d is %lld", d, (long long)shape[d]);

@@ -8,23 +8,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A host input read as a list of int64 (a 1-D shape, axes, starts, ...). */
-static vkdl_status int_list(onnx_exec *e, int i, const char *what, int max, int *n, int64_t *v)
-{
-    const onnx_host *h;
-    VKDL_TRY(onnx_need_host(e, i, what, &h));
-    if (h->ndim > 1 || onnx_dtype_is_float(h->dtype))
-        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "%s must be a 1-D integer tensor, not %s of rank %d", what,
-                         vkdl_dtype_name(h->dtype), h->ndim);
-    if (h->numel > max)
-        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s has %lld entries (at most %d)", what, (long long)h->numel,
-                         max);
-    *n = (int)h->numel;
-    for (int k = 0; k < *n; k++)
-        v[k] = onnx_get_i(h, k);
-    return VKDL_OK;
-}
-
 /* Axes from an INTS attribute (older opsets) or from input i (newer): sorted, normalised against
  * rank, no repeats. n = -1 when neither is given. */
 static vkdl_status axes_of(onnx_exec *e, int input, int rank, int *n, int *axes)
@@ -37,7 +20,7 @@ static vkdl_status axes_of(onnx_exec *e, int input, int rank, int *n, int *axes)
             return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "%d axes", k);
         memcpy(raw, a, (size_t)k * sizeof *a);
     } else if (onnx_has_in(e, input)) {
-        VKDL_TRY(int_list(e, input, "axes", VKDL_MAX_DIMS * 2, &k, raw));
+        VKDL_TRY(onnx_int_list(e, input, "axes", VKDL_MAX_DIMS * 2, &k, raw));
     } else {
         *n = -1;
         return VKDL_OK;
@@ -98,7 +81,7 @@ static vkdl_status reshape_shape(onnx_exec *e, int *ndim, int64_t *dims)
                              VKDL_MAX_DIMS);
         memcpy(want, a, (size_t)n * sizeof *a);
     } else {
-        VKDL_TRY(int_list(e, 1, "shape", VKDL_MAX_DIMS, &n, want));
+        VKDL_TRY(onnx_int_list(e, 1, "shape", VKDL_MAX_DIMS, &n, want));
     }
     bool allowzero = onnx_attr_int(e, "allowzero", 0) != 0;
     int in_ndim = onnx_in_ndim(e, 0), infer = -1;
@@ -183,7 +166,7 @@ static vkdl_status unsqueeze_shape(onnx_exec *e, int *ndim, int64_t *dims)
     int k = onnx_attr_ints(e, "axes", &a);
     int64_t listed[VKDL_MAX_DIMS * 2];
     if (k < 0) {
-        VKDL_TRY(int_list(e, 1, "axes", VKDL_MAX_DIMS * 2, &k, listed));
+        VKDL_TRY(onnx_int_list(e, 1, "axes", VKDL_MAX_DIMS * 2, &k, listed));
     }
     if (rank + k > VKDL_MAX_DIMS)
         return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "rank %d (at most %d)", rank + k, VKDL_MAX_DIMS);
@@ -329,7 +312,7 @@ static vkdl_status constant_of_shape_host(onnx_exec *e)
 {
     int n;
     int64_t dims[VKDL_MAX_DIMS];
-    VKDL_TRY(int_list(e, 0, "shape", VKDL_MAX_DIMS, &n, dims));
+    VKDL_TRY(onnx_int_list(e, 0, "shape", VKDL_MAX_DIMS, &n, dims));
     for (int d = 0; d < n; d++)
         if (dims[d] < 0)
             return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "shape entry %d is %lld", d, (long long)dims[d]);

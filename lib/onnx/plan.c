@@ -370,6 +370,22 @@ int onnx_attr_ints(const onnx_exec *e, const char *name, const int64_t **v)
     return a->n;
 }
 
+vkdl_status onnx_int_list(onnx_exec *e, int i, const char *what, int max, int *n, int64_t *v)
+{
+    const onnx_host *h;
+    VKDL_TRY(onnx_need_host(e, i, what, &h));
+    if (h->ndim > 1 || onnx_dtype_is_float(h->dtype))
+        return onnx_fail(e, VKDL_ERROR_INVALID_ARGUMENT, "%s must be a 1-D integer tensor, not %s of rank %d", what,
+                         vkdl_dtype_name(h->dtype), h->ndim);
+    if (h->numel > max)
+        return onnx_fail(e, VKDL_ERROR_UNSUPPORTED, "%s has %lld entries (at most %d)", what, (long long)h->numel,
+                         max);
+    *n = (int)h->numel;
+    for (int k = 0; k < *n; k++)
+        v[k] = onnx_get_i(h, k);
+    return VKDL_OK;
+}
+
 vkdl_status onnx_axis(const onnx_exec *e, int64_t axis, int ndim, int *out)
 {
     int64_t a = axis < 0 ? axis + ndim : axis;

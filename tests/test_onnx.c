@@ -111,17 +111,40 @@ static Onnx__NodeProto *mb_node(mb *b, const char *op, const char *name, int n_i
     return n;
 }
 
-static void mb_attr_int(mb *b, Onnx__NodeProto *n, const char *name, int64_t v)
+/* A new attribute of node n; a node's attributes are added together (they are one run of
+ * attr_ptrs, which starts at its first). */
+static Onnx__AttributeProto *mb_attr(mb *b, Onnx__NodeProto *n, const char *name, Onnx__AttributeProto__AttributeType t)
 {
     Onnx__AttributeProto *a = &b->attrs[b->n_attrs];
     onnx__attribute_proto__init(a);
     a->name = (char *)name;
     a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    a->type = t;
+    if (n->n_attribute++ == 0)
+        n->attribute = &b->attr_ptrs[b->n_attrs];
+    b->attr_ptrs[b->n_attrs++] = a;
+    return a;
+}
+
+static void mb_attr_int(mb *b, Onnx__NodeProto *n, const char *name, int64_t v)
+{
+    Onnx__AttributeProto *a = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
     a->has_i = 1;
     a->i = v;
-    b->attr_ptrs[b->n_attrs++] = a;
-    n->n_attribute++;
+}
+
+static void mb_attr_float(mb *b, Onnx__NodeProto *n, const char *name, float v)
+{
+    Onnx__AttributeProto *a = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    a->has_f = 1;
+    a->f = v;
+}
+
+static void mb_attr_ints(mb *b, Onnx__NodeProto *n, const char *name, int count, int64_t *v)
+{
+    Onnx__AttributeProto *a = mb_attr(b, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    a->n_ints = (size_t)count;
+    a->ints = v;
 }
 
 /* An initializer with raw data (raw NULL: none, for external data). */
@@ -610,16 +633,7 @@ static void run_fusion_conv_bn(void *arg)
     mb_init_raw(&b, "bb", F, 1, &three, bb, sizeof bb);
     mb_init_raw(&b, "mean", F, 1, &three, mean, sizeof mean);
     mb_init_raw(&b, "var", F, 1, &three, var, sizeof var);
-    Onnx__NodeProto *conv = mb_node(&b, "Conv", "conv", 3, XWB, 1, C);
-    Onnx__AttributeProto *pa = &b.attrs[b.n_attrs];
-    onnx__attribute_proto__init(pa);
-    pa->name = "pads";
-    pa->has_type = 1;
-    pa->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-    pa->n_ints = 4;
-    pa->ints = pads;
-    b.attr_ptrs[b.n_attrs++] = pa;
-    conv->n_attribute = 1;
+    mb_attr_ints(&b, mb_node(&b, "Conv", "conv", 3, XWB, 1, C), "pads", 4, pads);
     mb_node(&b, "BatchNormalization", "bn", 5, BN, 1, Y);
     fused_pair(ctx, &b, 2, xs, 2);
 
@@ -628,17 +642,7 @@ static void run_fusion_conv_bn(void *arg)
     static char *Z[] = {"z"}, *ZLH[] = {"z", "lo", "hi"};
     static float c0 = 0, c1 = 1.5f;
     b.nodes[1].output = Z;
-    Onnx__NodeProto *lr = mb_node(&b, "LeakyRelu", "act", 1, Z, 1, Y);
-    Onnx__AttributeProto *al = &b.attrs[b.n_attrs];
-    onnx__attribute_proto__init(al);
-    al->name = "alpha";
-    al->has_type = 1;
-    al->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    al->has_f = 1;
-    al->f = 0.3f;
-    b.attr_ptrs[b.n_attrs++] = al;
-    lr->attribute = &b.attr_ptrs[b.n_attrs - 1];
-    lr->n_attribute = 1;
+    mb_attr_float(&b, mb_node(&b, "LeakyRelu", "act", 1, Z, 1, Y), "alpha", 0.3f);
     b.graph.n_output = 1;
     fused_pair(ctx, &b, 2, xs, 3);
     mb_init_raw(&b, "lo", F, 0, NULL, &c0, 4);
@@ -713,19 +717,8 @@ static void run_fusion_layernorm(void *arg)
     mb_node(&b, "Div", "div", 2, DS, 1, Y0);
     mb_node(&b, "Mul", "scale", 2, Y0G, 1, Y1);
     mb_node(&b, "Add", "bias", 2, Y1B, 1, Y);
-    Onnx__NodeProto *rs[2] = {r1, r2};
-    for (int i = 0; i < 2; i++) {
-        Onnx__AttributeProto *a = &b.attrs[b.n_attrs];
-        onnx__attribute_proto__init(a);
-        a->name = "axes";
-        a->has_type = 1;
-        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-        a->n_ints = 1;
-        a->ints = axes;
-        b.attr_ptrs[b.n_attrs++] = a;
-        rs[i]->attribute = &b.attr_ptrs[b.n_attrs - 1];
-        rs[i]->n_attribute = 1;
-    }
+    mb_attr_ints(&b, r1, "axes", 1, axes);
+    mb_attr_ints(&b, r2, "axes", 1, axes);
     fused_pair(ctx, &b, 2, xs, 9);
 }
 
@@ -781,15 +774,9 @@ static void run_rnn_activations(void *arg)
         Onnx__NodeProto *rnn = mb_node(&b, "RNN", "rnn", 3, XWR, 1, Y);
         mb_attr_int(&b, rnn, "hidden_size", 5);
         if (k > 0) {
-            Onnx__AttributeProto *a = &b.attrs[b.n_attrs];
-            onnx__attribute_proto__init(a);
-            a->name = "activations";
-            a->has_type = 1;
-            a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS;
+            Onnx__AttributeProto *a = mb_attr(&b, rnn, "activations", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS);
             a->n_strings = 1;
             a->strings = names[k - 1];
-            b.attr_ptrs[b.n_attrs++] = a;
-            rnn->n_attribute++;
         }
         vkdl_onnx_model *m;
         vkdl_onnx_plan *p;
